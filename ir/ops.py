@@ -1,0 +1,354 @@
+"""The spiking IR's operations: one small definition per op, each with its own verifier.
+
+An op definition states the kinds of its operands, its attributes (:class:`~snnc.ir.attributes.Attr`)
+and how its result type follows from its operand types (``infer``). Extra per-op rules go in
+``check``. :func:`register_op` adds a definition to :data:`OPS`, the registry that the verifier,
+the text format and every backend look ops up in: adding an op touches no other file.
+
+The equations each op computes are those of the snnc specification (``docs/ir.md`` lists them).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from snnc.ir.attributes import Attr, all_of, finite, length, ndim, one_of, positive
+from snnc.ir.types import Kind, ValueType
+
+if TYPE_CHECKING:
+    from snnc.ir.graph import Operation
+
+TIME_MAJOR = frozenset({Kind.SPIKES, Kind.CURRENT})
+ANY_KIND = frozenset(Kind)
+
+
+class OpError(Exception):
+    """Raised inside an op definition; the graph verifier re-raises it naming the op."""
+
+
+class OpDef:
+    """Base of every op definition.
+
+    Class attributes:
+        name: the op's IR name, e.g. ``snn.dense``.
+        operands: for each operand, the kinds it may have.
+        attrs: the op's attributes by name.
+        category: encoder, synapse, neuron, decoder or shape (for docs and backends).
+    """
+
+    name: ClassVar[str]
+    operands: ClassVar[tuple[frozenset[Kind], ...]] = ()
+    attrs: ClassVar[dict[str, Attr]] = {}
+    category: ClassVar[str] = ""
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        """The result type for these operands and attributes (raise OpError if there is none)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> None:
+        """Extra rules beyond operand kinds and attribute types (raise OpError)."""
+
+
+OPS: dict[str, type[OpDef]] = {}
+
+
+def register_op(cls: type[OpDef]) -> type[OpDef]:
+    """Class decorator: add an op definition to :data:`OPS` under its ``name``."""
+    if cls.name in OPS:
+        raise ValueError(f"op {cls.name} is registered twice")
+    OPS[cls.name] = cls
+    return cls
+
+
+def _result_dtype(*arrays: np.ndarray) -> str:
+    """Integer parameters (after quantization) give integer results, else f32."""
+    if arrays and all(np.issubdtype(a.dtype, np.integer) for a in arrays):
+        return "i32"
+    return "f32"
+
+
+# ----------------------------------------------------------------------------------------- encoders
+def _check_time_steps(op: Operation, time_steps: int) -> None:
+    if op.attrs["time_steps"] != time_steps:
+        raise OpError(f"time_steps = {op.attrs['time_steps']} differs from the graph's time_steps = {time_steps}")
+
+
+@register_op
+class TTFSEncode(OpDef):
+    """Time-to-first-spike encoder. For ``x > 0`` one spike at
+    ``s = floor((1 - x) * (window - 1) + 0.5)`` (float32), none for ``x <= 0``; x clamped to [0, 1]."""
+
+    name = "snn.ttfs_encode"
+    category = "encoder"
+    operands = (frozenset({Kind.TENSOR}),)
+    attrs = {
+        "time_steps": Attr("int", check=positive, doc="T, the simulation length"),
+        "window": Attr("int", check=positive, doc="spikes fall in steps 0 .. window-1 (1 <= window <= T)"),
+    }
+
+    @classmethod
+    def check(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> None:
+        _check_time_steps(op, time_steps)
+        if not 1 <= op.attrs["window"] <= time_steps:
+            raise OpError(f"window = {op.attrs['window']} must lie in 1 .. time_steps ({time_steps})")
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        return ValueType.spikes(*operand_types[0].features)
+
+
+@register_op
+class RateEncode(OpDef):
+    """Rate encoder: an IF neuron fed ``x`` every step, reset by subtraction:
+    ``V[t] = V[t-1] - theta*S[t-1] + x``, ``S[t] = V[t] >= theta``; x clamped to [0, 1]."""
+
+    name = "snn.rate_encode"
+    category = "encoder"
+    operands = (frozenset({Kind.TENSOR}),)
+    attrs = {
+        "time_steps": Attr("int", check=positive, doc="T, the simulation length"),
+        "threshold": Attr("float", check=positive, doc="firing threshold theta (default 0.5)"),
+    }
+
+    @classmethod
+    def check(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> None:
+        _check_time_steps(op, time_steps)
+
+    infer = TTFSEncode.infer
+
+
+# ----------------------------------------------------------------------------------------- synapses
+@register_op
+class Dense(OpDef):
+    """Fully connected synapse on the last axis, every step: ``y = x @ weight.T (+ bias)``.
+    ``weight`` is ``[n_out, n_in]``. Spikes or currents in give a current; a tensor gives a tensor."""
+
+    name = "snn.dense"
+    category = "synapse"
+    operands = (ANY_KIND,)
+    attrs = {
+        "weight": Attr("array", check=all_of(ndim(2), finite), doc="[n_out, n_in]"),
+        "bias": Attr("array", required=False, check=all_of(ndim(1), finite), doc="[n_out], added every step"),
+    }
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        w = op.attrs["weight"]
+        if not x.features or x.features[-1] != w.shape[1]:
+            raise OpError(f"weight {list(w.shape)} expects {w.shape[1]} input features, operand has {list(x.features)}")
+        bias = op.attrs.get("bias")
+        if bias is not None and bias.shape != (w.shape[0],):
+            raise OpError(f"bias {list(bias.shape)} does not match weight {list(w.shape)}: expected [{w.shape[0]}]")
+        kind = Kind.TENSOR if x.kind is Kind.TENSOR else Kind.CURRENT
+        params = [w] if bias is None else [w, bias]
+        return ValueType(kind, (*x.features[:-1], w.shape[0]), _result_dtype(*params))
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling along one spatial axis (ONNX floor rule)."""
+    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@register_op
+class Conv2d(OpDef):
+    """2-D convolution on ``[T*B, C, H, W]`` views of a time-major value (ONNX Conv semantics).
+    ``weight`` is ``[C_out, C_in/group, kh, kw]``; ``pads`` is ``[top, left, bottom, right]``."""
+
+    name = "snn.conv2d"
+    category = "synapse"
+    operands = (TIME_MAJOR,)
+    attrs = {
+        "weight": Attr("array", check=all_of(ndim(4), finite), doc="[C_out, C_in/group, kh, kw]"),
+        "bias": Attr("array", required=False, check=all_of(ndim(1), finite), doc="[C_out]"),
+        "strides": Attr("ints", check=length(2), doc="[sh, sw]"),
+        "pads": Attr("ints", check=length(4), doc="[top, left, bottom, right]"),
+        "dilations": Attr("ints", check=length(2), doc="[dh, dw]"),
+        "group": Attr("int", check=positive, doc="channel groups"),
+    }
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        w, a = op.attrs["weight"], op.attrs
+        if len(x.features) != 3:
+            raise OpError(f"operand must have features [C, H, W], has {list(x.features)}")
+        c, h, wd = x.features
+        if c != w.shape[1] * a["group"] or w.shape[0] % a["group"]:
+            raise OpError(f"weight {list(w.shape)} with group={a['group']} does not fit {c} input channels")
+        bias = a.get("bias")
+        if bias is not None and bias.shape != (w.shape[0],):
+            raise OpError(f"bias {list(bias.shape)} does not match {w.shape[0]} output channels")
+        if min(a["strides"]) < 1 or min(a["dilations"]) < 1 or min(a["pads"]) < 0:
+            raise OpError("strides and dilations must be >= 1 and pads >= 0")
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = a["strides"], a["dilations"], a["pads"]
+        ho = conv_output_size(h, w.shape[2], sh, pt, pb, dh)
+        wo = conv_output_size(wd, w.shape[3], sw, pl, pr, dw)
+        if ho < 1 or wo < 1:
+            raise OpError(f"kernel {list(w.shape[2:])} does not fit input {h}x{wd} with these pads")
+        params = [w] if bias is None else [w, bias]
+        return ValueType(Kind.CURRENT, (w.shape[0], ho, wo), _result_dtype(*params))
+
+
+@register_op
+class AvgPool2d(OpDef):
+    """Average pooling on ``[T*B, C, H, W]`` views (ONNX AveragePool, ``count_include_pad`` as given)."""
+
+    name = "snn.avgpool2d"
+    category = "synapse"
+    operands = (TIME_MAJOR,)
+    attrs = {
+        "kernel": Attr("ints", check=length(2), doc="[kh, kw]"),
+        "strides": Attr("ints", check=length(2), doc="[sh, sw]"),
+        "pads": Attr("ints", check=length(4), doc="[top, left, bottom, right]"),
+        "count_include_pad": Attr("int", doc="1: padded zeros count in the average; 0: they do not"),
+    }
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        a = op.attrs
+        if len(x.features) != 3:
+            raise OpError(f"operand must have features [C, H, W], has {list(x.features)}")
+        if a["count_include_pad"] not in (0, 1):
+            raise OpError(f"count_include_pad must be 0 or 1, got {a['count_include_pad']}")
+        if min(a["kernel"]) < 1 or min(a["strides"]) < 1 or min(a["pads"]) < 0:
+            raise OpError("kernel and strides must be >= 1 and pads >= 0")
+        c, h, w = x.features
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["pads"]
+        ho, wo = conv_output_size(h, kh, sh, pt, pb), conv_output_size(w, kw, sw, pl, pr)
+        if ho < 1 or wo < 1:
+            raise OpError(f"kernel {[kh, kw]} does not fit input {h}x{w}")
+        return ValueType(Kind.CURRENT, (c, ho, wo), "f32")
+
+
+@register_op
+class Flatten(OpDef):
+    """Flatten the features of each sample (and step) to one axis; the kind is kept."""
+
+    name = "snn.flatten"
+    category = "shape"
+    operands = (ANY_KIND,)
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        return ValueType(x.kind, (x.size,), x.dtype)
+
+
+@register_op
+class Reshape(OpDef):
+    """Reshape the features of each sample (and step) to ``shape``; the kind is kept."""
+
+    name = "snn.reshape"
+    category = "shape"
+    operands = (ANY_KIND,)
+    attrs = {"shape": Attr("ints", doc="the new feature shape (no -1)")}
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        shape = op.attrs["shape"]
+        if not shape or min(shape) < 1 or math.prod(shape) != x.size:
+            raise OpError(f"cannot reshape features {list(x.features)} ({x.size} values) to {shape}")
+        return ValueType(x.kind, tuple(shape), x.dtype)
+
+
+@register_op
+class TimeFlatten(OpDef):
+    """Spatio-temporal flattening: ``[T, B, *f] -> [B, T*prod(f)]`` (step-major: index ``t*N + i``).
+    Feeds the trainable spatio-temporal decoder of the improved STBP (a dense on the result)."""
+
+    name = "snn.time_flatten"
+    category = "shape"
+    operands = (TIME_MAJOR,)
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        return ValueType(Kind.TENSOR, (time_steps * x.size,), "f32" if x.kind is Kind.SPIKES else x.dtype)
+
+
+# ------------------------------------------------------------------------------------------ neurons
+@register_op
+class ReLPSP(OpDef):
+    """Single-spike neuron with the rectified linear PSP (STDBP).
+
+    ``K[t] = K[t-1] + I[t]`` (slope), ``V[t] = V[t-1] + K[t-1]`` (potential), state zero before step 0;
+    ``S[t] = 1`` at the first step where ``V[t] >= threshold``, never again.
+    """
+
+    name = "snn.relpsp"
+    category = "neuron"
+    operands = (frozenset({Kind.CURRENT}),)
+    attrs = {"threshold": Attr("float", check=positive, doc="theta > 0")}
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        return ValueType.spikes(*operand_types[0].features)
+
+
+@register_op
+class IF(OpDef):
+    """Integrate-and-fire neuron, state zero before step 0.
+
+    subtract: ``V[t] = V[t-1] - theta*S[t-1] + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``;
+    ``S[t] = 1 if V[t] >= theta else 0``. ``threshold`` broadcasts to the features (per channel allowed).
+    """
+
+    name = "snn.if"
+    category = "neuron"
+    operands = (frozenset({Kind.CURRENT}),)
+    attrs = {
+        "threshold": Attr("array", check=finite, doc="theta, broadcastable to the features"),
+        "reset": Attr("str", check=one_of("subtract", "zero"), doc='"subtract" or "zero"'),
+    }
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        (x,) = operand_types
+        theta = op.attrs["threshold"]
+        try:
+            shape = np.broadcast_shapes(theta.shape, x.features)
+        except ValueError:
+            shape = None
+        if shape != x.features:
+            raise OpError(f"threshold {list(theta.shape)} does not broadcast to the features {list(x.features)}")
+        if np.any(theta <= 0):
+            raise OpError("threshold must be > 0 everywhere")
+        return ValueType.spikes(*x.features)
+
+
+# ----------------------------------------------------------------------------------------- decoders
+class _Decoder(OpDef):
+    category = "decoder"
+    operands = (frozenset({Kind.SPIKES}),)
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        return ValueType.tensor(*operand_types[0].features)
+
+
+@register_op
+class FirstSpikeDecode(_Decoder):
+    """Score ``T - t_first``, where ``t_first`` is the first spike step (``T`` if none)."""
+
+    name = "snn.first_spike_decode"
+
+
+@register_op
+class LastStepDecode(_Decoder):
+    """Score ``S[T-1]``: only the last step's spikes count."""
+
+    name = "snn.last_step_decode"
+
+
+@register_op
+class SpikeCountDecode(_Decoder):
+    """Score = spike count over all steps divided by T."""
+
+    name = "snn.spike_count_decode"

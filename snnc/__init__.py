@@ -1,0 +1,1 @@
+"""snnc: a compiler toolchain for trained spiking neural networks."""
