@@ -74,7 +74,8 @@ def one_of(*choices: str) -> Callable[[Any], str | None]:
 
 def ndim(*allowed: int) -> Callable[[Any], str | None]:
     def check(v: np.ndarray) -> str | None:
-        return None if v.ndim in allowed else f"must have {' or '.join(map(str, allowed))} dims, got shape {list(v.shape)}"
+        dims = " or ".join(map(str, allowed))
+        return None if v.ndim in allowed else f"must have {dims} dims, got shape {list(v.shape)}"
 
     return check
 
