@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from snnc.ir.types import NUMPY_TO_DTYPE
 
 #: attribute value types, by the name used in error messages.

@@ -29,10 +29,10 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-from snnc.ir.ops import OPS, OpError
-from snnc.ir.types import ValueType
 
 from snnc.errors import VerificationError
+from snnc.ir.ops import OPS, OpError
+from snnc.ir.types import ValueType
 
 
 @dataclass(eq=False)

@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
 from snnc.ir.attributes import Attr, all_of, finite, length, ndim, one_of, positive
 from snnc.ir.types import Kind, ValueType
 
