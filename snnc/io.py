@@ -1,0 +1,44 @@
+"""Safe file output: atomic writes that never clobber what the user gave us."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from snnc.errors import SnncError
+
+
+def check_output_path(path: str | os.PathLike[str], *, inputs: tuple[str | os.PathLike[str], ...] = (),
+                      force: bool = False) -> Path:
+    """Refuse to write over an input file, or over an existing file without ``force``."""
+    out = Path(path)
+    for src in inputs:
+        if out.exists() and Path(src).exists() and out.resolve() == Path(src).resolve():
+            raise SnncError(f"refusing to write the output over the input file {src}", where=str(out),
+                            hint="choose another output path")
+    if out.exists() and not force:
+        raise SnncError("output file already exists", where=str(out), hint="pass --force to overwrite it")
+    if out.exists() and out.is_dir():
+        raise SnncError("output path is a directory", where=str(out), hint="give a file name")
+    return out
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
