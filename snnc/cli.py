@@ -150,10 +150,15 @@ def cmd_passes(args: argparse.Namespace) -> int:
 TRAINERS = {"stdbp": "snnc.trainers.stdbp", "stbp": "snnc.trainers.stbp"}
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def add_train_arguments(p: argparse.ArgumentParser, *, load: bool = False) -> None:
+    """Trainer options come from the trainer modules, which import torch: loaded only for 'snnc train'."""
     import importlib
 
     sub = p.add_subparsers(dest="algorithm", metavar="ALGORITHM", required=True)
+    if not load:
+        for name in TRAINERS:
+            sub.add_parser(name, add_help=False)
+        return
     for name, module in TRAINERS.items():
         try:
             mod = importlib.import_module(module)
@@ -186,7 +191,8 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser; trainer options are loaded only when ``argv`` asks for 'train'."""
     from snnc import __version__
 
     parser = argparse.ArgumentParser(prog="snnc",
@@ -196,14 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (summary, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
-        add_arguments(p)
+        if name == "train":
+            add_train_arguments(p, load="train" in [a for a in argv if not a.startswith("-")][:1])
+        else:
+            add_arguments(p)
         p.set_defaults(handler=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``snnc`` console script; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
