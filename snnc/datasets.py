@@ -368,7 +368,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, spli
     Example:
         >>> ds = load_dataset("digits", split="test")  # doctest: +SKIP
         >>> ds.x.shape, ds.num_classes  # doctest: +SKIP
-        ((449, 8, 8), 10)
+        ((450, 8, 8), 10)
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in _DATASETS:
