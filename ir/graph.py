@@ -68,7 +68,7 @@ class Operation:
         except KeyError:
             raise VerificationError(
                 f"unknown op '{self.opname}'",
-                where=f"%{self.result.name}",
+                where=f"%{self.result.name} = {self.opname}",
                 hint=f"known ops: {', '.join(sorted(OPS))}",
             ) from None
 
@@ -166,22 +166,21 @@ class Graph:
             yield op.result
 
     def to_networkx(self) -> nx.DiGraph:
-        """A DiGraph with one node per op (keyed by result name) and an edge per use."""
+        """A DiGraph with one node per op (its index in ``ops``, with the op as ``op``) and an edge per use."""
         g = nx.DiGraph()
-        defined_by = {op.result.name: op for op in self.ops}
-        for op in self.ops:
-            g.add_node(op.result.name, op=op)
-        for op in self.ops:
+        index = {id(op.result): i for i, op in enumerate(self.ops)}
+        for i, op in enumerate(self.ops):
+            g.add_node(i, op=op)
+        for i, op in enumerate(self.ops):
             for v in op.operands:
-                if v.name in defined_by:
-                    g.add_edge(v.name, op.result.name)
+                if id(v) in index:
+                    g.add_edge(index[id(v)], i)
         return g
 
     def topological_order(self) -> list[Operation]:
         """The ops in an order where every op follows the ops it reads (stable for a valid graph)."""
         g = self.to_networkx()
-        index = {op.result.name: i for i, op in enumerate(self.ops)}
-        return [g.nodes[n]["op"] for n in nx.lexicographical_topological_sort(g, key=index.__getitem__)]
+        return [g.nodes[n]["op"] for n in nx.lexicographical_topological_sort(g)]
 
     def copy(self) -> Graph:
         """A deep copy (arrays included): passes transform copies, never the caller's graph."""
@@ -308,4 +307,4 @@ def _find_cycle(graph: Graph) -> list[str]:
         edges = nx.find_cycle(graph.to_networkx())
     except nx.NetworkXNoCycle:
         return []
-    return [u for u, _ in edges] + [edges[0][0]]
+    return [graph.ops[u].result.name for u, _ in edges] + [graph.ops[edges[0][0]].result.name]
