@@ -1,0 +1,1 @@
+"""The YOSO neuromorphic accelerator backend: hardware description, deployment, simulation."""
