@@ -65,3 +65,15 @@ class BackendError(SnncError):
 
 class DatasetError(SnncError):
     """A dataset is missing, malformed or does not fit the model."""
+
+
+class HardwareConfigError(SnncError):
+    """A hardware description file is missing, malformed, or has unknown, missing or impossible values."""
+
+
+class DesignRuleError(SnncError):
+    """A model does not fit the hardware (a layer, a PE, the mesh), with the numbers and what to change."""
+
+
+class DeploymentError(SnncError):
+    """A deployment directory is incomplete, inconsistent, or would overwrite something."""
