@@ -197,7 +197,7 @@ class SnnModelBuilder:
         return v
 
     def _check_value(self, x: object, where: str) -> SnnValue:
-        if not isinstance(x, SnnValue) or self._values.get(x.name) != x:
+        if not isinstance(x, SnnValue) or self._values.get(x.name) is not x:
             raise _error("operand is not a value of this builder", where,
                          hint="pass the SnnValue returned by an earlier call on the same builder")
         return x
