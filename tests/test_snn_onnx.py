@@ -264,6 +264,8 @@ def test_avgpool_padded_counts_match_spec() -> None:
     x = random_inputs((2, 5, 5), 16, seed=9)
     _, extra = run_onnxruntime(model, x, extra_outputs=[p.name for p in pooled])
     trains = spec.rate_encode(x, 4, 0.3)
+    # 5/6 is where dividing by the count and multiplying by its reciprocal differ in float32: it must occur
+    assert np.any(extra[pooled[0].name] == F32(5) / F32(6)) and F32(5) / F32(6) != F32(5) * (F32(1) / F32(6))
     for include, p in zip((0, 1), pooled, strict=True):
         want = spec.avgpool2d(trains, (3, 3), (2, 2), (1, 1, 1, 1), include)
         _equal(extra[p.name], want, f"avgpool count_include_pad={include}")
