@@ -1,0 +1,257 @@
+"""The reference executor: an interpreter of the spiking IR over batched NumPy arrays.
+
+Like torch.fx's ``Interpreter``, it walks the graph's ops in order, keeps an environment of runtime
+values by name, dispatches each op through the table :attr:`ReferenceExecutor.kernels` (op name ->
+kernel, see :mod:`.kernels`), frees every value after its last use, and re-raises a failing kernel's
+error naming the op (``%3 = snn.dense: ...``). Analyses subclass it: override :meth:`run_op` to
+observe every value, or replace table entries::
+
+    class MyExecutor(ReferenceExecutor):
+        kernels = {**ReferenceExecutor.kernels, "snn.relpsp": my_relpsp}
+
+Large batches are processed in chunks (``batch_size``; by default sized to a memory budget); every
+op is per sample, so the chunking never changes a result.
+
+Example:
+    >>> import numpy as np
+    >>> from snnc.ir import Graph, ValueType
+    >>> g = Graph("tiny", time_steps=4)
+    >>> x = g.add_input("x", ValueType.tensor(2))
+    >>> s = g.add_op("snn.ttfs_encode", [x], {"time_steps": 4, "window": 4})
+    >>> o = g.add_op("snn.relpsp", [g.add_op("snn.dense", [s], {"weight": np.ones((1, 2), np.float32)})],
+    ...              {"threshold": 1.0})
+    >>> g.set_outputs([g.add_op("snn.first_spike_decode", [o], name="scores")])
+    >>> ReferenceExecutor(g).run(np.array([[1.0, 0.0]], np.float32)).outputs["scores"]
+    array([[3.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
+from snnc.errors import BackendError, DatasetError, SnncError
+from snnc.ir import Graph, Kind, Operation, Value
+
+#: Default bound on the memory of the largest intermediate values of one chunk, in bytes.
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+
+
+@dataclass
+class Execution:
+    """The result of running a graph on a batch.
+
+    Attributes:
+        outputs: output name -> array (tensors ``[B, *f]``, currents ``[T, B, *f]``, spike trains as bool).
+        spike_counts: spiking value name -> int64 ``[B]`` spikes per sample (every spiking value).
+        spikes: spiking value name -> bool ``[T, B, *f]`` (only when run with ``record=True``).
+    """
+
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    spike_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _batch_axis(value: Value) -> int:
+    return 1 if value.type.kind.time_major else 0
+
+
+class ReferenceExecutor:
+    """Runs a verified graph with the NumPy kernels of SPEC section 2.
+
+    Args:
+        graph: the graph (verified here).
+        sparse: how synapses treat spike trains: ``"auto"`` (scatter weight rows when the train is
+            sparse), ``"always"`` or ``"never"`` (always a dense matmul).
+        memory_budget: bytes the chunk size is chosen for when ``run`` gets no ``batch_size``.
+
+    Raises:
+        VerificationError: the graph is invalid.
+        BackendError: an op has no kernel in :attr:`kernels`, or an option is invalid.
+    """
+
+    #: op name -> kernel ``(ctx, op, *operands) -> value``; subclasses override entries.
+    kernels: ClassVar[Mapping[str, Kernel]] = KERNELS
+
+    def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
+        if sparse not in ("auto", "always", "never"):
+            raise BackendError(f"sparse must be 'auto', 'always' or 'never', got {sparse!r}",
+                               where="ReferenceExecutor")
+        graph.verify()
+        self.graph = graph
+        self.ctx = KernelContext(graph.time_steps, sparse=sparse)
+        self.memory_budget = memory_budget
+        for op in graph.ops:
+            if op.opname not in self.kernels:
+                raise BackendError(f"the reference executor has no kernel for {op.opname}",
+                                   where=_where(op), hint=f"kernels exist for: {', '.join(sorted(self.kernels))}")
+        outputs = {v.name for v in graph.outputs}
+        last_use: dict[str, int] = {}
+        for index, op in enumerate(graph.ops):
+            for v in op.operands:
+                last_use[v.name] = index
+        #: op index -> names of the values that die after it (never a graph output)
+        self._free_after: dict[int, list[str]] = {}
+        for name, index in last_use.items():
+            if name not in outputs:
+                self._free_after.setdefault(index, []).append(name)
+
+    # ------------------------------------------------------------------------------------ running
+    def run(self, x: np.ndarray | Mapping[str, np.ndarray], *, record: bool = False,
+            batch_size: int | None = None) -> Execution:
+        """Run the graph on a batch.
+
+        Args:
+            x: the input array (``[B, *features]`` for a tensor input, ``[T, B, *features]`` for a spike
+                train or current input), or a mapping input name -> array for graphs with several inputs.
+            record: also return every spike train as bool ``[T, B, *f]``.
+            batch_size: samples per chunk (None: as many as fit :attr:`memory_budget`).
+
+        Raises:
+            DatasetError: an input does not fit the graph (shape, dtype), naming expected and got.
+            BackendError: a kernel failed (naming the op), or ``batch_size`` is invalid.
+        """
+        inputs = self._check_inputs(x)
+        batch = next(iter(inputs.values())).shape[_batch_axis(self.graph.inputs[0])]
+        if batch_size is None:
+            batch_size = self.auto_batch_size()
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise BackendError(f"batch_size must be a positive int, got {batch_size!r}", where="reference executor")
+        if batch <= batch_size:
+            return self.run_batch(inputs, record=record)
+        parts = []
+        for start in range(0, batch, batch_size):
+            chunk = {v.name: _take(inputs[v.name], _batch_axis(v), start, start + batch_size)
+                     for v in self.graph.inputs}
+            parts.append(self.run_batch(chunk, record=record))
+        return self._concatenate(parts)
+
+    def run_batch(self, inputs: Mapping[str, np.ndarray], *, record: bool = False) -> Execution:
+        """Run the graph on one chunk of checked inputs (input name -> array), all at once."""
+        result = Execution()
+        env: dict[str, Any] = {}
+        for v in self.graph.inputs:
+            value = inputs[v.name]
+            env[v.name] = SpikeTrain.from_dense(value) if v.type.kind is Kind.SPIKES else value
+            self._observe(v, env[v.name], result, record)
+        for index, op in enumerate(self.graph.ops):
+            value = self.run_op(op, [env[v.name] for v in op.operands])
+            env[op.result.name] = value
+            self._observe(op.result, value, result, record)
+            for name in self._free_after.get(index, ()):
+                del env[name]
+        for v in self.graph.outputs:
+            value = env[v.name]
+            result.outputs[v.name] = value.dense() if isinstance(value, SpikeTrain) else value
+        return result
+
+    def run_op(self, op: Operation, args: list[Any]) -> Any:
+        """Evaluate one op on its operand values through :attr:`kernels`; errors name the op.
+
+        Override to observe or replace the evaluation of every op (call ``super().run_op``).
+        """
+        kernel = self.kernels[op.opname]
+        try:
+            return kernel(self.ctx, op, *args)
+        except SnncError as err:
+            raise BackendError(err.message, where=_where(op), hint=err.hint) from err
+        except MemoryError as err:
+            raise BackendError("out of memory", where=_where(op), hint="run with a smaller batch_size") from err
+        except Exception as err:  # a kernel bug or an unforeseen input: say which op failed
+            raise BackendError(f"{type(err).__name__}: {err}", where=_where(op)) from err
+
+    def auto_batch_size(self) -> int:
+        """The chunk size for which the largest intermediates of one chunk fit :attr:`memory_budget`."""
+        time_steps = self.graph.time_steps
+        per_sample = 1
+        for value in self.graph.values():
+            steps = time_steps if value.type.kind.time_major else 1
+            per_sample = max(per_sample, steps * value.type.size * 4)
+        for op in self.graph.ops:
+            if op.opname == "snn.conv2d":  # im2col columns of one group
+                _, cg, kh, kw = op.attrs["weight"].shape
+                ho, wo = op.result.type.features[1:]
+                per_sample = max(per_sample, time_steps * ho * wo * cg * kh * kw * 4)
+        return max(1, self.memory_budget // (3 * per_sample))
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _observe(self, value: Value, runtime: Any, result: Execution, record: bool) -> None:
+        if isinstance(runtime, SpikeTrain):
+            result.spike_counts[value.name] = runtime.counts()
+            if record:
+                result.spikes[value.name] = runtime.dense()
+
+    def _check_inputs(self, x: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        graph_inputs = self.graph.inputs
+        if isinstance(x, Mapping):
+            given, expected = set(x), {v.name for v in graph_inputs}
+            if given != expected:
+                raise DatasetError(f"inputs {sorted(given)} given, the graph takes {sorted(expected)}",
+                                   where=f"graph @{self.graph.name}")
+            arrays = {v.name: x[v.name] for v in graph_inputs}
+        else:
+            if len(graph_inputs) != 1:
+                raise DatasetError(f"the graph has {len(graph_inputs)} inputs; pass a dict input name -> array",
+                                   where=f"graph @{self.graph.name}")
+            arrays = {graph_inputs[0].name: x}
+        checked: dict[str, np.ndarray] = {}
+        batches: set[int] = set()
+        for v in graph_inputs:
+            checked[v.name] = self._check_input(v, arrays[v.name])
+            batches.add(checked[v.name].shape[_batch_axis(v)])
+        if len(batches) > 1:
+            raise DatasetError(f"the inputs have different batch sizes {sorted(batches)}",
+                               where=f"graph @{self.graph.name}")
+        return checked
+
+    def _check_input(self, v: Value, x: Any) -> np.ndarray:
+        where = f"input %{v.name}"
+        try:
+            a = np.asarray(x)
+        except Exception as err:
+            raise DatasetError(f"cannot read the input as an array: {err}", where=where) from err
+        expected = v.type.full_shape(self.graph.time_steps, "B")
+        shown = "[" + ", ".join(map(str, expected)) + "]"
+        batch_axis = _batch_axis(v)
+        got = list(a.shape)
+        if a.ndim != len(expected) or any(g != e for i, (g, e) in enumerate(zip(got, expected, strict=True))
+                                          if i != batch_axis):
+            raise DatasetError(f"expected an array of shape {shown} (features {list(v.type.features)}), got {got}",
+                               where=where, hint="reshape the data to the model's input features")
+        if v.type.kind is Kind.SPIKES:
+            if a.dtype.kind not in "biuf":
+                raise DatasetError(f"a spike train must be bool or numeric, got dtype {a.dtype}", where=where)
+            return a
+        if a.dtype.kind != "f":
+            raise DatasetError(f"expected float32 values in [0, 1], got dtype {a.dtype}", where=where,
+                               hint="scale 8-bit pixels as x = pixels / 255 (float32)")
+        return a.astype(self.ctx.dtype, copy=False)
+
+    def _concatenate(self, parts: list[Execution]) -> Execution:
+        axes = {v.name: _batch_axis(v) for v in self.graph.values()}
+        return Execution(
+            outputs={k: np.concatenate([p.outputs[k] for p in parts], axis=axes[k]) for k in parts[0].outputs},
+            spike_counts={k: np.concatenate([p.spike_counts[k] for p in parts]) for k in parts[0].spike_counts},
+            spikes={k: np.concatenate([p.spikes[k] for p in parts], axis=1) for k in parts[0].spikes},
+        )
+
+
+def _take(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
+    return a[start:stop] if axis == 0 else a[:, start:stop]
+
+
+def _where(op: Operation) -> str:
+    return f"%{op.result.name} = {op.opname}"
+
+
+def spiking_values(graph: Graph) -> list[str]:
+    """Names of the spike-train values of ``graph`` (inputs and op results), in order."""
+    return [v.name for v in graph.values() if v.type.kind is Kind.SPIKES]
+
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "Execution", "ReferenceExecutor", "spiking_values"]

@@ -1,0 +1,452 @@
+"""NumPy kernels of the reference executor: one function per IR op, implementing SPEC section 2 exactly.
+
+Every kernel has the signature ``kernel(ctx, op, *operands) -> value`` and is looked up in
+:data:`KERNELS` by op name, so that a subclass of the executor (or an analysis) replaces single
+entries: ``kernels = {**ReferenceExecutor.kernels, "snn.relpsp": my_relpsp}``.
+
+Runtime values by kind:
+
+* ``tensor``: an ndarray ``[B, *f]``;
+* ``current``: an ndarray ``[T, B, *f]``;
+* ``spikes``: a :class:`SpikeTrain` ``[T, B, *f]``, stored either dense (bool) or, when every neuron
+  fires at most once (TTFS encoders, ReL-PSP neurons), as first-spike times ``[B, *f]``.
+
+Arithmetic is float32 (``ctx.dtype``), in the order the SPEC equations are written; neuron state
+starts at zero before step 0 and is updated step by step, so the recurrences match a sequential
+float32 loop bit for bit.
+
+Sparse synapses. ``snn.dense`` fed by a sparse spike train does not multiply a ``[T*B, m]`` 0/1 matrix:
+it scatters the weight rows of the spikes (``I[t, b] = sum over inputs i spiking at (t, b) of W[:, i]``),
+adding the rows of one ``(t, b)`` in increasing input order. This is the same sum as the matmul,
+possibly in a different order than the BLAS kernel uses: with weights on a dyadic grid (exact float32
+sums) both paths are bit-identical; with arbitrary float weights a synaptic input may differ in the
+last bit, which changes a spike only where a potential lands within rounding of a threshold
+(SPEC 1). ``ctx.sparse`` chooses: ``"auto"`` (by spike density), ``"always"`` or ``"never"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from snnc.errors import BackendError
+from snnc.ir import Kind, Operation
+
+SparseMode = Literal["auto", "always", "never"]
+
+#: ``"auto"`` takes the sparse synapse path when at most this fraction of the ``T*B*m`` input slots spike
+#: (measured on this machine class: the scatter costs ~100 times a BLAS multiply-add per weight).
+SPARSE_DENSITY = 1 / 96
+
+
+@dataclass
+class KernelContext:
+    """What kernels need besides their op and operands.
+
+    Attributes:
+        time_steps: T, the graph's simulation length.
+        sparse: ``"auto"``, ``"always"`` or ``"never"``: whether synapses use the sparse path on spike trains.
+        dtype: the arithmetic dtype (float32; an integer mode is future work).
+    """
+
+    time_steps: int
+    sparse: SparseMode = "auto"
+    dtype: type[np.floating] = np.float32
+    _params: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def param(self, op: Operation, key: str, prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The array attribute ``op.attrs[key]`` in the arithmetic dtype, prepared once and cached.
+
+        Raises:
+            BackendError: the parameter has an integer dtype (a quantized graph needs the integer mode).
+        """
+        cache_key = (id(op), key)
+        cached = self._params.get(cache_key)
+        if cached is None:
+            raw = np.asarray(op.attrs[key])
+            if not np.issubdtype(raw.dtype, np.floating):
+                raise BackendError(f"parameter {key!r} has integer dtype {raw.dtype}; the reference executor runs "
+                                   "float32 graphs only", hint="run the float graph (before quantization)")
+            arr = raw.astype(self.dtype)
+            cached = self._params[cache_key] = prepare(arr) if prepare else arr
+        return cached
+
+    def scalar(self, value: float) -> np.floating:
+        """A Python number in the arithmetic dtype (e.g. a float attribute, as ONNX stores it: float32)."""
+        return self.dtype(value)
+
+
+def _time_dtype(time_steps: int) -> type[np.integer]:
+    return np.int16 if time_steps < np.iinfo(np.int16).max else np.int32
+
+
+class SpikeTrain:
+    """A binary spike train ``[T, B, *features]``.
+
+    Stored as the dense bool array, or, for trains where each neuron fires at most once, as the
+    first-spike times ``times [B, *features]`` (``T`` where a neuron never fires); :meth:`dense`
+    materializes (and caches) the bool array. Build with :meth:`from_dense` or :meth:`from_times`.
+    """
+
+    __slots__ = ("_dense", "_times", "time_steps")
+
+    def __init__(self, time_steps: int, dense: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
+        if (dense is None) == (times is None):
+            raise ValueError("give exactly one of dense and times")
+        self.time_steps = time_steps
+        self._dense = dense
+        self._times = times
+
+    @classmethod
+    def from_dense(cls, spikes: np.ndarray) -> SpikeTrain:
+        """From an array ``[T, B, *f]`` (any dtype: nonzero is a spike)."""
+        spikes = np.asarray(spikes)
+        return cls(spikes.shape[0], dense=spikes if spikes.dtype == np.bool_ else spikes != 0)
+
+    @classmethod
+    def from_times(cls, times: np.ndarray, time_steps: int) -> SpikeTrain:
+        """From first-spike times ``[B, *f]`` in ``0 .. T`` (``T``: no spike)."""
+        return cls(time_steps, times=np.asarray(times, _time_dtype(time_steps)))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(T, B, *features)``."""
+        if self._dense is not None:
+            return self._dense.shape
+        return (self.time_steps, *self._times.shape)
+
+    @property
+    def batch(self) -> int:
+        return self.shape[1]
+
+    @property
+    def times(self) -> np.ndarray | None:
+        """First-spike times ``[B, *f]`` (``T``: none) when the train is stored that way, else None."""
+        return self._times
+
+    def dense(self) -> np.ndarray:
+        """The bool array ``[T, B, *f]``."""
+        if self._dense is None:
+            steps = np.arange(self.time_steps, dtype=self._times.dtype).reshape(-1, *([1] * self._times.ndim))
+            self._dense = self._times[None] == steps
+        return self._dense
+
+    def astype(self, dtype: type) -> np.ndarray:
+        """The spike train as 0/1 values of ``dtype``, ``[T, B, *f]``."""
+        return self.dense().astype(dtype)
+
+    def count(self) -> int:
+        """The total number of spikes."""
+        if self._times is not None:
+            return int(np.count_nonzero(self._times < self.time_steps))
+        return int(np.count_nonzero(self._dense))
+
+    def counts(self) -> np.ndarray:
+        """Spikes per sample, int64 ``[B]``."""
+        if self._times is not None:
+            fired = (self._times < self.time_steps).reshape(self._times.shape[0], -1)
+            return np.count_nonzero(fired, axis=1).astype(np.int64)
+        per_step = self._dense.reshape(*self._dense.shape[:2], -1)
+        return np.count_nonzero(per_step, axis=(0, 2)).astype(np.int64)
+
+    def first_spike_times(self) -> np.ndarray:
+        """The step of each neuron's first spike, ``[B, *f]`` (``T`` where it never fires)."""
+        if self._times is not None:
+            return self._times
+        fired = self._dense.any(axis=0)
+        return np.where(fired, self._dense.argmax(axis=0), self.time_steps).astype(_time_dtype(self.time_steps))
+
+    def reshape_features(self, features: tuple[int, ...]) -> SpikeTrain:
+        """The same train with the features reshaped (a view)."""
+        if self._times is not None:
+            return SpikeTrain(self.time_steps, times=self._times.reshape(self._times.shape[0], *features))
+        return SpikeTrain(self.time_steps, dense=self._dense.reshape(*self._dense.shape[:2], *features))
+
+    def __repr__(self) -> str:
+        form = "times" if self._times is not None else "dense"
+        return f"SpikeTrain(shape={list(self.shape)}, stored as {form})"
+
+
+def as_array(value: Any, dtype: type) -> np.ndarray:
+    """A runtime value as an ndarray of ``dtype`` (spike trains become 0/1)."""
+    if isinstance(value, SpikeTrain):
+        return value.astype(dtype)
+    return np.asarray(value, dtype)
+
+
+# ------------------------------------------------------------------------------------------ encoders
+def ttfs_encode(ctx: KernelContext, op: Operation, x: np.ndarray) -> SpikeTrain:
+    """TTFS: with ``xc = clip(x, 0, 1)``, one spike at ``s = floor((1 - xc)*(window - 1) + 0.5)`` (float32)
+    where ``x > 0``; none where ``x <= 0``."""
+    f = ctx.scalar
+    xc = np.clip(x, f(0), f(1))
+    s = np.floor((f(1) - xc) * f(op.attrs["window"] - 1) + f(0.5))
+    times = np.where(x > 0, s, ctx.time_steps)
+    return SpikeTrain.from_times(times, ctx.time_steps)
+
+
+def _integrate_and_fire(current: Callable[[int], np.ndarray], shape: tuple[int, ...], theta: np.ndarray,
+                        reset: str, time_steps: int, dtype: type) -> SpikeTrain:
+    """IF dynamics, state zero before step 0, ``S[t] = V[t] >= theta``;
+    subtract: ``V[t] = (V[t-1] - theta*S[t-1]) + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``.
+
+    ``V - theta*S`` is computed as ``V - theta`` where ``S`` (exact: ``theta*0 = 0``, ``V - 0 = V``);
+    ``V*(1 - S)`` as 0 where ``S`` (equal up to the sign of zero, which no comparison sees).
+    """
+    v = np.zeros(shape, dtype)
+    out = np.empty((time_steps, *shape), np.bool_)
+    theta_full = np.broadcast_to(theta, shape)
+    for t in range(time_steps):
+        if t:
+            fired = out[t - 1]
+            if reset == "subtract":
+                np.subtract(v, theta_full, out=v, where=fired)
+            else:
+                np.copyto(v, 0, where=fired)
+        v += current(t)
+        np.greater_equal(v, theta_full, out=out[t])
+    return SpikeTrain(time_steps, dense=out)
+
+
+def rate_encode(ctx: KernelContext, op: Operation, x: np.ndarray) -> SpikeTrain:
+    """Rate: an IF neuron (reset by subtraction) fed ``I[t] = clip(x, 0, 1)`` at every step."""
+    f = ctx.scalar
+    xc = np.clip(x, f(0), f(1)).astype(ctx.dtype)
+    theta = np.asarray(f(op.attrs["threshold"]))
+    return _integrate_and_fire(lambda t: xc, xc.shape, theta, "subtract", ctx.time_steps, ctx.dtype)
+
+
+# ------------------------------------------------------------------------------------------ neurons
+def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """ReL-PSP single-spike neuron, state zero before step 0:
+    ``K[t] = K[t-1] + I[t]`` (slope), ``V[t] = V[t-1] + K[t-1]`` (potential);
+    ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta``, never again. Returns first-spike times."""
+    theta = ctx.scalar(op.attrs["threshold"])
+    shape = current.shape[1:]
+    k = np.zeros(shape, current.dtype)
+    v = np.zeros(shape, current.dtype)
+    times = np.full(shape, ctx.time_steps, _time_dtype(ctx.time_steps))
+    armed = np.ones(shape, np.bool_)
+    hit = np.empty(shape, np.bool_)
+    for t in range(ctx.time_steps):
+        v += k  # V[t] = V[t-1] + K[t-1]
+        k += current[t]  # K[t] = K[t-1] + I[t]
+        np.greater_equal(v, theta, out=hit)
+        hit &= armed
+        np.copyto(times, t, where=hit)
+        armed ^= hit
+    return SpikeTrain.from_times(times, ctx.time_steps)
+
+
+def if_neuron(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """Integrate-and-fire, state zero before step 0, ``S[t] = 1 if V[t] >= theta``;
+    subtract: ``V[t] = V[t-1] - theta*S[t-1] + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``.
+    ``theta`` broadcasts to the features (per channel: ``[C, 1, 1]``)."""
+    theta = ctx.param(op, "threshold")
+    return _integrate_and_fire(current.__getitem__, current.shape[1:], theta, op.attrs["reset"], ctx.time_steps,
+                               current.dtype)
+
+
+# ----------------------------------------------------------------------------------------- synapses
+def _spike_events(spikes: SpikeTrain, rows: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The spikes as ``(key, input)`` pairs, ``key = t*rows + r``, grouped so that equal keys are adjacent
+    and, within a key, inputs increase."""
+    time_steps = spikes.time_steps
+    times = spikes.times
+    if times is not None:
+        times = times.reshape(rows, m)
+        order = np.argsort(times, axis=1, kind="stable")
+        sorted_times = np.take_along_axis(times, order, axis=1)
+        r, pos = np.nonzero(sorted_times < time_steps)
+        return sorted_times[r, pos].astype(np.int64) * rows + r, order[r, pos]
+    t, r, i = np.nonzero(spikes.dense().reshape(time_steps, rows, m))
+    return t * rows + r, i
+
+
+def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: int) -> np.ndarray:
+    """``out[k] = sum of wt[i] over the events (k, i)``, summed in event order within each key; ``[n_keys, n]``.
+
+    Events are processed in rounds: round ``r`` holds the ``r``-th event of every key, so the keys of
+    a round are distinct and one vectorized gather-add does it.
+    """
+    out = np.zeros((n_keys, wt.shape[1]), wt.dtype)
+    nnz = key.shape[0]
+    if nnz == 0:
+        return out
+    starts = np.empty(nnz, np.bool_)
+    starts[0] = True
+    np.not_equal(key[1:], key[:-1], out=starts[1:])
+    index = np.arange(nnz)
+    rank = index - np.maximum.accumulate(np.where(starts, index, 0))
+    rank = rank.astype(np.int16 if int(rank.max()) < np.iinfo(np.int16).max else np.int64)  # int16: radix sort
+    by_round = np.argsort(rank, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
+    key, inputs = key[by_round], inputs[by_round]
+    for r in range(bounds.shape[0] - 1):
+        k, i = key[bounds[r]:bounds[r + 1]], inputs[bounds[r]:bounds[r + 1]]
+        if r == 0:
+            out[k] = wt[i]
+        else:
+            out[k] += wt[i]
+    return out
+
+
+def _use_sparse(ctx: KernelContext, spikes: SpikeTrain) -> bool:
+    if ctx.sparse == "never":
+        return False
+    if ctx.sparse == "always":
+        return True
+    slots = math.prod(spikes.shape)
+    return slots > 0 and spikes.count() <= SPARSE_DENSITY * slots
+
+
+def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+    """Fully connected synapse on the last axis, at every step: ``y = x @ W.T (+ b)``, ``W [n_out, n_in]``.
+
+    A spike train input gives a current ``[T, B, *lead, n_out]``; with a sparse train the rows of the
+    spiking inputs are scattered instead of multiplied (same sums, see the module docstring).
+    """
+    wt = ctx.param(op, "weight", lambda w: np.ascontiguousarray(w.T))
+    bias = ctx.param(op, "bias") if "bias" in op.attrs else None
+    m, n = wt.shape
+    if isinstance(x, SpikeTrain) and _use_sparse(ctx, x):
+        lead = x.shape[:-1]
+        rows = math.prod(lead[1:])
+        key, inputs = _spike_events(x, rows, m)
+        y = _scatter_rows(key, inputs, wt, math.prod(lead)).reshape(*lead, n)
+    else:
+        a = as_array(x, ctx.dtype)
+        y = (a.reshape(-1, m) @ wt).reshape(*a.shape[:-1], n)
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _pad_hw(x: np.ndarray, pads: list[int], value: float = 0) -> np.ndarray:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _spatial_view(x: Any, dtype: type) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A time-major value ``[T, B, C, H, W]`` as an array ``[T*B, C, H, W]``, and its leading shape."""
+    a = as_array(x, dtype)
+    return a.reshape(-1, *a.shape[-3:]), a.shape[:-3]
+
+
+def conv2d(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+    """ONNX ``Conv`` on the ``[T*B, C, H, W]`` view (cross-correlation, zero pads, strides, dilations,
+    groups): ``y[n, o, i, j] = b[o] + sum_{c, p, q} x_pad[n, g*Cg + c, i*sh + p*dh, j*sw + q*dw] * W[o, c, p, q]``.
+    Computed as im2col + one matmul per group."""
+    w = ctx.param(op, "weight")
+    bias = ctx.param(op, "bias") if "bias" in op.attrs else None
+    (sh, sw), (dh, dw), group = op.attrs["strides"], op.attrs["dilations"], op.attrs["group"]
+    a, lead = _spatial_view(x, ctx.dtype)
+    co, cg, kh, kw = w.shape
+    xp = _pad_hw(a, op.attrs["pads"])
+    windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, Ho, Wo, kh, kw]
+    batch, _, ho, wo = windows.shape[:4]
+    out = np.empty((batch, co, ho, wo), ctx.dtype)
+    per_group = co // group
+    for g in range(group):
+        cols = windows[:, g * cg:(g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(batch * ho * wo, cg * kh * kw)
+        wg = w[g * per_group:(g + 1) * per_group].reshape(per_group, cg * kh * kw)
+        y = (cols @ wg.T).reshape(batch, ho, wo, per_group)
+        out[:, g * per_group:(g + 1) * per_group] = y.transpose(0, 3, 1, 2)
+    if bias is not None:
+        out += bias[:, None, None]
+    return out.reshape(*lead, co, ho, wo)
+
+
+def avgpool2d(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+    """ONNX ``AveragePool`` on the ``[T*B, C, H, W]`` view: the window sum (row-major order) divided by
+    ``kh*kw`` (``count_include_pad=1``) or by the number of unpadded positions in the window."""
+    (kh, kw), (sh, sw), pads = op.attrs["kernel"], op.attrs["strides"], op.attrs["pads"]
+    a, lead = _spatial_view(x, ctx.dtype)
+    windows = sliding_window_view(_pad_hw(a, pads), (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    total = windows[..., 0, 0].copy()
+    for p in range(kh):
+        for q in range(kw):
+            if p or q:
+                total += windows[..., p, q]
+    if op.attrs["count_include_pad"] or not any(pads):
+        total /= ctx.scalar(kh * kw)
+    else:
+        inside = _pad_hw(np.ones((1, 1, *a.shape[2:]), ctx.dtype), pads)
+        counts = sliding_window_view(inside, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(-2, -1))
+        total /= counts
+    return total.reshape(*lead, *total.shape[1:])
+
+
+# -------------------------------------------------------------------------------------------- shapes
+def _reshape(x: Any, batch_axes: int, features: tuple[int, ...]) -> Any:
+    if isinstance(x, SpikeTrain):
+        return x.reshape_features(features)
+    return x.reshape(*x.shape[:batch_axes], *features)
+
+
+def flatten(ctx: KernelContext, op: Operation, x: Any) -> Any:
+    """Features of each sample (and step) to one axis; the kind is kept."""
+    return _reshape(x, 1 if op.result.type.kind is Kind.TENSOR else 2, op.result.type.features)
+
+
+def reshape(ctx: KernelContext, op: Operation, x: Any) -> Any:
+    """Features of each sample (and step) to ``shape``; the kind is kept."""
+    return _reshape(x, 1 if op.result.type.kind is Kind.TENSOR else 2, tuple(op.attrs["shape"]))
+
+
+def time_flatten(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+    """``[T, B, *f] -> [B, T*prod(f)]``, step-major: element ``(t, i)`` goes to ``t*N + i``."""
+    a = as_array(x, ctx.dtype if isinstance(x, SpikeTrain) else x.dtype)
+    steps, batch = a.shape[:2]
+    return np.ascontiguousarray(a.reshape(steps, batch, -1).transpose(1, 0, 2)).reshape(batch, -1)
+
+
+# ------------------------------------------------------------------------------------------ decoders
+def first_spike_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.ndarray:
+    """Score ``T - t_first`` (``t_first = T`` where a neuron never fires: score 0)."""
+    return (ctx.time_steps - s.first_spike_times()).astype(ctx.dtype)
+
+
+def last_step_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.ndarray:
+    """Score ``S[T-1]``."""
+    if s.times is not None:
+        return (s.times == ctx.time_steps - 1).astype(ctx.dtype)
+    return s.dense()[-1].astype(ctx.dtype)
+
+
+def spike_count_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.ndarray:
+    """Score = spike count over all steps divided by T (float32 division)."""
+    if s.times is not None:
+        count = (s.times < ctx.time_steps).astype(ctx.dtype)
+    else:
+        count = np.count_nonzero(s.dense(), axis=0).astype(ctx.dtype)
+    return count / ctx.scalar(ctx.time_steps)
+
+
+#: A kernel: ``(ctx, op, *operand values) -> result value``.
+Kernel = Callable[..., Any]
+
+#: op name -> kernel; the reference executor's dispatch table.
+KERNELS: dict[str, Kernel] = {
+    "snn.ttfs_encode": ttfs_encode,
+    "snn.rate_encode": rate_encode,
+    "snn.dense": dense,
+    "snn.conv2d": conv2d,
+    "snn.avgpool2d": avgpool2d,
+    "snn.flatten": flatten,
+    "snn.reshape": reshape,
+    "snn.time_flatten": time_flatten,
+    "snn.relpsp": relpsp,
+    "snn.if": if_neuron,
+    "snn.first_spike_decode": first_spike_decode,
+    "snn.last_step_decode": last_step_decode,
+    "snn.spike_count_decode": spike_count_decode,
+}
