@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ from snnc.ir.graph import Graph, Value
 from snnc.ir.printer import VERSION, ElidedArray
 from snnc.ir.types import DTYPES, Kind, ValueType
 
+#: how deep lists and dicts may nest in an attribute or meta value.
+MAX_NESTING = 64
 #: text format versions this parser reads.
 SUPPORTED_VERSIONS: tuple[int, ...] = (VERSION,)
 
@@ -65,7 +69,7 @@ _TOKEN_NAMES = {
 @functools.cache
 def _lark() -> Lark:
     grammar = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=True)
 
 
 def parse_graph(text: str, source: str = "<text>", *, allow_elided: bool = False) -> Graph:
@@ -183,10 +187,11 @@ class _Builder:
         self.source = source
         self.allow_elided = allow_elided
         self.resources: dict[str, tuple[bytes, str, tuple[int, ...]]] = {}
+        self.depth = 0
 
     def error(self, message: str, at: Token | Tree, hint: str | None = None) -> IRParseError:
-        token = _first_token(at)
-        return IRParseError(message, line=token.line, column=token.column, source=self.source, hint=hint)
+        line, column = (at.line, at.column) if isinstance(at, Token) else (at.meta.line, at.meta.column)
+        return IRParseError(message, line=line, column=column, source=self.source, hint=hint)
 
     def build(self, tree: Tree) -> Graph:
         _, graph_tree, *rest = tree.children
@@ -257,29 +262,49 @@ class _Builder:
         return parse_type(str(tok), line=tok.line, column=tok.column, source=self.source)
 
     # ---------------------------------------------------------------- values
-    def value(self, tree: Tree | Token) -> Any:
-        if isinstance(tree, Token):  # pragma: no cover - the grammar wraps every token in a rule
-            raise self.error(f"unexpected token '{tree}'", tree)
-        kind, kids = tree.data, tree.children
-        if kind == "int":
-            return int(kids[0])
-        if kind == "float":
-            return float(kids[0])
-        if kind == "string":
-            return self.string(kids[0], str(kids[0]))
-        if kind in ("true", "false"):
-            return kind == "true"
-        if kind == "list":
-            return [self.value(k) for k in kids if k is not None]
-        if kind == "dict":
-            out: dict[str, Any] = {}
-            for entry in (k for k in kids if k is not None):
+    def value(self, tree: Tree) -> Any:
+        """A value subtree as Python: dispatch on the rule name to ``v_<rule>``."""
+        return getattr(self, f"v_{tree.data}")(tree)
+
+    def v_int(self, tree: Tree) -> int:
+        return int(tree.children[0])
+
+    def v_float(self, tree: Tree) -> float:
+        return float(tree.children[0])
+
+    def v_string(self, tree: Tree) -> str:
+        return self.string(tree.children[0], str(tree.children[0]))
+
+    def v_true(self, tree: Tree) -> bool:
+        return True
+
+    def v_false(self, tree: Tree) -> bool:
+        return False
+
+    def v_list(self, tree: Tree) -> list[Any]:
+        with self.nested(tree):
+            return [self.value(k) for k in tree.children if k is not None]
+
+    def v_dict(self, tree: Tree) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with self.nested(tree):
+            for entry in (k for k in tree.children if k is not None):
                 key, value = self.entry(entry)
                 if key in out:
                     raise self.error(f"duplicate key '{key}'", entry)
                 out[key] = value
-            return out
-        return getattr(self, kind)(tree)  # dense, dense_resource, elided
+        return out
+
+    @contextlib.contextmanager
+    def nested(self, tree: Tree) -> Iterator[None]:
+        """Bound the nesting of lists and dicts (the walk is recursive)."""
+        if self.depth >= MAX_NESTING:
+            raise self.error(f"values nested deeper than {MAX_NESTING} levels", tree)
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def entry(self, tree: Tree) -> tuple[str, Any]:
         key_tok, value = tree.children
@@ -302,7 +327,7 @@ class _Builder:
             raise self.error(f"negative dimension in {dtype_tok}{list(shape)}", dtype_tok)
         return str(dtype_tok), shape
 
-    def dense(self, tree: Tree) -> np.ndarray:
+    def v_dense(self, tree: Tree) -> np.ndarray:
         list_tree, type_tree = tree.children
         dtype, shape = self.array_type(type_tree)
         items = [k for k in list_tree.children if k is not None]
@@ -325,7 +350,7 @@ class _Builder:
                              hint=f"{dtype} values are integers in {low} .. {high}")
         return v
 
-    def dense_resource(self, tree: Tree) -> np.ndarray:
+    def v_dense_resource(self, tree: Tree) -> np.ndarray:
         name_tok, type_tree = tree.children
         name = self.string(name_tok, str(name_tok))
         dtype, shape = self.array_type(type_tree)
@@ -340,7 +365,7 @@ class _Builder:
         little = np.dtype(DTYPES[dtype]).newbyteorder("<")
         return np.frombuffer(raw, dtype=little).reshape(shape).astype(DTYPES[dtype])
 
-    def elided(self, tree: Tree) -> np.ndarray:
+    def v_elided(self, tree: Tree) -> np.ndarray:
         keyword, *entries, type_tree = tree.children
         if not self.allow_elided:
             raise self.error("array data is elided (this dump was printed with elide_weights=True)", keyword,
@@ -384,9 +409,3 @@ class _Builder:
 
 def _spell(dtype: str, shape: tuple[int, ...]) -> str:
     return f"{dtype}[{','.join(map(str, shape))}]"
-
-
-def _first_token(node: Token | Tree) -> Token:
-    while isinstance(node, Tree):
-        node = next(c for c in node.children if c is not None)
-    return node

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from snnc.errors import IRParseError, SnncError, VerificationError
 from snnc.ir import OPS, Graph, Kind, OpDef, ValueType, register_op
 from snnc.ir.attributes import Attr
-from snnc.ir.parser import SUPPORTED_VERSIONS, parse_graph, parse_type, try_parse_type
+from snnc.ir.parser import MAX_NESTING, SUPPORTED_VERSIONS, parse_graph, parse_type, try_parse_type
 from snnc.ir.printer import INLINE_LIMIT, VERSION, ElidedArray, print_graph
 
 FILES = Path(__file__).resolve().parent / "ir_files"
@@ -142,6 +142,15 @@ def test_syntax_error_reports_found_and_expected() -> None:
     assert info.value.message == "unexpected '1.0'; expected '='"
     assert (info.value.line, info.value.column) == (5, 34)
     assert str(info.value).startswith("m.snnir:5:34: ")
+
+
+def test_deeply_nested_values_are_refused_with_a_position() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    text = print_graph(_tiny()).replace(": spikes<TxBx2>", f": spikes<TxBx2> meta {{x = {deep}}}")
+    with pytest.raises(IRParseError) as info:
+        parse_graph(text)
+    assert info.value.message == f"values nested deeper than {MAX_NESTING} levels"
+    assert info.value.line == 5 and text.splitlines()[4][info.value.column - 1] == "["
 
 
 # ------------------------------------------------------------------------------------------ format details
