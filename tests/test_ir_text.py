@@ -154,6 +154,12 @@ def test_deeply_nested_values_are_refused_with_a_position() -> None:
 
 
 # ------------------------------------------------------------------------------------------ format details
+def test_the_documented_example_is_exact_printer_output() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "text-format.md").read_text(encoding="utf-8")
+    example = re.search(r"## Example\n\n```\n(.*?)```", doc, re.S)[1]
+    assert print_graph(parse_graph(example)) == example
+
+
 def test_header_carries_the_version() -> None:
     assert print_graph(_tiny()).startswith(f"snnc.ir {VERSION}\n")
     assert VERSION in SUPPORTED_VERSIONS
