@@ -89,6 +89,7 @@ def parse_graph(text: str, source: str = "<text>", *, allow_elided: bool = False
         IRParseError: bad syntax, version, names, resources or dtypes (with line and column).
         VerificationError: the graph parses but breaks an IR rule (unknown op, type mismatch, ...).
     """
+    text = text.removeprefix("\ufeff")  # a byte-order mark from an editor; columns then match what it shows
     _check_header(text, source)
     try:
         tree = _lark().parse(text)
@@ -124,7 +125,7 @@ def parse_type(text: str, *, line: int = 1, column: int = 1, source: str = "<tex
         return vt
     m = _TYPE.fullmatch(text)
     last = m[2].split("x")[-1] if m else ""
-    if m and m[1] != "spikes" and last[:1].isalpha() and last not in DTYPES and last not in "TB":
+    if m and m[1] != "spikes" and last[:1].isalpha() and last not in DTYPES and last not in ("T", "B"):
         raise IRParseError(f"unknown dtype '{last}' in value type '{text}'", line=line, column=column,
                            source=source, hint=_DTYPE_HINT)
     raise IRParseError(f"invalid value type '{text}'", line=line, column=column, source=source, hint=_TYPE_HINT)
@@ -163,7 +164,7 @@ def _syntax_error(err: UnexpectedInput, text: str, source: str) -> IRParseError:
         line, column = head.count("\n") + 1, len(head) - head.rfind("\n")
         found = "end of input"
     names = sorted({_describe(t) for t in expected})
-    wanted = names[0] if len(names) == 1 else "one of: " + ", ".join(names)
+    wanted = names[0] if len(names) == 1 else "one of: " + ", ".join(names) if names else "nothing more"
     hint = "is the file truncated?" if found in ("end of input", "unterminated string") else None
     return IRParseError(f"unexpected {found}; expected {wanted}", line=line, column=column, source=source, hint=hint)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -135,22 +136,18 @@ class _Printer:
         return "{" + ", ".join(items) + "}"
 
     def value(self, v: Any, path: str, where: str) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int):
-            return str(v)
-        if isinstance(v, float):
-            return repr(v)
-        if isinstance(v, str):
-            return _string(v)
-        if isinstance(v, list):
+        # exact types: a subclass (np.float64, a StrEnum) would read back as its base type
+        scalar = _SCALARS.get(type(v))
+        if scalar:
+            return scalar(v)
+        if type(v) is list:
             return "[" + ", ".join(self.value(x, f"{path}.{i}", where) for i, x in enumerate(v)) + "]"
-        if isinstance(v, dict):
+        if type(v) is dict:
             return self.dict(v, path, where)
         if isinstance(v, np.ndarray):
             return self.array(v, path, where)
         hint = "convert NumPy scalars with int() or float()" if isinstance(v, np.generic) else \
-            "use int, float, str, bool, list, dict or numpy.ndarray"
+            "use int, float, str, bool, list, dict or numpy.ndarray (not subclasses)"
         raise VerificationError(f"'{path}' is a {type(v).__name__}, which the text format cannot hold",
                                 where=where, hint=hint)
 
@@ -173,6 +170,19 @@ class _Printer:
             name, n = f"{path}#{n}", n + 1
         self.resources[name] = a
         return f"dense_resource<{_string(name)}> : {kind}"
+
+
+def _string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+#: how each scalar type prints (floats by repr, so they read back bit-exactly).
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    bool: lambda v: "true" if v else "false",
+    int: str,
+    float: repr,
+    str: _string,
+}
 
 
 def _summary(a: np.ndarray) -> dict[str, float]:
@@ -203,6 +213,3 @@ def _elements(a: np.ndarray) -> list[str]:
 def _key(key: str) -> str:
     return key if _BARE_KEY.fullmatch(key) else _string(key)
 
-
-def _string(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)

@@ -182,6 +182,7 @@ def test_layout_comments_and_quoted_keys_are_free() -> None:
     }
     """
     assert print_graph(parse_graph(loose)) == compact
+    assert print_graph(parse_graph("\ufeff" + compact.replace("\n", "\r\n"))) == compact  # BOM, CRLF
 
 
 def test_float_attributes_round_trip_bit_exactly() -> None:
@@ -247,7 +248,8 @@ def test_big_endian_arrays_read_back_native() -> None:
 
 
 def test_unprintable_values_are_refused() -> None:
-    for bad in ({"t": (1, 2)}, {"s": np.float32(1.0)}, {"h": np.zeros(2, np.float16)}, {1: "int key"}):
+    for bad in ({"t": (1, 2)}, {"s": np.float32(1.0)}, {"d": np.float64(1.0)}, {"k": Kind.SPIKES},
+                {"h": np.zeros(2, np.float16)}, {1: "int key"}):
         with pytest.raises(VerificationError) as info:
             print_graph(_tiny(meta=bad))
         assert info.value.where == "%3"
