@@ -254,22 +254,21 @@ class Graph:
 
 
 def attrs_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Attribute dicts equal key by key; arrays by dtype, shape and every element."""
-    if a.keys() != b.keys():
+    """Attribute dicts equal key by key; arrays by dtype, shape and every element; lists and dicts recursively."""
+    return a.keys() == b.keys() and all(_value_equal(a[k], b[k]) for k in a)
+
+
+def _value_equal(x: Any, y: Any) -> bool:
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype
+                and x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")))
+    if type(x) is not type(y):
         return False
-    for key, x in a.items():
-        y = b[key]
-        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
-                return False
-            if x.dtype != y.dtype or x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
-                return False
-        elif isinstance(x, dict) and isinstance(y, dict):
-            if not attrs_equal(x, y):
-                return False
-        elif type(x) is not type(y) or x != y:
-            return False
-    return True
+    if isinstance(x, dict):
+        return attrs_equal(x, y)
+    if isinstance(x, list | tuple):
+        return len(x) == len(y) and all(_value_equal(i, j) for i, j in zip(x, y, strict=True))
+    return bool(x == y)
 
 
 def _infer(op: Operation, time_steps: int, where: str | None = None) -> ValueType:
