@@ -23,7 +23,8 @@ ONNX                                        IR
 ``snn.ReLPSP(I){threshold: float}``         ``snn.relpsp``
 ``snn.IF(I, threshold){reset="subtract"}``  ``snn.if``; threshold a float32 constant that broadcasts to
                                             the features (scalar, per channel ``[C, 1, 1]``, full);
-                                            leading size-1 axes of the [T, B, *f] broadcast are dropped
+                                            leading size-1 axes of the [T, B, *f] broadcast are dropped,
+                                            a scalar becomes shape [1]
 ``snn.FirstSpikeDecode / LastStepDecode /``  ``snn.first_spike_decode`` / ``last_step_decode`` /
 ``SpikeCountDecode(S)``                     ``spike_count_decode`` ([T, B, N] -> [B, N])
 ==========================================  ==================================================
@@ -74,7 +75,7 @@ import numpy as np
 import onnx
 from onnx import NodeProto, numpy_helper
 
-from snnc.errors import FrontendError, UnsupportedOpError
+from snnc.errors import FrontendError, UnsupportedOpError, VerificationError
 from snnc.frontend import lower_snn, lower_standard
 from snnc.frontend.layout import Layout
 from snnc.frontend.onnx_context import LOWERINGS, Context, Tracked, run_lowering, sanitize
@@ -134,6 +135,9 @@ def import_onnx(model: onnx.ModelProto | str | os.PathLike) -> Graph:
     x_info = _graph_input(onnx_graph, source)
     out_info = _graph_output(onnx_graph, source)
 
+    if not any(out_info.name in node.output for _, node in order):
+        raise FrontendError(f"the graph output '{out_info.name}' is not produced by any node", where=source,
+                            hint="the output must be the scores computed from x")
     needed = _needed(order, out_info.name)
     order = [(i, node) for i, node in order if i in needed]
     consumers: dict[str, list[NodeProto]] = defaultdict(list)
@@ -161,7 +165,11 @@ def import_onnx(model: onnx.ModelProto | str | os.PathLike) -> Graph:
         raise FrontendError("the model has no snn encoder (snn.TTFSEncode or snn.RateEncode), so its time_steps "
                             "is unknown", where=source, hint="encode the input x with an snn encoder")
     graph.set_outputs([result.value])
-    graph.verify()
+    try:
+        graph.verify()
+    except VerificationError as err:  # every op was checked as it was added; this is a last guard
+        raise FrontendError(f"the imported graph does not verify: {err.message}", where=err.where or source,
+                            hint=err.hint) from None
     return graph
 
 
