@@ -1,0 +1,315 @@
+"""Training-loop pieces shared by the snnc trainers: architecture strings, data, seeds, optimizers,
+learning-rate schedules, checkpoints, progress output.
+
+Nothing here knows a neuron model; the STDBP trainer (:mod:`snnc.trainers.stdbp`) and later trainers build
+on it. Imports torch: only ``snnc.trainers`` modules may import this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnc.errors import SnncError
+
+Tensor = torch.Tensor
+
+__all__ = [
+    "Arch",
+    "ConvSpec",
+    "DenseSpec",
+    "PoolSpec",
+    "add_common_arguments",
+    "batches",
+    "load_checkpoint",
+    "load_splits",
+    "make_optimizer",
+    "make_scheduler",
+    "parse_arch",
+    "save_checkpoint",
+    "seed_everything",
+]
+
+
+class TrainerError(SnncError):
+    """A training option, architecture string or checkpoint is not usable."""
+
+
+# ------------------------------------------------------------------------------------------ architectures
+@dataclass(frozen=True)
+class DenseSpec:
+    """A fully connected layer of ``units`` neurons (written ``800``)."""
+
+    units: int
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A convolution of ``channels`` output maps with a square ``kernel``, stride 1 (written ``16C5``,
+    ``16C5p2`` with ``padding`` 2 on every side)."""
+
+    channels: int
+    kernel: int
+    padding: int = 0
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """Average pooling with a square ``kernel`` and stride = kernel (written ``P2``)."""
+
+    kernel: int
+
+
+LayerSpec = DenseSpec | ConvSpec | PoolSpec
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A parsed architecture string: the input feature shape and the layers in order.
+
+    ``input_shape`` is ``(n,)`` for a flat input (``784``) and ``(C, H, W)`` for an image (``28x28`` is
+    ``(1, 28, 28)``, ``3x32x32`` is ``(3, 32, 32)``).
+    """
+
+    text: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def num_classes(self) -> int:
+        """Units of the last layer."""
+        last = self.layers[-1]
+        if not isinstance(last, DenseSpec):
+            raise TrainerError("the last layer must be fully connected", where=self.text)
+        return last.units
+
+
+_CONV = re.compile(r"^(\d+)[cC](\d+)(?:[pP](\d+))?$")
+_POOL = re.compile(r"^[pP](\d+)$")
+_IMAGE = re.compile(r"^\d+(?:x\d+){1,2}$")
+
+
+def parse_arch(text: str) -> Arch:
+    """Parse an architecture string such as ``784-800-10`` or ``28x28-16C5-P2-32C5-P2-800-128-10``.
+
+    Tokens, separated by ``-``: the first is the input (``784``, ``28x28`` or ``CxHxW``); then ``N``
+    (fully connected, N neurons), ``cCk`` (convolution, c maps, k x k kernel, stride 1, no padding;
+    ``cCkpP`` pads P on every side) and ``Pk`` (k x k average pooling, stride k).
+
+    Raises:
+        TrainerError: a token is not understood, a layer does not fit its input, or the last layer is not
+            fully connected.
+
+    Example:
+        >>> parse_arch("28x28-16C5-P2-10").layers
+        (ConvSpec(channels=16, kernel=5, padding=0), PoolSpec(kernel=2), DenseSpec(units=10))
+    """
+    tokens = [t.strip() for t in text.strip().split("-")]
+    hint = "write e.g. 784-800-10 or 28x28-16C5-P2-32C5-P2-800-128-10"
+    if len(tokens) < 2 or not all(tokens):
+        raise TrainerError("an architecture needs an input and at least one layer", where=text, hint=hint)
+    first = tokens[0]
+    if first.isdigit():
+        shape: tuple[int, ...] = (int(first),)
+    elif _IMAGE.match(first):
+        dims = tuple(int(d) for d in first.split("x"))
+        shape = (1, *dims) if len(dims) == 2 else dims
+    else:
+        raise TrainerError(f"input '{first}' is not N, HxW or CxHxW", where=text, hint=hint)
+    if min(shape) < 1:
+        raise TrainerError(f"input '{first}' has a zero dimension", where=text)
+    layers: list[LayerSpec] = []
+    cur = shape
+    for tok in tokens[1:]:
+        if tok.isdigit():
+            layer: LayerSpec = DenseSpec(int(tok))
+            if layer.units < 1:
+                raise TrainerError("a layer needs at least one neuron", where=f"{text}: {tok}")
+            cur = (layer.units,)
+        elif m := _CONV.match(tok):
+            layer = ConvSpec(int(m[1]), int(m[2]), int(m[3] or 0))
+            if len(cur) != 3:
+                raise TrainerError(f"convolution '{tok}' needs an image input, got {list(cur)}",
+                                   where=text, hint="start with HxW (e.g. 28x28), and no dense layer before it")
+            size = [d + 2 * layer.padding - layer.kernel + 1 for d in cur[1:]]
+            if layer.channels < 1 or layer.kernel < 1 or min(size) < 1:
+                raise TrainerError(f"convolution '{tok}' does not fit input {list(cur)}", where=text)
+            cur = (layer.channels, *size)
+        elif m := _POOL.match(tok):
+            layer = PoolSpec(int(m[1]))
+            if len(cur) != 3 or layer.kernel < 1 or min(cur[1:]) < layer.kernel:
+                raise TrainerError(f"pooling '{tok}' needs an image at least {layer.kernel} wide, got {list(cur)}",
+                                   where=text)
+            cur = (cur[0], *(d // layer.kernel for d in cur[1:]))
+        else:
+            raise TrainerError(f"layer '{tok}' is not N, cCk or Pk", where=text, hint=hint)
+        layers.append(layer)
+    if not isinstance(layers[-1], DenseSpec):
+        raise TrainerError("the last layer must be fully connected (the class outputs)", where=text, hint=hint)
+    return Arch(text=text, input_shape=shape, layers=tuple(layers))
+
+
+# ------------------------------------------------------------------------------------------------- data
+@dataclass
+class Splits:
+    """Train and test arrays, reshaped to the model's input shape."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+
+def load_splits(name: str, data_dir: str | None, input_shape: Sequence[int], *,
+                train_limit: int | None = None, test_limit: int | None = None) -> Splits:
+    """Load the train and test splits of a dataset through :func:`snnc.datasets.load_dataset`.
+
+    Raises:
+        snnc.errors.DatasetError: the dataset is missing or does not fit ``input_shape``.
+    """
+    from snnc.datasets import load_dataset
+
+    shape = tuple(input_shape)
+    train = load_dataset(name, data_dir, "train", train_limit).reshaped(shape)
+    test = load_dataset(name, data_dir, "test", test_limit).reshaped(shape)
+    return Splits(train.name, train.x, train.y, test.x, test.y, train.num_classes)
+
+
+def batches(n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None) -> Iterator[Tensor]:
+    """Index batches over ``n`` samples (a random permutation when ``shuffle``)."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+# ------------------------------------------------------------------------------------------------- seeds
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+# ------------------------------------------------------------------------------------ optimizer, schedule
+def make_optimizer(params: Sequence[torch.nn.Parameter], name: str, lr: float,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``adam`` (Adam) or ``sgd`` (SGD with momentum 0.9)."""
+    if lr <= 0:
+        raise TrainerError(f"learning rate must be > 0, got {lr}", where="--lr")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise TrainerError(f"unknown optimizer '{name}'", where="--optimizer", hint="use adam or sgd")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, kind: str, total_steps: int,
+                   warmup_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-step learning-rate schedule: ``cosine`` (to 0 at the end), ``step`` (x0.1 at 50 % and 75 %),
+    or ``none``; each after ``warmup_steps`` of linear warm-up."""
+    total = max(1, total_steps)
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        frac = min(1.0, step / total)
+        if kind == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * frac))
+        if kind == "step":
+            return 0.01 if frac >= 0.75 else 0.1 if frac >= 0.5 else 1.0
+        return 1.0
+
+    if kind not in ("cosine", "step", "none"):
+        raise TrainerError(f"unknown learning-rate schedule '{kind}'", where="--lr-schedule",
+                           hint="use cosine, step or none")
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors, numbers, strings and dicts only)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TrainerError("checkpoint file not found", where=str(p))
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise TrainerError(f"cannot read checkpoint: {err}", where=str(p)) from None
+
+
+# -------------------------------------------------------------------------------------------- CLI options
+def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, batch_size: int, lr: float,
+                         optimizer: str = "adam", schedule: str = "cosine") -> None:
+    """Options every trainer takes: data, architecture, optimisation, seed, checkpoints, output."""
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist", "digits"],
+                   help="dataset (default: mnist)")
+    g.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist: required; fashion-mnist: "
+                   "default /usr/share/datasets/fashion-mnist; digits: unused)")
+    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    g.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
+    g = p.add_argument_group("model and optimisation")
+    g.add_argument("--arch", default=arch, help=f"architecture string (default: {arch})")
+    g.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
+    g.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
+    g.add_argument("--optimizer", default=optimizer, choices=["adam", "sgd"], help=f"default: {optimizer}")
+    g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr})")
+    g.add_argument("--lr-schedule", default=schedule, choices=["cosine", "step", "none"],
+                   help=f"per-step schedule over all epochs (default: {schedule})")
+    g.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up length in epochs (default: 0)")
+    g.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
+    g.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
+    g.add_argument("--threads", "--workers", dest="threads", type=int, default=None,
+                   help="torch CPU threads (default: all cores)")
+    g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    g = p.add_argument_group("files")
+    g.add_argument("-o", "--output", default=None, help="write the trained model here (ONNX)")
+    g.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    g.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="save the training state here after every epoch (atomically)")
+    g.add_argument("--resume", default=None, metavar="FILE", help="continue from this checkpoint")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class Timer:
+    """Wall-clock seconds since construction (``elapsed``)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,343 @@
+"""Train a ReL-PSP spiking network with STDBP (spike-timing backpropagation) and export it to ONNX.
+
+The algorithm of Zhang et al., "Rectified Linear Postsynaptic Potential Function for Backpropagation in
+Deep Spiking Neural Networks" (IEEE TNNLS 2021): TTFS input, single-spike ReL-PSP neurons, the loss of
+eq. 12 (cross-entropy of softmax(-t_out)), gradients of eqs. 13-14 through the closed-form spike time of
+eq. 11. Training runs on the discrete time grid of the exported model (T steps, SPEC ``snn.ReLPSP``), so
+the exported ONNX file computes exactly what was trained; its accuracy is measured with snnc's reference
+executor and written into the file's ``snn.test_accuracy`` metadata.
+
+Example:
+    snnc train stdbp --dataset digits --arch 64-100-10 --epochs 20 -o digits.onnx
+    snnc train stdbp --dataset mnist --data-dir ../shared/data/mnist --arch 784-800-10 -o mnist.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnc.trainers.common import (
+    Splits,
+    Timer,
+    TrainerError,
+    add_common_arguments,
+    batches,
+    load_checkpoint,
+    load_splits,
+    make_optimizer,
+    make_scheduler,
+    parse_arch,
+    save_checkpoint,
+    seed_everything,
+)
+from snnc.trainers.stdbp_model import StdbpNet, predict
+
+__all__ = ["EpochStats", "StdbpConfig", "add_arguments", "run", "train"]
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class StdbpConfig:
+    """Every option of a training run (the CLI's options, as data).
+
+    Loss: ``cross_entropy(-t_out / tau, label)`` where ``t_out`` is the output layer's real spike time ``t*``
+    (``loss_time="real"``) or its integer step (``"step"``); a silent output counts as ``t = T``.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    arch: str = "64-100-10"
+    epochs: int = 20
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 0.03
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    time_steps: int = 64
+    threshold: float = 1.0
+    loss_time: str = "real"
+    tau: float = 1.0
+    init_mean: float = 0.5
+    train_limit: int | None = None
+    test_limit: int | None = None
+    device: str = "cpu"
+    eval_batch_size: int = 512
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> StdbpConfig:
+        """Pick this config's fields out of parsed CLI arguments."""
+        return cls(**{k: getattr(args, k) for k in cls.__dataclass_fields__ if hasattr(args, k)})
+
+
+@dataclass
+class EpochStats:
+    """What one epoch measured."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    test_accuracy: float
+    dead_fraction: float
+    dead_per_layer: list[float]
+    seconds: float
+    lr: float
+
+    def line(self, epochs: int) -> str:
+        """The per-epoch report line."""
+        return (f"epoch {self.epoch:>3}/{epochs}  loss {self.loss:.4f}  train {100 * self.train_accuracy:6.2f} %  "
+                f"test {100 * self.test_accuracy:6.2f} %  dead {100 * self.dead_fraction:5.1f} %  "
+                f"lr {self.lr:.2e}  {self.seconds:6.1f} s")
+
+
+@dataclass
+class TrainResult:
+    """The trained network and its history."""
+
+    net: StdbpNet
+    history: list[EpochStats] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------- training
+def output_loss(step: Tensor, t_real: Tensor, y: Tensor, cfg: StdbpConfig) -> Tensor:
+    """Eq. 12: cross-entropy of ``softmax(-t_out / tau)``."""
+    t = t_real if cfg.loss_time == "real" else step
+    return F.cross_entropy(-t / cfg.tau, y)
+
+
+@torch.no_grad()
+def evaluate(net: StdbpNet, x: Tensor, y: Tensor, batch_size: int) -> float:
+    """Accuracy with the deployed decision rule (first output spike, ties to the lowest index)."""
+    if len(x) == 0:
+        return float("nan")
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        step, _ = net(x[i:i + batch_size])[-1]
+        correct += int((predict(step) == y[i:i + batch_size]).sum())
+    return correct / len(x)
+
+
+def _check_config(cfg: StdbpConfig) -> None:
+    for name, value, low in (("--epochs", cfg.epochs, 0), ("--batch-size", cfg.batch_size, 1),
+                             ("--time-steps", cfg.time_steps, 2)):
+        if value < low:
+            raise TrainerError(f"must be >= {low}, got {value}", where=name)
+    if not cfg.tau > 0:
+        raise TrainerError(f"must be > 0, got {cfg.tau}", where="--tau")
+    if cfg.loss_time not in ("real", "step"):
+        raise TrainerError(f"must be real or step, got {cfg.loss_time}", where="--loss-time")
+
+
+def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
+          progress: bool = False, log=print) -> TrainResult:  # noqa: ANN001 - log is any print-like callable
+    """Train an STDBP network.
+
+    Args:
+        cfg: the options.
+        data: train/test arrays (default: loaded from ``cfg.dataset``).
+        checkpoint: save the full training state here after every epoch (atomically).
+        resume: continue from this checkpoint (its architecture, T and threshold win over ``cfg``'s).
+        progress: show a tqdm progress bar per epoch.
+        log: where the per-epoch lines go.
+
+    Returns:
+        The trained network (on the CPU) and the per-epoch statistics.
+    """
+    _check_config(cfg)
+    state: dict[str, Any] | None = None
+    if resume:
+        state = load_checkpoint(resume)
+        if state.get("version") != CHECKPOINT_VERSION or state.get("algorithm") != "stdbp":
+            raise TrainerError("not an STDBP checkpoint of this version", where=resume)
+        saved = state["config"]
+        for key in ("arch", "time_steps", "threshold", "dataset"):
+            if saved[key] != getattr(cfg, key):
+                log(f"resume: using the checkpoint's {key} = {saved[key]} (not {getattr(cfg, key)})")
+                setattr(cfg, key, saved[key])
+    arch = parse_arch(cfg.arch)
+    device = torch.device(cfg.device)
+    gen = seed_everything(cfg.seed)
+    if data is None:
+        data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
+                           test_limit=cfg.test_limit)
+    if data.num_classes != arch.num_classes:
+        raise TrainerError(f"the last layer has {arch.num_classes} neurons but {data.name} has {data.num_classes} "
+                           "classes", where=cfg.arch)
+    x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
+    net = StdbpNet(arch, cfg.time_steps, cfg.threshold).to(device)
+    opt = make_optimizer(list(net.parameters()), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    sched = make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps_per_epoch,
+                           round(cfg.warmup_epochs * steps_per_epoch))
+    result = TrainResult(net)
+    first_epoch = 1
+    if state is None:
+        init_idx = torch.randperm(len(x_train), generator=gen)[:256].to(device)
+        alive = net.init_weights(x_train[init_idx], mean=cfg.init_mean, generator=gen)
+        log("init: weight scales " + ", ".join(f"{float(s):.3g}" for s in net.scales)
+            + "; firing neurons " + ", ".join(f"{100 * a:.0f} %" for a in alive))
+    else:
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.last_epoch = state["step"]
+        sched.step(sched.last_epoch)  # re-evaluate the lr for the (possibly new) total length
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        result.history = [EpochStats(**h) for h in state["history"]]
+        result.train_seconds = float(state.get("train_seconds", 0.0))
+        first_epoch = int(state["epoch"]) + 1
+        log(f"resumed from {resume} after epoch {state['epoch']}")
+
+    hidden = net.plans[:-1]
+    T = cfg.time_steps
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        timer = Timer()
+        net.train()
+        fired = [torch.zeros(p.out_shape, dtype=torch.bool, device=device) for p in hidden]
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
+        for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
+            idx = idx.to(device)
+            x, y = x_train[idx], y_train[idx]
+            outs = net(x)
+            step, t_real = outs[-1]
+            loss = output_loss(step, t_real, y, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                for f, (s, _) in zip(fired, outs[:-1], strict=True):
+                    f |= (s < T).any(0)
+                loss_sum += float(loss) * len(y)
+                correct += int((predict(step) == y).sum())
+                seen += len(y)
+            if bar is not None:
+                bar.update(1)
+                if k % 10 == 0:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
+        if bar is not None:
+            bar.close()
+        net.eval()
+        test_acc = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+        dead = [1.0 - float(f.float().mean()) for f in fired]
+        n_hidden = sum(f.numel() for f in fired)
+        dead_all = sum(d * f.numel() for d, f in zip(dead, fired, strict=True)) / n_hidden if n_hidden else 0.0
+        stats = EpochStats(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), test_acc, dead_all, dead,
+                           timer.elapsed, opt.param_groups[0]["lr"])
+        result.history.append(stats)
+        result.train_seconds += timer.elapsed
+        log(stats.line(cfg.epochs))
+        if checkpoint:
+            save_checkpoint(checkpoint, {
+                "version": CHECKPOINT_VERSION, "algorithm": "stdbp", "config": vars(cfg).copy(),
+                "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
+                "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "history": [vars(h) for h in result.history], "train_seconds": result.train_seconds,
+            })
+    result.net = net.cpu()
+    return result
+
+
+def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar or None
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch")
+
+
+def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None, test_samples: int) -> dict[str, str]:
+    """The ``snn.`` metadata written into the exported ONNX file."""
+    meta = {
+        "snn.algorithm": "stdbp",
+        "snn.architecture": cfg.arch,
+        "snn.dataset": cfg.dataset,
+        "snn.time_steps": str(cfg.time_steps),
+        "snn.threshold": repr(float(cfg.threshold)),
+        "snn.epochs": str(len(result.history)),
+        "snn.seed": str(cfg.seed),
+        "snn.trainer": (f"snnc train stdbp --arch {cfg.arch} --epochs {cfg.epochs} --batch-size {cfg.batch_size} "
+                        f"--optimizer {cfg.optimizer} --lr {cfg.lr} --lr-schedule {cfg.lr_schedule} "
+                        f"--time-steps {cfg.time_steps} --threshold {cfg.threshold} --loss-time {cfg.loss_time} "
+                        f"--tau {cfg.tau} --seed {cfg.seed}"),
+        "snn.train_seconds": f"{result.train_seconds:.1f}",
+    }
+    if test_accuracy is not None:
+        meta["snn.test_accuracy"] = f"{test_accuracy:.4f}"
+        meta["snn.test_samples"] = str(test_samples)
+        meta["snn.test_accuracy_measured_by"] = "snnc reference executor on the exported model"
+    return meta
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``snnc train stdbp``."""
+    add_common_arguments(parser, arch="784-800-10", epochs=20, batch_size=32, lr=0.03)
+    parser.set_defaults(dataset="mnist")
+    g = parser.add_argument_group("STDBP neurons and loss")
+    g.add_argument("-T", "--time-steps", type=int, default=64, help="simulation steps of the model (default: 64)")
+    g.add_argument("--threshold", type=float, default=1.0, help="ReL-PSP firing threshold theta (default: 1.0)")
+    g.add_argument("--loss-time", default="real", choices=["real", "step"],
+                   help="output time in the loss: the real spike time t* (eq. 11) or the integer step "
+                   "(default: real)")
+    g.add_argument("--tau", type=float, default=1.0,
+                   help="softmax temperature in steps: loss = CE(softmax(-t / tau)) (default: 1.0)")
+    g.add_argument("--init-mean", type=float, default=0.5,
+                   help="mean of the initial weights relative to their spread (default: 0.5)")
+    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
+    g.add_argument("--no-reference-eval", action="store_true",
+                   help="skip evaluating the exported model with the reference executor")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``snnc train stdbp``: train, export to ONNX (``-o``), and report the exported model's accuracy."""
+    from snnc.io import check_output_path, write_atomic
+    from snnc.trainers.export_stdbp import build_onnx, evaluate_exported
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    out = check_output_path(args.output, force=args.force) if args.output else None
+    cfg = StdbpConfig.from_args(args)
+    arch = parse_arch(cfg.arch)
+    data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
+                       test_limit=cfg.test_limit)
+    print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
+          f"T = {cfg.time_steps}, theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
+    net = result.net
+    accuracy = None
+    if not args.no_reference_eval:
+        timer = Timer()
+        accuracy = evaluate_exported(build_onnx(net), data.x_test, data.y_test, cfg.eval_batch_size)
+        print(f"exported model (ONNX, reference executor): test accuracy {100 * accuracy:.2f} % "
+              f"on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
+    model = build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test)))
+    if out is not None:
+        write_atomic(out, model.SerializeToString())
+        print(f"wrote {out}")
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:  # pragma: no cover - for python -m snnc.trainers.stdbp
+    p = argparse.ArgumentParser(prog="python -m snnc.trainers.stdbp", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())
+

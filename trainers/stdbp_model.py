@@ -1,0 +1,210 @@
+"""The STDBP network: TTFS input, ReL-PSP layers (dense or conv, optional average pooling in front), and the
+first-spike decision, all on the discrete time grid of the exported ONNX model.
+
+Each layer is ``[AvgPool k] -> [Flatten] -> Dense | Conv -> ReLPSP(theta)``: the pooling and flattening of
+a layer's *input* spikes belong to its synapse, so every layer ends in spiking neurons, as in SPEC section 3
+(``TTFSEncode -> MatMul/Conv -> ReLPSP ... -> FirstSpikeDecode``). Synapses have no bias (the paper's
+model has none). The predicted class is the output neuron that fires first, ties to the lowest index
+(SPEC ``FirstSpikeDecode``: score ``T - t_first``, argmax ties to the lowest index).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from snnc.trainers.common import Arch, ConvSpec, DenseSpec, PoolSpec, TrainerError
+from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, ttfs_encode
+
+__all__ = ["LayerPlan", "StdbpNet", "plan_layers", "predict"]
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One spiking layer: what happens to its input spikes, then its neurons.
+
+    Attributes:
+        kind: ``"dense"`` or ``"conv"``.
+        in_shape: feature shape of the input spikes.
+        pool: average-pooling kernel (= stride) applied to the input first, or 0.
+        out_shape: feature shape of the layer's neurons.
+        weight_shape: ``[n_out, n_in]`` (dense; ``n_in`` after pooling and flattening) or
+            ``[C_out, C_in, k, k]`` (conv).
+        padding: conv padding on every side.
+    """
+
+    kind: str
+    in_shape: tuple[int, ...]
+    pool: int
+    out_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    padding: int = 0
+
+    @property
+    def pooled_shape(self) -> tuple[int, ...]:
+        """Input feature shape after the pooling."""
+        if not self.pool:
+            return self.in_shape
+        c, h, w = self.in_shape
+        return (c, h // self.pool, w // self.pool)
+
+    @property
+    def fan_in(self) -> int:
+        """Synapses per neuron."""
+        return math.prod(self.weight_shape[1:])
+
+
+def plan_layers(arch: Arch) -> list[LayerPlan]:
+    """Group an architecture's layers into spiking layers (pooling joins the next layer's synapse)."""
+    plans: list[LayerPlan] = []
+    cur = arch.input_shape
+    pool = 0
+    for spec in arch.layers:
+        if isinstance(spec, PoolSpec):
+            if pool:
+                raise TrainerError("two pooling layers in a row", where=arch.text, hint="merge them into one")
+            if not plans:
+                raise TrainerError("pooling the input image is not supported", where=arch.text,
+                                   hint="start with a convolution or a dense layer")
+            pool = spec.kernel
+            continue
+        pooled = cur if not pool else (cur[0], cur[1] // pool, cur[2] // pool)
+        if isinstance(spec, DenseSpec):
+            n_in = math.prod(pooled)
+            plans.append(LayerPlan("dense", cur, pool, (spec.units,), (spec.units, n_in)))
+        elif isinstance(spec, ConvSpec):
+            c, h, w = pooled
+            k, p = spec.kernel, spec.padding
+            out = (spec.channels, h + 2 * p - k + 1, w + 2 * p - k + 1)
+            plans.append(LayerPlan("conv", cur, pool, out, (spec.channels, c, k, k), p))
+        pool = 0
+        cur = plans[-1].out_shape
+    return plans
+
+
+def _pooled_dense_weight(weight: Tensor, plan: LayerPlan) -> Tensor:
+    """The weight on the *unpooled* flat input equal to ``AvgPool(k) -> Flatten -> Dense(weight)``."""
+    c, h, w = plan.in_shape
+    k = plan.pool
+    _, hp, wp = plan.pooled_shape
+    w4 = weight.view(weight.shape[0], c, hp, wp).repeat_interleave(k, 2).repeat_interleave(k, 3) / (k * k)
+    w4 = F.pad(w4, (0, w - wp * k, 0, h - hp * k))  # rows/cols the floor-mode pooling drops
+    return w4.reshape(weight.shape[0], c * h * w)
+
+
+def _conv_synapse(pool: int, padding: int) -> Callable[[Tensor, Tensor], Tensor]:
+    def fn(x: Tensor, weight: Tensor) -> Tensor:
+        if pool:
+            x = F.avg_pool2d(x, pool)
+        return F.conv2d(x, weight, padding=padding)
+
+    return fn
+
+
+class StdbpNet(nn.Module):
+    """A ReL-PSP network on spike steps.
+
+    Args:
+        arch: the parsed architecture.
+        time_steps: T, the simulation length of the exported model.
+        threshold: theta of every ReL-PSP neuron.
+
+    Example:
+        >>> from snnc.trainers.common import parse_arch
+        >>> net = StdbpNet(parse_arch("64-100-10"), time_steps=32, threshold=1.0)
+        >>> steps = net(torch.rand(4, 64))[-1][0]      # output spike steps [4, 10]
+    """
+
+    def __init__(self, arch: Arch, time_steps: int, threshold: float) -> None:
+        super().__init__()
+        if time_steps < 2:
+            raise TrainerError(f"time steps must be >= 2, got {time_steps}", where="--time-steps")
+        if not threshold > 0:
+            raise TrainerError(f"threshold must be > 0, got {threshold}", where="--threshold")
+        self.arch = arch
+        self.time_steps = int(time_steps)
+        self.threshold = float(threshold)
+        self.plans = plan_layers(arch)
+        # Trainable weights in units of a per-layer scale fixed at initialisation (w = v * scale), so that the
+        # optimiser sees O(1) parameters whatever T and theta are.
+        self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
+        self.register_buffer("scales", torch.ones(len(self.plans)))
+
+    def effective_weights(self) -> list[Tensor]:
+        """The synaptic weights ``w = v * scale`` of every layer (what the exported model holds)."""
+        return [v * self.scales[i] for i, v in enumerate(self.weights)]
+
+    def encode(self, x: Tensor) -> Tensor:
+        """SPEC TTFSEncode (window = T) of ``x`` ``[B, *input_shape]`` as spike steps."""
+        return ttfs_encode(x, self.time_steps)
+
+    def layer(self, index: int, t_in: Tensor, weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run layer ``index`` on input spike steps; returns ``(step, t_real)``."""
+        plan = self.plans[index]
+        w = self.weights[index] * self.scales[index] if weight is None else weight
+        T, theta = self.time_steps, self.threshold
+        if plan.kind == "dense":
+            flat = t_in.reshape(t_in.shape[0], -1)
+            w_eff = _pooled_dense_weight(w, plan) if plan.pool else w
+            return dense_relpsp(flat, w_eff, theta, T)
+        return conv_relpsp(t_in, theta, T, _conv_synapse(plan.pool, plan.padding), [w])
+
+    def forward(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """All layers' ``(step, t_real)``, input first excluded; the last entry is the output layer."""
+        t = self.encode(x)
+        outs = []
+        for i in range(len(self.plans)):
+            step, real = self.layer(i, t)
+            outs.append((step, real))
+            t = step
+        return outs
+
+    @torch.no_grad()
+    def init_weights(self, x: Tensor, *, generator: torch.Generator | None = None, mean: float = 0.5,
+                     targets: list[float] | None = None) -> list[float]:
+        """Data-dependent initialisation that makes neurons fire inside the window.
+
+        Each layer's weights start as ``v ~ N(mean, 1)`` in units of the layer's scale (``w = v * scale``, so
+        ``mean`` is the excitatory bias relative to the spread); the scale is then set, layer by layer on ``x``,
+        so that the median output step over the batch equals ``targets[l] * T`` (default: layer ``l`` of
+        ``L`` at ``(l + 1) / (L + 1)``), leaving later layers time to fire after earlier ones.
+
+        Returns:
+            The fraction of neurons of each layer that fire on at least one sample of ``x``.
+        """
+        L = len(self.plans)
+        targets = targets or [(i + 1) / (L + 1) for i in range(L)]
+        T = self.time_steps
+        t = self.encode(x)
+        alive = []
+        for i, plan in enumerate(self.plans):
+            w0 = torch.randn(plan.weight_shape, generator=generator) + mean
+            w0 = w0.to(self.weights[i].device)
+            target = targets[i] * T
+
+            def median_step(scale: float, i: int = i, w0: Tensor = w0, t: Tensor = t) -> float:
+                step, _ = self.layer(i, t, w0 * scale)
+                return float(step.float().median())
+
+            lo, hi = 1e-8, 1e3
+            for _ in range(60):  # bisection on log(scale): the median step falls as the scale grows
+                mid = math.sqrt(lo * hi)
+                if median_step(mid) > target:
+                    lo = mid
+                else:
+                    hi = mid
+            self.weights[i].copy_(w0)
+            self.scales[i] = hi
+            t, _ = self.layer(i, t)
+            alive.append(float((t < T).reshape(t.shape[0], -1).any(0).float().mean()))
+        return alive
+
+
+def predict(output_steps: Tensor) -> Tensor:
+    """Class of each sample: the first output neuron to fire, ties to the lowest index (SPEC decoding)."""
+    return output_steps.reshape(output_steps.shape[0], -1).argmin(1)
