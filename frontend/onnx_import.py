@@ -108,11 +108,11 @@ def _supported_text() -> str:
     return f"supported standard ops: {standard} (plus any op on constants only); snn ops: {snn}"
 
 
-def import_onnx(model: onnx.ModelProto | str | os.PathLike) -> Graph:
+def import_onnx(model: onnx.ModelProto | str | os.PathLike | bytes) -> Graph:
     """Import an SNN ONNX model (snnc specification, section 3) as a verified IR graph.
 
     Args:
-        model: a loaded ``onnx.ModelProto`` or the path of an ``.onnx`` file.
+        model: a loaded ``onnx.ModelProto``, the path of an ``.onnx`` file, or its serialized bytes.
 
     Returns:
         The verified :class:`~snnc.ir.Graph` (``time_steps`` from the encoder, ``metadata`` from

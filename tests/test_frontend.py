@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from snnc.errors import FrontendError, UnsupportedOpError
 from snnc.frontend import import_onnx, supported_ops
+from snnc.frontend.layout import Layout, LayoutError, classify, flatten_dims, full_dims, resolve_reshape, transpose
 from snnc.frontend.snn_functions import snn_function
 from snnc.frontend.snn_onnx import run_onnxruntime
 from snnc.ir import Graph, Kind, ValueType
@@ -666,3 +667,105 @@ def test_unnamed_nodes_are_named_by_index_and_outputs() -> None:
              snn("ReLPSP", ["h"], ["o"], threshold=1.0), snn("FirstSpikeDecode", ["o"], ["scores"])]
     err = fails(make(nodes, [init("W", dyadic((5, 3)))]))
     assert err.where == "ONNX node #1 (outputs h) (op_type MatMul, domain ai.onnx)"
+
+
+# ------------------------------------------------------------------------------ conv / pool attributes
+@pytest.mark.parametrize("conv_attrs, pool_attrs, conv_out, pool_out", [
+    ({"auto_pad": "SAME_UPPER", "strides": [2, 2]},  # odd total pads on the pool: the extra one at the end
+     {"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER", "count_include_pad": 1}, (4, 4, 4), (4, 4, 4)),
+    ({"auto_pad": "SAME_LOWER", "strides": [2, 2]},  # ... at the beginning
+     {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER", "count_include_pad": 1}, (4, 4, 4), (4, 4, 4)),
+    ({"auto_pad": "VALID", "dilations": [2, 2]},
+     {"kernel_shape": [1, 1], "strides": [2, 2], "ceil_mode": 1}, (4, 3, 3), (4, 2, 2)),
+    ({"pads": [0, 1, 2, 1], "group": 2},
+     {"kernel_shape": [1, 2], "strides": [1, 2], "pads": [0, 1, 0, 0]}, (4, 7, 7), (4, 7, 4)),
+])
+def test_conv_and_pool_attributes_agree_with_onnxruntime(conv_attrs: dict[str, Any], pool_attrs: dict[str, Any],
+                                                         conv_out: tuple[int, ...], pool_out: tuple[int, ...]) -> None:
+    k = dyadic((4, 2 // conv_attrs.get("group", 1), 3, 3), offset=8)
+    n = int(np.prod(pool_out))
+    nodes = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("Reshape", ["s", "m"], ["sm"]),
+             node("Conv", ["sm", "K"], ["cm"], **conv_attrs), node("AveragePool", ["cm"], ["pm"], **pool_attrs),
+             # back to [T, B, C', H', W'] with a target computed from Shape(pm)[1:]
+             node("Shape", ["pm"], ["pshape"]), node("Slice", ["pshape", "one", "big"], ["chw"]),
+             node("Concat", ["t_minus1", "chw"], ["to_time"], axis=0),
+             node("Reshape", ["pm", "to_time"], ["p"]), snn("IF", ["p", "theta"], ["o"]),
+             node("Flatten", ["o"], ["of"], axis=2), node("Gemm", ["of", "W"], ["hm"]),
+             node("Reshape", ["hm", "to3"], ["h"]), snn("IF", ["h", "theta"], ["o2"]),
+             snn("SpikeCountDecode", ["o2"], ["scores"])]
+    inits = [shape("m", [-1, 2, 7, 7]), init("K", k), init("theta", 0.5), shape("one", [1]), shape("big", [99]),
+             shape("t_minus1", [T, -1]), init("W", dyadic((n, 3), seed=9, offset=4)), shape("to3", [T, -1, 3])]
+    model = make(nodes, inits, features=(2, 7, 7), functions=True)
+    graph = import_onnx(model)
+    assert opnames(graph) == ["snn.rate_encode", "snn.conv2d", "snn.avgpool2d", "snn.if", "snn.flatten", "snn.dense",
+                              "snn.if", "snn.spike_count_decode"]
+    assert op(graph, "snn.conv2d").result.type == ValueType.current(*conv_out)
+    assert op(graph, "snn.avgpool2d").result.type == ValueType.current(*pool_out)
+    agrees_with_onnxruntime(model, graph)
+
+
+def test_ceil_mode_that_changes_the_size_is_rejected() -> None:
+    nodes = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("Reshape", ["s", "m"], ["sm"]),
+             node("AveragePool", ["sm"], ["pm"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, name="pool"),
+             node("Reshape", ["pm", "t"], ["p"]), node("Reshape", ["p", "f"], ["pf"]),
+             node("MatMul", ["pf", "W"], ["h"]), snn("IF", ["h", "theta"], ["o"]),
+             snn("SpikeCountDecode", ["o"], ["scores"])]
+    inits = [shape("m", [-1, 1, 5, 5]), shape("t", [T, -1, 1, 3, 3]), shape("f", [T, -1, 9]),
+             init("W", dyadic((9, 3))), init("theta", 1.0)]
+    err = fails(make(nodes, inits, features=(1, 5, 5)))
+    assert err.message == "AveragePool with ceil_mode=1 changes the output size here; not supported"
+    assert err.where == "ONNX node 'pool' (op_type AveragePool, domain ai.onnx)"
+
+
+# ---------------------------------------------------------------------------------------------- layouts
+@pytest.mark.parametrize("source, features, target, expected", [
+    (Layout.TIME, (2, 3, 3), [-1, 2, 3, 3], (Layout.MERGED, (2, 3, 3))),
+    (Layout.MERGED, (2, 3, 3), [T, -1, 18], (Layout.TIME, (18,))),
+    (Layout.TIME, (2, 3, 3), [0, 0, -1], (Layout.TIME, (18,))),
+    (Layout.BATCH, (1, 4, 4), [0, -1], (Layout.BATCH, (16,))),
+    (Layout.BATCH_TIME, (5,), [-1, T * 5], (Layout.BATCH, (T * 5,))),
+    (Layout.BATCH_TIME, (5,), [0, T, 5], (Layout.BATCH_TIME, (5,))),
+    (Layout.TIME, (4,), [-1, T * 4], None),  # would mix batch and time
+    (Layout.BATCH, (T * 2,), [T, -1, 2], None),  # the batch axis must stay first
+    (Layout.BATCH, (16,), [4, 4], None),  # fixes the batch size
+    (Layout.TIME, (4,), [-1, -1], None),
+])
+def test_reshape_targets_resolve_to_layouts(source: Layout, features: tuple[int, ...], target: list[int],
+                                            expected: tuple[Layout, tuple[int, ...]] | None) -> None:
+    def run() -> tuple[Layout, tuple[int, ...]]:
+        dims = resolve_reshape(full_dims(source, features, T), target)
+        return classify(source, features, dims, T)
+
+    if expected is None:
+        with pytest.raises(LayoutError):
+            run()
+    else:
+        assert run() == expected
+
+
+def test_flatten_and_transpose_layouts() -> None:
+    assert classify(Layout.TIME, (2, 3), flatten_dims(full_dims(Layout.TIME, (2, 3), T), 2), T) == (Layout.MERGED,
+                                                                                                   (6,))
+    assert classify(Layout.BATCH_TIME, (4,), flatten_dims(full_dims(Layout.BATCH_TIME, (4,), T), 1), T) == (
+        Layout.BATCH, (T * 4,))
+    with pytest.raises(LayoutError):
+        classify(Layout.TIME, (4,), flatten_dims(full_dims(Layout.TIME, (4,), T), 1), T)
+    assert transpose(Layout.TIME, [1, 0, 2], 3) is Layout.BATCH_TIME
+    assert transpose(Layout.BATCH_TIME, [1, 0, 2, 3], 4) is Layout.TIME
+    assert transpose(Layout.MERGED, [0, 1], 2) is Layout.MERGED
+    with pytest.raises(LayoutError):
+        transpose(Layout.BATCH, [1, 0], 2)
+
+
+def test_bytes_and_opset_11_attribute_forms() -> None:
+    """Opset 11 writes Unsqueeze axes as an attribute; the importer reads both forms (and accepts bytes)."""
+    nodes = [node("Shape", ["x"], ["shp"]), node("Gather", ["shp", "zero"], ["b"], axis=0),
+             node("Unsqueeze", ["b"], ["b1"], axes=[0]), node("Concat", ["b1", "minus1"], ["to"], axis=0),
+             node("Reshape", ["x", "to"], ["xf"]), snn("TTFSEncode", ["xf"], ["s"], time_steps=T),
+             node("MatMul", ["s", "W"], ["h"]), snn("ReLPSP", ["h"], ["o"], threshold=1.0),
+             snn("FirstSpikeDecode", ["o"], ["scores"])]
+    inits = [init("zero", 0, np.int64), shape("minus1", [-1]), init("W", dyadic((16, 3)))]
+    model = make(nodes, inits, features=(4, 4), imports=[("", 11), ("snn", 1)])
+    graph = import_onnx(model.SerializeToString())
+    assert opnames(graph)[:2] == ["snn.flatten", "snn.ttfs_encode"]
+    assert import_onnx(model).structurally_equal(graph)
