@@ -56,5 +56,6 @@ class ReferenceBackend(Backend):
                                where=f"graph @{graph.name}", hint="end the graph with a decoder")
         execution = self.executor(graph).run(x, record=record, batch_size=batch_size)
         scores = execution.outputs[graph.outputs[0].name]
-        return RunResult(scores.reshape(scores.shape[0], -1), spike_counts=execution.spike_counts,
+        scores = scores.reshape(scores.shape[0], graph.outputs[0].type.size)
+        return RunResult(scores, spike_counts=execution.spike_counts,
                          spikes=execution.spikes, outputs=execution.outputs)

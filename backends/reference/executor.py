@@ -86,6 +86,8 @@ class ReferenceExecutor:
         self.graph = graph
         self.ctx = KernelContext(graph.time_steps, sparse=sparse)
         self.memory_budget = memory_budget
+        #: value name -> runtime value of the chunk being run (values die after their last use)
+        self.env: dict[str, Any] = {}
         for op in graph.ops:
             if op.opname not in self.kernels:
                 raise BackendError(f"the reference executor has no kernel for {op.opname}",
@@ -135,6 +137,7 @@ class ReferenceExecutor:
         """Run the graph on one chunk of checked inputs (input name -> array), all at once."""
         result = Execution()
         env: dict[str, Any] = {}
+        self.env = env  # visible to subclasses (run_op) while the chunk runs
         for v in self.graph.inputs:
             value = inputs[v.name]
             env[v.name] = SpikeTrain.from_dense(value) if v.type.kind is Kind.SPIKES else value
@@ -148,6 +151,7 @@ class ReferenceExecutor:
         for v in self.graph.outputs:
             value = env[v.name]
             result.outputs[v.name] = value.dense() if isinstance(value, SpikeTrain) else value
+        self.env = {}
         return result
 
     def run_op(self, op: Operation, args: list[Any]) -> Any:

@@ -145,9 +145,9 @@ class SpikeTrain:
     def counts(self) -> np.ndarray:
         """Spikes per sample, int64 ``[B]``."""
         if self._times is not None:
-            fired = (self._times < self.time_steps).reshape(self._times.shape[0], -1)
+            fired = (self._times < self.time_steps).reshape(self._times.shape[0], math.prod(self._times.shape[1:]))
             return np.count_nonzero(fired, axis=1).astype(np.int64)
-        per_step = self._dense.reshape(*self._dense.shape[:2], -1)
+        per_step = self._dense.reshape(*self._dense.shape[:2], math.prod(self._dense.shape[2:]))
         return np.count_nonzero(per_step, axis=(0, 2)).astype(np.int64)
 
     def first_spike_times(self) -> np.ndarray:
@@ -416,8 +416,8 @@ def reshape(ctx: KernelContext, op: Operation, x: Any) -> Any:
 def time_flatten(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     """``[T, B, *f] -> [B, T*prod(f)]``, step-major: element ``(t, i)`` goes to ``t*N + i``."""
     a = as_array(x, ctx.dtype if isinstance(x, SpikeTrain) else x.dtype)
-    steps, batch = a.shape[:2]
-    return np.ascontiguousarray(a.reshape(steps, batch, -1).transpose(1, 0, 2)).reshape(batch, -1)
+    steps, batch, size = a.shape[0], a.shape[1], math.prod(a.shape[2:])
+    return np.ascontiguousarray(a.reshape(steps, batch, size).transpose(1, 0, 2)).reshape(batch, steps * size)
 
 
 # ------------------------------------------------------------------------------------------ decoders
