@@ -13,9 +13,10 @@ import math
 import numpy as np
 from onnx import NodeProto, TensorProto
 
+from snnc.errors import UnsupportedOpError
 from snnc.frontend import shape_values as sv
 from snnc.frontend.layout import Layout, classify, flatten_dims, resolve_reshape, transpose
-from snnc.frontend.onnx_context import Context, Tracked, lowering
+from snnc.frontend.onnx_context import Context, Tracked, lowering, supported_text
 from snnc.ir.ops import conv_output_size
 
 # --------------------------------------------------------------------------------------- constants
@@ -295,8 +296,8 @@ def _shape_operand(ctx: Context, node: NodeProto, index: int) -> sv.IntVector:
     value = ctx.get(node, index)
     if isinstance(value, sv.ShapeValue | np.ndarray):
         return value
-    raise ctx.error(node, f"{node.op_type} on an activation tensor is not supported",
-                    hint=f"{node.op_type} is supported only on shapes and constants")
+    raise ctx.error(node, f"{node.op_type} on an activation tensor is not supported", cls=UnsupportedOpError,
+                    hint=f"{node.op_type} is supported only on shapes and constants; {supported_text()}")
 
 
 def _axes(ctx: Context, node: NodeProto, index: int) -> list[int] | None:

@@ -57,6 +57,21 @@ def lowering(domain: str, *op_types: str) -> Callable[[Lowering], Lowering]:
     return register
 
 
+def supported_ops() -> dict[str, list[str]]:
+    """The op types the importer lowers, by domain (``ai.onnx`` and ``snn``)."""
+    table: dict[str, list[str]] = {}
+    for domain, op_type in LOWERINGS:
+        table.setdefault(domain or "ai.onnx", []).append(op_type)
+    return {domain: sorted(ops) for domain, ops in sorted(table.items())}
+
+
+def supported_text() -> str:
+    """One line listing the supported ops, for hints."""
+    ops = supported_ops()
+    return (f"supported standard ops: {', '.join(ops.get('ai.onnx', []))} (plus any op on constants only); "
+            f"snn ops: {', '.join(ops.get('snn', []))}")
+
+
 _ATTR_KINDS = {
     "float": AttributeProto.FLOAT,
     "int": AttributeProto.INT,

@@ -15,19 +15,16 @@ The model
 
 ``snn`` ops (recognised by domain, op_type and attributes; the model-local function bodies are never read)
 -------------------------------------------------------------------------------------------------------------
-==========================================  ==================================================
-ONNX                                        IR
-==========================================  ==================================================
-``snn.TTFSEncode(x){time_steps, window=T}`` ``snn.ttfs_encode`` (x a [B, *f] tensor)
-``snn.RateEncode(x){time_steps, threshold=0.5}``  ``snn.rate_encode``
-``snn.ReLPSP(I){threshold: float}``         ``snn.relpsp``
-``snn.IF(I, threshold){reset="subtract"}``  ``snn.if``; threshold a float32 constant that broadcasts to
-                                            the features (scalar, per channel ``[C, 1, 1]``, full);
-                                            leading size-1 axes of the [T, B, *f] broadcast are dropped,
-                                            a scalar becomes shape [1]
-``snn.FirstSpikeDecode / LastStepDecode /``  ``snn.first_spike_decode`` / ``last_step_decode`` /
-``SpikeCountDecode(S)``                     ``spike_count_decode`` ([T, B, N] -> [B, N])
-==========================================  ==================================================
+* ``snn.TTFSEncode(x){time_steps: int, window: int = T}`` -> ``snn.ttfs_encode`` (x a ``[B, *f]`` tensor).
+* ``snn.RateEncode(x){time_steps: int, threshold: float = 0.5}`` -> ``snn.rate_encode``.
+* ``snn.ReLPSP(I){threshold: float}`` -> ``snn.relpsp``.
+* ``snn.IF(I, threshold){reset: str = "subtract"}`` -> ``snn.if``; ``threshold`` is a float32 constant input
+  that broadcasts to the features (a scalar, per channel ``[C, 1, 1]``, or the full shape); leading size-1
+  axes of the ``[T, B, *f]`` broadcast are dropped and a scalar becomes shape ``[1]``.
+* ``snn.FirstSpikeDecode`` / ``snn.LastStepDecode`` / ``snn.SpikeCountDecode(S)`` -> ``snn.first_spike_decode``
+  / ``snn.last_step_decode`` / ``snn.spike_count_decode`` (``[T, B, N]`` spikes -> ``[B, N]`` scores).
+* Attributes must have their ONNX types (``threshold=1`` is an int, not a float); unknown attributes,
+  ``time_steps`` missing and encoders that disagree on ``time_steps`` are errors.
 
 Neurons need a time-major current ``[T, B, *f]`` (a synapse's output), decoders a spike train.
 
@@ -78,7 +75,15 @@ from onnx import NodeProto, numpy_helper
 from snnc.errors import FrontendError, UnsupportedOpError, VerificationError
 from snnc.frontend import lower_snn, lower_standard
 from snnc.frontend.layout import Layout
-from snnc.frontend.onnx_context import LOWERINGS, Context, Tracked, run_lowering, sanitize
+from snnc.frontend.onnx_context import (
+    LOWERINGS,
+    Context,
+    Tracked,
+    run_lowering,
+    sanitize,
+    supported_ops,
+    supported_text,
+)
 from snnc.frontend.onnx_load import (
     SNN_DOMAIN,
     STANDARD_DOMAINS,
@@ -91,21 +96,6 @@ from snnc.frontend.onnx_load import (
 from snnc.ir import Graph, ValueType
 
 __all__ = ["import_onnx", "supported_ops"]
-
-
-def supported_ops() -> dict[str, list[str]]:
-    """The op types the importer lowers, by domain (``ai.onnx`` and ``snn``)."""
-    table: dict[str, list[str]] = defaultdict(list)
-    for domain, op_type in LOWERINGS:
-        table[domain_name(domain)].append(op_type)
-    return {domain: sorted(ops) for domain, ops in sorted(table.items())}
-
-
-def _supported_text() -> str:
-    ops = supported_ops()
-    standard = ", ".join(ops.get("ai.onnx", []))
-    snn = ", ".join(ops.get(SNN_DOMAIN, []))
-    return f"supported standard ops: {standard} (plus any op on constants only); snn ops: {snn}"
 
 
 def import_onnx(model: onnx.ModelProto | str | os.PathLike | bytes) -> Graph:
@@ -192,7 +182,7 @@ def _lower(ctx: Context, node: NodeProto) -> None:
                         hint=f"{guess}the snn domain defines: {', '.join('snn.' + k for k in known)}",
                         cls=UnsupportedOpError)
     raise ctx.error(node, f"op '{node.op_type}' of domain {domain_name(node.domain)} is not supported",
-                    hint=_supported_text(), cls=UnsupportedOpError)
+                    hint=supported_text(), cls=UnsupportedOpError)
 
 
 def _bind_initializers(ctx: Context, onnx_graph: onnx.GraphProto, source: str) -> None:

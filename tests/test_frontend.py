@@ -769,3 +769,13 @@ def test_bytes_and_opset_11_attribute_forms() -> None:
     graph = import_onnx(model.SerializeToString())
     assert opnames(graph)[:2] == ["snn.flatten", "snn.ttfs_encode"]
     assert import_onnx(model).structurally_equal(graph)
+
+
+def test_shape_ops_on_activations_are_unsupported() -> None:
+    nodes = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("Mul", ["s", "two"], ["s2"], name="scale"),
+             node("MatMul", ["s2", "W"], ["h"]), snn("IF", ["h", "theta"], ["o"]),
+             snn("SpikeCountDecode", ["o"], ["scores"])]
+    err = fails(make(nodes, [init("two", 2.0), init("W", dyadic((4, 3))), init("theta", 1.0)]), UnsupportedOpError)
+    assert err.message == "Mul on an activation tensor is not supported"
+    assert err.where == "ONNX node 'scale' (op_type Mul, domain ai.onnx)"
+    assert err.hint.startswith("Mul is supported only on shapes and constants; supported standard ops: Add, ")
