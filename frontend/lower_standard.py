@@ -29,7 +29,7 @@ def foldable(node: NodeProto, ctx: Context) -> bool:
     """True for a standard op with at least one input, all of them constant."""
     names = [n for n in node.input if n]
     return bool(names) and node.op_type not in _NOT_FOLDABLE and all(
-        isinstance(ctx.env[n], np.ndarray) for n in names)
+        isinstance(ctx.env.get(n), np.ndarray) for n in names)
 
 
 def fold_constants(ctx: Context, node: NodeProto) -> None:

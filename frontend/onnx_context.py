@@ -141,8 +141,13 @@ class Context:
             raise self.error(node, f"{node.op_type} has {outputs} output(s), got {len(node.output)}")
 
     def get(self, node: NodeProto, index: int) -> EnvValue | None:
+        """Input ``index`` (None when absent)."""
         name = self.input_name(node, index)
-        return None if name is None else self.env[name]
+        if name is None:
+            return None
+        if name not in self.env:
+            raise self.error(node, f"input '{name}' has no value: its producer does not define this output")
+        return self.env[name]
 
     def tracked(self, node: NodeProto, index: int = 0, what: str = "input") -> Tracked:
         """Input ``index`` as a value computed from the model input."""
@@ -204,6 +209,8 @@ class Context:
                 shown = helper.get_attribute_value(a) if a.type in _ATTR_NAMES else "?"
                 if isinstance(shown, bytes):
                     shown = shown.decode("utf-8", "replace")
+                if len(repr(shown)) > 40:
+                    shown = f"{type(shown).__name__}(...)"
                 hint = f"write {name}=1.0, not 1" if kind == "float" and got == "int" else None
                 raise self.error(node, f"attribute '{name}' must be {_ARTICLE[kind]}, got {got} {shown!r}",
                                  hint=hint or f"see the snnc specification for {node.op_type}'s attributes")
