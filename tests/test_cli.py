@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 
 from snnc.frontend.snn_onnx import SnnModelBuilder, run_onnxruntime
@@ -128,6 +129,13 @@ def test_bad_inputs_give_one_clear_error(model_path: Path, tmp_path: Path) -> No
     path = tmp_path / "wrong_attr.onnx"
     onnx.save(wrong_attr, path)
     assert_clean_error(snnc("ir", str(path)), "threshold")
+
+    mismatch = digits_model()
+    weight = next(i for i in mismatch.graph.initializer if list(i.dims) == [64, 32])
+    weight.CopyFrom(onnx.numpy_helper.from_array(np.zeros((60, 32), np.float32), weight.name))
+    path = tmp_path / "mismatch.onnx"
+    onnx.save(mismatch, path)
+    assert_clean_error(snnc("ir", str(path)), "64", "60")
 
     bad_version = tmp_path / "bad.snnir"
     bad_version.write_text(snnc("ir", str(model_path)).stdout.replace("snnc.ir 1", "snnc.ir 99", 1))
