@@ -1,6 +1,6 @@
 """Throughput of the reference executor against onnxruntime on a 784-800-10 ReL-PSP MLP (STDBP).
 
-Both run the same model, side by side in one process: the ONNX file written by
+Both run the same model, side by side in one process (timed runs alternate between the two): the ONNX file written by
 ``SnnModelBuilder`` (onnxruntime, CPU) and its IR from ``import_onnx`` (the reference backend).
 Weights are trained-like random ``N(0, std)``; inputs are MNIST test images when ``--data-dir``
 points at the IDX files, else synthetic sparse images (the fraction of lit pixels of MNIST).
@@ -53,14 +53,17 @@ def inputs(batch: int, data_dir: str | None, seed: int) -> tuple[np.ndarray, str
     return x, "synthetic images (19 % of pixels lit, uniform k/255)"
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], object]:
-    fn()  # warm-up
-    times, out = [], None
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """Time each function ``repeats`` times, alternating between them (so that both see the same machine
+    load), after one warm-up call each; returns the times and the last result of each."""
+    results = {name: fn() for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return times, out
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return times, results
 
 
 def cpu_name() -> str:
@@ -90,15 +93,18 @@ def main(argv: list[str] | None = None) -> None:
     model, hidden_name = build_model(args.hidden, args.time_steps, args.std, args.threshold, args.seed)
     graph = import_onnx(model)
     x, source = inputs(args.batch, args.data_dir, args.seed)
-    session = ort_session(model, extra_outputs=[hidden_name], threads=args.threads)
+    session = ort_session(model, threads=args.threads)
     backend = ReferenceBackend()
 
-    def run_ort() -> list[np.ndarray]:
-        return session.run(["scores", hidden_name], {"x": x})
+    def run_ort() -> np.ndarray:
+        return session.run(["scores"], {"x": x})[0]
 
-    ort_times, (ort_scores, ort_hidden) = timed(run_ort, args.repeats)
-    ref_times, ref = timed(lambda: backend.run(graph, x), args.repeats)
-    ref_rec = backend.run(graph, x, record=True)  # untimed: the spike trains for the agreement figures
+    times, results = interleaved({"ort": run_ort, "ref": lambda: backend.run(graph, x)}, args.repeats)
+    ort_times, ref_times = times["ort"], times["ref"]
+    ort_scores, ref = results["ort"], results["ref"]
+    # untimed: the hidden spike trains of both, for the agreement figures
+    ort_hidden = ort_session(model, [hidden_name], threads=args.threads).run([hidden_name], {"x": x})[0]
+    ref_rec = backend.run(graph, x, record=True)
 
     ort_ips = args.batch / statistics.median(ort_times)
     ref_ips = args.batch / statistics.median(ref_times)

@@ -305,15 +305,15 @@ def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: i
 
 
 def _use_sparse(ctx: KernelContext, spikes: SpikeTrain, n: int) -> bool:
-    """Whether the scatter beats the matmul, by a cost model measured with this module's benchmark:
-    about 0.66 ns per scattered weight plus 100 ns per spike, against 0.01 ns per multiply-add plus
-    0.7 ns per input slot (the 0/1 float matrix)."""
+    """Whether the scatter beats the matmul, by a cost model measured on a 2-core x86 machine: the scatter
+    costs about ``100 + n`` ns per spike, the matmul about ``1.9 + 0.018 n`` ns per input slot (the 0/1
+    float matrix, then BLAS); the break-even density is about 1/55 for any ``n``."""
     if ctx.sparse == "never":
         return False
     if ctx.sparse == "always":
         return True
     slots = math.prod(spikes.shape)
-    return spikes.count() * (0.66 * n + 100) < slots * (0.01 * n + 0.7)
+    return spikes.count() * (100 + n) < slots * (1.9 + 0.018 * n)
 
 
 def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
