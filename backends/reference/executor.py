@@ -83,6 +83,8 @@ class ReferenceExecutor:
             raise BackendError(f"sparse must be 'auto', 'always' or 'never', got {sparse!r}",
                                where="ReferenceExecutor")
         graph.verify()
+        if not graph.inputs:
+            raise BackendError("the graph has no inputs", where=f"graph @{graph.name}")
         self.graph = graph
         self.ctx = KernelContext(graph.time_steps, sparse=sparse)
         self.memory_budget = memory_budget
@@ -122,7 +124,7 @@ class ReferenceExecutor:
         batch = next(iter(inputs.values())).shape[_batch_axis(self.graph.inputs[0])]
         if batch_size is None:
             batch_size = self.auto_batch_size()
-        elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise BackendError(f"batch_size must be a positive int, got {batch_size!r}", where="reference executor")
         if batch <= batch_size:
             return self.run_batch(inputs, record=record)
@@ -138,20 +140,22 @@ class ReferenceExecutor:
         result = Execution()
         env: dict[str, Any] = {}
         self.env = env  # visible to subclasses (run_op) while the chunk runs
-        for v in self.graph.inputs:
-            value = inputs[v.name]
-            env[v.name] = SpikeTrain.from_dense(value) if v.type.kind is Kind.SPIKES else value
-            self._observe(v, env[v.name], result, record)
-        for index, op in enumerate(self.graph.ops):
-            value = self.run_op(op, [env[v.name] for v in op.operands])
-            env[op.result.name] = value
-            self._observe(op.result, value, result, record)
-            for name in self._free_after.get(index, ()):
-                del env[name]
-        for v in self.graph.outputs:
-            value = env[v.name]
-            result.outputs[v.name] = value.dense() if isinstance(value, SpikeTrain) else value
-        self.env = {}
+        try:
+            for v in self.graph.inputs:
+                value = inputs[v.name]
+                env[v.name] = SpikeTrain.from_dense(value) if v.type.kind is Kind.SPIKES else value
+                self._observe(v, env[v.name], result, record)
+            for index, op in enumerate(self.graph.ops):
+                value = self.run_op(op, [env[v.name] for v in op.operands])
+                env[op.result.name] = value
+                self._observe(op.result, value, result, record)
+                for name in self._free_after.get(index, ()):
+                    del env[name]
+            for v in self.graph.outputs:
+                value = env[v.name]
+                result.outputs[v.name] = value.dense() if isinstance(value, SpikeTrain) else value
+        finally:
+            self.env = {}
         return result
 
     def run_op(self, op: Operation, args: list[Any]) -> Any:
