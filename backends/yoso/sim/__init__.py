@@ -1,0 +1,1 @@
+"""Discrete-event simulation of a YOSO deployment: event core, network-on-chip, PE cores."""
