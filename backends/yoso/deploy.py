@@ -1,0 +1,324 @@
+"""The deployment artifact: a directory the YOSO simulator (or a chip loader) runs from alone.
+
+Layout (``docs/yoso.md``, "Deployment artifact")::
+
+    DIR/
+      manifest.json      format + version, snnc version, model hash, hardware file name + hash,
+                         passes run, pass timings, and the sha256 of every other file
+      hardware.toml      the hardware file, copied byte for byte
+      model.ir           the final IR (text format, weights included), annotated by the passes
+      program.json       layers, host encoders/decoders, packet format, integer semantics version
+      placement.json     region, host port, PE id -> (x, y), expected hops of each placer
+      routing.json       every multicast key (source, destinations, tree links, rate) and the
+                         per-router tables ("x,y" -> key -> output ports)
+      pe/NNNN/           one folder per PE: weight.npy, potential.npy, acc_weight.npy,
+                         spike_addr.npy (the four SRAM images) and config.json
+      report.txt         utilisation table, placement map, traffic
+
+The directory is written into a temporary folder beside the target and renamed into place, so a
+reader never sees half a deployment; an existing target is replaced only with ``force=True``, and
+only when it is empty or a deployment itself. :func:`load_deployment` checks that every file is
+there and matches its manifest hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnc.backends.yoso.hardware import Hardware, parse_hardware
+from snnc.backends.yoso.images import SRAM_FILES, PEImage, build_images
+from snnc.backends.yoso.layers import Network, find_network
+from snnc.backends.yoso.packet import packet_format
+from snnc.backends.yoso.partition import LayerPlan, all_pes, read_plans
+from snnc.backends.yoso.report import deployment_report
+from snnc.backends.yoso.routing import Source, build_sources, routing_tables, source_links
+from snnc.errors import DeploymentError
+from snnc.ir import Graph
+
+FORMAT = "snnc-yoso-deployment"
+FORMAT_VERSION = 1
+TOP_FILES = ("hardware.toml", "model.ir", "program.json", "placement.json", "routing.json", "report.txt")
+PE_FILES = (*SRAM_FILES.values(), "config.json")
+
+
+@dataclass
+class Deployment:
+    """A deployment read back by :func:`load_deployment` (every file verified against the manifest)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    hardware: Hardware
+    program: dict[str, Any]
+    placement: dict[str, Any]
+    routing: dict[str, Any]
+    pes: list[PEImage] = field(default_factory=list)
+    report: str = ""
+    model_ir: str = ""
+
+
+# ------------------------------------------------------------------------------------------ writing
+def check_target(out_dir: str | os.PathLike[str], force: bool) -> Path:
+    """Refuse an existing target without ``force``, and with it anything but an empty dir or a deployment."""
+    target = Path(out_dir)
+    if not target.exists():
+        return target
+    if not force:
+        raise DeploymentError("output directory already exists", where=str(target),
+                              hint="choose another directory, or pass --force (force=True) to replace it")
+    if not target.is_dir():
+        raise DeploymentError("output path exists and is not a directory; refusing to replace it", where=str(target),
+                              hint="choose another output directory")
+    if any(target.iterdir()) and not _is_deployment(target):
+        raise DeploymentError("output directory is not empty and is not a snnc deployment; refusing to replace it "
+                              "even with --force", where=str(target), hint="choose another output directory")
+    return target
+
+
+def _is_deployment(path: Path) -> bool:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def deployment_sources(graph: Graph, hw: Hardware, network: Network, plans: list[LayerPlan]) -> list[Source]:
+    """The multicast keys with the rates the place pass recorded."""
+    sources = build_sources(network, plans, hw.pe.neurons)
+    host = json.loads(graph.metadata.get("yoso.host", '{"blocks": []}'))
+    rate = {pe.id: pe.rate or 0.0 for pe in all_pes(plans)} | {b["key"]: b["rate"] for b in host["blocks"]}
+    for s in sources:
+        s.rate = rate.get(s.key, 0.0)
+    return sources
+
+
+def write_deployment(graph: Graph, hw: Hardware, out_dir: str | os.PathLike[str], *, force: bool = False,
+                     passes: list[str] | None = None, timings: list[tuple[str, float]] | None = None,
+                     model_sha256: str, model_hashed: str = "ir-text", model_source: str = "<graph>",
+                     ir_text: str | None = None) -> Path:
+    """Write the deployment of a compiled graph (quantized, partitioned, placed, routed).
+
+    Args:
+        graph: the graph after the route pass.
+        hw: the hardware it was compiled for.
+        out_dir: the target directory (must not exist unless ``force``).
+        force: replace an existing deployment (or empty directory).
+        passes, timings: the pipeline run and each pass's seconds (recorded in the manifest).
+        model_sha256, model_hashed, model_source: the input model's hash, what was hashed
+            (``file`` or ``ir-text``) and its path.
+        ir_text: the final IR dump (default: printed here with weights).
+
+    Returns:
+        The target path.
+
+    Raises:
+        DeploymentError: the target exists (without force, or not a deployment), or the graph is not
+            ready (unquantized weights, no placement).
+    """
+    from snnc import __version__
+
+    target = check_target(out_dir, force)
+    network = find_network(graph)
+    plans = read_plans(graph, network)
+    pes = all_pes(plans)
+    if any(pe.xy is None or pe.dests is None for pe in pes):
+        raise DeploymentError("the graph is not placed and routed", where=f"graph @{graph.name}",
+                              hint="run the place and route passes (compile_yoso runs the whole pipeline)")
+    sources = deployment_sources(graph, hw, network, plans)
+    xy = {pe.id: tuple(pe.xy) for pe in pes}
+    images = build_images(plans, sources, hw)
+    if ir_text is None:
+        ir_text = _print_ir(graph)
+    files: dict[str, bytes] = {
+        "hardware.toml": hw.text.encode("utf-8"),
+        "model.ir": ir_text.encode("utf-8"),
+        "program.json": _json(_program(graph, hw, plans, network)),
+        "placement.json": _json(_placement(graph, hw, plans)),
+        "routing.json": _json(_routing(graph, sources, xy)),
+        "report.txt": deployment_report(graph, hw, plans, model=f"{graph.name} ({model_source}, sha256 "
+                                        f"{model_sha256[:12]})", timings=timings or []).encode("utf-8"),
+    }
+    for im in images:
+        folder = f"pe/{im.id:04d}"
+        for name, fname in SRAM_FILES.items():
+            files[f"{folder}/{fname}"] = _npy(im.srams[name])
+        files[f"{folder}/config.json"] = _json(im.config)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "snnc_version": __version__,
+        "model": {"name": graph.name, "sha256": model_sha256, "hashed": model_hashed, "source": model_source},
+        "hardware": {"file": hw.name, "sha256": hw.sha256, "copy": "hardware.toml"},
+        "passes": list(passes or []), "timings_s": {n: round(s, 6) for n, s in (timings or [])},
+        "time_steps": graph.time_steps, "mesh": [hw.mesh.cols, hw.mesh.rows],
+        "region": [int(v) for v in graph.metadata["yoso.mesh"].split("x")], "pes": len(pes),
+        "files": {name: _sha256(data) for name, data in sorted(files.items())},
+    }
+    files["manifest.json"] = _json(manifest)
+    _write_atomically(target, files, force)
+    return target
+
+
+def _print_ir(graph: Graph) -> str:
+    from snnc.ir.printer import print_graph
+
+    return print_graph(graph)
+
+
+def _write_atomically(target: Path, files: dict[str, bytes], force: bool) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        for name, data in files.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if target.exists():
+            check_target(target, force)  # re-check: it may have appeared while we worked
+            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, trash / "old")
+            os.replace(tmp, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            try:
+                os.rename(tmp, target)
+            except OSError as err:
+                raise DeploymentError(f"cannot move the deployment into place: {err.strerror}", where=str(target),
+                                      hint="does the directory exist now? pass --force to replace it") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _program(graph: Graph, hw: Hardware, plans: list[LayerPlan], network: Network) -> dict[str, Any]:
+    from snnc.passes.quantize import SEMANTICS
+
+    layers = []
+    for plan in plans:
+        ly = plan.layer
+        layers.append({"index": ly.index, "name": ly.name, "neuron": ly.neuron.opname, "synapse": ly.synapse.opname,
+                       "source": ly.source.name, "source_layer": ly.source_layer, "n": ly.n, "m": ly.m,
+                       "inputs": ly.inputs, "features": list(ly.neuron.result.type.features),
+                       "pes": [pe.id for pe in plan.pes], "consumers": ly.consumers, "to_host": ly.to_host})
+    host = json.loads(graph.metadata.get("yoso.host", '{"blocks": []}'))
+    encoders = [{"value": s.value.name, "op": s.op.opname, "input": s.op.operands[0].name,
+                 "attrs": {k: v for k, v in s.op.attrs.items() if isinstance(v, int | float | str)},
+                 "size": s.size, "consumers": s.consumers} for s in network.host_sources]
+    return {"name": graph.name, "time_steps": graph.time_steps, "semantics": SEMANTICS,
+            "inputs": [v.name for v in graph.inputs], "outputs": [v.name for v in graph.outputs],
+            "layers": layers, "host": {"port": host.get("port", "west of (0,0)"), "encoders": encoders,
+                                       "blocks": host["blocks"],
+                                       "note": "host ops (encoders, decoders, any op not on a PE) are in model.ir"},
+            "packet": packet_format(hw).to_json()}
+
+
+def _placement(graph: Graph, hw: Hardware, plans: list[LayerPlan]) -> dict[str, Any]:
+    cols, rows = (int(v) for v in graph.metadata["yoso.mesh"].split("x"))
+    return {"mesh": [hw.mesh.cols, hw.mesh.rows], "region": [cols, rows],
+            "host_port": {"router": [0, 0], "side": "west"}, "placer": graph.metadata.get("yoso.placer"),
+            "spike_stats": graph.metadata.get("yoso.spike_stats"),
+            "expected_hops": json.loads(graph.metadata.get("yoso.expected_hops", "{}")),
+            "pes": [{"id": pe.id, "layer": plan.layer.index, "xy": list(pe.xy)} for plan in plans for pe in plan.pes]}
+
+
+def _routing(graph: Graph, sources: list[Source], xy: dict[int, tuple[int, int]]) -> dict[str, Any]:
+    keys = [{"key": s.key, "source": "host" if s.pe is None else s.pe, "value": s.value, "neurons": [s.lo, s.hi],
+             "dests": s.dests, "links": source_links(s, xy), "rate": s.rate} for s in sources]
+    tables = {f"{x},{y}": {str(k): ports for k, ports in t.items()}
+              for (x, y), t in routing_tables(sources, xy).items()}
+    summary = json.loads(graph.metadata.get("yoso.routing", "{}"))
+    return {**summary, "ports": "N (y-1), E (x+1), S (y+1), W (x-1), L (local core), H (host link west of (0,0))",
+            "keys": keys, "tables": tables}
+
+
+# ------------------------------------------------------------------------------------------ reading
+def load_deployment(path: str | os.PathLike[str]) -> Deployment:
+    """Read a deployment directory and verify it against its manifest.
+
+    Raises:
+        DeploymentError: not a directory, no or unreadable manifest, an unknown format version, a file
+            missing or whose sha256 differs from the manifest's (the error names the file).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DeploymentError("not a deployment directory" if root.exists() else "deployment directory not found",
+                              where=str(root), hint="give the directory written by snnc compile --target yoso")
+    manifest = _read_json(root, "manifest.json")
+    if manifest.get("format") != FORMAT:
+        raise DeploymentError(f"manifest.json is not a {FORMAT} manifest", where=str(root / "manifest.json"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DeploymentError(f"deployment format version {manifest.get('format_version')!r} is not supported "
+                              f"(this snnc reads {FORMAT_VERSION})", where=str(root / "manifest.json"),
+                              hint="recompile the model with this snnc")
+    listed: dict[str, str] = manifest.get("files", {})
+    required = list(TOP_FILES) + [f"pe/{k:04d}/{f}" for k in range(int(manifest.get("pes", 0))) for f in PE_FILES]
+    for name in required:
+        if name not in listed:
+            raise DeploymentError(f"the manifest does not list {name}; the deployment is incomplete",
+                                  where=str(root / "manifest.json"), hint="recompile the model")
+    for name, digest in listed.items():
+        file = root / name
+        if not file.is_file():
+            raise DeploymentError(f"missing file {name}", where=str(root), hint="recompile the model (--force)")
+        if _sha256(file.read_bytes()) != digest:
+            raise DeploymentError(f"{name} does not match its sha256 in manifest.json (changed after compiling)",
+                                  where=str(file), hint="recompile the model (--force)")
+    hw_text = (root / "hardware.toml").read_text(encoding="utf-8")
+    hardware = parse_hardware(hw_text, source=str(root / "hardware.toml"))
+    if hardware.sha256 != manifest["hardware"]["sha256"]:
+        raise DeploymentError("hardware.toml does not match the hardware hash in manifest.json",
+                              where=str(root / "hardware.toml"), hint="recompile the model (--force)")
+    pes = []
+    for k in range(int(manifest["pes"])):
+        folder = root / "pe" / f"{k:04d}"
+        config = _read_json(root, f"pe/{k:04d}/config.json")
+        srams = {n: np.load(folder / f, allow_pickle=False) for n, f in SRAM_FILES.items()}
+        pes.append(PEImage(config, srams))
+    return Deployment(path=root, manifest=manifest, hardware=hardware, program=_read_json(root, "program.json"),
+                      placement=_read_json(root, "placement.json"), routing=_read_json(root, "routing.json"),
+                      pes=pes, report=(root / "report.txt").read_text(encoding="utf-8"),
+                      model_ir=(root / "model.ir").read_text(encoding="utf-8"))
+
+
+def _read_json(root: Path, name: str) -> dict[str, Any]:
+    file = root / name
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeploymentError(f"missing file {name}", where=str(root), hint="recompile the model") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DeploymentError(f"{name} is not readable JSON: {err}", where=str(file)) from None
+    if not isinstance(data, dict):
+        raise DeploymentError(f"{name} is not a JSON object", where=str(file))
+    return data
+
+
+def inspect_deployment(path: str | os.PathLike[str]) -> str:
+    """The report of a deployment, after verifying it (what ``snnc inspect DIR`` prints)."""
+    dep = load_deployment(path)
+    m = dep.manifest
+    head = (f"deployment {dep.path} (format {m['format_version']}, snnc {m['snnc_version']}): verified "
+            f"{len(m['files'])} files, {m['pes']} PEs, passes {', '.join(m['passes']) or '-'}\n\n")
+    return head + dep.report

@@ -1,0 +1,204 @@
+"""Which parts of a graph run on the YOSO mesh, and which on the host.
+
+A *layer* is one synapse op (``snn.dense`` or ``snn.conv2d``) whose result feeds one neuron op
+(``snn.relpsp`` or ``snn.if``); its input is a spike train produced by an encoder (the host sends
+it) or by another layer's neuron op, possibly through ``snn.flatten`` / ``snn.reshape`` (which keep
+the row-major flat index of every neuron, so they cost nothing on the mesh). Everything else
+(encoders, decoders, ``snn.time_flatten`` and the dense of a spatio-temporal decoder) runs on the host.
+
+Neuron ``j`` of a layer is the row-major flat index of its neuron op's features: ``j`` for a dense
+layer, ``(c * Ho + y) * Wo + x`` for a conv layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from snnc.errors import DesignRuleError
+from snnc.ir import Graph, Operation, Value
+
+NEURON_OPS = frozenset({"snn.relpsp", "snn.if"})
+SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
+SHAPE_OPS = frozenset({"snn.flatten", "snn.reshape"})
+ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
+#: producers whose neurons spike at most once per image (the slope K of a ReL-PSP layer they feed is bounded by
+#: the row sum of |w|, see docs/yoso.md, "Integer semantics").
+SINGLE_SPIKE_OPS = frozenset({"snn.ttfs_encode", "snn.relpsp"})
+#: the destination id of the host in flows and routes.
+HOST = -1
+
+
+@dataclass
+class Layer:
+    """One PE-mapped layer: a synapse op feeding a neuron op.
+
+    Attributes:
+        index: position among the graph's layers (graph order).
+        synapse, neuron: the two ops.
+        source: the spike value the synapse reads (after skipping shape ops backwards).
+        source_layer: index of the layer producing ``source``; None when an encoder (the host) produces it.
+        source_opname: the op producing ``source`` (an encoder or a neuron op).
+        n: neurons (size of the neuron op's features).
+        m: weights per neuron (fan-in of one neuron: ``n_in`` for dense, ``C_in/group * kh * kw`` for conv).
+        inputs: size of the source spike vector (its flat index space).
+        consumers: indices of the layers that read this layer's spikes.
+        to_host: whether the host reads them (a decoder, a host op, or a graph output).
+    """
+
+    index: int
+    synapse: Operation
+    neuron: Operation
+    source: Value
+    source_layer: int | None
+    n: int
+    m: int
+    inputs: int
+    source_opname: str = ""
+    consumers: list[int] = field(default_factory=list)
+    to_host: bool = False
+
+    @property
+    def name(self) -> str:
+        """The layer's name: its neuron op's result (``%h1``)."""
+        return self.neuron.result.name
+
+    @property
+    def kind(self) -> str:
+        """``dense`` or ``conv2d``."""
+        return self.synapse.opname.removeprefix("snn.")
+
+    @property
+    def out_channels(self) -> int:
+        """Conv: output channels; dense: neurons (one 'channel' per neuron)."""
+        return self.synapse.attrs["weight"].shape[0]
+
+    @property
+    def positions(self) -> int:
+        """Conv: output positions per channel (``Ho * Wo``); dense: 1."""
+        return self.n // self.out_channels
+
+    @property
+    def single_spike_source(self) -> bool:
+        """Whether every source neuron spikes at most once per image."""
+        return self.source_opname in SINGLE_SPIKE_OPS
+
+
+@dataclass
+class HostSource:
+    """An encoder whose spikes the host injects (into PE (0, 0) from the west)."""
+
+    op: Operation
+    consumers: list[int] = field(default_factory=list)
+
+    @property
+    def value(self) -> Value:
+        return self.op.result
+
+    @property
+    def size(self) -> int:
+        return self.op.result.type.size
+
+
+@dataclass
+class Network:
+    """The layers of a graph and the host's encoders, in graph order."""
+
+    layers: list[Layer]
+    host_sources: list[HostSource]
+
+    def layer_of(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+def find_network(graph: Graph) -> Network:
+    """The PE-mapped layers of ``graph`` and the encoders the host runs.
+
+    Raises:
+        DesignRuleError: a neuron op that YOSO cannot map (fed by something other than a dense or conv2d
+            synapse on spikes, a dense on multi-axis features, a synapse chain), naming the op.
+    """
+    producers = {id(op.result): op for op in graph.ops}
+    users: dict[int, list[Operation]] = {}
+    for op in graph.ops:
+        for v in op.operands:
+            users.setdefault(id(v), []).append(op)
+
+    layers: list[Layer] = []
+    host: dict[int, HostSource] = {}
+    by_neuron: dict[int, int] = {}
+    for op in graph.ops:
+        if op.opname not in NEURON_OPS:
+            continue
+        where = f"%{op.result.name} = {op.opname}"
+        syn = producers.get(id(op.operands[0]))
+        if syn is None or syn.opname not in SYNAPSE_OPS:
+            got = "a graph input" if syn is None else f"%{syn.result.name} = {syn.opname}"
+            hint = ("run the quantize pass first: it lowers snn.avgpool2d to a depthwise snn.conv2d"
+                    if syn is not None and syn.opname == "snn.avgpool2d" else
+                    "on YOSO a neuron layer is one snn.dense or snn.conv2d on spikes followed by the neuron op")
+            raise DesignRuleError(f"the neuron op is fed by {got}, not by a dense or conv2d synapse", where=where,
+                                  hint=hint)
+        if len(users.get(id(syn.result), [])) != 1:
+            raise DesignRuleError(f"the synapse %{syn.result.name} feeds more than one op; YOSO keeps a synapse's "
+                                  "sums inside the PE of its neurons", where=where,
+                                  hint="give each neuron op its own synapse")
+        source = syn.operands[0]
+        root = producers.get(id(source))
+        while root is not None and root.opname in SHAPE_OPS:
+            source = root.operands[0]
+            root = producers.get(id(source))
+        if root is None or not (root.opname in ENCODER_OPS or root.opname in NEURON_OPS):
+            got = "a graph input" if root is None else f"%{root.result.name} = {root.opname}"
+            raise DesignRuleError(f"the synapse %{syn.result.name} reads {got}; on YOSO a synapse reads spikes "
+                                  "from an encoder or a neuron layer", where=where,
+                                  hint="chains of synapses (e.g. avgpool then conv) must be folded before compiling")
+        if syn.opname == "snn.dense":
+            if len(syn.operands[0].type.features) != 1:
+                raise DesignRuleError(f"the dense %{syn.result.name} works on features "
+                                      f"{list(syn.operands[0].type.features)}; YOSO maps dense layers on 1-D inputs",
+                                      where=where, hint="flatten the input first")
+            m = syn.attrs["weight"].shape[1]
+        else:
+            w = syn.attrs["weight"]
+            m = math.prod(w.shape[1:])
+        source_layer = None
+        if root.opname in NEURON_OPS:
+            source_layer = by_neuron[id(root)]
+        else:
+            host.setdefault(id(root), HostSource(root))
+        layer = Layer(index=len(layers), synapse=syn, neuron=op, source=source, source_layer=source_layer,
+                      n=op.result.type.size, m=m, inputs=source.type.size, source_opname=root.opname)
+        by_neuron[id(op)] = layer.index
+        layers.append(layer)
+
+    # who reads each layer's spikes: other layers, or the host
+    synapse_layer = {id(layer.synapse): layer.index for layer in layers}
+    outputs = {id(v) for v in graph.outputs}
+    for layer in layers:
+        _collect_consumers(layer.neuron.result, users, synapse_layer, outputs, layer)
+    for src in host.values():
+        src.consumers = [layer.index for layer in layers if layer.source is src.value]
+    return Network(layers, list(host.values()))
+
+
+def _collect_consumers(value: Value, users: dict[int, list[Operation]], synapse_layer: dict[int, int],
+                       outputs: set[int], layer: Layer) -> None:
+    if id(value) in outputs:
+        layer.to_host = True
+    for user in users.get(id(value), []):
+        if id(user) in synapse_layer:
+            if synapse_layer[id(user)] not in layer.consumers:
+                layer.consumers.append(synapse_layer[id(user)])
+        elif user.opname in SHAPE_OPS:
+            _collect_consumers(user.result, users, synapse_layer, outputs, layer)
+        else:
+            layer.to_host = True
+
+
+def synapse_feeding(graph: Graph, neuron: Operation) -> Operation | None:
+    """The op producing a neuron op's input current (None for a graph input)."""
+    return graph.producer(neuron.operands[0])

@@ -1,0 +1,104 @@
+"""The human-readable deployment report (``report.txt``): layers, utilisation, placement map, traffic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from snnc.backends.yoso.hardware import Hardware, hardware_summary
+from snnc.backends.yoso.packet import packet_format
+from snnc.backends.yoso.partition import LayerPlan, utilisation_table
+from snnc.ir import Graph
+
+
+def placement_map(plans: list[LayerPlan], cols: int, rows: int) -> str:
+    """An ASCII map of the mesh: each cell ``layer:PE`` (``.`` empty), the host port marked ``H>``.
+
+    Example (2 layers on a 3 x 2 region)::
+
+               x=0   x=1   x=2
+        y=0 H> 0:0   0:1   0:2
+        y=1    1:4   1:3   .
+    """
+    cell = {tuple(pe.xy): f"{plan.layer.index}:{pe.id}" for plan in plans for pe in plan.pes if pe.xy is not None}
+    width = max([5, *(len(c) + 1 for c in cell.values())])
+    lines = ["        " + "".join(f"{f'x={x}':<{width}}" for x in range(cols))]
+    for y in range(rows):
+        lead = f"y={y:<2} " + ("H> " if y == 0 else "   ")
+        lines.append(lead + "".join(f"{cell.get((x, y), '.'):<{width}}" for x in range(cols)).rstrip())
+    legend = ", ".join(f"{p.layer.index} = %{p.layer.name}" for p in plans)
+    return "\n".join(lines) + f"\n  (cell = layer:PE; layers: {legend}; H> = host port, west of (0,0))\n"
+
+
+def deployment_report(graph: Graph, hw: Hardware, plans: list[LayerPlan], *, model: str,
+                      timings: Sequence[tuple[str, float]] = ()) -> str:
+    """The report text of a compiled graph (after the route pass)."""
+    meta = graph.metadata
+    cols, rows = (int(v) for v in meta.get("yoso.mesh", f"{hw.mesh.cols}x{hw.mesh.rows}").split("x"))
+    out = ["snnc YOSO deployment report", "",
+           f"model      {model}, T = {graph.time_steps}",
+           f"hardware   {hardware_summary(hw)}"]
+    if timings:
+        out.append("passes     " + ", ".join(f"{n} {s * 1e3:.1f} ms" for n, s in timings))
+    out += ["", "layers"]
+    for plan in plans:
+        ly = plan.layer
+        q = ly.neuron.meta.get("quant", {})
+        theta = ly.neuron.attrs["threshold"]
+        theta_text = f"{theta:g}" if isinstance(theta, float) else f"{theta.reshape(-1)[:4].tolist()}" + \
+            ("..." if theta.size > 4 else "")
+        quant = ""
+        if q:
+            scale = q["scale"]
+            scale_text = f"{scale:.6g}" if isinstance(scale, float) else f"per channel {float(scale.min()):.3g}.." \
+                f"{float(scale.max()):.3g}"
+            quant = f", scale {scale_text}, threshold {_theta_float(q['threshold_float'])} -> {theta_text}"
+        note = "" if len(plan.pes) == plan.formula_pes else f" (formula {plan.formula_pes})"
+        src = "host" if ly.source_layer is None else f"layer {ly.source_layer}"
+        out.append(f"  {ly.index} %{ly.name}: {ly.kind} {ly.m} weights/neuron x {ly.n} neurons "
+                   f"{ly.neuron.opname}, from {src} (%{ly.source.name}), {_count(len(plan.pes), 'PE')}{note}{quant}")
+    out += ["", "utilisation", _indent(utilisation_table(plans, hw))]
+    placer = meta.get("yoso.placer", "?")
+    out += [f"placement (placer {placer}; region {cols} x {rows} of the {hw.mesh.cols} x {hw.mesh.rows} mesh)",
+            _indent(placement_map(plans, cols, rows))]
+    out += [f"traffic (spike statistics: {meta.get('yoso.spike_stats', 'none')})"]
+    host = json.loads(meta.get("yoso.host", '{"blocks": []}'))
+    rates = [f"host {sum(b['rate'] for b in host['blocks']):.1f}"]
+    rates += [f"%{p.layer.name} {sum(pe.rate or 0.0 for pe in p.pes):.1f}" for p in plans]
+    out.append("  expected spikes per image: " + ", ".join(rates))
+    hops = json.loads(meta.get("yoso.expected_hops", "{}"))
+    if hops:
+        text = ", ".join(f"{k} {v:.1f}" for k, v in hops.items())
+        base = min(v for k, v in hops.items() if k != "traffic")
+        if "traffic" in hops and base > 0:
+            text += f" (traffic-aware: {100 * (hops['traffic'] - base) / base:+.1f} % vs the better baseline)"
+        out.append(f"  expected hops per image (X-Y tree multicast, host link included): {text}")
+    routing = json.loads(meta.get("yoso.routing", "{}"))
+    if routing:
+        out.append(f"  chosen placement: {routing['hops_per_image']:.1f} hops and {routing['packets_per_image']:.1f} "
+                   f"packets per image; replication at the source would need "
+                   f"{routing['source_replication_hops_per_image']:.1f} hops")
+        out.append(f"  routers used {routing['routers_used']}, largest routing table {routing['max_table_entries']} "
+                   "entries")
+    fmt = packet_format(hw)
+    out += ["", f"packet format ({fmt.total_bits} bits = {hw.noc.flits_per_spike} flit(s) of {fmt.flit_bits} bits)",
+            fmt.describe(), ""]
+    return "\n".join(out)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _theta_float(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    try:
+        flat = v.reshape(-1)  # type: ignore[attr-defined]
+        return f"{flat[:4].tolist()}" + ("..." if flat.size > 4 else "")
+    except AttributeError:
+        return str(v)
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line if line else line for line in text.rstrip("\n").split("\n"))

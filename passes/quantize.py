@@ -1,0 +1,152 @@
+"""Quantize the PE-mapped layers to the integers the YOSO hardware computes with.
+
+For every neuron op fed by a synapse (``snn.dense``, ``snn.conv2d``; an ``snn.avgpool2d`` is first
+lowered to the depthwise ``snn.conv2d`` it equals), with ``qmax = 2**(bits-1) - 1`` and a symmetric
+scale per layer or per output channel:
+
+    scale   = max|w| / qmax                      (per channel: max over that channel's weights)
+    w_q     = clip(rint(w / scale), -qmax, qmax)  integer array (int8 for bits <= 8, int16, int32)
+    b_q     = rint(b / scale)                     int32
+    theta_q = max(1, rint(theta / scale))         snn.relpsp: a float attribute holding an integer;
+                                                  snn.if: an int32 array
+
+(``rint`` rounds half to even.) Since every neuron's potential is linear in its weights and bias,
+``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
+the rules and the saturating widths of the neuron state (from the hardware file) go into the ops'
+``meta['quant']``; ``docs/yoso.md`` ("Integer semantics") states exactly what the hardware computes.
+Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from snnc.backends.yoso.hardware import Hardware, resolve_hardware
+from snnc.errors import PassError
+from snnc.ir import Graph, Operation, ValueType
+from snnc.passes.base import Pass
+from snnc.passes.registry import register_pass
+
+GRANULARITIES = ("per-layer", "per-channel")
+#: version tag of the integer semantics in docs/yoso.md that quantized ops follow.
+SEMANTICS = "yoso-int-1"
+
+
+def weight_dtype(bits: int) -> np.dtype:
+    """The smallest NumPy signed integer type holding ``bits``-bit weights."""
+    return np.dtype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+
+
+@register_pass
+@dataclass
+class Quantize(Pass):
+    """Symmetric integer weights, scaled thresholds and biases for the PE-mapped layers.
+
+    Options:
+        bits: weight width (default: the hardware file's weight word width).
+        granularity: ``per-layer`` (one scale per layer) or ``per-channel`` (one per output channel;
+            snn.relpsp has one scalar threshold, so only where the scales agree).
+        hw: hardware file (path or :class:`Hardware`; None for the shipped yoso-6x7.toml).
+    """
+
+    name = "quantize"
+    summary = "integer weights, thresholds and biases for YOSO (symmetric, per-layer or per-channel)"
+
+    bits: int | None = None
+    granularity: str = "per-layer"
+    hw: Any = None
+
+    def apply(self, graph: Graph) -> None:
+        hw = resolve_hardware(self.hw)
+        bits = hw.sram["weight"].bits if self.bits is None else self.bits
+        if self.granularity not in GRANULARITIES:
+            raise PassError(f"quantize: granularity must be one of {', '.join(GRANULARITIES)}, "
+                            f"got {self.granularity!r}")
+        if not isinstance(bits, int) or not 2 <= bits <= 32:
+            raise PassError(f"quantize: bits must be an integer in 2 .. 32, got {bits!r}")
+        if bits > hw.sram["weight"].bits:
+            raise PassError(f"quantize: {bits}-bit weights do not fit the {hw.sram['weight'].bits}-bit words of "
+                            f"the weight SRAM ({hw.source})",
+                            hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
+        producers = {id(op.result): op for op in graph.ops}
+        for neuron in [op for op in graph.ops if op.opname in ("snn.relpsp", "snn.if")]:
+            syn = producers.get(id(neuron.operands[0]))
+            if syn is None:
+                continue
+            if syn.opname == "snn.avgpool2d":
+                syn = _lower_avgpool(graph, syn)
+            if syn.opname not in ("snn.dense", "snn.conv2d"):
+                continue
+            if np.issubdtype(syn.attrs["weight"].dtype, np.integer):
+                continue  # already quantized
+            _quantize_layer(syn, neuron, bits, self.granularity, hw)
+
+
+def _lower_avgpool(graph: Graph, pool: Operation) -> Operation:
+    """Replace an average pool by the depthwise conv2d it equals (weights 1/(kh*kw), group = C)."""
+    a = pool.attrs
+    if a["count_include_pad"] == 0 and any(a["pads"]):
+        raise PassError(f"%{pool.result.name} = snn.avgpool2d: with count_include_pad = 0 and pads {a['pads']} the "
+                        "border averages divide by fewer values, which no integer conv computes",
+                        hint="export the pool with count_include_pad = 1 or without padding")
+    c = pool.operands[0].type.features[0]
+    kh, kw = a["kernel"]
+    weight = np.full((c, 1, kh, kw), 1.0 / (kh * kw), np.float32)
+    conv = Operation("snn.conv2d", list(pool.operands), pool.result,
+                     {"weight": weight, "strides": list(a["strides"]), "pads": list(a["pads"]),
+                      "dilations": [1, 1], "group": c},
+                     {**pool.meta, "lowered_from": "snn.avgpool2d"})
+    graph.ops[graph.ops.index(pool)] = conv
+    return conv
+
+
+def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: str, hw: Hardware) -> None:
+    qmax = (1 << (bits - 1)) - 1
+    w = syn.attrs["weight"].astype(np.float64)
+    flat = np.abs(w).reshape(w.shape[0], -1)
+    layer_max = float(flat.max()) if flat.size else 0.0
+    layer_scale = layer_max / qmax if layer_max > 0 else 1.0
+    if granularity == "per-layer":
+        scale = np.full(w.shape[0], layer_scale)
+    else:
+        channel_max = flat.max(axis=1)
+        scale = np.where(channel_max > 0, channel_max / qmax, layer_scale)
+    where = f"%{neuron.result.name} = {neuron.opname}"
+    if neuron.opname == "snn.relpsp" and not np.all(scale == scale[0]):
+        raise PassError("quantize: per-channel scales give every neuron its own integer threshold, but "
+                        "snn.relpsp has one scalar threshold", where=where,
+                        hint="quantize ReL-PSP layers with granularity=per-layer")
+    wshape = (-1,) + (1,) * (w.ndim - 1)
+    w_q = np.clip(np.rint(w / scale.reshape(wshape)), -qmax, qmax).astype(weight_dtype(bits))
+    syn.attrs["weight"] = w_q
+    if "bias" in syn.attrs:
+        syn.attrs["bias"] = np.rint(syn.attrs["bias"].astype(np.float64) / scale).astype(np.int32)
+    scale_meta: float | np.ndarray = float(scale[0]) if granularity == "per-layer" else scale.astype(np.float32)
+    syn.meta["quant"] = {
+        "bits": bits, "granularity": granularity, "scale": scale_meta,
+        "rule": f"w_q = clip(rint(w / scale), -{qmax}, {qmax})", "bias_rule": "b_q = rint(b / scale)",
+        "semantics": SEMANTICS}
+    syn.result.type = ValueType(syn.result.type.kind, syn.result.type.features, "i32")
+
+    features = neuron.result.type.features
+    if neuron.opname == "snn.relpsp":
+        theta = float(neuron.attrs["threshold"])
+        neuron.attrs["threshold"] = float(max(1.0, np.rint(theta / scale[0])))
+        theta_meta: float | np.ndarray = theta
+        state = {"potential_bits": hw.sram["potential"].bits, "slope_bits": hw.sram["acc_weight"].bits}
+    else:
+        theta = neuron.attrs["threshold"].astype(np.float64)
+        # the scale varies along the channel axis: axis 0 of the features (dense: the neuron axis)
+        chan = scale.reshape((-1,) + (1,) * (len(features) - 1))
+        shape = np.broadcast_shapes(theta.shape, chan.shape) if granularity == "per-channel" else theta.shape
+        theta_b = np.broadcast_to(theta, shape)
+        divisor = np.broadcast_to(chan, shape) if granularity == "per-channel" else scale[0]
+        neuron.attrs["threshold"] = np.asarray(np.maximum(1, np.rint(theta_b / divisor)), dtype=np.int32)
+        theta_meta = theta.astype(np.float32) if theta.ndim else float(theta)
+        state = {"potential_bits": hw.sram["potential"].bits, "input_bits": hw.sram["acc_weight"].bits}
+    neuron.meta["quant"] = {
+        "scale": scale_meta, "threshold_float": theta_meta,
+        "threshold_rule": "theta_q = max(1, rint(theta / scale))", **state, "semantics": SEMANTICS}
