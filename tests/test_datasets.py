@@ -200,9 +200,14 @@ def test_missing_data_dir_and_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(Path(FASHION_MNIST_DEFAULT_DIR).exists(), reason="Fashion-MNIST is installed here")
-def test_fashion_mnist_default_dir_missing() -> None:
+def test_fashion_mnist_default_dir_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The machine may or may not have Debian's dataset-fashion-mnist: point the default at a missing folder.
+    import snnc.datasets
+
+    missing = str(tmp_path / "no-fashion-mnist")
+    monkeypatch.setattr(snnc.datasets, "FASHION_MNIST_DEFAULT_DIR", missing)
     err = error_of(load_dataset, "fashion-mnist")
-    assert err.where == FASHION_MNIST_DEFAULT_DIR
+    assert err.where == missing
     assert "dataset-fashion-mnist" in (err.hint or "") and "--data-dir" in (err.hint or "")
 
 
