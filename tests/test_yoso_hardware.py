@@ -1,0 +1,136 @@
+"""YOSO hardware description: the shipped file, and one clear error per kind of bad file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from snnc.backends.yoso.hardware import DEFAULT_HARDWARE, SCHEMA, load_hardware, parse_hardware, with_overrides
+from snnc.backends.yoso.partition import formula_pes
+from snnc.errors import HardwareConfigError
+
+SHIPPED = DEFAULT_HARDWARE.read_text(encoding="utf-8")
+
+
+def test_shipped_file_is_the_papers_chip() -> None:
+    hw = load_hardware()
+    assert (hw.mesh.cols, hw.mesh.rows) == (6, 7)
+    assert hw.pe.neurons >= 256
+    assert hw.name == "yoso-6x7.toml" and len(hw.sha256) == 64 and hw.text == SHIPPED
+    # the paper's 784-800-10 model fits the 42 PEs (formula), and needs more than a 6 x 6 grid
+    pes = formula_pes(784, 800, hw.pe.neurons, hw.pe.weights) + formula_pes(800, 10, hw.pe.neurons, hw.pe.weights)
+    assert 36 < pes <= 42
+
+
+def test_every_value_in_the_shipped_file_has_a_rationale_beside_it() -> None:
+    missing = [line for line in SHIPPED.splitlines()
+               if re.match(r"^\s*[a-z_]+\s*=", line) and "#" not in line]
+    assert not missing, missing
+
+
+def test_every_schema_key_is_in_the_shipped_file() -> None:
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in SHIPPED
+        for key in keys:
+            assert re.search(rf"^{key}\s*=", SHIPPED, re.M), (section, key)
+
+
+def test_load_from_a_path_and_from_text_agree(tmp_path: Path) -> None:
+    f = tmp_path / "chip.toml"
+    f.write_text(SHIPPED)
+    a, b = load_hardware(f), parse_hardware(SHIPPED)
+    assert a.sha256 == b.sha256 and a.pe == b.pe and a.sram == b.sram and a.source == str(f)
+
+
+def _replace(text: str, section: str, key: str, value: str) -> str:
+    """Set ``key`` in ``[section]`` of the shipped text to ``value`` (the raw TOML)."""
+    head = text.index(f"[{section}]")
+    line = re.compile(rf"^{key}\s*=.*$", re.M).search(text, head)
+    assert line, (section, key)
+    return text[:line.start()] + f"{key} = {value}" + text[line.end():]
+
+
+def _drop(text: str, section: str, key: str) -> str:
+    head = text.index(f"[{section}]")
+    line = re.compile(rf"^{key}\s*=.*\n", re.M).search(text, head)
+    return text[:line.start()] + text[line.end():]
+
+
+BAD_FILES = {
+    "neurons zero": (lambda t: _replace(t, "pe", "neurons", "0"), "[pe] neurons: must be >= 1, got 0"),
+    "mesh zero": (lambda t: _replace(t, "mesh", "cols", "0"), "[mesh] cols: must be >= 1, got 0"),
+    "negative energy": (lambda t: _replace(t, "energy", "add_pj", "-1.0"), "[energy] add_pj: must be >= 0"),
+    "zero clock": (lambda t: _replace(t, "chip", "clock_hz", "0"), "[chip] clock_hz: must be > 0, got 0"),
+    "wrong type": (lambda t: _replace(t, "pe", "weights", '"lots"'), "[pe] weights: expected an integer, got 'lots'"),
+    "float for int": (lambda t: _replace(t, "mesh", "rows", "7.0"), "[mesh] rows: expected an integer, got 7.0"),
+    "bool for int": (lambda t: _replace(t, "pe", "neurons", "true"), "[pe] neurons: expected an integer, got True"),
+    "word too wide": (lambda t: _replace(t, "sram.potential", "bits", "40"),
+                      "[sram.potential] bits: must be between 2 and 32, got 40"),
+    "unknown key": (lambda t: t.replace("[pe]\n", "[pe]\nneuronz = 3\n"), "[pe] neuronz: unknown key"),
+    "unknown section": (lambda t: t + "\n[cache]\nsize = 1\n", "[cache]: unknown section"),
+    "unknown sram": (lambda t: t + "\n[sram.extra]\nwords = 1\n", "[sram.extra]: unknown section"),
+    "unknown top-level key": (lambda t: "speed = 3\n" + t, "speed: unknown top-level key"),
+    "missing key": (lambda t: _drop(t, "noc", "fifo_depth"), "[noc] fifo_depth: missing key"),
+    "missing section": (lambda t: t[:t.index("[energy]")], "[energy]: missing section"),
+    "missing format": (lambda t: t.replace("format = 1 ", "#", 1), "format: missing key"),
+    "format version": (lambda t: t.replace("format = 1 ", "format = 9 ", 1), "unsupported hardware file format 9"),
+    "not toml": (lambda t: t + "\n[pe\n", "not valid TOML"),
+    "potential SRAM smaller than N": (lambda t: _replace(t, "sram.potential", "words", "100"),
+                                      "[sram.potential] words: the potential SRAM (100 words) is smaller than the "
+                                      "neuron capacity [pe] neurons = 256"),
+    "acc SRAM smaller than N": (lambda t: _replace(t, "sram.acc_weight", "words", "255"),
+                                "[sram.acc_weight] words: the acc-weight SRAM (255 words)"),
+    "weight SRAM smaller than W": (lambda t: _replace(t, "sram.weight", "words", "1000"),
+                                   "[sram.weight] words: the weight SRAM (1000 words) is smaller than the weight "
+                                   "capacity [pe] weights = 17408"),
+    "adder too narrow": (lambda t: _replace(t, "core", "adder_bits", "16"),
+                         "[core] adder_bits: the saturating adder (16 bits) is narrower than the widest word"),
+    "acc narrower than a weight": (lambda t: _replace(_replace(t, "sram.acc_weight", "bits", "6"),
+                                                      "sram.weight", "bits", "8"),
+                                   "[sram.acc_weight] bits: the accumulated-weight word (6 bits) is narrower"),
+    "packet too small": (lambda t: _replace(t, "noc", "flit_bits", "16"),
+                         "[noc] flit_bits: a spike packet needs 28 bits"),
+    "source field too small": (lambda t: _replace(t, "noc", "source_bits", "5"),
+                               "[noc] source_bits: 5 bits name only 32 sources, fewer than the 42 PEs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_hardware_file_names_the_file_and_the_key(case: str, tmp_path: Path) -> None:
+    mutate, expected = BAD_FILES[case]
+    f = tmp_path / "yoso.toml"
+    f.write_text(mutate(SHIPPED))
+    with pytest.raises(HardwareConfigError) as err:
+        load_hardware(f)
+    text = err.value.format()
+    assert expected in text, text
+    assert text.startswith(str(f)), text
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HardwareConfigError, match="hardware file not found"):
+        load_hardware(tmp_path / "nope.toml")
+
+
+def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    f = tmp_path / "chip.toml"
+    f.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(HardwareConfigError, match="not UTF-8"):
+        load_hardware(f)
+
+
+def test_errors_carry_a_hint(tmp_path: Path) -> None:
+    f = tmp_path / "yoso.toml"
+    f.write_text(_replace(SHIPPED, "pe", "neurons", "0"))
+    with pytest.raises(HardwareConfigError) as err:
+        load_hardware(f)
+    assert err.value.hint
+
+
+def test_overrides_revalidate() -> None:
+    hw = with_overrides(load_hardware(), mesh={"cols": 20, "rows": 20})
+    assert (hw.mesh.cols, hw.mesh.rows) == (20, 20) and hw.pe == load_hardware().pe
+    with pytest.raises(HardwareConfigError, match="must be >= 1"):
+        with_overrides(hw, pe={"neurons": 0})
