@@ -1,0 +1,567 @@
+"""A cycle-level 2D-mesh network-on-chip: X-Y routing, wormhole flow control, credit back-pressure.
+
+The model (``docs/noc.md`` has the full description and the zero-load formula):
+
+* ``cols x rows`` routers, node id ``x + cols * y``; ports ``N E S W L`` (``L`` the local core), plus
+  ``H``, the host link, on the west side of router 0 when ``NocConfig.host`` is set (host node id
+  ``cols * rows``).
+* X-Y dimension-order routing (x first, then y); a packet for the host routes X-Y to router 0, then
+  leaves by ``H``.
+* Each input port has a FIFO of ``fifo_depth`` flits. A flit written into a FIFO at cycle ``t`` may
+  leave the router at cycle ``t + router_delay`` at the earliest (the router pipeline); on an output
+  link it is written into the downstream FIFO ``link_delay`` cycles later. One flit per cycle per input
+  port and per output port, so two flits never use one link in the same cycle.
+* Wormhole switching with one virtual channel: the head flit routes and allocates its output port,
+  body flits follow, the tail flit releases the port. Round-robin arbitration per output port among the
+  input ports whose head flit wants it (the pointer moves past each winner).
+* Credit-based back-pressure: an output sends only when the downstream FIFO has a free slot counting
+  the flits already on the link; a slot freed at cycle ``t`` is usable upstream from cycle ``t + 1``
+  (one cycle of credit return).
+* Injection: an unbounded queue per source feeds the router's ``L`` input (``H`` for the host), one
+  flit per cycle; ejection: the ``L`` (or ``H``) output, one flit per cycle, into a sink that has
+  ``eject_depth`` flits of space (None: always ready); a consumer returns space with :meth:`MeshNoC.consume`.
+
+Simulation: the network is driven by the :mod:`~snnc.backends.yoso.sim.events` environment; it ticks
+only on cycles where some flit can move, i.e. it skips the idle cycles and the pipeline delays. An input
+port is looked at on a cycle only when its head flit is ready (a timing wheel) or was blocked the cycle
+before. No packet is lost or duplicated: :meth:`MeshNoC.check_conservation` compares injected and
+delivered flits per packet id; a watchdog raises :class:`SimulationError` with the stuck state when no
+flit moves for ``watchdog_cycles`` cycles while packets are in flight.
+
+Example:
+    >>> from snnc.backends.yoso.sim.events import Environment
+    >>> env = Environment()
+    >>> noc = MeshNoC(env, NocConfig(cols=4, rows=4, router_delay=2, link_delay=1, flits=2))
+    >>> pid = noc.inject(0, 15)      # 6 hops: 6 * (2 + 1) + 2 + (2 - 1) = 21 cycles
+    >>> env.run(); noc.check_conservation()
+    >>> noc.latency(pid)
+    21
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from snnc.backends.yoso.sim.events import LATE, Environment, Event, SimulationError
+from snnc.errors import HardwareConfigError
+
+#: router port indices and names.
+N, E, S, W, L, H = range(6)
+PORT_NAMES = "NESWLH"
+#: ports per router in the flat port arrays (``port id = router * P + port``).
+P = 6
+_OPPOSITE = {N: S, E: W, S: N, W: E}
+_STEP = {N: (0, -1), E: (1, 0), S: (0, 1), W: (-1, 0)}
+_NO_PORT, _EJECT = -2, -1
+_UNBOUNDED = 1 << 60
+
+
+@dataclass(frozen=True)
+class NocConfig:
+    """Parameters of the mesh network.
+
+    Attributes:
+        cols, rows: mesh size (routers along x and y).
+        router_delay: R, cycles from a flit entering a router to leaving it (>= 1).
+        link_delay: L, cycles on a link between routers (>= 0).
+        flits: F, flits per packet (default for :meth:`MeshNoC.inject`).
+        fifo_depth: D, flits each router input FIFO holds.
+        host: add the host link on the west side of router 0 (host node id ``cols * rows``).
+        eject_depth: flits the ejection sink of each node takes before the consumer drains it
+            (None: the sink always takes a flit).
+        watchdog_cycles: K, raise when no flit moves for K cycles while packets are in flight.
+    """
+
+    cols: int = 8
+    rows: int = 8
+    router_delay: int = 2
+    link_delay: int = 1
+    flits: int = 1
+    fifo_depth: int = 4
+    host: bool = False
+    eject_depth: int | None = None
+    watchdog_cycles: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name, low in (("cols", 1), ("rows", 1), ("router_delay", 1), ("link_delay", 0), ("flits", 1),
+                          ("fifo_depth", 1), ("watchdog_cycles", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
+                raise HardwareConfigError(f"must be an integer >= {low}, got {v!r}", where=f"noc {name}")
+        if self.eject_depth is not None and (not isinstance(self.eject_depth, int) or self.eject_depth < 1):
+            raise HardwareConfigError(f"must be None or an integer >= 1, got {self.eject_depth!r}",
+                                      where="noc eject_depth")
+
+    @classmethod
+    def from_hardware(cls, hw: Any, **overrides: Any) -> NocConfig:
+        """The network of a YOSO hardware description (:func:`snnc.backends.yoso.hardware.load_hardware`).
+
+        Reads ``[mesh] cols, rows`` and ``[noc] router_delay_cycles, link_delay_cycles, fifo_depth,
+        flits_per_spike``; the host link is on (the YOSO host interface sits west of PE (0, 0)).
+        ``overrides`` replace any field.
+        """
+        values = dict(cols=hw.mesh.cols, rows=hw.mesh.rows, router_delay=hw.noc.router_delay_cycles,
+                      link_delay=hw.noc.link_delay_cycles, flits=hw.noc.flits_per_spike,
+                      fifo_depth=hw.noc.fifo_depth, host=True)
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def nodes(self) -> int:
+        """Routers (PE nodes), not counting the host."""
+        return self.cols * self.rows
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def zero_load_latency(hops: int, config: NocConfig, flits: int | None = None, *, host_links: int = 0) -> int:
+    """Cycles from injection to tail ejection of a packet alone in the network (``docs/noc.md``).
+
+    ``latency = routers * R + links * L + g(F - 1)`` where ``routers = hops + 1``, ``links = hops +
+    host_links`` (``hops`` counts router-to-router links) and ``g(k) = (k // D) * max(D, R + L + 1) + k % D``
+    is the delay of flit ``k`` behind the head (credit round trip ``R + L + 1`` limits a FIFO of ``D`` flits);
+    with no router-to-router link (``hops = 0``) no credit limits the packet and ``g(k) = k``.
+    """
+    f = config.flits if flits is None else flits
+    r, link, d = config.router_delay, config.link_delay, config.fifo_depth
+    k = f - 1
+    g = (k // d) * max(d, r + link + 1) + k % d if hops > 0 else k
+    return (hops + 1) * r + (hops + host_links) * link + g
+
+
+class MeshNoC:
+    """The mesh network, driven by an :class:`~snnc.backends.yoso.sim.events.Environment`.
+
+    Args:
+        env: the event environment (the network schedules its own ticks on it).
+        config: the network parameters.
+        on_deliver: called as ``on_deliver(packet_id)`` at the cycle the packet's tail is ejected
+            (``env.now`` is that cycle).
+
+    Per-packet records (lists indexed by packet id): ``src``, ``dst``, ``flits``, ``created`` (inject
+    call), ``head_out`` (head left the source router), ``head_eject``, ``tail_eject``, ``hops`` (links the
+    head crossed, host link included); per output port ``link_flits``.
+    """
+
+    def __init__(self, env: Environment, config: NocConfig,
+                 on_deliver: Callable[[int], None] | None = None) -> None:
+        self.env = env
+        self.config = config
+        self.on_deliver = on_deliver
+        cols, rows = config.cols, config.rows
+        self.nodes = cols * rows
+        self.host = self.nodes if config.host else None
+        self._nd = self.nodes + (1 if config.host else 0)  # destinations
+        nports = self.nodes * P
+        self._build_tables()
+        self._fifo: list[deque[tuple[int, int, int]]] = [deque() for _ in range(nports)]
+        self._lock = [-1] * nports
+        self._rr = [0] * nports
+        depth, eject = config.fifo_depth, config.eject_depth or _UNBOUNDED
+        self._credit = [depth if d >= 0 else (eject if d == _EJECT else 0) for d in self._down]
+        self.link_flits = [0] * nports
+        # timing wheel: cycle -> input ports whose head flit becomes ready then; plus last cycle's blocked ports
+        self._wheel: dict[int, list[int]] = {}
+        self._wheel_times: list[int] = []
+        self._waiting: list[int] = []
+        self._tick_time: int | None = None
+        self._tick_gen = 0
+        self._last_cycle = -1
+        self._last_progress = env.now
+        self.cycles_simulated = 0
+        self.in_flight = 0
+        self.delivered = 0
+        # per packet
+        self.src: list[int] = []
+        self.dst: list[int] = []
+        self.flits: list[int] = []
+        self.created: list[int] = []
+        self.head_out: list[int] = []
+        self.head_eject: list[int] = []
+        self.tail_eject: list[int] = []
+        self.hops: list[int] = []
+        self._ejected: list[int] = []
+        self.payload: list[Any] = []
+        env.add_monitor(self._monitor)
+
+    # ------------------------------------------------------------------------------------ tables
+    def _build_tables(self) -> None:
+        cols, rows, nodes, nd = self.config.cols, self.config.rows, self.nodes, self._nd
+        down = [_NO_PORT] * (nodes * P)
+        up = [-1] * (nodes * P)
+        eject_node = [-1] * (nodes * P)
+        for r in range(nodes):
+            x, y = r % cols, r // cols
+            for p, (dx, dy) in _STEP.items():
+                nx, ny = x + dx, y + dy
+                if 0 <= nx < cols and 0 <= ny < rows:
+                    nb = nx + cols * ny
+                    down[r * P + p] = nb * P + _OPPOSITE[p]
+                    up[nb * P + _OPPOSITE[p]] = r * P + p
+            down[r * P + L] = _EJECT
+            eject_node[r * P + L] = r
+        if self.host is not None:
+            down[H] = _EJECT
+            eject_node[H] = self.host
+        route = [0] * (nodes * nd)
+        for r in range(nodes):
+            x, y = r % cols, r // cols
+            for d in range(nd):
+                if d == self.host:
+                    tx, ty = 0, 0
+                else:
+                    tx, ty = d % cols, d // cols
+                if tx > x:
+                    p = E
+                elif tx < x:
+                    p = W
+                elif ty > y:
+                    p = S
+                elif ty < y:
+                    p = N
+                else:
+                    p = H if d == self.host else L
+                route[r * nd + d] = r * P + p
+        self._down, self._up, self._route, self._eject_node = down, up, route, eject_node
+        self._rbase = [(ip // P) * nd for ip in range(nodes * P)]
+
+    # ------------------------------------------------------------------------------------ API
+    def node_xy(self, node: int) -> tuple[int, int]:
+        """Mesh coordinates of a node (the host is at (-1, 0))."""
+        if node == self.host:
+            return (-1, 0)
+        return node % self.config.cols, node // self.config.cols
+
+    def distance(self, src: int, dst: int) -> int:
+        """Links an X-Y route from ``src`` to ``dst`` crosses (the host link counts one)."""
+        extra = 0
+        if src == self.host:
+            src, extra = 0, extra + 1
+        if dst == self.host:
+            dst, extra = 0, extra + 1
+        (sx, sy), (dx, dy) = self.node_xy(src), self.node_xy(dst)
+        return abs(sx - dx) + abs(sy - dy) + extra
+
+    def inject(self, src: int, dst: int, flits: int | None = None, payload: Any = None) -> int:
+        """Queue a packet at ``src`` for ``dst`` at the current cycle; returns its packet id.
+
+        Raises:
+            SimulationError: a node id out of range, or ``flits < 1``.
+        """
+        nd = self._nd
+        if not (0 <= src < nd and 0 <= dst < nd):
+            bad = src if not 0 <= src < nd else dst
+            raise SimulationError(f"node {bad} is not on the {self.config.cols}x{self.config.rows} mesh "
+                                  f"(ids 0..{nd - 1}{', host ' + str(self.host) if self.host is not None else ''})")
+        f = self.config.flits if flits is None else flits
+        if f < 1:
+            raise SimulationError(f"a packet needs at least one flit, got {f}")
+        now = self.env.now
+        pid = len(self.dst)
+        self.src.append(src)
+        self.dst.append(dst)
+        self.flits.append(f)
+        self.created.append(now)
+        self.head_out.append(-1)
+        self.head_eject.append(-1)
+        self.tail_eject.append(-1)
+        self._ejected.append(0)
+        self.payload.append(payload)
+        if src == self.host:
+            ip, start, hops = H, now + self.config.link_delay + self.config.router_delay, 1
+        else:
+            ip, start, hops = src * P + L, now + self.config.router_delay, 0
+        self.hops.append(hops)
+        q = self._fifo[ip]
+        was_empty = not q
+        q.extend((start + k, pid, k) for k in range(f))
+        if self.in_flight == 0:
+            self._last_progress = now
+        self.in_flight += 1
+        if was_empty:
+            self._schedule(ip, start)
+        return pid
+
+    def consume(self, node: int, flits: int = 1) -> None:
+        """The consumer at ``node`` drained ``flits`` flits from its ejection sink (with ``eject_depth``)."""
+        o = H if node == self.host else node * P + L
+        self._credit[o] += flits
+        if self.config.eject_depth is not None and self._credit[o] > self.config.eject_depth:
+            raise SimulationError(f"node {node} consumed more flits than it received",
+                                  hint="call consume() once per flit taken out of the ejection sink")
+        if self._waiting:
+            self._ensure_tick(self.env.now + 1)
+
+    def latency(self, pid: int) -> int:
+        """Tail ejection minus creation of a delivered packet."""
+        if self.tail_eject[pid] < 0:
+            raise SimulationError(f"packet {pid} has not been delivered")
+        return self.tail_eject[pid] - self.created[pid]
+
+    # ------------------------------------------------------------------------------------ engine
+    def _schedule(self, ip: int, t: int) -> None:
+        lst = self._wheel.get(t)
+        if lst is None:
+            self._wheel[t] = [ip]
+            heapq.heappush(self._wheel_times, t)
+            self._ensure_tick(t)
+        else:
+            lst.append(ip)
+
+    def _ensure_tick(self, t: int) -> None:
+        if self._tick_time is None or t < self._tick_time:
+            self._tick_gen += 1
+            self._tick_time = t
+            self.env.call_later(t - self.env.now, self._on_tick, LATE, self._tick_gen)
+
+    def _on_tick(self, event: Event) -> None:
+        if event._value != self._tick_gen:
+            return  # superseded by an earlier tick
+        now = self.env.now
+        self._tick_time = None
+        if now <= self._last_cycle:
+            raise SimulationError(f"network cycle {now} after cycle {self._last_cycle}: time went backwards")
+        self._last_cycle = now
+        delivered = self._cycle(now)
+        if self._waiting:
+            self._ensure_tick(now + 1)
+        elif self._wheel_times:
+            self._ensure_tick(self._wheel_times[0])
+        if delivered and self.on_deliver is not None:
+            for pid, t in delivered:
+                if t == now:
+                    self.on_deliver(pid)
+                else:
+                    self.env.call_later(t - now, lambda _ev, p=pid: self.on_deliver(p))  # type: ignore[misc]
+
+    def _cycle(self, now: int) -> list[tuple[int, int]] | None:  # noqa: C901 - the hot loop, kept flat on purpose
+        """One network cycle: route and arbitrate every ready head flit, then move the winners."""
+        self.cycles_simulated += 1
+        fifo, dstv, route, rbase = self._fifo, self.dst, self._route, self._rbase
+        lock, credit = self._lock, self._credit
+        cands = self._waiting
+        wt = self._wheel_times
+        if wt and wt[0] <= now:
+            t = heapq.heappop(wt)
+            if t < now:
+                raise SimulationError(f"input ports due at cycle {t} were skipped (now {now})")
+            cands.extend(self._wheel.pop(t))
+        blocked: list[int] = []
+        grants: list[tuple[int, int]] = []
+        requests: dict[int, Any] = {}
+        # phase 1: requests, from the state at the start of the cycle
+        for ip in cands:
+            pid = fifo[ip][0][1]
+            o = route[rbase[ip] + dstv[pid]]
+            lk = lock[o]
+            if lk == pid:
+                if credit[o] > 0:
+                    grants.append((ip, o))
+                else:
+                    blocked.append(ip)
+            elif lk < 0 and credit[o] > 0:
+                r = requests.get(o)
+                if r is None:
+                    requests[o] = ip
+                elif r.__class__ is int:
+                    requests[o] = [r, ip]
+                else:
+                    r.append(ip)
+            else:
+                blocked.append(ip)
+        rr = self._rr
+        for o, r in requests.items():
+            if r.__class__ is int:
+                win = r
+            else:
+                ptr = rr[o]
+                win = min(r, key=lambda i, ptr=ptr: (i - ptr) % P)
+                blocked.extend(i for i in r if i != win)
+            rr[o] = (win + 1) % P
+            grants.append((win, o))
+        if not grants:
+            self._waiting = blocked
+            if self.in_flight and now - self._last_progress >= self.config.watchdog_cycles:
+                raise SimulationError(
+                    f"no flit moved for {now - self._last_progress} cycles (cycle {now}) while "
+                    f"{self.in_flight} packets are in flight: deadlock or a stuck FIFO\n{self.stuck_report()}",
+                    where="network watchdog",
+                    hint="an ejection sink that is never drained, or a FIFO that never frees; "
+                         "raise watchdog_cycles if consumers are just slow")
+            return None
+        self._last_progress = now
+        # phase 2: move the granted flits
+        up, down, nfl, link_flits = self._up, self._down, self.flits, self.link_flits
+        wheel, lr = self._wheel, self.config.link_delay + self.config.router_delay
+        delivered: list[tuple[int, int]] | None = None
+        nxt = now + 1
+        for ip, o in grants:
+            q = fifo[ip]
+            _, pid, k = q.popleft()
+            u = up[ip]
+            if u >= 0:
+                credit[u] += 1
+            elif k == 0:
+                self.head_out[pid] = now
+            if q:
+                t = q[0][0]
+                if t <= nxt:
+                    blocked.append(ip)
+                else:
+                    lst = wheel.get(t)
+                    if lst is None:
+                        wheel[t] = [ip]
+                        heapq.heappush(wt, t)
+                    else:
+                        lst.append(ip)
+            credit[o] -= 1
+            link_flits[o] += 1
+            last = nfl[pid] - 1
+            if k == last:
+                if k:
+                    lock[o] = -1
+            elif k == 0:
+                lock[o] = pid
+            d = down[o]
+            if d >= 0:
+                dq = fifo[d]
+                t = now + lr
+                dq.append((t, pid, k))
+                if len(dq) == 1:
+                    lst = wheel.get(t)
+                    if lst is None:
+                        wheel[t] = [d]
+                        heapq.heappush(wt, t)
+                    else:
+                        lst.append(d)
+                if k == 0:
+                    self.hops[pid] += 1
+            else:
+                t_ev = self._eject(o, pid, k, now)
+                if k == last:
+                    if delivered is None:
+                        delivered = []
+                    delivered.append((pid, t_ev))
+        self._waiting = blocked
+        return delivered
+
+    def _eject(self, o: int, pid: int, k: int, now: int) -> int:
+        node = self._eject_node[o]
+        if node != self.dst[pid]:
+            raise SimulationError(f"packet {pid} for node {self.dst[pid]} was ejected at node {node}")
+        t = now
+        if node == self.host:
+            t += self.config.link_delay
+            if k == 0:
+                self.hops[pid] += 1
+        self._ejected[pid] += 1
+        if k == 0:
+            self.head_eject[pid] = t
+        if k == self.flits[pid] - 1:
+            if self.tail_eject[pid] >= 0:
+                raise SimulationError(f"packet {pid} delivered twice (cycles {self.tail_eject[pid]} and {t})")
+            self.tail_eject[pid] = t
+            self.delivered += 1
+            self.in_flight -= 1
+        return t
+
+    # ------------------------------------------------------------------------------------ checks
+    def check_conservation(self) -> None:
+        """Every injected packet was delivered exactly once, whole (flits ejected == flits injected).
+
+        Raises:
+            SimulationError: naming the lost or duplicated packet ids.
+        """
+        ejected = np.asarray(self._ejected, dtype=np.int64)
+        flits = np.asarray(self.flits, dtype=np.int64)
+        tails = np.asarray(self.tail_eject, dtype=np.int64)
+        lost = np.flatnonzero((tails < 0) | (ejected < flits))
+        extra = np.flatnonzero(ejected > flits)
+        if lost.size or extra.size or self.delivered != len(self.dst) or self.in_flight:
+            parts = []
+            if lost.size:
+                parts.append(f"{lost.size} packets not delivered (ids {_ids(lost)})")
+            if extra.size:
+                parts.append(f"{extra.size} packets delivered more than once (ids {_ids(extra)})")
+            if not parts:
+                parts.append(f"{len(self.dst)} injected but {self.delivered} delivered")
+            raise SimulationError("packet conservation broken: " + "; ".join(parts),
+                                  hint="run the network until it is idle before reading its statistics")
+
+    def check_invariants(self) -> None:
+        """Credits and FIFOs agree: for every router-to-router link, credits + FIFO fill == depth."""
+        depth = self.config.fifo_depth
+        for ip, u in enumerate(self._up):
+            if u >= 0:
+                n = len(self._fifo[ip])
+                if n > depth or self._credit[u] + n != depth:
+                    raise SimulationError(f"FIFO {self.port_name(ip)} holds {n} flits with {self._credit[u]} "
+                                          f"credits upstream (depth {depth})")
+
+    def port_name(self, port: int) -> str:
+        """``router 9 (1,1) W`` for a flat port id."""
+        r, p = divmod(port, P)
+        x, y = self.node_xy(r)
+        return f"router {r} ({x},{y}) {PORT_NAMES[p]}"
+
+    def stuck_report(self, limit: int = 20) -> str:
+        """Which FIFOs hold which packets, and what each head waits for."""
+        lines = []
+        for ip, q in enumerate(self._fifo):
+            if not q:
+                continue
+            pids = list(dict.fromkeys(f[1] for f in q))
+            _, pid, k = q[0]
+            o = self._route[self._rbase[ip] + self.dst[pid]]
+            why = []
+            if self._lock[o] not in (-1, pid):
+                why.append(f"held by packet {self._lock[o]}")
+            if self._credit[o] <= 0:
+                why.append("ejection sink full" if self._down[o] == _EJECT else "no credit (downstream FIFO full)")
+            kind = "injection queue" if self._up[ip] < 0 else "input FIFO"
+            lines.append(f"  {self.port_name(ip)} {kind}: {len(q)} flits of packets {_ids(pids)}; head: packet "
+                         f"{pid} flit {k} -> {self.port_name(o)}" + (f" ({', '.join(why)})" if why else ""))
+        more = len(lines) - limit
+        return "\n".join(lines[:limit] + ([f"  ... and {more} more ports"] if more > 0 else []))
+
+    def _monitor(self) -> str | None:
+        if self.in_flight:
+            return f"network: {self.in_flight} packets in flight\n{self.stuck_report()}"
+        return None
+
+    # ------------------------------------------------------------------------------------ stats
+    def links(self) -> list[tuple[int, int | str, int]]:
+        """``(from node, to node or 'eject', flits)`` for every output port that exists."""
+        out: list[tuple[int, int | str, int]] = []
+        for o, d in enumerate(self._down):
+            if d == _NO_PORT:
+                continue
+            r, p = divmod(o, P)
+            if d == _EJECT:
+                to: int | str = "host" if p == H else "eject"
+            else:
+                to = d // P
+            out.append((r, to, self.link_flits[o]))
+        return out
+
+    def router_flits(self) -> np.ndarray:
+        """Flits each router sent out (all its output ports, ejection included)."""
+        return np.asarray(self.link_flits, dtype=np.int64).reshape(self.nodes, P).sum(axis=1)
+
+    def packet_table(self) -> dict[str, np.ndarray]:
+        """Per-packet records as int64 arrays (-1 where an event has not happened)."""
+        names = ("src", "dst", "flits", "created", "head_out", "head_eject", "tail_eject", "hops")
+        return {n: np.asarray(getattr(self, n), dtype=np.int64) for n in names}
+
+
+def _ids(ids: Any, limit: int = 10) -> str:
+    ids = [int(i) for i in ids]
+    text = ", ".join(map(str, ids[:limit]))
+    return text + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
