@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from snnc.backends.yoso.layers import HOST
 from snnc.backends.yoso.routing import Source, tree_links
 
 PLACERS = ("snake", "row-major", "traffic")
+#: on meshes of more than 64 slots, PEs receiving from more sources than this move only in their own turn.
+HUB_SOURCES = 16
 
 Pos = tuple[int, int]
 
@@ -99,23 +103,22 @@ class _Cost:
 
 def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int, *,
                   max_passes: int = 8, candidates: int = 12) -> dict[int, Pos]:
-    """Traffic-aware placement: local search on the expected hops from the better baseline.
+    """Traffic-aware placement: local search on the expected hops from the best of three starts.
 
-    Each pass visits the PEs in order of decreasing traffic (spikes sent plus received per image) and
-    tries, for each, the ``candidates`` slots nearest its ideal point (the rate-weighted median of
-    the PEs and host it exchanges spikes with), then (small meshes, <= 64 slots) every other slot;
-    a move or swap is kept when it lowers the total. Stops after a pass without improvement.
+    Starts: the two baselines and a greedy construction (PEs in order of decreasing traffic, each on
+    the free slot nearest the rate-weighted median of its partners, those not yet placed counting at
+    the centre). Each pass visits the PEs in order of decreasing traffic (spikes sent plus received
+    per image) and tries, for each, the ``candidates`` slots nearest its ideal point (the rate-weighted
+    median of the PEs and host it exchanges spikes with), or every slot on meshes of <= 64 slots; a
+    move or swap is kept when it lowers the total. Stops after a pass without improvement.
 
     Returns:
         PE id -> slot.
     """
-    starts = [baseline(pe_ids, cols, rows, p) for p in ("snake", "row-major")]
-    cost = min((_Cost(sources, dict(s)) for s in starts), key=lambda c: c.total())
     slots = row_major_slots(cols, rows)
     traffic: dict[int, float] = {pe: 0.0 for pe in pe_ids}
     partners: dict[int, list[tuple[int | None, float]]] = {pe: [] for pe in pe_ids}
     for s in sources:
-        real = [d for d in s.dests if d != HOST]
         for d in s.dests:
             w = s.rate / max(1, len(s.dests))
             if d != HOST:
@@ -123,21 +126,32 @@ def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int
                 partners[d].append((s.pe, w))
             if s.pe is not None:
                 partners[s.pe].append((None if d == HOST else d, w))
-        if s.pe is not None:
-            traffic[s.pe] += s.rate * (1 if real or HOST in s.dests else 0)
+        if s.pe is not None and s.dests:
+            traffic[s.pe] += s.rate
     order = sorted(pe_ids, key=lambda pe: (-traffic[pe], pe))
+    starts = [baseline(pe_ids, cols, rows, p) for p in ("snake", "row-major")]
+    starts.append(_greedy(order, partners, slots, cols, rows))
+    cost = min((_Cost(sources, dict(s)) for s in starts), key=lambda c: c.total())
     exhaustive = cols * rows <= 64
+    # on large meshes a PE that many sources send to (a "hub") moves only in its own turn: swapping another PE
+    # into its slot re-evaluates every one of those trees and is the same move as the hub trying that slot
+    hubs = set() if exhaustive else {pe for pe in pe_ids if len(cost.as_dest.get(pe, ())) > HUB_SOURCES}
+    sx = np.array([p[0] for p in slots])
+    sy = np.array([p[1] for p in slots])
     for _ in range(max_passes):
         improved = False
         for a in order:
             occupant = {v: k for k, v in cost.xy.items()}
-            target = _ideal(partners[a], cost.xy)
-            near = sorted(slots, key=lambda p: (abs(p[0] - target[0]) + abs(p[1] - target[1]), p[1], p[0]))
-            tried = near[:candidates] + (near[candidates:] if exhaustive else [])
-            for slot in tried:
+            tx, ty = _ideal(partners[a], cost.xy)
+            near = np.lexsort((sx, sy, np.abs(sx - tx) + np.abs(sy - ty)))
+            tried = near if exhaustive else near[:candidates]
+            for n in tried:
+                slot = slots[n]
                 if slot == cost.xy[a]:
                     continue
                 b = occupant.get(slot)
+                if b in hubs and a not in hubs:
+                    continue
                 if cost.try_swap(a, b, slot):
                     improved = True
                     occupant = {v: k for k, v in cost.xy.items()}
@@ -146,11 +160,33 @@ def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int
     return dict(cost.xy)
 
 
-def _ideal(partners: list[tuple[int | None, float]], xy: dict[int, Pos]) -> tuple[float, float]:
-    """Rate-weighted median position of a PE's partners (the host counts at (-1, 0))."""
+def _greedy(order: list[int], partners: dict[int, list[tuple[int | None, float]]], slots: list[Pos], cols: int,
+            rows: int) -> dict[int, Pos]:
+    """Constructive start: in order of decreasing traffic, each PE takes the free slot nearest its ideal point
+    (partners not yet placed count at the region's centre)."""
+    centre = ((cols - 1) // 2, (rows - 1) // 2)
+    sx = np.array([p[0] for p in slots])
+    sy = np.array([p[1] for p in slots])
+    free = np.ones(len(slots), bool)
+    xy: dict[int, Pos] = {}
+    for pe in order:
+        tx, ty = _ideal(partners[pe], xy, centre)
+        # a horizontal step counts double: PEs that share senders should share a column, since an X-Y tree
+        # runs once along the sender's row but once per destination column
+        dist = np.where(free, 2 * np.abs(sx - tx) + np.abs(sy - ty), np.inf)
+        k = int(np.lexsort((sx, sy, np.abs(sx - tx), dist))[0])
+        free[k] = False
+        xy[pe] = slots[k]
+    return xy
+
+
+def _ideal(partners: list[tuple[int | None, float]], xy: dict[int, Pos],
+           unplaced: Pos = (0, 0)) -> tuple[float, float]:
+    """Rate-weighted median position of a PE's partners (the host counts at (-1, 0), an unplaced PE at
+    ``unplaced``)."""
     if not partners:
-        return (0.0, 0.0)
-    pts = [((-1, 0) if p is None else xy[p], w) for p, w in partners]
+        return (float(unplaced[0]), float(unplaced[1]))
+    pts = [((-1, 0) if p is None else xy.get(p, unplaced), w) for p, w in partners]
     return (_median([(q[0], w) for q, w in pts]), _median([(q[1], w) for q, w in pts]))
 
 
