@@ -190,7 +190,7 @@ def test_backend_object_compiles_and_refuses_to_run(tmp_path: Path) -> None:
     assert (result.out_dir / "manifest.json").exists()
     with pytest.raises(BackendError, match="snnc simulate"):
         backend.run(ttfs_mlp((4, 3, 2)), np.zeros((1, 4), np.float32))
-    with pytest.raises(Exception, match="unknown YOSO compile option"):
+    with pytest.raises(BackendError, match="unknown YOSO compile option"):
         backend.compile(ttfs_mlp((4, 3, 2)), tmp_path / "e", placr="snake")
 
 

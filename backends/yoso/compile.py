@@ -21,7 +21,7 @@ import numpy as np
 
 from snnc.backends.yoso.deploy import check_target, write_deployment
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
-from snnc.errors import DesignRuleError, HardwareConfigError, PassError, SnncError
+from snnc.errors import BackendError, DesignRuleError, HardwareConfigError, PassError
 from snnc.ir import Graph
 
 #: the pipeline compile_yoso runs, in order.
@@ -161,6 +161,6 @@ def compile_options(options: dict[str, Any]) -> dict[str, Any]:
     known = set(inspect.signature(compile_yoso).parameters) - {"graph", "out_dir"}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise SnncError(f"unknown YOSO compile option(s): {', '.join(unknown)}", where="backend yoso",
+        raise BackendError(f"unknown YOSO compile option(s): {', '.join(unknown)}", where="backend yoso",
                         hint=f"options: {', '.join(sorted(known))}")
     return options

@@ -226,11 +226,15 @@ def _program(graph: Graph, hw: Hardware, plans: list[LayerPlan], network: Networ
     encoders = [{"value": s.value.name, "op": s.op.opname, "input": s.op.operands[0].name,
                  "attrs": {k: v for k, v in s.op.attrs.items() if isinstance(v, int | float | str)},
                  "size": s.size, "consumers": s.consumers} for s in network.host_sources]
+    on_pes = {id(op) for ly in network.layers for op in (ly.synapse, ly.neuron)}
+    host_ops = [{"result": op.result.name, "op": op.opname, "operands": [v.name for v in op.operands],
+                 "attrs": {k: v for k, v in op.attrs.items() if isinstance(v, int | float | str)}}
+                for op in graph.ops if id(op) not in on_pes]
     return {"name": graph.name, "time_steps": graph.time_steps, "semantics": SEMANTICS,
             "inputs": [v.name for v in graph.inputs], "outputs": [v.name for v in graph.outputs],
             "layers": layers, "host": {"port": host.get("port", "west of (0,0)"), "encoders": encoders,
-                                       "blocks": host["blocks"],
-                                       "note": "host ops (encoders, decoders, any op not on a PE) are in model.ir"},
+                                       "blocks": host["blocks"], "ops": host_ops,
+                                       "note": "host ops run in graph order; their array attributes are in model.ir"},
             "packet": packet_format(hw).to_json()}
 
 
