@@ -3,7 +3,7 @@
 Placers: ``row-major`` and ``snake`` (baselines: layers in order) and ``traffic`` (lowers the expected
 spike hops per image, from per-neuron spike statistics). Each PE's ``xy`` and expected spikes per image
 (``rate``) go into its ``meta['yoso']['pes']`` entry; the region, the placer, the spike statistics used
-and the expected hops of every placer computed go into the graph metadata (``yoso.*``).
+and the expected hops of all three placers go into the graph metadata (``yoso.*``).
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ class Place(Pass):
         for name in ("snake", "row-major"):
             placements[name] = baseline(ids, cols, rows, name)
             hops[name] = expected_hops(sources, placements[name])
-        if self.placer == "traffic":
-            placements["traffic"] = traffic_place(sources, ids, cols, rows)
-            hops["traffic"] = expected_hops(sources, placements["traffic"])
+        # the traffic-aware placement is computed whichever placer is chosen, so every report compares all three
+        placements["traffic"] = traffic_place(sources, ids, cols, rows)
+        hops["traffic"] = expected_hops(sources, placements["traffic"])
         xy = placements[self.placer]
         rate = {s.pe: s.rate for s in sources if s.pe is not None}
         for plan in plans:

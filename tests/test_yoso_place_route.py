@@ -179,7 +179,7 @@ def test_place_and_route_passes_record_positions_destinations_and_hops() -> None
     plans = read_plans(out, network)
     assert out.metadata["yoso.mesh"] == "2x3" and out.metadata["yoso.placer"] == "snake"
     hops = json.loads(out.metadata["yoso.expected_hops"])
-    assert set(hops) == {"snake", "row-major"}
+    assert set(hops) == {"snake", "row-major", "traffic"} and hops["traffic"] <= hops["snake"]
     routing = json.loads(out.metadata["yoso.routing"])
     assert routing["hops_per_image"] == hops["snake"]
     for pe in (pe for p in plans for pe in p.pes):

@@ -2,10 +2,10 @@
 
 * ``row-major``: PEs in id order (layers in graph order) fill the rows west to east, row 0 first.
 * ``snake``: the same, but odd rows run east to west (consecutive PEs stay adjacent).
-* ``traffic``: starts from the better baseline and moves PEs to lower the expected spike hops per
-  image (:func:`snnc.backends.yoso.routing.expected_hops`, the X-Y tree rule, host link included),
-  using each source's expected spikes per image. Deterministic: a fixed candidate order, first
-  improvement accepted, a bounded number of passes.
+* ``traffic``: starts from the best of the baselines and a greedy construction and moves PEs to
+  lower the expected spike hops per image (:func:`snnc.backends.yoso.routing.expected_hops`, the
+  X-Y tree rule, host link included), using each source's expected spikes per image.
+  Deterministic: a fixed candidate order, first improvement accepted, a bounded number of passes.
 
 The region is the mesh's ``cols x rows`` corner at (0, 0) (the host's corner).
 """
