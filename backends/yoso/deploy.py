@@ -199,7 +199,12 @@ def _write_atomically(target: Path, files: dict[str, bytes], force: bool) -> Non
             check_target(target, force)  # re-check: it may have appeared while we worked
             trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, trash / "old")
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                os.replace(trash / "old", target)  # put the old deployment back
+                shutil.rmtree(trash, ignore_errors=True)
+                raise
             shutil.rmtree(trash, ignore_errors=True)
         else:
             try:
