@@ -50,6 +50,7 @@ BackendFactory = Callable[[], Backend]
 #: Backends shipped with snnc: name -> ``"module:attribute"`` of the factory (imported lazily).
 BUILTIN_BACKENDS: dict[str, str] = {
     "reference": "snnc.backends.reference:ReferenceBackend",
+    "yoso": "snnc.backends.yoso:YosoBackend",
 }
 
 _registered: dict[str, BackendFactory] = {}

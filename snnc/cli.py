@@ -121,6 +121,65 @@ def _describe(graph) -> str:  # noqa: ANN001
     return ", ".join(([f"algorithm {algo}"] if algo else []) + [f"T = {graph.time_steps}", f"{len(graph.ops)} ops"])
 
 
+# ---------------------------------------------------------------------------------------- compile
+def add_compile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an ONNX model or an IR text dump")
+    p.add_argument("--target", default="yoso", help="backend to compile for (default: yoso; see 'snnc backends')")
+    p.add_argument("-o", "--output", required=True, help="the deployment directory to write (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing deployment directory")
+    p.add_argument("--hw", default=None, help="hardware description file (default: the shipped yoso-6x7.toml)")
+    p.add_argument("--placer", default=None, choices=["traffic", "snake", "row-major"],
+                   help="PE placement (default: traffic, which uses spike statistics)")
+    p.add_argument("--mesh", default=None,
+                   help="placement region: auto (smallest near-square grid, the default), hw (the whole mesh) or CxR")
+    p.add_argument("--dataset", default=None,
+                   help="images whose spike statistics drive the traffic-aware placer (default: one spike per neuron)")
+    p.add_argument("--data-dir", default=None, help="dataset directory (see 'snnc run --help')")
+    p.add_argument("--samples", type=_positive_int, default=256, help="images used for spike statistics (default 256)")
+    p.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the IR to stderr after this pass (repeatable)")
+    p.add_argument("--print-after-all", action="store_true", help="print the IR to stderr after every pass")
+    p.add_argument("--elide-weights", action="store_true", help="elide weights in the printed IR")
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from snnc.api import load_model
+    from snnc.backends import get_backend
+
+    backend = get_backend(args.target)
+    graph = load_model(args.model)
+    options: dict[str, object] = {"force": args.force, "model_path": args.model, "print_after": args.print_after,
+                                  "print_after_all": args.print_after_all, "elide_weights": args.elide_weights}
+    for key in ("hw", "placer", "mesh"):
+        if getattr(args, key) is not None:
+            options["hw_path" if key == "hw" else key] = getattr(args, key)
+    if args.dataset:
+        from snnc.datasets import load_dataset
+
+        data = load_dataset(args.dataset, args.data_dir, split="train", limit=args.samples)
+        options["sample_x"] = data.reshaped(graph.inputs[0].type.features).x
+    result = backend.compile(graph, args.output, **options)
+    timings = getattr(result, "timings", [])
+    for stage, seconds in timings:
+        print(f"{stage:<14} {seconds * 1e3:9.1f} ms", file=sys.stderr)
+    hops = getattr(result, "expected_hops", {})
+    if hops:
+        print("expected spike hops per image: " + ", ".join(f"{k} {v:.1f}" for k, v in hops.items()), file=sys.stderr)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="a deployment directory written by 'snnc compile'")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from snnc.backends.yoso import inspect_deployment
+
+    sys.stdout.write(inspect_deployment(args.dir).rstrip("\n") + "\n")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------------- backends
 def add_backends_arguments(p: argparse.ArgumentParser) -> None:
     pass
@@ -185,6 +244,9 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 COMMANDS: dict[str, Command] = {
     "ir": ("import a model, run passes and print its IR", add_ir_arguments, cmd_ir),
     "run": ("run a model on a dataset with a backend; print accuracy, spikes and speed", add_run_arguments, cmd_run),
+    "compile": ("compile a model into a deployment for a hardware target (YOSO)", add_compile_arguments,
+                cmd_compile),
+    "inspect": ("verify a deployment directory and print its report", add_inspect_arguments, cmd_inspect),
     "train": ("train a spiking network and export it to ONNX", add_train_arguments, cmd_train),
     "backends": ("list the installed backends", add_backends_arguments, cmd_backends),
     "passes": ("list the available passes", add_passes_arguments, cmd_passes),

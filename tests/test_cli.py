@@ -50,7 +50,7 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str
 def test_help_of_every_command_is_complete() -> None:
     top = snnc("--help")
     assert top.returncode == 0
-    for command in ("ir", "run", "train", "backends", "passes"):
+    for command in ("ir", "run", "compile", "inspect", "train", "backends", "passes"):
         assert command in top.stdout
         sub = snnc(command, "--help")
         assert sub.returncode == 0, sub.stderr
@@ -160,3 +160,21 @@ def test_backends_and_passes_are_listed() -> None:
     assert result.returncode == 0 and result.stdout.startswith("reference")
     result = snnc("passes")
     assert result.returncode == 0 and "canonicalize" in result.stdout and "dce" in result.stdout
+
+
+def test_compile_then_inspect_a_yoso_deployment(model_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    result = snnc("compile", str(model_path), "--target", "yoso", "-o", str(out), "--dataset", "digits",
+                  "--samples", "64")
+    assert result.returncode == 0, result.stderr
+    assert "quantize" in result.stderr and "expected spike hops per image" in result.stderr
+    assert (out / "report.txt").exists()
+    report = snnc("inspect", str(out))
+    assert report.returncode == 0, report.stderr
+    assert "utilisation" in report.stdout and "placement" in report.stdout
+    assert_clean_error(snnc("compile", str(model_path), "-o", str(out)), "already exists", "--force")
+    assert snnc("compile", str(model_path), "-o", str(out), "--force", "--placer", "snake").returncode == 0
+    (out / "report.txt").write_text("tampered")
+    assert_clean_error(snnc("inspect", str(out)), "report.txt")
+    assert_clean_error(snnc("compile", str(model_path), "--target", "reference", "-o", str(tmp_path / "r")),
+                       "backend reference cannot compile")
