@@ -1,0 +1,173 @@
+"""Integrate-and-fire (IF) neurons for PyTorch with surrogate gradients: the improved STBP's neuron.
+
+Spike trains are time-major float32 0/1 tensors ``[T, B, *features]`` (SPEC section 1). State starts at
+zero before step 0. The forward pass is SPEC ``snn.IF`` term for term, in float32 and in the same order as
+the ONNX function body, so an exported model computes the spikes the trainer computed:
+
+    subtract (scheme 1, paper eq. 8):  V[t] = (V[t-1] - theta * S[t-1]) + I[t]
+    zero     (baseline, paper eq. 1):  V[t] = V[t-1] * (1 - S[t-1]) + I[t]
+    S[t] = 1 if V[t] >= theta else 0
+
+``theta`` broadcasts over the features: a float, ``[n]`` per dense neuron or ``[C, 1, 1]`` per conv channel
+(scheme 2, trainable thresholds).
+
+Backward: the Heaviside step ``S = H(V - theta)`` has the surrogate derivative ``dS/dV = h(V)`` and
+``dS/dtheta = -h(V)``, with
+
+    rect      (baseline, paper eq. 3):  h(V) = 1/a      if |V - theta| < a/2 else 0   (a: fixed width)
+    threshold (scheme 3, paper eq. 14): h(V) = 1/theta  if |V - theta| < theta/2 else 0
+
+Everything else is exact autograd through the recurrence, the reset included. For subtract reset the
+backward recursion, with ``dV[t]`` the total derivative of the loss w.r.t. ``V[t]`` and ``dS[t]`` the
+direct one w.r.t. ``S[t]`` (from the next layer or the decoder), is
+
+    dV[t]    = (dS[t] - theta * dV[t+1]) * h(V[t]) + dV[t+1]
+    dL/dI[t] = dV[t]
+    dL/dtheta = sum_t [ -(dS[t] - theta * dV[t+1]) * h(V[t]) - S[t] * dV[t+1] ]
+
+summed over the samples and the positions sharing one threshold: the threshold gradient of the paper's
+eq. 11, derived here from the forward equations (theta enters through the spike function and the reset).
+
+and for zero reset ``dV[t] = (dS[t] - V[t] * dV[t+1]) * h(V[t]) + (1 - S[t]) * dV[t+1]`` and
+``dL/dtheta = -sum_t (dS[t] - V[t] * dV[t+1]) * h(V[t])``. ``tests/test_stbp.py`` checks autograd
+against these recursions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["RESETS", "SURROGATES", "Surrogate", "if_neuron", "rate_encode", "spike", "surrogate_derivative"]
+
+#: Reset modes of ``snn.IF``.
+RESETS = ("subtract", "zero")
+#: Surrogate derivative kinds.
+SURROGATES = ("threshold", "rect")
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """The surrogate derivative of the spike function.
+
+    Attributes:
+        kind: ``"threshold"`` (paper eq. 14: height ``1/theta`` on ``|V - theta| < theta/2``) or ``"rect"``
+            (paper eq. 3: height ``1/width`` on ``|V - theta| < width/2``).
+        width: the window ``a`` of ``"rect"`` (ignored by ``"threshold"``).
+    """
+
+    kind: str = "threshold"
+    width: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SURROGATES:
+            raise ValueError(f"surrogate kind must be one of {SURROGATES}, got {self.kind!r}")
+        if not self.width > 0:
+            raise ValueError(f"surrogate width must be > 0, got {self.width}")
+
+
+def surrogate_derivative(v: Tensor, theta: Tensor, surrogate: Surrogate) -> Tensor:
+    """``h(V)`` of paper eq. 3 (``rect``) or eq. 14 (``threshold``), elementwise, broadcast like ``v - theta``."""
+    a = theta if surrogate.kind == "threshold" else torch.as_tensor(surrogate.width, dtype=v.dtype, device=v.device)
+    inside = (v - theta).abs() < a / 2
+    return torch.where(inside, 1.0 / a, torch.zeros((), dtype=v.dtype, device=v.device))
+
+
+def _sum_to(grad: Tensor, shape: torch.Size) -> Tensor:
+    """Sum ``grad`` over the axes broadcast to reach its shape from ``shape``."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.dim() - len(shape)
+    g = grad.sum(dim=tuple(range(lead))) if lead else grad
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(dim=axes, keepdim=True) if axes else g
+
+
+class _Spike(torch.autograd.Function):
+    """``S = [V >= theta]`` forward; ``dS/dV = h(V)``, ``dS/dtheta = -h(V)`` backward."""
+
+    @staticmethod
+    def forward(ctx, v: Tensor, theta: Tensor, surrogate: Surrogate) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(v, theta)
+        ctx.surrogate = surrogate
+        return (v >= theta).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        v, theta = ctx.saved_tensors
+        gh = grad * surrogate_derivative(v, theta, ctx.surrogate)
+        g_theta = -_sum_to(gh, theta.shape) if ctx.needs_input_grad[1] else None
+        return gh, g_theta, None
+
+
+def spike(v: Tensor, theta: Tensor, surrogate: Surrogate) -> Tensor:
+    """The spike function ``S = 1 if V >= theta else 0`` (float32) with a surrogate derivative.
+
+    Args:
+        v: membrane potentials ``[B, *f]``.
+        theta: thresholds broadcastable to ``v`` (a 0-d tensor, ``[n]`` or ``[C, 1, 1]``).
+        surrogate: which ``h(V)`` the backward pass uses.
+    """
+    return _Spike.apply(v, theta, surrogate)
+
+
+def if_neuron(current: Tensor, theta: Tensor | float, reset: str = "subtract",
+              surrogate: Surrogate | None = None) -> Tensor:
+    """Run a layer of IF neurons (SPEC ``snn.IF``) over a synaptic input train.
+
+    Args:
+        current: ``I`` ``[T, B, *f]`` float32.
+        theta: threshold, a float or a tensor broadcastable to ``f`` (may require grad).
+        reset: ``"subtract"`` or ``"zero"``.
+        surrogate: the surrogate derivative (default: paper eq. 14).
+
+    Returns:
+        the spike train ``S`` ``[T, B, *f]`` (float32 0/1).
+
+    Example:
+        >>> s = if_neuron(torch.full((4, 1, 1), 0.3), 0.5)
+        >>> s.flatten().tolist()          # V: 0.3, 0.6 -> fire, 0.4, 0.7 -> fire
+        [0.0, 1.0, 0.0, 1.0]
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    surrogate = surrogate or Surrogate()
+    th = theta if isinstance(theta, Tensor) else torch.tensor(float(theta), dtype=current.dtype,
+                                                               device=current.device)
+    v = torch.zeros_like(current[0])
+    s = torch.zeros_like(current[0])
+    out = []
+    for t in range(current.shape[0]):
+        if reset == "subtract":
+            v = v - th * s + current[t]  # (V - theta*S) + I, the ONNX body's order
+        else:
+            v = v * (1.0 - s) + current[t]
+        s = spike(v, th, surrogate)
+        out.append(s)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def rate_encode(x: Tensor, time_steps: int, threshold: float = 0.5) -> Tensor:
+    """SPEC ``snn.RateEncode``: an IF neuron (reset by subtraction) fed ``clip(x, 0, 1)`` at every step.
+
+    Args:
+        x: ``[B, *f]`` float, values in [0, 1] (clamped).
+        time_steps: T.
+        threshold: the encoder's threshold (SPEC default 0.5).
+
+    Returns:
+        float32 spikes ``[T, B, *f]``.
+    """
+    xc = x.to(torch.float32).clamp(0.0, 1.0)
+    th = torch.tensor(float(threshold), dtype=torch.float32, device=x.device)
+    v = torch.zeros_like(xc)
+    s = torch.zeros_like(xc)
+    out = []
+    for _ in range(time_steps):
+        v = v - th * s + xc
+        s = (v >= th).to(torch.float32)
+        out.append(s)
+    return torch.stack(out)

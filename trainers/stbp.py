@@ -1,0 +1,422 @@
+"""Train a rate-coded integrate-and-fire network with the improved STBP and export it to ONNX.
+
+The algorithm of Tan, Wu and Lu, "An Improved STBP for Training High-Accuracy and Low-Spike-Count Spiking
+Neural Networks" (DATE 2021): rate-coded input (SPEC ``snn.RateEncode``), IF neurons (SPEC ``snn.IF``)
+trained through time with surrogate gradients, the mean squared error between the decoded outputs and the
+one-hot labels, SGD with Nesterov momentum 0.9. Each of the paper's four schemes is a switch, so its
+ablation can be rerun; the defaults turn all of them on, --baseline turns all of them off:
+
+  1. --reset subtract (eq. 8) | zero (baseline, eq. 1)
+  2. --trainable-threshold (per channel / neuron, init --threshold 0.5, eq. 11) | --fixed-threshold
+  3. --surrogate threshold (eq. 14: 1/Vth on |V - Vth| < Vth/2) | rect (baseline eq. 3, --surrogate-width a)
+  4. --decoder st (spatio-temporal FC over all steps) | last (last step) | rate (baseline: spike count / T)
+
+Explicit switches override --baseline. Layers use the paper's notation (nC3 conv 3x3, APk average pooling,
+nFC fully connected) or the STDBP trainer's (16C5p2, P2, 800). The forward pass is the SPEC's equations in
+float32, so the exported ONNX file computes what was trained; its accuracy and spikes per inference (all IF
+neurons, the input encoder excluded) are measured with snnc's reference executor and written into the
+file's ``snn.`` metadata.
+
+Example:
+    snnc train stbp --dataset digits --arch 64-100-10 --epochs 20 -o digits.onnx
+    snnc train stbp --dataset fashion-mnist --arch 28x28-32C3-AP2-64C3-AP2-256FC-10 -o fmnist.onnx
+    snnc train stbp --dataset fashion-mnist --arch 784-400-10 --baseline --decoder st
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnc.trainers.common import (
+    Splits,
+    Timer,
+    TrainerError,
+    add_common_arguments,
+    batches,
+    load_checkpoint,
+    load_splits,
+    make_scheduler,
+    save_checkpoint,
+    seed_everything,
+)
+from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
+
+__all__ = ["EpochStats", "StbpConfig", "TrainResult", "add_arguments", "evaluate", "metadata", "run", "train"]
+
+CHECKPOINT_VERSION = 1
+#: Fields of :class:`StbpConfig` that are scheme switches (None on the CLI: not given).
+SCHEME_FIELDS = ("reset", "trainable_threshold", "threshold", "surrogate", "surrogate_width", "decoder",
+                 "encoder_threshold")
+
+
+@dataclass
+class StbpConfig:
+    """Every option of a training run (the CLI's options, as data); ``schemes`` holds the four switches."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    arch: str = "64-100-10"
+    epochs: int = 20
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    nesterov: bool = True
+    lr: float = 0.1
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    time_steps: int = 8
+    schemes: Schemes = field(default_factory=Schemes)
+    threshold_min: float = 0.05
+    init_gain: float = 0.3
+    train_limit: int | None = None
+    test_limit: int | None = None
+    device: str = "cpu"
+    eval_batch_size: int = 512
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> StbpConfig:
+        """Pick this config's fields out of parsed CLI arguments; resolve the scheme switches (explicit ones
+        over ``--baseline`` over the improved defaults)."""
+        kw = {k: getattr(args, k) for k in cls.__dataclass_fields__ if k != "schemes" and hasattr(args, k)}
+        base = Schemes.baseline() if getattr(args, "baseline", False) else Schemes()
+        changes = {k: getattr(args, k) for k in SCHEME_FIELDS if getattr(args, k, None) is not None}
+        kw["schemes"] = Schemes(**{**asdict(base), **changes})
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for checkpoints)."""
+        d = asdict(self)
+        d["schemes"] = asdict(self.schemes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StbpConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "schemes": Schemes(**d["schemes"])})
+
+
+@dataclass
+class EpochStats:
+    """What one epoch measured (spikes: mean IF-neuron spikes per test sample, the encoder excluded)."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    test_accuracy: float
+    test_spikes: float
+    seconds: float
+    lr: float
+    threshold_mean: float
+
+    def line(self, epochs: int) -> str:
+        """The per-epoch report line."""
+        return (f"epoch {self.epoch:>3}/{epochs}  loss {self.loss:.4f}  train {100 * self.train_accuracy:6.2f} %  "
+                f"test {100 * self.test_accuracy:6.2f} %  spikes/inference {self.test_spikes:9.1f}  "
+                f"Vth {self.threshold_mean:.3f}  lr {self.lr:.2e}  {self.seconds:6.1f} s")
+
+
+@dataclass
+class TrainResult:
+    """The trained network and its history."""
+
+    net: StbpNet
+    history: list[EpochStats] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------- training
+def loss_fn(scores: Tensor, y: Tensor) -> Tensor:
+    """Mean squared error between the decoded outputs and the one-hot labels."""
+    return F.mse_loss(scores, F.one_hot(y, scores.shape[1]).to(scores.dtype))
+
+
+@torch.no_grad()
+def evaluate(net: StbpNet, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float, list[float]]:
+    """Accuracy (argmax of the scores, ties to the lowest index, as deployed), mean spikes per inference of
+    all IF layers, and the per-layer means."""
+    if len(x) == 0:
+        return float("nan"), 0.0, []
+    correct = 0
+    layer_sums = torch.zeros(len(net.plans), dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        out = net(x[i:i + batch_size])
+        correct += int((out.scores.argmax(1) == y[i:i + batch_size]).sum())
+        layer_sums += out.spike_counts().sum(1).to(torch.float64).cpu()
+    layers = (layer_sums / len(x)).tolist()
+    return correct / len(x), float(sum(layers)), layers
+
+
+def make_optimizer(net: StbpNet, cfg: StbpConfig) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9, Nesterov unless disabled) or Adam; weight decay on weights only (not on
+    thresholds or the decoder bias)."""
+    if not cfg.lr > 0:
+        raise TrainerError(f"learning rate must be > 0, got {cfg.lr}", where="--lr")
+    decay = [*net.weights] + ([net.decoder_weight] if cfg.schemes.decoder == "st" else [])
+    ids = {id(p) for p in decay}
+    rest = [p for p in net.trainable_parameters() if id(p) not in ids]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=cfg.nesterov)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    raise TrainerError(f"unknown optimizer '{cfg.optimizer}'", where="--optimizer", hint="use sgd or adam")
+
+
+def _check_config(cfg: StbpConfig) -> None:
+    for name, value, low in (("--epochs", cfg.epochs, 0), ("--batch-size", cfg.batch_size, 1),
+                             ("--time-steps", cfg.time_steps, 1), ("--eval-batch-size", cfg.eval_batch_size, 1)):
+        if value < low:
+            raise TrainerError(f"must be >= {low}, got {value}", where=name)
+    if not (math.isfinite(cfg.threshold_min) and cfg.threshold_min > 0):
+        raise TrainerError(f"must be > 0, got {cfg.threshold_min}", where="--threshold-min")
+    if not cfg.init_gain > 0:
+        raise TrainerError(f"must be > 0, got {cfg.init_gain}", where="--init-gain")
+
+
+def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
+          progress: bool = False, log=print) -> TrainResult:  # noqa: ANN001 - log is any print-like callable
+    """Train an improved-STBP network.
+
+    Args:
+        cfg: the options.
+        data: train/test arrays (default: loaded from ``cfg.dataset``).
+        checkpoint: save the full training state here after every epoch (atomically).
+        resume: continue from this checkpoint (its architecture, T and schemes win over ``cfg``'s).
+        progress: show a tqdm progress bar per epoch.
+        log: where the per-epoch lines go.
+
+    Returns:
+        The trained network (on the CPU) and the per-epoch statistics.
+    """
+    _check_config(cfg)
+    state: dict[str, Any] | None = None
+    if resume:
+        state = load_checkpoint(resume)
+        if state.get("version") != CHECKPOINT_VERSION or state.get("algorithm") != "stbp":
+            raise TrainerError("not an STBP checkpoint of this version", where=resume)
+        saved = StbpConfig.from_dict(state["config"])
+        for key in ("arch", "time_steps", "schemes", "dataset"):
+            if getattr(saved, key) != getattr(cfg, key):
+                log(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
+                setattr(cfg, key, getattr(saved, key))
+    arch = parse_stbp_arch(cfg.arch)
+    device = torch.device(cfg.device)
+    gen = seed_everything(cfg.seed)
+    if data is None:
+        data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
+                           test_limit=cfg.test_limit)
+    if data.num_classes != arch.num_classes:
+        raise TrainerError(f"the last layer has {arch.num_classes} neurons but {data.name} has {data.num_classes} "
+                           "classes", where=cfg.arch)
+    x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
+    net = StbpNet(arch, cfg.time_steps, cfg.schemes)
+    net.reset_parameters(gen, gain=cfg.init_gain)
+    net.to(device)
+    opt = make_optimizer(net, cfg)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    sched = make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps_per_epoch,
+                           round(cfg.warmup_epochs * steps_per_epoch))
+    result = TrainResult(net)
+    first_epoch = 1
+    if state is not None:
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.last_epoch = state["step"]
+        for group, base_lr, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+            group["lr"] = base_lr * factor(sched.last_epoch)  # the lr for the (possibly new) total length
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        result.history = [EpochStats(**h) for h in state["history"]]
+        result.train_seconds = float(state.get("train_seconds", 0.0))
+        first_epoch = int(state["epoch"]) + 1
+        log(f"resumed from {resume} after epoch {state['epoch']}")
+
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        timer = Timer()
+        net.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
+        for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
+            idx = idx.to(device)
+            x, y = x_train[idx], y_train[idx]
+            out = net(x)
+            loss = loss_fn(out.scores, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if cfg.schemes.trainable_threshold:
+                net.clamp_thresholds(cfg.threshold_min)
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.scores.detach().argmax(1) == y).sum())
+            seen += len(y)
+            if bar is not None:
+                bar.update(1)
+                if k % 10 == 0:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+        if bar is not None:
+            bar.close()
+        net.eval()
+        test_acc, test_spikes, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+        th_mean = float(torch.cat([t.detach().flatten() for t in net.thresholds]).mean())
+        stats = EpochStats(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), test_acc, test_spikes,
+                           timer.elapsed, opt.param_groups[0]["lr"], th_mean)
+        result.history.append(stats)
+        result.train_seconds += timer.elapsed
+        log(stats.line(cfg.epochs))
+        if checkpoint:
+            save_checkpoint(checkpoint, {
+                "version": CHECKPOINT_VERSION, "algorithm": "stbp", "config": cfg.to_dict(),
+                "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
+                "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "history": [asdict(h) for h in result.history], "train_seconds": result.train_seconds,
+            })
+    result.net = net.cpu()
+    return result
+
+
+def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar or None
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch")
+
+
+def trainer_command(cfg: StbpConfig) -> str:
+    """The ``snnc train stbp`` command line that reproduces ``cfg`` (data paths and limits aside)."""
+    s = cfg.schemes
+    return (f"snnc train stbp --dataset {cfg.dataset} --arch {cfg.arch} --epochs {cfg.epochs} "
+            f"--batch-size {cfg.batch_size} --optimizer {cfg.optimizer}{'' if cfg.nesterov else ' --no-nesterov'} "
+            f"--lr {cfg.lr} --lr-schedule {cfg.lr_schedule} --weight-decay {cfg.weight_decay} "
+            f"--time-steps {cfg.time_steps} --reset {s.reset} "
+            f"{'--trainable-threshold' if s.trainable_threshold else '--fixed-threshold'} --threshold {s.threshold} "
+            f"--surrogate {s.surrogate} --surrogate-width {s.surrogate_width} --decoder {s.decoder} "
+            f"--encoder-threshold {s.encoder_threshold} --threshold-min {cfg.threshold_min} "
+            f"--init-gain {cfg.init_gain} --seed {cfg.seed}")
+
+
+def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_samples: int) -> dict[str, str]:
+    """The ``snn.`` metadata written into the exported ONNX file (``exported``: an
+    :class:`~snnc.trainers.export_stbp.ExportedEval` or None)."""
+    s = cfg.schemes
+    meta = {
+        "snn.algorithm": "stbp",
+        "snn.architecture": cfg.arch,
+        "snn.dataset": cfg.dataset,
+        "snn.time_steps": str(cfg.time_steps),
+        "snn.encoding": f"rate (IF encoder, threshold {s.encoder_threshold!r}, reset subtract)",
+        "snn.reset": s.reset,
+        "snn.threshold": f"{'trainable per channel/neuron' if s.trainable_threshold else 'fixed'}, "
+                         f"initial {s.threshold!r}",
+        "snn.surrogate": ("eq. 14: 1/Vth on |V - Vth| < Vth/2" if s.surrogate == "threshold"
+                          else f"eq. 3: rectangle of width {s.surrogate_width!r}"),
+        "snn.decoder": {"rate": "spike count / T", "last": "last step",
+                        "st": "spatio-temporal (Gemm over all steps)"}[s.decoder],
+        "snn.epochs": str(len(result.history)),
+        "snn.seed": str(cfg.seed),
+        "snn.trainer": trainer_command(cfg),
+        "snn.train_seconds": f"{result.train_seconds:.1f}",
+    }
+    if exported is not None:
+        meta.update({
+            "snn.test_accuracy": f"{exported.accuracy:.4f}",
+            "snn.test_samples": str(test_samples),
+            "snn.test_accuracy_measured_by": "snnc reference executor on the exported model",
+            "snn.spikes_per_inference": f"{exported.spikes_per_inference:.1f}",
+            "snn.spikes_per_inference_counts": "spikes of all IF neurons (hidden and output) per test sample, "
+                                               "the input encoder excluded",
+            "snn.encoder_spikes_per_inference": f"{exported.encoder_spikes:.1f}",
+            "snn.layer_spikes_per_inference": ",".join(f"{v:.1f}" for v in exported.layer_spikes),
+        })
+    return meta
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``snnc train stbp``."""
+    add_common_arguments(parser, arch="28x28-32C3-AP2-64C3-AP2-256FC-10", epochs=20, batch_size=64, lr=0.1,
+                         optimizer="sgd")
+    parser.set_defaults(dataset="fashion-mnist")
+    g = parser.add_argument_group("improved STBP schemes (default: all on; --baseline: all off)")
+    g.add_argument("-T", "--time-steps", type=int, default=8, help="simulation steps (default: 8)")
+    g.add_argument("--baseline", action="store_true",
+                   help="the paper's baseline: --reset zero --fixed-threshold --surrogate rect --decoder rate "
+                   "(explicit switches still override)")
+    g.add_argument("--reset", default=None, choices=["subtract", "zero"],
+                   help="scheme 1: reset by subtraction (eq. 8) or to zero (eq. 1) (default: subtract)")
+    g.add_argument("--trainable-threshold", dest="trainable_threshold", action="store_const", const=True,
+                   default=None, help="scheme 2: one trainable threshold per conv channel / dense neuron (default)")
+    g.add_argument("--fixed-threshold", dest="trainable_threshold", action="store_const", const=False,
+                   help="keep every threshold at --threshold")
+    g.add_argument("--threshold", type=float, default=None, help="initial (or fixed) threshold Vth (default: 0.5)")
+    g.add_argument("--surrogate", default=None, choices=["threshold", "rect"],
+                   help="scheme 3: h(V) = 1/Vth on |V-Vth| < Vth/2 (eq. 14) or the rectangle of eq. 3 "
+                   "(default: threshold)")
+    g.add_argument("--surrogate-width", type=float, default=None,
+                   help="width a of the rectangular surrogate (height 1/a) (default: 1.0)")
+    g.add_argument("--decoder", default=None, choices=["st", "last", "rate"],
+                   help="scheme 4: spatio-temporal FC over all steps, last-step spikes, or the baseline spike "
+                   "count / T (default: st)")
+    g.add_argument("--encoder-threshold", type=float, default=None,
+                   help="threshold of the rate-coding IF encoder (default: 0.5, SPEC RateEncode)")
+    g = parser.add_argument_group("STBP training")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="Nesterov momentum for --optimizer sgd (default: on)")
+    g.add_argument("--threshold-min", type=float, default=0.05,
+                   help="trainable thresholds are clamped to at least this (default: 0.05)")
+    g.add_argument("--init-gain", type=float, default=0.3,
+                   help="initial weights N(0, (gain * sqrt(2 / fan_in))^2) (default: 0.3)")
+    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
+    g.add_argument("--no-reference-eval", action="store_true",
+                   help="skip evaluating the exported model with the reference executor")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``snnc train stbp``: train, export to ONNX (``-o``), report the exported model's accuracy and spikes."""
+    from snnc.io import check_output_path, write_atomic
+    from snnc.trainers.export_stbp import build_onnx, evaluate_exported
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    out = check_output_path(args.output, force=args.force) if args.output else None
+    cfg = StbpConfig.from_args(args)
+    arch = parse_stbp_arch(cfg.arch)
+    data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
+                       test_limit=cfg.test_limit)
+    print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
+          f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
+    exported = None
+    if not args.no_reference_eval:
+        timer = Timer()
+        exported = evaluate_exported(build_onnx(result.net), data.x_test, data.y_test, cfg.eval_batch_size)
+        print(f"exported model (ONNX, reference executor): test accuracy {100 * exported.accuracy:.2f} %, "
+              f"{exported.spikes_per_inference:.1f} spikes per inference (IF neurons; the encoder adds "
+              f"{exported.encoder_spikes:.1f}) on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
+    model = build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test)))
+    if out is not None:
+        write_atomic(out, model.SerializeToString())
+        print(f"wrote {out}")
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:  # pragma: no cover - for python -m snnc.trainers.stbp
+    p = argparse.ArgumentParser(prog="python -m snnc.trainers.stbp", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())

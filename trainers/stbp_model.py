@@ -1,0 +1,242 @@
+"""The improved-STBP network: rate-coded input, IF layers (dense or conv, average pooling in front), and one
+of three output decoders, all time-major ``[T, B, *features]`` as in the exported ONNX model.
+
+Each layer is ``[AvgPool k] -> [Flatten] -> Dense | Conv -> IF(theta, reset)``: pooling and flattening of a
+layer's *input* spikes belong to its synapse (the layout of :mod:`snnc.trainers.stdbp_model`, whose
+:func:`~snnc.trainers.stdbp_model.plan_layers` this module reuses), so every layer ends in spiking neurons
+(SPEC section 3: ``RateEncode -> MatMul/Conv -> IF ... -> decoder``). Synapses have no bias (the paper's
+eq. 8 has none). The four schemes of Tan, Wu and Lu, "An Improved STBP for Training High-Accuracy and
+Low-Spike-Count Spiking Neural Networks" (DATE 2021) are the fields of :class:`Schemes`:
+
+1. ``reset``: ``"subtract"`` (eq. 8) or the baseline ``"zero"`` (eq. 1).
+2. ``trainable_threshold``: one threshold per conv channel (``[C, 1, 1]``) or dense neuron (``[n]``),
+   initial ``threshold`` (0.5), trained with the gradient of eq. 11; or a fixed threshold.
+3. ``surrogate``: ``"threshold"`` (eq. 14, ``h = 1/theta`` on ``|V - theta| < theta/2``) or the baseline
+   ``"rect"`` (eq. 3, ``h = 1/a`` on ``|V - theta| < a/2``, ``a = surrogate_width``).
+4. ``decoder``: ``"rate"`` (baseline: spike count / T, SPEC ``SpikeCountDecode``), ``"last"`` (``S[T-1]``,
+   SPEC ``LastStepDecode``) or ``"st"`` (the spatio-temporal decoder: a trainable fully connected layer,
+   with bias, over all steps' output spikes ``[B, T*N]``; plain ONNX ``Transpose -> Reshape -> Gemm``).
+
+Architectures use the paper's Table I notation or the STDBP trainer's: ``nCk`` convolution (``nCkpP`` with
+padding P), ``APk`` or ``Pk`` average pooling, ``nFC`` or ``n`` fully connected; the input is ``HxW``,
+``CxHxW`` or ``n``. Example: ``28x28-32C3-AP2-64C3-AP2-256FC-10``, ``784-400-10``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from snnc.trainers.common import Arch, TrainerError, parse_arch
+from snnc.trainers.if_torch import RESETS, SURROGATES, Surrogate, if_neuron, rate_encode
+from snnc.trainers.stdbp_model import LayerPlan, plan_layers
+
+__all__ = ["DECODERS", "NetOutput", "Schemes", "StbpNet", "normalize_arch", "parse_stbp_arch"]
+
+#: Output decoders: average rate (baseline), last step, spatio-temporal.
+DECODERS = ("rate", "last", "st")
+
+_AP = re.compile(r"^[aA][pP](\d+)$")
+_FC = re.compile(r"^(\d+)[fF][cC]$")
+
+
+def normalize_arch(text: str) -> str:
+    """Rewrite the paper's tokens into the STDBP trainer's: ``APk -> Pk``, ``nFC -> n`` (others unchanged).
+
+    Example:
+        >>> normalize_arch("28x28-32C3-AP2-256FC-10")
+        '28x28-32C3-P2-256-10'
+    """
+    out = []
+    for tok in text.strip().split("-"):
+        tok = tok.strip()
+        if m := _AP.match(tok):
+            tok = f"P{m[1]}"
+        elif m := _FC.match(tok):
+            tok = m[1]
+        out.append(tok)
+    return "-".join(out)
+
+
+def parse_stbp_arch(text: str) -> Arch:
+    """Parse an architecture string in either notation; the result keeps ``text`` as written.
+
+    Raises:
+        TrainerError: the string is not understood or a layer does not fit (see
+            :func:`snnc.trainers.common.parse_arch`).
+    """
+    return replace(parse_arch(normalize_arch(text)), text=text)
+
+
+@dataclass(frozen=True)
+class Schemes:
+    """Which of the paper's four schemes are on (the defaults: all of them, with the spatio-temporal decoder).
+
+    :meth:`baseline` is the paper's baseline: reset to zero, fixed threshold, rectangular surrogate, rate
+    decoding.
+    """
+
+    reset: str = "subtract"
+    trainable_threshold: bool = True
+    threshold: float = 0.5
+    surrogate: str = "threshold"
+    surrogate_width: float = 1.0
+    decoder: str = "st"
+    encoder_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("--reset", self.reset, RESETS), ("--surrogate", self.surrogate, SURROGATES),
+                                     ("--decoder", self.decoder, DECODERS)):
+            if value not in allowed:
+                raise TrainerError(f"must be one of {', '.join(allowed)}, got {value!r}", where=name)
+        for name, value in (("--threshold", self.threshold), ("--surrogate-width", self.surrogate_width),
+                            ("--encoder-threshold", self.encoder_threshold)):
+            if not (math.isfinite(value) and value > 0):
+                raise TrainerError(f"must be a finite number > 0, got {value}", where=name)
+
+    @classmethod
+    def baseline(cls, **changes: object) -> Schemes:
+        """The paper's baseline (eqs. 1 and 3, fixed threshold, rate decoding), with ``changes`` applied."""
+        return replace(cls(reset="zero", trainable_threshold=False, surrogate="rect", decoder="rate"), **changes)
+
+    @property
+    def surrogate_fn(self) -> Surrogate:
+        """The :class:`~snnc.trainers.if_torch.Surrogate` of these schemes."""
+        return Surrogate(self.surrogate, self.surrogate_width)
+
+    def label(self) -> str:
+        """A one-line description, e.g. ``reset=subtract theta=trainable h=eq14 decoder=st``."""
+        h = "eq14" if self.surrogate == "threshold" else f"rect(a={self.surrogate_width:g})"
+        theta = "trainable" if self.trainable_threshold else "fixed"
+        return f"reset={self.reset} theta={theta}({self.threshold:g}) h={h} decoder={self.decoder}"
+
+
+@dataclass
+class NetOutput:
+    """What a forward pass returns.
+
+    Attributes:
+        scores: decoded outputs ``[B, classes]`` (what the loss and the argmax see).
+        spikes: the spike train ``[T, B, *f]`` of every IF layer, the output layer last.
+        encoded: the encoder's spike train ``[T, B, *input]``.
+    """
+
+    scores: Tensor
+    spikes: list[Tensor]
+    encoded: Tensor
+
+    def spike_counts(self) -> Tensor:
+        """Spikes per sample of every IF layer: ``[layers, B]`` (the encoder not included)."""
+        return torch.stack([s.reshape(s.shape[0], s.shape[1], -1).sum((0, 2)) for s in self.spikes])
+
+
+def threshold_shape(plan: LayerPlan) -> tuple[int, ...]:
+    """Shape of a layer's trainable thresholds: ``[C, 1, 1]`` per conv channel, ``[n]`` per dense neuron."""
+    if plan.kind == "conv":
+        return (plan.out_shape[0], 1, 1)
+    return (plan.out_shape[0],)
+
+
+class StbpNet(nn.Module):
+    """An IF network trained with the improved STBP.
+
+    Args:
+        arch: the parsed architecture (the last layer is the spiking output layer, one neuron per class).
+        time_steps: T.
+        schemes: which schemes are on.
+
+    Example:
+        >>> net = StbpNet(parse_stbp_arch("64-100-10"), time_steps=8, schemes=Schemes())
+        >>> out = net(torch.rand(4, 64))
+        >>> out.scores.shape, [tuple(s.shape) for s in out.spikes]
+        (torch.Size([4, 10]), [(8, 4, 100), (8, 4, 10)])
+    """
+
+    def __init__(self, arch: Arch, time_steps: int, schemes: Schemes) -> None:
+        super().__init__()
+        if time_steps < 1:
+            raise TrainerError(f"time steps must be >= 1, got {time_steps}", where="--time-steps")
+        self.arch = arch
+        self.time_steps = int(time_steps)
+        self.schemes = schemes
+        self.plans = plan_layers(arch)
+        self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
+        self.thresholds = nn.ParameterList(
+            nn.Parameter(torch.full(threshold_shape(p), float(schemes.threshold)),
+                         requires_grad=schemes.trainable_threshold) for p in self.plans)
+        n_out = self.plans[-1].out_shape[0]
+        self.num_classes = arch.num_classes
+        if schemes.decoder == "st":
+            self.decoder_weight = nn.Parameter(torch.zeros(self.num_classes, self.time_steps * n_out))
+            self.decoder_bias = nn.Parameter(torch.zeros(self.num_classes))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None, gain: float = 1.0) -> None:
+        """Weights ``N(0, (gain * std)^2)`` with ``std = sqrt(2 / fan_in)`` (He), thresholds back to their
+        initial value, the decoder ``U(-1/sqrt(T*N), 1/sqrt(T*N))`` with zero bias."""
+        for p, w, th in zip(self.plans, self.weights, self.thresholds, strict=True):
+            std = gain * math.sqrt(2.0 / p.fan_in)
+            w.copy_(torch.randn(p.weight_shape, generator=generator) * std)
+            th.fill_(self.schemes.threshold)
+        if self.schemes.decoder == "st":
+            bound = 1.0 / math.sqrt(self.decoder_weight.shape[1])
+            self.decoder_weight.copy_(torch.rand(self.decoder_weight.shape, generator=generator) * 2 * bound - bound)
+            self.decoder_bias.zero_()
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters the optimizer updates (thresholds only when scheme 2 is on)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def clamp_thresholds(self, minimum: float) -> None:
+        """Keep every threshold ``>= minimum`` (> 0, as ``snn.IF`` requires)."""
+        for th in self.thresholds:
+            th.clamp_(min=minimum)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """SPEC ``snn.RateEncode`` of ``x`` ``[B, *input_shape]``: spikes ``[T, B, *input_shape]``."""
+        return rate_encode(x, self.time_steps, self.schemes.encoder_threshold)
+
+    def current(self, index: int, s: Tensor) -> Tensor:
+        """The synaptic input ``I`` ``[T, B, *out]`` of layer ``index`` for its input spikes ``[T, B, *in]``.
+
+        Pooling, flattening, dense and conv act on every step independently (``[T*B, ...]`` views).
+        """
+        plan = self.plans[index]
+        T, B = s.shape[0], s.shape[1]
+        z = s.reshape(T * B, *s.shape[2:])
+        if plan.pool:
+            z = F.avg_pool2d(z, plan.pool)
+        w = self.weights[index]
+        if plan.kind == "dense":
+            z = F.linear(z.reshape(T * B, -1), w)
+        else:
+            z = F.conv2d(z, w, padding=plan.padding)
+        return z.reshape(T, B, *plan.out_shape)
+
+    def decode(self, s_out: Tensor) -> Tensor:
+        """Scores ``[B, classes]`` of the output spike train ``[T, B, N]`` with the configured decoder."""
+        dec = self.schemes.decoder
+        if dec == "rate":
+            return s_out.sum(0) / float(s_out.shape[0])  # SPEC SpikeCountDecode: count / T
+        if dec == "last":
+            return s_out[-1]  # SPEC LastStepDecode: S[T-1]
+        T, B, N = s_out.shape
+        flat = s_out.permute(1, 0, 2).reshape(B, T * N)  # step-major: index t*N + n (SPEC time_flatten)
+        return F.linear(flat, self.decoder_weight, self.decoder_bias)
+
+    def forward(self, x: Tensor) -> NetOutput:
+        """Encode ``x`` ``[B, *input_shape]``, run every IF layer, decode the output layer."""
+        s = enc = self.encode(x)
+        spikes = []
+        sur = self.schemes.surrogate_fn
+        for i in range(len(self.plans)):
+            s = if_neuron(self.current(i, s), self.thresholds[i], self.schemes.reset, sur)
+            spikes.append(s)
+        return NetOutput(self.decode(s), spikes, enc)
