@@ -96,7 +96,7 @@ def test_ejection_port_contention() -> None:
 def _run_rows(config: NocConfig, rows: np.ndarray, check_every: int = 0) -> tuple[MeshNoC, Counter]:
     env = Environment()
     delivered: Counter = Counter()
-    noc = MeshNoC(env, config, on_deliver=lambda pid: delivered.update([pid]))
+    noc = MeshNoC(env, config, on_deliver=lambda pid, node: delivered.update([(pid, node)]))
     times: list[int] = []
 
     def feed(env: Environment):
@@ -138,7 +138,7 @@ def test_every_packet_is_delivered_exactly_once(traffic: str) -> None:
         cfg = NocConfig(cols=6, rows=6, flits=4, fifo_depth=1)
     noc, delivered = _run_rows(cfg, rows, check_every=7)
     assert len(noc.dst) == len(rows) > 100
-    assert delivered == Counter(range(len(rows)))
+    assert delivered == Counter(zip(range(len(rows)), rows[:, 2].tolist(), strict=True))
     t = noc.packet_table()
     assert (t["dst"] == rows[:, 2]).all()
     assert (t["created"] <= t["head_out"]).all() and (t["head_out"] <= t["head_eject"]).all()
@@ -190,7 +190,8 @@ def test_a_consumer_that_drains_slowly_gets_everything() -> None:
     env = Environment()
     got: list[tuple[int, int]] = []
 
-    def deliver(pid: int) -> None:
+    def deliver(pid: int, node: int) -> None:
+        assert node == 5
         got.append((pid, env.now))
         env.call_later(30, lambda _ev: noc.consume(5))  # the core takes 30 cycles per packet
 
@@ -219,3 +220,101 @@ def test_config_from_the_shipped_hardware_file() -> None:
     assert (cfg.cols, cfg.rows, cfg.router_delay, cfg.link_delay, cfg.flits, cfg.fifo_depth, cfg.host) == \
         (6, 7, 2, 1, 1, 4, True)
     assert NocConfig.from_hardware(load_hardware(), flits=3).flits == 3
+
+
+# ------------------------------------------------------------------------------------------ multicast
+def _xy_tree_links(cols: int, src: tuple[int, int], dests: list[tuple[int, int]]) -> int:
+    links = set()
+    for dx, dy in dests:
+        x, y = src
+        while x != dx:
+            nx = x + (1 if dx > x else -1)
+            links.add(((x, y), (nx, y)))
+            x = nx
+        while y != dy:
+            ny = y + (1 if dy > y else -1)
+            links.add(((x, y), (x, ny)))
+            y = ny
+    return len(links)
+
+
+@pytest.mark.parametrize("r,link,d", [(2, 1, 4), (1, 0, 1), (3, 2, 2)])
+def test_multicast_alone_reaches_each_destination_at_its_zero_load_latency(r: int, link: int, d: int) -> None:
+    f = 1
+    cfg = NocConfig(cols=8, rows=8, router_delay=r, link_delay=link, flits=f, fifo_depth=d)
+    env = Environment()
+    got: dict[int, int] = {}
+    noc = MeshNoC(env, cfg, on_deliver=lambda pid, node: got.__setitem__(node, env.now))
+    src = 27  # (3, 3)
+    pid = noc.inject(src, range(64))
+    env.run()
+    noc.check_conservation()
+    assert noc.hops[pid] == 63  # the X-Y tree spans the mesh: nodes - 1 links
+    assert sum(n for _, b, n in noc.links() if isinstance(b, int)) == 63 * f
+    for node in range(64):
+        h = abs(node % 8 - 3) + abs(node // 8 - 3)
+        assert got[node] - noc.created[pid] == zero_load_latency(h, cfg), node
+    assert noc.dest_tail[pid] == got and noc.latency(pid) == zero_load_latency(8, cfg)  # farthest: (7, 7)
+
+
+def test_multicast_from_the_host_to_a_layer_of_pes() -> None:
+    cfg = NocConfig(cols=6, rows=7, host=True)
+    env = Environment()
+    got: list[tuple[int, int]] = []
+    noc = MeshNoC(env, cfg, on_deliver=lambda pid, node: got.append((node, env.now)))
+    layer = list(range(37))
+    noc.inject(noc.host, layer)
+    env.run()
+    noc.check_conservation()
+    assert sorted(n for n, _ in got) == layer
+    for node, t in got:
+        h0 = node % 6 + node // 6
+        assert t == zero_load_latency(h0, cfg, host_links=1)
+    assert noc.hops[0] == 1 + _xy_tree_links(6, (0, 0), [(n % 6, n // 6) for n in layer])
+
+
+def test_multicast_and_unicast_under_saturation_with_tiny_fifos() -> None:
+    rng = np.random.default_rng(9)
+    cfg = NocConfig(cols=5, rows=5, flits=1, fifo_depth=1, host=True)
+    env = Environment()
+    got: Counter = Counter()
+    noc = MeshNoC(env, cfg, on_deliver=lambda pid, node: got.update([(pid, node)]))
+    expected: Counter = Counter()
+    trees = 0
+
+    def feed(env: Environment):
+        nonlocal trees
+        for _ in range(40):
+            for _ in range(6):
+                src = int(rng.integers(0, 26))
+                if rng.random() < 0.5:
+                    dests = sorted(rng.choice(26, size=int(rng.integers(2, 10)), replace=False).tolist())
+                    pid = noc.inject(src, dests)
+                    xy = [(-1, 0) if d == 25 else (d % 5, d // 5) for d in dests]
+                    s = (0, 0) if src == 25 else (src % 5, src // 5)
+                    mesh_dests = [(0, 0) if p == (-1, 0) else p for p in xy]
+                    trees += _xy_tree_links(5, s, mesh_dests) + (src == 25) + (25 in dests)
+                else:
+                    dests = [int(rng.integers(0, 26))]
+                    pid = noc.inject(src, dests[0])
+                    trees += noc.distance(src, dests[0])
+                expected.update((pid, d) for d in dests)
+            yield env.timeout(1)
+
+    env.process(feed(env))
+    env.run()
+    noc.check_conservation()
+    noc.check_invariants()
+    assert got == expected and len(got) > 400
+    assert sum(noc.hops) == trees
+
+
+def test_multicast_errors() -> None:
+    noc = MeshNoC(Environment(), NocConfig(cols=3, rows=3))
+    with pytest.raises(SimulationError, match="distinct"):
+        noc.inject(0, [1, 1])
+    with pytest.raises(SimulationError, match="node 9 is not on the 3x3 mesh"):
+        noc.inject(0, [1, 9])
+    assert noc.dst[noc.inject(0, [4])] == 4  # one destination is a unicast
+    with pytest.raises(SimulationError, match="single-flit"):
+        noc.inject(0, [1, 2], flits=2)

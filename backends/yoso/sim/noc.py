@@ -17,6 +17,8 @@ The model (``docs/noc.md`` has the full description and the zero-load formula):
 * Credit-based back-pressure: an output sends only when the downstream FIFO has a free slot counting
   the flits already on the link; a slot freed at cycle ``t`` is usable upstream from cycle ``t + 1``
   (one cycle of credit return).
+* Multicast (single-flit packets): one packet along the union of the X-Y routes to its destinations; a
+  router sends a copy to each branch when that branch can take it and frees the slot when all have.
 * Injection: an unbounded queue per source feeds the router's ``L`` input (``H`` for the host), one
   flit per cycle; ejection: the ``L`` (or ``H``) output, one flit per cycle, into a sink that has
   ``eject_depth`` flits of space (None: always ready); a consumer returns space with :meth:`MeshNoC.consume`.
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -142,8 +144,8 @@ class MeshNoC:
     Args:
         env: the event environment (the network schedules its own ticks on it).
         config: the network parameters.
-        on_deliver: called as ``on_deliver(packet_id)`` at the cycle the packet's tail is ejected
-            (``env.now`` is that cycle).
+        on_deliver: called as ``on_deliver(packet_id, node)`` at the cycle the packet's tail is ejected
+            at ``node`` (``env.now`` is that cycle); once per destination of a multicast packet.
 
     Per-packet records (lists indexed by packet id): ``src``, ``dst``, ``flits``, ``created`` (inject
     call), ``head_out`` (head left the source router), ``head_eject``, ``tail_eject``, ``hops`` (links the
@@ -151,7 +153,7 @@ class MeshNoC:
     """
 
     def __init__(self, env: Environment, config: NocConfig,
-                 on_deliver: Callable[[int], None] | None = None) -> None:
+                 on_deliver: Callable[[int, int], None] | None = None) -> None:
         self.env = env
         self.config = config
         self.on_deliver = on_deliver
@@ -189,6 +191,12 @@ class MeshNoC:
         self.hops: list[int] = []
         self._ejected: list[int] = []
         self.payload: list[Any] = []
+        #: multicast packets: id -> destinations, id -> {node: tail ejection cycle}
+        self.dests: dict[int, tuple[int, ...]] = {}
+        self.dest_tail: dict[int, dict[int, int]] = {}
+        self._mtree: dict[int, dict[int, tuple[int, ...]]] = {}
+        self._mserved: dict[int, set[int]] = {}
+        self._tree_cache: dict[tuple[int, tuple[int, ...]], dict[int, tuple[int, ...]]] = {}
         env.add_monitor(self._monitor)
 
     # ------------------------------------------------------------------------------------ tables
@@ -249,24 +257,51 @@ class MeshNoC:
         (sx, sy), (dx, dy) = self.node_xy(src), self.node_xy(dst)
         return abs(sx - dx) + abs(sy - dy) + extra
 
-    def inject(self, src: int, dst: int, flits: int | None = None, payload: Any = None) -> int:
-        """Queue a packet at ``src`` for ``dst`` at the current cycle; returns its packet id.
+    def inject(self, src: int, dst: int | Sequence[int], flits: int | None = None, payload: Any = None) -> int:
+        """Queue a packet at ``src`` at the current cycle; returns its packet id.
+
+        Args:
+            src: the sending node.
+            dst: the receiving node, or several (multicast, single-flit packets only: the packet is
+                replicated along the union of the X-Y routes to them, a tree; a router on the tree sends a
+                copy to each branch as soon as that branch can take it, and frees the flit's slot when
+                every branch has its copy).
+            flits: flits of this packet (default ``config.flits``).
+            payload: anything; the network does not look at it (``noc.payload[pid]``).
 
         Raises:
-            SimulationError: a node id out of range, or ``flits < 1``.
+            SimulationError: a node id out of range, a repeated destination, or ``flits < 1``.
         """
         nd = self._nd
-        if not (0 <= src < nd and 0 <= dst < nd):
-            bad = src if not 0 <= src < nd else dst
-            raise SimulationError(f"node {bad} is not on the {self.config.cols}x{self.config.rows} mesh "
-                                  f"(ids 0..{nd - 1}{', host ' + str(self.host) if self.host is not None else ''})")
+        dests: tuple[int, ...] | None = None
+        if not isinstance(dst, int | np.integer):
+            dests = tuple(int(d) for d in dst)
+            if len(set(dests)) != len(dests) or not dests:
+                raise SimulationError(f"multicast destinations must be distinct and not empty, got {list(dests)}")
+            if len(dests) == 1:
+                dst, dests = dests[0], None
+        for node in (src, *(dests or (dst,))):
+            if not 0 <= node < nd:
+                host = f", host {self.host}" if self.host is not None else ""
+                raise SimulationError(f"node {node} is not on the {self.config.cols}x{self.config.rows} mesh "
+                                      f"(ids 0..{nd - 1}{host})")
         f = self.config.flits if flits is None else flits
         if f < 1:
             raise SimulationError(f"a packet needs at least one flit, got {f}")
+        if dests is not None and f != 1:
+            raise SimulationError(f"multicast packets must be single-flit, got {f} flits",
+                                  hint="wormhole multicast with replication can deadlock with multi-flit packets "
+                                       "(a fork holds one branch while it waits for another); send unicasts")
         now = self.env.now
         pid = len(self.dst)
         self.src.append(src)
-        self.dst.append(dst)
+        if dests is None:
+            self.dst.append(int(dst))
+        else:
+            self.dst.append(-1)
+            self.dests[pid] = dests
+            self.dest_tail[pid] = {}
+            self._mtree[pid] = self._tree(src, dests)
         self.flits.append(f)
         self.created.append(now)
         self.head_out.append(-1)
@@ -288,6 +323,27 @@ class MeshNoC:
         if was_empty:
             self._schedule(ip, start)
         return pid
+
+    def _tree(self, src: int, dests: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
+        """Router -> output ports of the union of the X-Y routes from ``src`` to ``dests`` (cached)."""
+        key = (src, tuple(sorted(dests)))
+        tree = self._tree_cache.get(key)
+        if tree is not None:
+            return tree
+        nd, route, down = self._nd, self._route, self._down
+        outs: dict[int, set[int]] = {}
+        for d in dests:
+            r = 0 if src == self.host else src
+            while True:
+                o = route[r * nd + d]
+                outs.setdefault(r, set()).add(o)
+                nxt = down[o]
+                if nxt < 0:
+                    break
+                r = nxt // P
+        tree = {r: tuple(sorted(os)) for r, os in outs.items()}
+        self._tree_cache[key] = tree
+        return tree
 
     def consume(self, node: int, flits: int = 1) -> None:
         """The consumer at ``node`` drained ``flits`` flits from its ejection sink (with ``eject_depth``)."""
@@ -335,14 +391,19 @@ class MeshNoC:
         elif self._wheel_times:
             self._ensure_tick(self._wheel_times[0])
         if delivered and self.on_deliver is not None:
-            for pid, t in delivered:
+            for pid, node, t in delivered:
                 if t == now:
-                    self.on_deliver(pid)
+                    self.on_deliver(pid, node)
                 else:
-                    self.env.call_later(t - now, lambda _ev, p=pid: self.on_deliver(p))  # type: ignore[misc]
+                    self.env.call_later(t - now, lambda _ev, p=pid, n=node: self.on_deliver(p, n))  # type: ignore[misc]
 
-    def _cycle(self, now: int) -> list[tuple[int, int]] | None:  # noqa: C901 - the hot loop, kept flat on purpose
-        """One network cycle: route and arbitrate every ready head flit, then move the winners."""
+    def _cycle(self, now: int) -> list[tuple[int, int, int]] | None:  # noqa: C901 - the hot loop, kept flat
+        """One network cycle: route and arbitrate every ready head flit, then move the winners.
+
+        Phase 1 reads the state at the start of the cycle (requests, locks, credits); phase 2 applies the
+        moves, so the outcome does not depend on the order ports are visited. A multicast flit stays at
+        the head of its FIFO until every branch of its tree at this router has taken a copy.
+        """
         self.cycles_simulated += 1
         fifo, dstv, route, rbase = self._fifo, self.dst, self._route, self._rbase
         lock, credit = self._lock, self._credit
@@ -356,10 +417,33 @@ class MeshNoC:
         blocked: list[int] = []
         grants: list[tuple[int, int]] = []
         requests: dict[int, Any] = {}
+        multi: list[int] | None = None
         # phase 1: requests, from the state at the start of the cycle
         for ip in cands:
             pid = fifo[ip][0][1]
-            o = route[rbase[ip] + dstv[pid]]
+            d = dstv[pid]
+            if d < 0:  # multicast: a request per branch not served yet
+                if multi is None:
+                    multi = []
+                multi.append(ip)
+                served = self._mserved.get(ip)
+                for o in self._mtree[pid][ip // P]:
+                    if served is not None and o in served:
+                        continue
+                    lk = lock[o]
+                    if lk == pid:
+                        if credit[o] > 0:
+                            grants.append((ip, o))
+                    elif lk < 0 and credit[o] > 0:
+                        r = requests.get(o)
+                        if r is None:
+                            requests[o] = ip
+                        elif r.__class__ is int:
+                            requests[o] = [r, ip]
+                        else:
+                            r.append(ip)
+                continue
+            o = route[rbase[ip] + d]
             lk = lock[o]
             if lk == pid:
                 if credit[o] > 0:
@@ -383,10 +467,12 @@ class MeshNoC:
             else:
                 ptr = rr[o]
                 win = min(r, key=lambda i, ptr=ptr: (i - ptr) % P)
-                blocked.extend(i for i in r if i != win)
+                blocked.extend(i for i in r if i != win and dstv[fifo[i][0][1]] >= 0)
             rr[o] = (win + 1) % P
             grants.append((win, o))
         if not grants:
+            if multi is not None:
+                blocked.extend(multi)
             self._waiting = blocked
             if self.in_flight and now - self._last_progress >= self.config.watchdog_cycles:
                 raise SimulationError(
@@ -400,27 +486,37 @@ class MeshNoC:
         # phase 2: move the granted flits
         up, down, nfl, link_flits = self._up, self._down, self.flits, self.link_flits
         wheel, lr = self._wheel, self.config.link_delay + self.config.router_delay
-        delivered: list[tuple[int, int]] | None = None
+        delivered: list[tuple[int, int, int]] | None = None
         nxt = now + 1
         for ip, o in grants:
             q = fifo[ip]
-            _, pid, k = q.popleft()
-            u = up[ip]
-            if u >= 0:
-                credit[u] += 1
-            elif k == 0:
-                self.head_out[pid] = now
-            if q:
-                t = q[0][0]
-                if t <= nxt:
-                    blocked.append(ip)
-                else:
-                    lst = wheel.get(t)
-                    if lst is None:
-                        wheel[t] = [ip]
-                        heapq.heappush(wt, t)
+            _, pid, k = q[0]
+            if dstv[pid] >= 0:
+                q.popleft()
+                u = up[ip]
+                if u >= 0:
+                    credit[u] += 1
+                elif k == 0:
+                    self.head_out[pid] = now
+                if q:
+                    t = q[0][0]
+                    if t <= nxt:
+                        blocked.append(ip)
                     else:
-                        lst.append(ip)
+                        lst = wheel.get(t)
+                        if lst is None:
+                            wheel[t] = [ip]
+                            heapq.heappush(wt, t)
+                        else:
+                            lst.append(ip)
+            else:  # multicast: the copy for this branch leaves; the flit stays until all have
+                served = self._mserved.get(ip)
+                if served is None:
+                    self._mserved[ip] = {o}
+                else:
+                    served.add(o)
+                if k == 0 and up[ip] < 0 and self.head_out[pid] < 0:
+                    self.head_out[pid] = now
             credit[o] -= 1
             link_flits[o] += 1
             last = nfl[pid] - 1
@@ -444,33 +540,64 @@ class MeshNoC:
                 if k == 0:
                     self.hops[pid] += 1
             else:
-                t_ev = self._eject(o, pid, k, now)
-                if k == last:
+                done = self._eject(o, pid, k, now)
+                if done is not None:
                     if delivered is None:
                         delivered = []
-                    delivered.append((pid, t_ev))
+                    delivered.append(done)
+        if multi is not None:
+            for ip in multi:
+                q = fifo[ip]
+                _, pid, k = q[0]
+                served = self._mserved.get(ip)
+                if served is None or len(served) < len(self._mtree[pid][ip // P]):
+                    blocked.append(ip)
+                    continue
+                del self._mserved[ip]
+                q.popleft()
+                u = up[ip]
+                if u >= 0:
+                    credit[u] += 1
+                if q:
+                    t = q[0][0]
+                    if t <= nxt:
+                        blocked.append(ip)
+                    else:
+                        self._schedule(ip, t)
         self._waiting = blocked
         return delivered
 
-    def _eject(self, o: int, pid: int, k: int, now: int) -> int:
+    def _eject(self, o: int, pid: int, k: int, now: int) -> tuple[int, int, int] | None:
+        """Account an ejected flit; returns ``(packet, node, cycle)`` when it is a tail, else None."""
         node = self._eject_node[o]
-        if node != self.dst[pid]:
-            raise SimulationError(f"packet {pid} for node {self.dst[pid]} was ejected at node {node}")
+        dst = self.dst[pid]
+        if node != dst and (dst >= 0 or node not in self.dests[pid]):
+            raise SimulationError(f"packet {pid} for node(s) {self.dests.get(pid, dst)} was ejected at node {node}")
         t = now
         if node == self.host:
             t += self.config.link_delay
             if k == 0:
                 self.hops[pid] += 1
         self._ejected[pid] += 1
-        if k == 0:
+        if k == 0 and self.head_eject[pid] < 0:
             self.head_eject[pid] = t
-        if k == self.flits[pid] - 1:
+        if k != self.flits[pid] - 1:
+            return None
+        if dst >= 0:
             if self.tail_eject[pid] >= 0:
                 raise SimulationError(f"packet {pid} delivered twice (cycles {self.tail_eject[pid]} and {t})")
             self.tail_eject[pid] = t
-            self.delivered += 1
-            self.in_flight -= 1
-        return t
+        else:
+            tails = self.dest_tail[pid]
+            if node in tails:
+                raise SimulationError(f"packet {pid} delivered twice at node {node} (cycles {tails[node]} and {t})")
+            tails[node] = t
+            if len(tails) < len(self.dests[pid]):
+                return pid, node, t
+            self.tail_eject[pid] = max(tails.values())
+        self.delivered += 1
+        self.in_flight -= 1
+        return pid, node, t
 
     # ------------------------------------------------------------------------------------ checks
     def check_conservation(self) -> None:
@@ -481,6 +608,8 @@ class MeshNoC:
         """
         ejected = np.asarray(self._ejected, dtype=np.int64)
         flits = np.asarray(self.flits, dtype=np.int64)
+        for pid, dests in self.dests.items():
+            flits[pid] *= len(dests)
         tails = np.asarray(self.tail_eject, dtype=np.int64)
         lost = np.flatnonzero((tails < 0) | (ejected < flits))
         extra = np.flatnonzero(ejected > flits)
@@ -496,7 +625,15 @@ class MeshNoC:
                                   hint="run the network until it is idle before reading its statistics")
 
     def check_invariants(self) -> None:
-        """Credits and FIFOs agree: for every router-to-router link, credits + FIFO fill == depth."""
+        """Credits and FIFOs agree (for every router-to-router link, credits + FIFO fill == depth), and
+        every non-empty FIFO is due exactly once (on the timing wheel or in the blocked list)."""
+        due: dict[int, int] = {}
+        for ip in [*self._waiting, *(i for lst in self._wheel.values() for i in lst)]:
+            due[ip] = due.get(ip, 0) + 1
+        for ip, q in enumerate(self._fifo):
+            if due.get(ip, 0) != (1 if q else 0):
+                raise SimulationError(f"FIFO {self.port_name(ip)} holds {len(q)} flits and is due "
+                                      f"{due.get(ip, 0)} times")
         depth = self.config.fifo_depth
         for ip, u in enumerate(self._up):
             if u >= 0:
@@ -519,15 +656,22 @@ class MeshNoC:
                 continue
             pids = list(dict.fromkeys(f[1] for f in q))
             _, pid, k = q[0]
-            o = self._route[self._rbase[ip] + self.dst[pid]]
+            if self.dst[pid] >= 0:
+                outs: tuple[int, ...] = (self._route[self._rbase[ip] + self.dst[pid]],)
+            else:
+                served = self._mserved.get(ip, set())
+                outs = tuple(o for o in self._mtree[pid][ip // P] if o not in served)
             why = []
-            if self._lock[o] not in (-1, pid):
-                why.append(f"held by packet {self._lock[o]}")
-            if self._credit[o] <= 0:
-                why.append("ejection sink full" if self._down[o] == _EJECT else "no credit (downstream FIFO full)")
+            for o in outs:
+                if self._lock[o] not in (-1, pid):
+                    why.append(f"{PORT_NAMES[o % P]} held by packet {self._lock[o]}")
+                if self._credit[o] <= 0:
+                    why.append(f"{PORT_NAMES[o % P]}: " + (
+                        "ejection sink full" if self._down[o] == _EJECT else "no credit (downstream FIFO full)"))
             kind = "injection queue" if self._up[ip] < 0 else "input FIFO"
+            wants = " ".join(PORT_NAMES[o % P] for o in outs)
             lines.append(f"  {self.port_name(ip)} {kind}: {len(q)} flits of packets {_ids(pids)}; head: packet "
-                         f"{pid} flit {k} -> {self.port_name(o)}" + (f" ({', '.join(why)})" if why else ""))
+                         f"{pid} flit {k} -> {wants}" + (f" ({', '.join(why)})" if why else ""))
         more = len(lines) - limit
         return "\n".join(lines[:limit] + ([f"  ... and {more} more ports"] if more > 0 else []))
 
