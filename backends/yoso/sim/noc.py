@@ -274,17 +274,8 @@ class MeshNoC:
         """
         nd = self._nd
         dests: tuple[int, ...] | None = None
-        if not isinstance(dst, int | np.integer):
-            dests = tuple(int(d) for d in dst)
-            if len(set(dests)) != len(dests) or not dests:
-                raise SimulationError(f"multicast destinations must be distinct and not empty, got {list(dests)}")
-            if len(dests) == 1:
-                dst, dests = dests[0], None
-        for node in (src, *(dests or (dst,))):
-            if not 0 <= node < nd:
-                host = f", host {self.host}" if self.host is not None else ""
-                raise SimulationError(f"node {node} is not on the {self.config.cols}x{self.config.rows} mesh "
-                                      f"(ids 0..{nd - 1}{host})")
+        if dst.__class__ is not int or src.__class__ is not int or not (0 <= src < nd and 0 <= dst < nd):
+            src, dst, dests = self._check_nodes(src, dst)
         f = self.config.flits if flits is None else flits
         if f < 1:
             raise SimulationError(f"a packet needs at least one flit, got {f}")
@@ -296,7 +287,7 @@ class MeshNoC:
         pid = len(self.dst)
         self.src.append(src)
         if dests is None:
-            self.dst.append(int(dst))
+            self.dst.append(dst)
         else:
             self.dst.append(-1)
             self.dests[pid] = dests
@@ -316,13 +307,33 @@ class MeshNoC:
         self.hops.append(hops)
         q = self._fifo[ip]
         was_empty = not q
-        q.extend((start + k, pid, k) for k in range(f))
+        if f == 1:
+            q.append((start, pid, 0))
+        else:
+            q.extend((start + k, pid, k) for k in range(f))
         if self.in_flight == 0:
             self._last_progress = now
         self.in_flight += 1
         if was_empty:
             self._schedule(ip, start)
         return pid
+
+    def _check_nodes(self, src: Any, dst: Any) -> tuple[int, int, tuple[int, ...] | None]:
+        """Validated ``(src, dst, dests)`` as Python ints; ``dests`` for a multicast, else None."""
+        nd = self._nd
+        dests: tuple[int, ...] | None = None
+        if not isinstance(dst, int | np.integer):
+            dests = tuple(int(d) for d in dst)
+            if len(set(dests)) != len(dests) or not dests:
+                raise SimulationError(f"multicast destinations must be distinct and not empty, got {list(dests)}")
+            if len(dests) == 1:
+                dst, dests = dests[0], None
+        for node in (src, *(dests or (dst,))):
+            if not 0 <= node < nd:
+                host = f", host {self.host}" if self.host is not None else ""
+                raise SimulationError(f"node {node} is not on the {self.config.cols}x{self.config.rows} mesh "
+                                      f"(ids 0..{nd - 1}{host})")
+        return int(src), (-1 if dests is not None else int(dst)), dests
 
     def _tree(self, src: int, dests: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
         """Router -> output ports of the union of the X-Y routes from ``src`` to ``dests`` (cached)."""
@@ -485,6 +496,7 @@ class MeshNoC:
         self._last_progress = now
         # phase 2: move the granted flits
         up, down, nfl, link_flits = self._up, self._down, self.flits, self.link_flits
+        hops, head_out = self.hops, self.head_out
         wheel, lr = self._wheel, self.config.link_delay + self.config.router_delay
         delivered: list[tuple[int, int, int]] | None = None
         nxt = now + 1
@@ -497,7 +509,7 @@ class MeshNoC:
                 if u >= 0:
                     credit[u] += 1
                 elif k == 0:
-                    self.head_out[pid] = now
+                    head_out[pid] = now
                 if q:
                     t = q[0][0]
                     if t <= nxt:
@@ -515,8 +527,8 @@ class MeshNoC:
                     self._mserved[ip] = {o}
                 else:
                     served.add(o)
-                if k == 0 and up[ip] < 0 and self.head_out[pid] < 0:
-                    self.head_out[pid] = now
+                if k == 0 and up[ip] < 0 and head_out[pid] < 0:
+                    head_out[pid] = now
             credit[o] -= 1
             link_flits[o] += 1
             last = nfl[pid] - 1
@@ -538,7 +550,7 @@ class MeshNoC:
                     else:
                         lst.append(d)
                 if k == 0:
-                    self.hops[pid] += 1
+                    hops[pid] += 1
             else:
                 done = self._eject(o, pid, k, now)
                 if done is not None:

@@ -276,7 +276,7 @@ class ReplayStats:
         loads = np.asarray([n for _, _, n in self.links], dtype=np.int64)
         a, b, n = self.busiest_link
         lines = [
-            f"trace replay: {self.packets} packets ({self.flits} flits) on a {c.cols}x{c.rows} mesh, "
+            f"trace replay: {self.packets} packets ({self.flits} flits) on the {c.cols}x{c.rows} mesh, "
             f"R={c.router_delay} L={c.link_delay} F={c.flits} D={c.fifo_depth}",
             f"packet latency (tail ejected - trace cycle): avg {self.avg_latency:.2f}, max {self.max_latency}, "
             f"p50 {self.p50_latency:.0f}, p99 {self.p99_latency:.0f} cycles",
