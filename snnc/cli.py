@@ -180,6 +180,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -------------------------------------------------------------------------------------------- noc
+def add_noc_arguments(p: argparse.ArgumentParser) -> None:
+    from snnc.backends.yoso.sim import trace
+
+    sub = p.add_subparsers(dest="noc_command", metavar="SUBCOMMAND", required=True)
+    replay = sub.add_parser("replay", help="replay a packet trace (CSV cycle,src,dst) on the mesh NoC model",
+                            description=(trace.__doc__ or "").strip().splitlines()[0])
+    trace.add_arguments(replay)
+    replay.set_defaults(noc_run=trace.run)
+
+
+def cmd_noc(args: argparse.Namespace) -> int:
+    return int(args.noc_run(args) or 0)
+
+
 # --------------------------------------------------------------------------------------- backends
 def add_backends_arguments(p: argparse.ArgumentParser) -> None:
     pass
@@ -247,6 +262,7 @@ COMMANDS: dict[str, Command] = {
     "compile": ("compile a model into a deployment for a hardware target (YOSO)", add_compile_arguments,
                 cmd_compile),
     "inspect": ("verify a deployment directory and print its report", add_inspect_arguments, cmd_inspect),
+    "noc": ("network-on-chip tools: replay a packet trace on the mesh model", add_noc_arguments, cmd_noc),
     "train": ("train a spiking network and export it to ONNX", add_train_arguments, cmd_train),
     "backends": ("list the installed backends", add_backends_arguments, cmd_backends),
     "passes": ("list the available passes", add_passes_arguments, cmd_passes),

@@ -50,7 +50,7 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str
 def test_help_of_every_command_is_complete() -> None:
     top = snnc("--help")
     assert top.returncode == 0
-    for command in ("ir", "run", "compile", "inspect", "train", "backends", "passes"):
+    for command in ("ir", "run", "compile", "inspect", "noc", "train", "backends", "passes"):
         assert command in top.stdout
         sub = snnc(command, "--help")
         assert sub.returncode == 0, sub.stderr
@@ -178,3 +178,16 @@ def test_compile_then_inspect_a_yoso_deployment(model_path: Path, tmp_path: Path
     assert_clean_error(snnc("inspect", str(out)), "report.txt")
     assert_clean_error(snnc("compile", str(model_path), "--target", "reference", "-o", str(tmp_path / "r")),
                        "backend reference cannot compile")
+
+
+def test_noc_replay_of_a_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("cycle,src,dst\n0,0,63\n0,63,0\n5,9,9\n")
+    result = snnc("noc", "replay", str(trace), "--mesh", "8x8", "--router-delay", "2", "--link-delay", "1",
+                  "--flits", "1")
+    assert result.returncode == 0, result.stderr
+    assert "trace replay: 3 packets" in result.stdout
+    # the two 14-hop packets use disjoint links: each takes the zero-load latency 3H + 2 = 44 cycles
+    assert "max 44," in result.stdout
+    trace.write_text("0,0,64\n")
+    assert_clean_error(snnc("noc", "replay", str(trace), "--mesh", "8x8"), "trace.csv:1")
