@@ -1,13 +1,17 @@
 """The reference backend: runs a spiking graph with the NumPy interpreter of the SPEC equations.
 
 It is the executable specification every other backend is compared with (float32, batched; see
-:mod:`snnc.backends.reference.executor` and :mod:`snnc.backends.reference.kernels`).
+:mod:`snnc.backends.reference.executor` and :mod:`snnc.backends.reference.kernels`). A graph quantized
+by the ``quantize`` pass runs in the integer mode, with exactly the YOSO chip's integer arithmetic
+(:mod:`snnc.backends.reference.integer`, docs/yoso.md "Integer mode"); ``mode`` picks it explicitly.
 
 Example:
     >>> from snnc.backends import get_backend
     >>> backend = get_backend("reference")
     >>> result = backend.run(graph, x)            # doctest: +SKIP
     >>> result.scores.shape, result.predictions   # doctest: +SKIP
+    >>> quantized = PassManager(["canonicalize", "dce", "quantize"]).run(graph).graph   # doctest: +SKIP
+    >>> backend.run(quantized, x).scores          # integer mode, chosen from the dtypes  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snnc.backends.base import Backend, RunResult
-from snnc.backends.reference.executor import DEFAULT_MEMORY_BUDGET, Execution, ReferenceExecutor
+from snnc.backends.reference.executor import DEFAULT_MEMORY_BUDGET, MODES, Execution, Mode, ReferenceExecutor
+from snnc.backends.reference.integer import INTEGER_KERNELS, IntegerContext, is_quantized
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError
 from snnc.ir import Kind
@@ -25,7 +30,8 @@ from snnc.ir import Kind
 if TYPE_CHECKING:
     from snnc.ir import Graph
 
-__all__ = ["KERNELS", "Execution", "KernelContext", "ReferenceBackend", "ReferenceExecutor", "SpikeTrain"]
+__all__ = ["INTEGER_KERNELS", "KERNELS", "MODES", "Execution", "IntegerContext", "KernelContext", "Mode",
+           "ReferenceBackend", "ReferenceExecutor", "SpikeTrain", "is_quantized"]
 
 
 class ReferenceBackend(Backend):
@@ -35,18 +41,26 @@ class ReferenceBackend(Backend):
         sparse: ``"auto"``, ``"always"`` or ``"never"``: how synapses treat spike trains (results are the
             same on dyadic weights; see :mod:`~snnc.backends.reference.kernels`).
         memory_budget: bytes per chunk when ``run`` is given no ``batch_size``.
+        mode: ``"auto"`` (integer for a graph with integer parameters, i.e. quantized; else float),
+            ``"float"`` or ``"integer"``: see :class:`ReferenceExecutor`.
     """
 
     name = "reference"
-    description = "NumPy interpreter of the SPEC equations (float32, batched, exploits single-spike sparsity)"
+    description = ("NumPy interpreter of the SPEC equations (float32, or YOSO integer arithmetic for quantized graphs; "
+                   "batched, exploits single-spike sparsity)")
 
-    def __init__(self, *, sparse: SparseMode = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
+    def __init__(self, *, sparse: SparseMode = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 mode: Mode = "auto") -> None:
+        if mode not in MODES:
+            raise BackendError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}",
+                               where="ReferenceBackend")
         self.sparse = sparse
         self.memory_budget = memory_budget
+        self.mode = mode
 
     def executor(self, graph: Graph) -> ReferenceExecutor:
         """The interpreter for ``graph`` with this backend's options."""
-        return ReferenceExecutor(graph, sparse=self.sparse, memory_budget=self.memory_budget)
+        return ReferenceExecutor(graph, sparse=self.sparse, memory_budget=self.memory_budget, mode=self.mode)
 
     def run(self, graph: Graph, x: np.ndarray, *, record: bool = False, batch_size: int | None = None) -> RunResult:
         """Run ``graph`` on ``x``; see :meth:`Backend.run`. The scores are the first graph output."""

@@ -12,6 +12,11 @@ observe every value, or replace table entries::
 Large batches are processed in chunks (``batch_size``; by default sized to a memory budget); every
 op is per sample, so the chunking never changes a result.
 
+Two modes (``mode``): ``"float"`` runs the SPEC equations in float32 (:data:`.kernels.KERNELS`);
+``"integer"`` runs a graph quantized by the ``quantize`` pass with exactly the YOSO chip's integer
+arithmetic (docs/yoso.md, :mod:`.integer`, table :attr:`ReferenceExecutor.integer_kernels`). The
+default ``"auto"`` picks integer when any op has integer parameters, else float.
+
 Example:
     >>> import numpy as np
     >>> from snnc.ir import Graph, ValueType
@@ -29,13 +34,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from snnc.backends.reference.integer import INTEGER_KERNELS, integer_params, is_quantized, prepare_integer
 from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError, DatasetError, SnncError
 from snnc.ir import Graph, Kind, Operation, Value
+
+#: How the executor computes: see the module docstring.
+Mode = Literal["auto", "float", "integer"]
+MODES: tuple[str, ...] = ("auto", "float", "integer")
 
 #: Default bound on the memory of the largest intermediate values of one chunk, in bytes.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -68,32 +78,50 @@ class ReferenceExecutor:
         sparse: how synapses treat spike trains: ``"auto"`` (scatter weight rows when the train is
             sparse), ``"always"`` or ``"never"`` (always a dense matmul).
         memory_budget: bytes the chunk size is chosen for when ``run`` gets no ``batch_size``.
+        mode: ``"auto"`` (integer if any op has integer parameters, else float), ``"float"`` (SPEC
+            equations in float32) or ``"integer"`` (a quantized graph with the YOSO chip's arithmetic,
+            docs/yoso.md "Integer mode"). The chosen mode is :attr:`mode`.
 
     Raises:
         VerificationError: the graph is invalid.
-        BackendError: an op has no kernel in :attr:`kernels`, or an option is invalid.
+        BackendError: an op has no kernel in the mode's table, an option is invalid, the graph does not
+            fit the mode (float mode and integer parameters, integer mode and no quantized layer), or a
+            quantized graph breaks a rule of the integer mode (naming the op).
     """
 
-    #: op name -> kernel ``(ctx, op, *operands) -> value``; subclasses override entries.
+    #: op name -> kernel ``(ctx, op, *operands) -> value`` of float mode; subclasses override entries.
     kernels: ClassVar[Mapping[str, Kernel]] = KERNELS
+    #: the same for integer mode (the float table with the quantized layers' kernels replaced).
+    integer_kernels: ClassVar[Mapping[str, Kernel]] = INTEGER_KERNELS
 
     def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto") -> None:
         if sparse not in ("auto", "always", "never"):
             raise BackendError(f"sparse must be 'auto', 'always' or 'never', got {sparse!r}",
+                               where="ReferenceExecutor")
+        if mode not in MODES:
+            raise BackendError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}",
                                where="ReferenceExecutor")
         graph.verify()
         if not graph.inputs:
             raise BackendError("the graph has no inputs", where=f"graph @{graph.name}")
         self.graph = graph
-        self.ctx = KernelContext(graph.time_steps, sparse=sparse)
+        #: the mode this executor runs in: ``"float"`` or ``"integer"`` (never ``"auto"``)
+        self.mode: str = _resolve_mode(graph, mode)
+        self.ctx: KernelContext
+        if self.mode == "integer":
+            self.ctx = prepare_integer(graph, sparse=sparse)
+        else:
+            self.ctx = KernelContext(graph.time_steps, sparse=sparse)
+        #: the kernel table of :attr:`mode`
+        self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
         self.memory_budget = memory_budget
         #: value name -> runtime value of the chunk being run (values die after their last use)
         self.env: dict[str, Any] = {}
         for op in graph.ops:
-            if op.opname not in self.kernels:
+            if op.opname not in self.table:
                 raise BackendError(f"the reference executor has no kernel for {op.opname}",
-                                   where=_where(op), hint=f"kernels exist for: {', '.join(sorted(self.kernels))}")
+                                   where=_where(op), hint=f"kernels exist for: {', '.join(sorted(self.table))}")
         outputs = {v.name for v in graph.outputs}
         last_use: dict[str, int] = {}
         for index, op in enumerate(graph.ops):
@@ -163,7 +191,7 @@ class ReferenceExecutor:
 
         Override to observe or replace the evaluation of every op (call ``super().run_op``).
         """
-        kernel = self.kernels[op.opname]
+        kernel = self.table[op.opname]
         try:
             return kernel(self.ctx, op, *args)
         except SnncError as err:
@@ -177,14 +205,15 @@ class ReferenceExecutor:
         """The chunk size for which the largest intermediates of one chunk fit :attr:`memory_budget`."""
         time_steps = self.graph.time_steps
         per_sample = 1
+        itemsize = 8 if self.mode == "integer" else 4  # integer mode: float32 sums, then int32 (+ the check)
         for value in self.graph.values():
             steps = time_steps if value.type.kind.time_major else 1
-            per_sample = max(per_sample, steps * value.type.size * 4)
+            per_sample = max(per_sample, steps * value.type.size * itemsize)
         for op in self.graph.ops:
             if op.opname == "snn.conv2d":  # im2col columns of one group
                 _, cg, kh, kw = op.attrs["weight"].shape
                 ho, wo = op.result.type.features[1:]
-                per_sample = max(per_sample, time_steps * ho * wo * cg * kh * kw * 4)
+                per_sample = max(per_sample, time_steps * ho * wo * cg * kh * kw * itemsize)
         return max(1, self.memory_budget // (3 * per_sample))
 
     # ------------------------------------------------------------------------------------ helpers
@@ -253,6 +282,24 @@ def _take(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
     return a[start:stop] if axis == 0 else a[:, start:stop]
 
 
+def _resolve_mode(graph: Graph, mode: str) -> str:
+    """``auto`` -> integer when some op has integer parameters; check that the graph fits the mode."""
+    quantized = is_quantized(graph)
+    if mode == "auto":
+        return "integer" if quantized else "float"
+    if mode == "float" and quantized:
+        op = next(op for op in graph.ops if integer_params(op))
+        key = integer_params(op)[0]
+        raise BackendError(f"parameter {key!r} has integer dtype {op.attrs[key].dtype}; float mode runs float "
+                           "graphs only", where=_where(op),
+                           hint="run it with mode='integer' (or 'auto'), or run the graph before quantization")
+    if mode == "integer" and not quantized:
+        raise BackendError("integer mode runs quantized graphs, and no op of this graph has integer parameters",
+                           where=f"graph @{graph.name}",
+                           hint="quantize it first: PassManager(['canonicalize', 'dce', 'quantize'])")
+    return mode
+
+
 def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
@@ -262,4 +309,4 @@ def spiking_values(graph: Graph) -> list[str]:
     return [v.name for v in graph.values() if v.type.kind is Kind.SPIKES]
 
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "Execution", "ReferenceExecutor", "spiking_values"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor", "spiking_values"]

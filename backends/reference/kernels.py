@@ -47,7 +47,7 @@ class KernelContext:
     Attributes:
         time_steps: T, the graph's simulation length.
         sparse: ``"auto"``, ``"always"`` or ``"never"``: whether synapses use the sparse path on spike trains.
-        dtype: the arithmetic dtype (float32; an integer mode is future work).
+        dtype: the arithmetic dtype (float32; quantized graphs run in the integer mode, :mod:`.integer`).
     """
 
     time_steps: int
@@ -66,8 +66,8 @@ class KernelContext:
         if cached is None:
             raw = np.asarray(op.attrs[key])
             if not np.issubdtype(raw.dtype, np.floating):
-                raise BackendError(f"parameter {key!r} has integer dtype {raw.dtype}; the reference executor runs "
-                                   "float32 graphs only", hint="run the float graph (before quantization)")
+                raise BackendError(f"parameter {key!r} has integer dtype {raw.dtype}; the float kernels run float32 "
+                                   "graphs only", hint="run quantized graphs in the integer mode (mode='integer')")
             arr = raw.astype(self.dtype)
             cached = self._params[cache_key] = prepare(arr) if prepare else arr
         return cached
