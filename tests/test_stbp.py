@@ -93,9 +93,11 @@ def _hand_backward(current: np.ndarray, theta: np.ndarray, g: np.ndarray, reset:
     return d_cur, d_theta.sum(0)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("kind", ["threshold", "rect"])
-def test_autograd_through_time_matches_hand_recursion(reset: str, kind: str) -> None:
+def test_gradients_through_time_match_hand_recursion(reset: str, kind: str, fused: bool) -> None:
+    """Both the fused layer (hand-written backward) and plain autograd through :func:`spike`."""
     rng = np.random.default_rng(7)
     T, B, n = 6, 5, 4
     current = rng.uniform(-0.2, 0.7, (T, B, n)).astype(F32)
@@ -104,7 +106,8 @@ def test_autograd_through_time_matches_hand_recursion(reset: str, kind: str) -> 
     sur = Surrogate(kind, 0.8)
     cur_t = torch.from_numpy(current).requires_grad_(True)
     th_t = torch.from_numpy(theta).requires_grad_(True)
-    s = if_neuron(cur_t, th_t, reset, sur)
+    s = if_neuron(cur_t, th_t, reset, sur, fused=fused)
+    assert np.array_equal(s.detach().numpy(), spec.if_neuron(current, theta, reset))
     (s.double() * torch.from_numpy(g)).sum().backward()
     d_cur, d_theta = _hand_backward(current, theta, g, reset, sur)
     # the case is not trivial: gradients flow through time (some nonzero, some beyond the current step)
@@ -118,6 +121,9 @@ def test_per_channel_threshold_gradient_sums_over_positions() -> None:
     current = torch.from_numpy(rng.uniform(0, 0.6, (4, 2, 3, 2, 2)).astype(F32))
     th = torch.full((3, 1, 1), 0.5, requires_grad=True)
     if_neuron(current, th, "subtract").sum().backward()
+    th_graph = torch.full((3, 1, 1), 0.5, requires_grad=True)
+    if_neuron(current, th_graph, "subtract", fused=False).sum().backward()
+    torch.testing.assert_close(th.grad, th_graph.grad)
     th_flat = torch.full((3,), 0.5, requires_grad=True)
     per_position = current.permute(0, 1, 3, 4, 2).reshape(4, 8, 3)  # channels last, positions as batch
     if_neuron(per_position, th_flat, "subtract").sum().backward()

@@ -113,8 +113,56 @@ def spike(v: Tensor, theta: Tensor, surrogate: Surrogate) -> Tensor:
     return _Spike.apply(v, theta, surrogate)
 
 
+class _IFLayer(torch.autograd.Function):
+    """A whole IF layer over time: the forward loop without an autograd graph, the backward recursion of the
+    module docstring by hand (a few fused elementwise ops per step instead of autograd's many)."""
+
+    @staticmethod
+    def forward(ctx, current: Tensor, theta: Tensor, reset: str, surrogate: Surrogate) -> Tensor:  # noqa: ANN001
+        v = torch.zeros_like(current[0])
+        s = torch.zeros_like(current[0])
+        vs = torch.empty_like(current)
+        out = torch.empty_like(current)
+        for t in range(current.shape[0]):
+            if reset == "subtract":
+                v = v - theta * s + current[t]  # (V - theta*S) + I, the ONNX body's order
+            else:
+                v = v * (1.0 - s) + current[t]
+            s = (v >= theta).to(current.dtype)
+            vs[t] = v
+            out[t] = s
+        ctx.save_for_backward(vs, out, theta)
+        ctx.reset = reset
+        ctx.surrogate = surrogate
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        vs, out, theta = ctx.saved_tensors
+        subtract = ctx.reset == "subtract"
+        want_theta = ctx.needs_input_grad[1]
+        d_cur = torch.empty_like(vs)
+        d_next = torch.zeros_like(vs[0])
+        d_theta = torch.zeros_like(vs[0]) if want_theta else None
+        for t in reversed(range(vs.shape[0])):
+            h = surrogate_derivative(vs[t], theta, ctx.surrogate)
+            if subtract:
+                dsh = (grad[t] - theta * d_next) * h
+                if want_theta:
+                    d_theta -= dsh + out[t] * d_next
+                d_next = dsh + d_next
+            else:
+                dsh = (grad[t] - vs[t] * d_next) * h
+                if want_theta:
+                    d_theta -= dsh
+                d_next = dsh + (1.0 - out[t]) * d_next
+            d_cur[t] = d_next
+        g_theta = _sum_to(d_theta, theta.shape) if want_theta else None
+        return d_cur, g_theta, None, None
+
+
 def if_neuron(current: Tensor, theta: Tensor | float, reset: str = "subtract",
-              surrogate: Surrogate | None = None) -> Tensor:
+              surrogate: Surrogate | None = None, *, fused: bool = True) -> Tensor:
     """Run a layer of IF neurons (SPEC ``snn.IF``) over a synaptic input train.
 
     Args:
@@ -122,6 +170,8 @@ def if_neuron(current: Tensor, theta: Tensor | float, reset: str = "subtract",
         theta: threshold, a float or a tensor broadcastable to ``f`` (may require grad).
         reset: ``"subtract"`` or ``"zero"``.
         surrogate: the surrogate derivative (default: paper eq. 14).
+        fused: run the layer as one autograd function with the hand-written backward (fast); False builds
+            the autograd graph step by step through :func:`spike` (the same gradients, tested).
 
     Returns:
         the spike train ``S`` ``[T, B, *f]`` (float32 0/1).
@@ -136,6 +186,8 @@ def if_neuron(current: Tensor, theta: Tensor | float, reset: str = "subtract",
     surrogate = surrogate or Surrogate()
     th = theta if isinstance(theta, Tensor) else torch.tensor(float(theta), dtype=current.dtype,
                                                                device=current.device)
+    if fused:
+        return _IFLayer.apply(current, th, reset, surrogate)
     v = torch.zeros_like(current[0])
     s = torch.zeros_like(current[0])
     out = []
