@@ -42,6 +42,7 @@ __all__ = [
     "conv_relpsp",
     "dense_relpsp",
     "first_crossing",
+    "synaptic_input",
     "ttfs_encode",
 ]
 
@@ -109,18 +110,38 @@ def _bag_offsets(sorted_keys: Tensor, n_bags: int) -> Tensor:
     return offsets
 
 
+def _dense_input(rows: Tensor, i_idx: Tensor, w_t: Tensor, B: int, T: int) -> Tensor:
+    """``A[b, j, t]`` = sum of ``w_ij`` over the inputs ``i`` that fire at step ``t`` in sample ``b``."""
+    a = F.embedding_bag(i_idx, w_t, _bag_offsets(rows, B * T), mode="sum")  # [B*T, n], rows = b*T + t
+    return a.view(B, T, -1).transpose(1, 2).contiguous()  # [B, n, T]: time last for the scans
+
+
+def synaptic_input(t_in: Tensor, time_steps: int, weight: Tensor | None = None,
+                   fn: Callable[..., Tensor] | None = None, params: Sequence[Tensor] = ()) -> Tensor:
+    """The synaptic input ``I`` of a layer with time last, ``[B, F, T]`` (no gradient).
+
+    Either a dense ``weight`` ``[n, m]`` on ``t_in`` ``[B, m]``, or a synapse ``fn(x, *params)`` (see
+    :func:`conv_relpsp`). ``cumsum`` twice along the last axis gives ``K`` and ``V[t + 1]``.
+    """
+    with torch.no_grad():
+        if weight is not None:
+            rows, i_idx, _ = _active_spikes(t_in, time_steps)
+            return _dense_input(rows, i_idx, weight.t().contiguous(), t_in.shape[0], time_steps)
+        if fn is None:
+            raise ValueError("synaptic_input needs a weight or a synapse function")
+        B = t_in.shape[0]
+        a = fn(one_hot_time(t_in, time_steps).reshape(B * time_steps, *t_in.shape[1:]), *params)
+        return a.reshape(B, time_steps, -1).transpose(1, 2).contiguous()
+
+
 class _DenseRelpsp(torch.autograd.Function):
     """Dense ReL-PSP layer: spike steps ``[B, m]`` and weight ``[n, m]`` -> ``(step, t_real)`` ``[B, n]``."""
 
     @staticmethod
     def forward(ctx, t_in: Tensor, weight: Tensor, theta: float, T: int):  # noqa: ANN001, ANN205
-        B = t_in.shape[0]
-        n = weight.shape[0]
         rows, i_idx, s = _active_spikes(t_in, T)
         w_t = weight.t().contiguous()  # [m, n]
-        # A[b*T + t, :] = sum of the weight rows of the inputs that fire at step t in sample b.
-        a = F.embedding_bag(i_idx, w_t, _bag_offsets(rows, B * T), mode="sum")
-        a = a.view(B, T, n).transpose(1, 2).contiguous()  # [B, n, T]: time last for the scans
+        a = _dense_input(rows, i_idx, w_t, t_in.shape[0], T)
         step, t_real, slope = first_crossing(a, theta)
         ctx.save_for_backward(rows, i_idx, s, w_t, step, t_real, slope)
         ctx.T = T
@@ -206,7 +227,7 @@ class _SynapseRelpsp(torch.autograd.Function):
         spikes = one_hot_time(t_in, T).reshape(B * T, *t_in.shape[1:])
         a = fn(spikes, *params)  # [B*T, *f_out]
         out_shape = a.shape[1:]
-        a = a.reshape(B, T, -1).transpose(1, 2).contiguous()  # [B, F, T]
+        a = a.reshape(B, T, -1).transpose(1, 2).contiguous()  # [B, F, T], time last
         step, t_real, slope = first_crossing(a, theta)
         ctx.save_for_backward(t_in, step, t_real, slope, *params)
         ctx.T, ctx.fn, ctx.out_shape = T, fn, out_shape

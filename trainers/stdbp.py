@@ -67,8 +67,10 @@ class StdbpConfig:
     time_steps: int = 64
     threshold: float = 1.0
     loss_time: str = "real"
-    tau: float = 1.0
-    init_mean: float = 0.5
+    tau: float = 2.0
+    init_mean: float = 0.25
+    init_first: float = 0.5
+    grad_clip: float = 0.0
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "cpu"
@@ -140,7 +142,7 @@ def _check_config(cfg: StdbpConfig) -> None:
 
 
 def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
-          progress: bool = False, log=print) -> TrainResult:  # noqa: ANN001 - log is any print-like callable
+          progress: bool = False, log=print, on_epoch=None) -> TrainResult:  # noqa: ANN001 - callables
     """Train an STDBP network.
 
     Args:
@@ -150,6 +152,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         resume: continue from this checkpoint (its architecture, T and threshold win over ``cfg``'s).
         progress: show a tqdm progress bar per epoch.
         log: where the per-epoch lines go.
+        on_epoch: called with each epoch's :class:`EpochStats` after its checkpoint is saved.
 
     Returns:
         The trained network (on the CPU) and the per-epoch statistics.
@@ -185,14 +188,15 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     first_epoch = 1
     if state is None:
         init_idx = torch.randperm(len(x_train), generator=gen)[:256].to(device)
-        alive = net.init_weights(x_train[init_idx], mean=cfg.init_mean, generator=gen)
+        alive = net.init_weights(x_train[init_idx], mean=cfg.init_mean, first=cfg.init_first, generator=gen)
         log("init: weight scales " + ", ".join(f"{float(s):.3g}" for s in net.scales)
             + "; firing neurons " + ", ".join(f"{100 * a:.0f} %" for a in alive))
     else:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.last_epoch = state["step"]
-        sched.step(sched.last_epoch)  # re-evaluate the lr for the (possibly new) total length
+        sched.last_epoch = int(state["step"])  # re-evaluate the lr for the (possibly new) total length
+        for group, base, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+            group["lr"] = base * factor(sched.last_epoch)
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         result.history = [EpochStats(**h) for h in state["history"]]
@@ -216,6 +220,8 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
             loss = output_loss(step, t_real, y, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             with torch.no_grad():
@@ -247,6 +253,8 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
                 "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "history": [vars(h) for h in result.history], "train_seconds": result.train_seconds,
             })
+        if on_epoch is not None:
+            on_epoch(stats)
     result.net = net.cpu()
     return result
 
@@ -293,10 +301,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--loss-time", default="real", choices=["real", "step"],
                    help="output time in the loss: the real spike time t* (eq. 11) or the integer step "
                    "(default: real)")
-    g.add_argument("--tau", type=float, default=1.0,
-                   help="softmax temperature in steps: loss = CE(softmax(-t / tau)) (default: 1.0)")
-    g.add_argument("--init-mean", type=float, default=0.5,
-                   help="mean of the initial weights relative to their spread (default: 0.5)")
+    g.add_argument("--tau", type=float, default=2.0,
+                   help="softmax temperature in steps: loss = CE(softmax(-t / tau)) (default: 2.0)")
+    g.add_argument("--init-mean", type=float, default=0.25,
+                   help="mean of the initial weights relative to their spread (default: 0.25)")
+    g.add_argument("--init-first", type=float, default=0.5,
+                   help="initial median spike step of the first layer, as a fraction of T; later layers are "
+                   "spaced evenly up to L/(L+1) (default: 0.5)")
+    g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
     g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
     g.add_argument("--no-reference-eval", action="store_true",
                    help="skip evaluating the exported model with the reference executor")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnc.trainers.common import Arch, ConvSpec, DenseSpec, PoolSpec, TrainerError
-from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, ttfs_encode
+from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, synaptic_input, ttfs_encode
 
 __all__ = ["LayerPlan", "StdbpNet", "plan_layers", "predict"]
 
@@ -154,6 +154,14 @@ class StdbpNet(nn.Module):
             return dense_relpsp(flat, w_eff, theta, T)
         return conv_relpsp(t_in, theta, T, _conv_synapse(plan.pool, plan.padding), [w])
 
+    def synaptic_input(self, index: int, t_in: Tensor, weight: Tensor) -> Tensor:
+        """Layer ``index``'s synaptic input ``I`` ``[B, F, T]`` for the weight ``weight`` (no gradient)."""
+        plan = self.plans[index]
+        if plan.kind == "dense":
+            w_eff = _pooled_dense_weight(weight, plan) if plan.pool else weight
+            return synaptic_input(t_in.reshape(t_in.shape[0], -1), self.time_steps, w_eff)
+        return synaptic_input(t_in, self.time_steps, fn=_conv_synapse(plan.pool, plan.padding), params=[weight])
+
     def forward(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """All layers' ``(step, t_real)``, input first excluded; the last entry is the output layer."""
         t = self.encode(x)
@@ -165,41 +173,41 @@ class StdbpNet(nn.Module):
         return outs
 
     @torch.no_grad()
-    def init_weights(self, x: Tensor, *, generator: torch.Generator | None = None, mean: float = 0.5,
-                     targets: list[float] | None = None) -> list[float]:
+    def init_weights(self, x: Tensor, *, generator: torch.Generator | None = None, mean: float = 0.25,
+                     first: float = 0.5) -> list[float]:
         """Data-dependent initialisation that makes neurons fire inside the window.
 
         Each layer's weights start as ``v ~ N(mean, 1)`` in units of the layer's scale (``w = v * scale``, so
         ``mean`` is the excitatory bias relative to the spread); the scale is then set, layer by layer on ``x``,
-        so that the median output step over the batch equals ``targets[l] * T`` (default: layer ``l`` of
-        ``L`` at ``(l + 1) / (L + 1)``), leaving later layers time to fire after earlier ones.
+        so that the median output step over the batch is ``first * T`` for the first layer and grows evenly
+        up to ``L / (L + 1) * T`` for the last of ``L`` layers, leaving later layers time to fire after
+        earlier ones. Closed form, no search: ``V`` is linear in the scale.
 
         Returns:
             The fraction of neurons of each layer that fire on at least one sample of ``x``.
         """
         L = len(self.plans)
-        targets = targets or [(i + 1) / (L + 1) for i in range(L)]
+        last = max(first, L / (L + 1))
+        targets = [first + (last - first) * i / max(L - 1, 1) for i in range(L)]
         T = self.time_steps
         t = self.encode(x)
         alive = []
         for i, plan in enumerate(self.plans):
             w0 = torch.randn(plan.weight_shape, generator=generator) + mean
             w0 = w0.to(self.weights[i].device)
-            target = targets[i] * T
-
-            def median_step(scale: float, i: int = i, w0: Tensor = w0, t: Tensor = t) -> float:
-                step, _ = self.layer(i, t, w0 * scale)
-                return float(step.float().median())
-
-            lo, hi = 1e-8, 1e3
-            for _ in range(60):  # bisection on log(scale): the median step falls as the scale grows
-                mid = math.sqrt(lo * hi)
-                if median_step(mid) > target:
-                    lo = mid
-                else:
-                    hi = mid
+            # V is linear in the weight scale c. Neuron (b, j) fires by step `target` iff
+            # c * max_{t <= target} V0[b, j, t] >= theta, so the median step is `target` when c is the median
+            # over (b, j) of theta / max_{t <= target} V0 (infinite where that maximum is not positive).
+            target = max(1, min(T - 1, round(targets[i] * T)))
+            v0 = self.synaptic_input(i, t, w0).cumsum(-1).cumsum(-1)  # v0[..., u] = V[u + 1] at scale 1
+            peak = v0[..., :target].amax(-1).flatten()
+            need = torch.where(peak > 0, self.threshold / peak.clamp_min(1e-30), torch.full_like(peak, math.inf))
+            scale = float(need.median())
+            if not math.isfinite(scale):
+                raise TrainerError(f"layer {i + 1} cannot be initialised to fire: its inputs are mostly silent",
+                                   hint="raise --init-mean, or lower --init-first")
             self.weights[i].copy_(w0)
-            self.scales[i] = hi
+            self.scales[i] = scale
             t, _ = self.layer(i, t)
             alive.append(float((t < T).reshape(t.shape[0], -1).any(0).float().mean()))
         return alive
