@@ -1,0 +1,515 @@
+"""Simulate a YOSO deployment on a dataset: ``snnc simulate DIR --dataset NAME``.
+
+Runs the deployment directory alone (``snnc compile --target yoso`` wrote it) on the chip model of
+:mod:`snnc.backends.yoso.sim.chip`, one image at a time (``--workers N``: images in N processes, same
+results), and reports per image the prediction, latency (cycles, ms at the chip's clock), energy (uJ,
+with its breakdown), average power (mW), spikes per layer, packets, hops and the busiest link; per
+dataset the accuracy and the distributions (mean, p50, p99). ``docs/simulator.md`` has the model.
+
+Command line (wired as ``snnc simulate``; also ``python -m snnc.backends.yoso.sim.simulate``)::
+
+    snnc simulate build/mlp --dataset mnist --data-dir DIR [--limit N] [--workers N] [--plots DIR] [--json FILE]
+
+Example:
+    >>> result = simulate_deployment("build/mlp", x[:10], y=y[:10])     # doctest: +SKIP
+    >>> result.accuracy, result.images[0].latency_ms, result.images[0].energy_uj   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnc.backends.reference.kernels import SpikeTrain
+from snnc.backends.yoso.sim.chip import Chip, ImageRun
+from snnc.backends.yoso.sim.energy import CATEGORIES, EnergyModel, event_counts
+from snnc.errors import DatasetError, SnncError
+
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass
+class ImageRecord:
+    """What the chip did on one image.
+
+    Attributes:
+        index: position in the input batch.
+        prediction: argmax of the scores (ties to the lowest index).
+        label: the true class, when given.
+        scores: the decoder's scores.
+        cycles: latency in cycles; ``latency_ms`` at the chip's clock.
+        energy_uj: total energy; ``energy_pj`` per category (``energy.CATEGORIES``).
+        power_mw: average power (energy / latency).
+        spikes: spiking value (encoder or layer) -> spikes in this image.
+        packets: ``spike`` / ``end_of_step`` packets injected, ``host_in`` / ``host_out`` through the host link.
+        hops: flit link traversals (host link included).
+        busiest_link: ``{"from", "to", "flits"}`` (``[x, y]`` or ``"host"``).
+        events: hardware event counts (``energy.event_counts``).
+        step_cycles: duration of every step, barrier included.
+    """
+
+    index: int
+    prediction: int
+    label: int | None
+    scores: list[float]
+    cycles: int
+    latency_ms: float
+    energy_uj: float
+    energy_pj: dict[str, float]
+    power_mw: float
+    spikes: dict[str, int]
+    packets: dict[str, int]
+    hops: int
+    busiest_link: dict[str, Any]
+    events: dict[str, int]
+    step_cycles: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line for the per-image table."""
+        label = "-" if self.label is None else str(self.label)
+        link = self.busiest_link
+        return (f"{self.index:>6} {label:>5} {self.prediction:>4} {self.cycles:>9} {self.latency_ms:>9.3f} "
+                f"{self.energy_uj:>9.3f} {self.power_mw:>8.4f} {sum(self.spikes.values()):>7} "
+                f"{sum(self.packets[k] for k in ('spike', 'end_of_step')):>7} {self.hops:>7}  "
+                f"{_where(link['from'])}->{_where(link['to'])} ({link['flits']})")
+
+
+HEADER = (f"{'image':>6} {'label':>5} {'pred':>4} {'cycles':>9} {'ms':>9} {'uJ':>9} {'mW':>8} {'spikes':>7} "
+          f"{'packets':>7} {'hops':>7}  busiest link (flits)")
+
+
+def _where(node: Any) -> str:
+    return "host" if node == "host" else f"({node[0]},{node[1]})"
+
+
+@dataclass
+class SimResult:
+    """Per-image records and dataset aggregates of a simulation.
+
+    Attributes:
+        deployment: the deployment directory.
+        chip: hardware name; ``mesh`` (cols, rows); ``clock_hz``; ``time_steps``; ``barrier_cycles``.
+        images: one :class:`ImageRecord` per input, in input order.
+        scores: float32 ``[N, classes]``; ``predictions`` int64 ``[N]``; ``labels`` (or None).
+        spikes: value name -> bool ``[T, N, *features]`` (only with ``record=True``), like
+            ``RunResult.spikes`` of a backend.
+        link_flits: ``(from node, to node, flits summed over the images)`` per link (host node =
+            ``cols * rows``); ``pe_busy``, ``pe_ops``: per PE id, busy cycles and synapse operations summed
+            over the images; ``pe_nodes``: per PE id, its node; ``pe_layers``: per PE id, its layer name.
+        wall_s: wall time of the simulation; ``workers``: processes used.
+    """
+
+    deployment: str
+    chip: str
+    mesh: tuple[int, int]
+    clock_hz: float
+    time_steps: int
+    barrier_cycles: int
+    images: list[ImageRecord]
+    scores: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray | None
+    spikes: dict[str, np.ndarray]
+    link_flits: list[tuple[int, int, int]]
+    pe_busy: np.ndarray
+    pe_ops: np.ndarray
+    pe_nodes: list[int]
+    pe_layers: list[str]
+    wall_s: float = 0.0
+    workers: int = 1
+
+    @property
+    def accuracy(self) -> float | None:
+        """Fraction of correct predictions (None without labels)."""
+        if self.labels is None or not len(self.labels):
+            return None
+        return float(np.mean(self.predictions == self.labels))
+
+    def distribution(self, name: str) -> dict[str, float]:
+        """``mean``, ``p50``, ``p99``, ``min``, ``max`` of a per-image figure: ``cycles``, ``latency_ms``,
+        ``energy_uj``, ``power_mw``, ``hops``, ``packets``, ``spikes``."""
+        values = np.asarray([_figure(r, name) for r in self.images], np.float64)
+        if not values.size:
+            return dict.fromkeys(("mean", "p50", "p99", "min", "max"), float("nan"))
+        return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)),
+                "p99": float(np.percentile(values, 99)), "min": float(values.min()), "max": float(values.max())}
+
+    def mean_energy_pj(self) -> dict[str, float]:
+        """Energy per category, averaged over the images (pJ)."""
+        n = max(1, len(self.images))
+        return {k: sum(r.energy_pj[k] for r in self.images) / n for k in CATEGORIES}
+
+    def mean_spikes(self) -> dict[str, float]:
+        """Spikes per image of each spiking value, averaged."""
+        n = max(1, len(self.images))
+        keys = self.images[0].spikes if self.images else {}
+        return {k: sum(r.spikes[k] for r in self.images) / n for k in keys}
+
+    def busiest_link(self) -> tuple[int, int, int] | None:
+        """The link that carried the most flits over all images."""
+        return max(self.link_flits, key=lambda e: (e[2], -e[0], -e[1]), default=None)
+
+    def summary(self) -> dict[str, Any]:
+        """The dataset aggregates (what ``--json`` writes under ``summary``)."""
+        cols = self.mesh[0]
+        link = self.busiest_link()
+        return {
+            "images": len(self.images), "accuracy": self.accuracy,
+            **{name: self.distribution(name) for name in FIGURES},
+            "energy_pj_mean": self.mean_energy_pj(), "spikes_mean": self.mean_spikes(),
+            "busiest_link": None if link is None else {
+                "from": _node_xy(link[0], cols, self.mesh), "to": _node_xy(link[1], cols, self.mesh),
+                "flits_per_image": link[2] / max(1, len(self.images))},
+            "wall_s": self.wall_s, "workers": self.workers,
+            "wall_ms_per_image": 1e3 * self.wall_s / max(1, len(self.images)),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the recorded spike trains, as JSON-ready data."""
+        return {"deployment": self.deployment, "chip": self.chip, "mesh": list(self.mesh), "clock_hz": self.clock_hz,
+                "time_steps": self.time_steps, "barrier_cycles": self.barrier_cycles, "summary": self.summary(),
+                "links": [{"from": _node_xy(a, self.mesh[0], self.mesh), "to": _node_xy(b, self.mesh[0], self.mesh),
+                           "flits": f} for a, b, f in self.link_flits],
+                "pes": [{"id": k, "xy": _node_xy(node, self.mesh[0], self.mesh), "layer": self.pe_layers[k],
+                         "busy_cycles": int(self.pe_busy[k]), "synapse_ops": int(self.pe_ops[k])}
+                        for k, node in enumerate(self.pe_nodes)],
+                "images": [asdict(r) for r in self.images]}
+
+    def format(self, show: int = 10) -> str:
+        """The report ``snnc simulate`` prints: the first ``show`` images and the dataset aggregates."""
+        n = len(self.images)
+        lines = [f"deployment {self.deployment}  (chip {self.chip}, {self.mesh[0]} x {self.mesh[1]} mesh, "
+                 f"{len(self.pe_nodes)} PEs, T = {self.time_steps}, clock {self.clock_hz / 1e6:g} MHz, "
+                 f"barrier {self.barrier_cycles} cycles)"]
+        if show and n:
+            lines += ["", HEADER] + [r.line() for r in self.images[:show]]
+            if n > show:
+                lines.append(f"{'...':>6} ({n - show} more images; --json has all)")
+        lines.append("")
+        acc = self.accuracy
+        lines.append(f"images      {n}" + ("" if acc is None else
+                                           f"   accuracy {100 * acc:.2f} % "
+                                           f"({int(round(acc * n))}/{n})"))
+        for name, unit, fmt in (("cycles", "cycles", ".0f"), ("latency_ms", "ms", ".3f"), ("energy_uj", "uJ", ".3f"),
+                                ("power_mw", "mW", ".4f"), ("packets", "packets", ".1f"), ("hops", "hops", ".1f")):
+            d = self.distribution(name)
+            lines.append(f"{name:<11} mean {d['mean']:{fmt}}  p50 {d['p50']:{fmt}}  p99 {d['p99']:{fmt}}  "
+                         f"max {d['max']:{fmt}} {unit}")
+        energy = self.mean_energy_pj()
+        total = sum(energy.values()) or 1.0
+        lines.append("energy      " + ", ".join(f"{k} {v / 1e6:.4f} uJ ({100 * v / total:.1f} %)"
+                                                for k, v in energy.items() if v))
+        lines.append("spikes      " + ", ".join(f"%{k} {v:.1f}" for k, v in self.mean_spikes().items()) + " per image")
+        link = self.busiest_link()
+        if link is not None:
+            lines.append(f"busiest     {_where(_node_xy(link[0], self.mesh[0], self.mesh))} -> "
+                         f"{_where(_node_xy(link[1], self.mesh[0], self.mesh))}: "
+                         f"{link[2] / max(1, n):.1f} flits per image")
+        lines.append(f"wall time   {self.wall_s:.2f} s ({1e3 * self.wall_s / max(1, n):.1f} ms per image, "
+                     f"{self.workers} worker{'s' if self.workers > 1 else ''})")
+        return "\n".join(lines)
+
+
+FIGURES = ("cycles", "latency_ms", "energy_uj", "power_mw", "packets", "hops", "spikes")
+
+
+def _figure(r: ImageRecord, name: str) -> float:
+    if name == "packets":
+        return r.packets["spike"] + r.packets["end_of_step"]
+    if name == "spikes":
+        return sum(r.spikes.values())
+    return float(getattr(r, name))
+
+
+def _node_xy(node: int, cols: int, mesh: tuple[int, int]) -> list[int] | str:
+    if node == mesh[0] * mesh[1]:
+        return "host"
+    return [node % cols, node // cols]
+
+
+# ------------------------------------------------------------------------------------------ workers
+_CHIPS: dict[tuple[str, int | None, int | None], Chip] = {}
+
+
+def get_chip(path: str | os.PathLike[str], barrier_cycles: int | None = None,
+             eject_depth: int | None = None) -> Chip:
+    """The :class:`Chip` of a deployment directory (loaded and verified once per process)."""
+    from snnc.backends.yoso.deploy import load_deployment
+
+    key = (str(Path(path).resolve()), barrier_cycles, eject_depth)
+    chip = _CHIPS.get(key)
+    if chip is None:
+        chip = _CHIPS[key] = Chip(load_deployment(path), barrier_cycles=barrier_cycles, eject_depth=eject_depth)
+    return chip
+
+
+@dataclass
+class _Chunk:
+    records: list[ImageRecord]
+    scores: np.ndarray
+    spikes: dict[str, np.ndarray]
+    links: dict[tuple[int, int], int]
+    pe_busy: np.ndarray
+    pe_ops: np.ndarray
+
+
+def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
+                    record: bool) -> _Chunk:
+    chip = get_chip(*key)
+    energy = EnergyModel.from_hardware(chip.hw)
+    env = chip.host.encode(x)
+    runs: list[ImageRun] = []
+    for b in range(len(x)):
+        runs.append(chip.run_image(chip.input_spikes(env, b)))
+    T = chip.time_steps
+    layers = {}
+    for name, features in chip.layer_features.items():
+        source = (lambda r, n=name: r.host_spikes[n]) if name in chip.to_host else (lambda r, n=name: r.spikes[n])
+        stacked = np.stack([source(r) for r in runs], axis=1) if runs else np.zeros((T, 0, math.prod(features)), bool)
+        layers[name] = stacked.reshape(T, len(runs), *features)
+    scores = chip.host.decode(env, layers)
+    spike_values = {k: v for k, v in env.items() if isinstance(v, SpikeTrain)}
+    counts = {k: v.counts() for k, v in spike_values.items()}
+    links: dict[tuple[int, int], int] = {}
+    pe_busy = np.zeros(len(chip.pes), np.int64)
+    pe_ops = np.zeros(len(chip.pes), np.int64)
+    records = []
+    cols = chip.hw.mesh.cols
+    mesh = (chip.hw.mesh.cols, chip.hw.mesh.rows)
+    for b, run in enumerate(runs):
+        events = event_counts(run.counters)
+        parts = energy.breakdown(events, run.cycles)
+        total = sum(parts.values())
+        seconds = energy.seconds(run.cycles)
+        busiest = (0, 0, 0)
+        for a, to, f in run.link_flits:
+            dst = chip.host_node if to == "host" else int(to)
+            links[(a, dst)] = links.get((a, dst), 0) + f
+            if (f, -a, -dst) > (busiest[2], -busiest[0], -busiest[1]):
+                busiest = (a, dst, f)
+        for k, c in enumerate(run.pe_counters):
+            pe_busy[k] += c["busy_cycles"]
+            pe_ops[k] += c["synapse_ops"]
+        steps = np.diff([0, *[e + chip.barrier for e in run.step_end]]).tolist()
+        records.append(ImageRecord(
+            index=first + b, prediction=int(np.argmax(scores[b])), label=None if y is None else int(y[b]),
+            scores=[float(s) for s in scores[b]], cycles=run.cycles, latency_ms=1e3 * seconds,
+            energy_uj=total / 1e6, energy_pj={k: float(v) for k, v in parts.items()},
+            power_mw=(total * 1e-12 / seconds) * 1e3 if seconds > 0 else 0.0,
+            spikes={k: int(c[b]) for k, c in counts.items()}, packets=run.packets, hops=run.counters["hops"],
+            busiest_link={"from": _node_xy(busiest[0], cols, mesh), "to": _node_xy(busiest[1], cols, mesh),
+                          "flits": busiest[2]},
+            events=events, step_cycles=[int(s) for s in steps]))
+    spikes = {k: v.dense() for k, v in spike_values.items()} if record else {}
+    return _Chunk(records, scores, spikes, links, pe_busy, pe_ops)
+
+
+def _worker_init(key: tuple[str, int | None, int | None]) -> None:
+    get_chip(*key)
+
+
+# ------------------------------------------------------------------------------------------ API
+def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.ndarray | None = None,
+                        workers: int = 1, progress: bool = False, record: bool = False,
+                        barrier_cycles: int | None = None, eject_depth: int | None = None,
+                        chunk_size: int | None = None) -> SimResult:
+    """Run a deployment on the chip model, image by image.
+
+    Args:
+        path: the deployment directory (``snnc compile --target yoso -o DIR``).
+        x: inputs ``[N, *features]`` (float32 in [0, 1]; reshaped to the model's input features when the
+            sizes agree).
+        y: labels ``[N]`` for the accuracy (optional).
+        workers: processes simulating images in parallel (results identical to ``workers=1``).
+        progress: show a tqdm progress bar on stderr.
+        record: keep every spike train (``SimResult.spikes``, like ``RunResult.spikes``).
+        barrier_cycles: override the step barrier ``B`` (``docs/simulator.md``).
+        eject_depth: override the packets a PE's input queue holds (default: the spike-address SRAM's words).
+        chunk_size: images per task (default: a few tasks per worker, at most 64 images).
+
+    Returns:
+        A :class:`SimResult`.
+
+    Raises:
+        DeploymentError: the directory is not a valid deployment.
+        DatasetError: ``x`` does not fit the model's input.
+        SimulationError: a lost or duplicated packet, a deadlock or a stuck PE (the message says where).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SnncError(f"workers must be a positive integer, got {workers!r}", where="simulate")
+    start = time.perf_counter()
+    chip = get_chip(path, barrier_cycles, eject_depth)
+    key = (str(Path(path).resolve()), barrier_cycles, eject_depth)
+    features = tuple(chip.host.graph.inputs[0].type.features)
+    x = _check_x(x, features)
+    if y is not None:
+        y = np.asarray(y).astype(np.int64).reshape(-1)
+        if len(y) != len(x):
+            raise DatasetError(f"{len(y)} labels for {len(x)} inputs", where="simulate")
+    n = len(x)
+    if chunk_size is None:
+        chunk_size = max(1, min(64, math.ceil(n / (4 * workers)))) if n else 1
+    bounds = [(lo, min(n, lo + chunk_size)) for lo in range(0, n, chunk_size)]
+    bar = _bar(n, progress)
+    chunks: list[_Chunk] = []
+    try:
+        if workers == 1 or len(bounds) <= 1:
+            for lo, hi in bounds:
+                chunks.append(_simulate_chunk(key, lo, x[lo:hi], None if y is None else y[lo:hi], record))
+                bar.update(hi - lo)
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx,
+                                     initializer=_worker_init, initargs=(key,)) as pool:
+                futures = [pool.submit(_simulate_chunk, key, lo, x[lo:hi], None if y is None else y[lo:hi], record)
+                           for lo, hi in bounds]
+                for fut, (lo, hi) in zip(futures, bounds, strict=True):
+                    chunks.append(fut.result())
+                    bar.update(hi - lo)
+    finally:
+        bar.close()
+    return _merge(chip, str(path), chunks, y, n, time.perf_counter() - start, workers)
+
+
+def _check_x(x: np.ndarray, features: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind != "f":
+        raise DatasetError(f"expected float inputs in [0, 1], got dtype {a.dtype}", where="simulate",
+                           hint="scale 8-bit pixels as x = pixels / 255 (float32)")
+    size = math.prod(features)
+    if a.ndim < 1 or (a.ndim == 1 and size != a.shape[0]) or math.prod(a.shape[1:]) != size:
+        raise DatasetError(f"inputs of shape {list(a.shape)} do not fit the model's input features {list(features)}",
+                           where="simulate", hint="give x as [N, *features]")
+    if a.ndim == 1:
+        a = a[None]
+    return a.reshape(len(a), *features).astype(np.float32, copy=False)
+
+
+def _merge(chip: Chip, path: str, chunks: list[_Chunk], y: np.ndarray | None, n: int, wall: float,
+           workers: int) -> SimResult:
+    n_pes = len(chip.pes)
+    records = [r for c in chunks for r in c.records]
+    classes = chunks[0].scores.shape[1] if chunks else chip.host.graph.outputs[0].type.size
+    scores = np.concatenate([c.scores for c in chunks]) if chunks else np.zeros((0, classes), np.float32)
+    links: dict[tuple[int, int], int] = {}
+    pe_busy = np.zeros(n_pes, np.int64)
+    pe_ops = np.zeros(n_pes, np.int64)
+    for c in chunks:
+        for k, v in c.links.items():
+            links[k] = links.get(k, 0) + v
+        pe_busy += c.pe_busy
+        pe_ops += c.pe_ops
+    spikes: dict[str, np.ndarray] = {}
+    if chunks and chunks[0].spikes:
+        spikes = {k: np.concatenate([c.spikes[k] for c in chunks], axis=1) for k in chunks[0].spikes}
+    hw = chip.hw
+    return SimResult(deployment=path, chip=hw.chip.name, mesh=(hw.mesh.cols, hw.mesh.rows), clock_hz=hw.chip.clock_hz,
+                     time_steps=chip.time_steps, barrier_cycles=chip.barrier, images=records, scores=scores,
+                     predictions=np.argmax(scores, axis=1).astype(np.int64) if n else np.zeros(0, np.int64),
+                     labels=y, spikes=spikes, link_flits=sorted((a, b, f) for (a, b), f in links.items()),
+                     pe_busy=pe_busy, pe_ops=pe_ops, pe_nodes=[pe.node for pe in chip.pes],
+                     pe_layers=[pe.layer_name for pe in chip.pes], wall_s=wall, workers=workers)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, progress: bool) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="simulate", unit="image", leave=False, file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``snnc simulate``."""
+    p.add_argument("dir", help="a deployment directory written by 'snnc compile --target yoso'")
+    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits")
+    p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="simulate only the first N images")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="simulate images in N processes (same results as 1; default 1)")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
+                        "image, latency histogram")
+    p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
+    p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
+    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
+                   help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
+    from snnc.datasets import load_dataset
+
+    chip = get_chip(args.dir, args.barrier_cycles)
+    features = tuple(chip.host.graph.inputs[0].type.features)
+    n_out = chip.host.graph.outputs[0].type.size
+    data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=args.limit)
+    if data.num_classes > n_out:
+        raise SnncError(f"dataset {data.name} has {data.num_classes} classes but the model scores only {n_out}",
+                        where=args.dir, hint="simulate a model trained for this dataset")
+    x = data.reshaped(features).x
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    result = simulate_deployment(args.dir, x, y=data.y, workers=args.workers, progress=progress,
+                                 barrier_cycles=args.barrier_cycles)
+    print(result.format(show=max(0, args.show)))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plots:
+        from snnc.backends.yoso.sim.plots import write_plots
+
+        first = simulate_deployment(args.dir, x[:1], y=data.y[:1], record=True, barrier_cycles=args.barrier_cycles)
+        for path in write_plots(result, args.plots, raster=first):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m snnc.backends.yoso.sim.simulate DIR --dataset NAME ...``"""
+    parser = argparse.ArgumentParser(prog="snnc simulate", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except SnncError as err:
+        print(f"snnc: error: {err.format()}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
