@@ -39,8 +39,8 @@ from snnc.backends.reference.kernels import KERNELS, KernelContext, SpikeTrain
 from snnc.backends.yoso.deploy import Deployment
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
 from snnc.backends.yoso.sim.events import Environment, SimulationError
-from snnc.backends.yoso.sim.noc import H, P, MeshNoC, NocConfig
-from snnc.backends.yoso.sim.pe import COUNTERS, PECore
+from snnc.backends.yoso.sim.noc import H, MeshNoC, NocConfig, P
+from snnc.backends.yoso.sim.pe import COUNTERS, LayerGroup, PECore
 from snnc.errors import SnncError
 from snnc.ir import Graph, Operation
 from snnc.ir.parser import parse_graph
@@ -199,7 +199,15 @@ class Chip:
             self.keys[int(k["key"])] = KeyRoute(int(k["key"]), source, k["value"], int(k["neurons"][0]),
                                                 int(k["neurons"][1]), dests, nodes, eos=bool(if_pes & set(dests)))
         self.host_keys = sorted(k.key for k in self.keys.values() if k.source is None)
-        self.relpsp = [pe for pe in self.pes if pe.neuron == "relpsp"]
+        self.groups = []
+        for ly in self.layers:
+            members = [self.pes[k] for k in ly["pes"]]
+            ids = set(ly["pes"])
+            # dense layers: every key reaching one PE of the layer reaches all (the flush can be layer-wide)
+            shared = ly["synapse"] == "snn.dense" and all(
+                ids <= set(k.dests) or not ids & set(k.dests) for k in self.keys.values())
+            self.groups.append(LayerGroup(members, shared))
+        self.relpsp_groups = [g for g in self.groups if g.neuron == "relpsp"]
         self.if_pes = [pe for pe in self.pes if pe.neuron == "if"]
         self.host = HostProgram(parse_graph(dep.model_ir, source=str(dep.path / "model.ir")), program)
         self.flits = hw.noc.flits_per_spike
@@ -276,10 +284,20 @@ class Chip:
     # ------------------------------------------------------------------------------------ steps
     def _start_step(self, t: int) -> None:
         now = self.env.now
-        for pe in self.relpsp:
-            start, fired, times = pe.relpsp_update(now)
-            self._fire(pe, t, fired, times, pe.free)
-            pe.bias_pass(now)
+        for group in self.relpsp_groups:
+            fired, times, ends = group.relpsp_update(now)
+            if fired.size:
+                self.spikes[group.name][t, fired] = True
+                owner = np.searchsorted(group.bounds, fired, side="right") - 1
+                pes = group.pes
+                for g, k, when in zip(fired.tolist(), owner.tolist(), times.tolist(), strict=True):
+                    pe = pes[k]
+                    if self.keys[pe.key].dests:
+                        self._queue(when, (pe.key, g - pe.lo, t, SPIKE))
+            for pe, end in zip(group.pes, ends, strict=True):
+                if self.keys[pe.key].eos:
+                    self._queue(end, (pe.key, 0, t, END_OF_STEP))
+                pe.bias_pass(now)
         for pe in self.if_pes:
             pe.bias_pass(now)
         host = self.host_node
@@ -293,7 +311,7 @@ class Chip:
                 self.packets["host_in"] += 1
 
     def _fire(self, pe: PECore, t: int, fired: np.ndarray, times: np.ndarray, end: int) -> None:
-        """Record a PE's spikes of step ``t`` and queue their packets (and its end-of-step packet)."""
+        """Record an IF PE's spikes of step ``t`` and queue their packets (and its end-of-step packet)."""
         k = self.keys[pe.key]
         if fired.size:
             self.spikes[pe.layer_name][t, pe.lo + fired] = True
@@ -359,8 +377,8 @@ class Chip:
                                   where=f"cycle {now}", hint="the step barrier was crossed: a simulator bug")
         if kind == SPIKE:
             index = pe.input_base[key] + j
-            if not pe.accepts(index):
-                pe.counters["packets_dropped"] += 1
+            if pe.accept is not None and not pe.accept[index]:
+                pe.drop()
                 self.noc.consume(node)
                 return
             start = pe.synapse_event(now, index)

@@ -82,6 +82,9 @@ class CoreTiming:
 class PECore:
     """A PE's configuration, SRAM contents, per-image neuron state, counters and core timing.
 
+    The neuron state (``v``, ``acc``, ``live``) is a view into its :class:`LayerGroup`'s arrays, so that
+    whole-layer operations (the ReL-PSP update, the flush of a dense layer) run vectorised over the PEs.
+
     Args:
         image: the PE's memory image and ``config.json`` (from :func:`~snnc.backends.yoso.load_deployment`).
         hw: the hardware description (cycle costs).
@@ -104,7 +107,8 @@ class PECore:
         self.lo, self.hi = (int(v) for v in cfg["neurons"])
         self.n = self.hi - self.lo
         self.key = int(cfg["key"])
-        self.timing = CoreTiming.from_hardware(hw)
+        self.timing = t = CoreTiming.from_hardware(hw)
+        self._ii, self._tail, self._update = t.ii, t.tail, t.update
         self.input_base = {int(k): int(v) for k, v in cfg["input_map"].items()}
         self.p_lo, self.p_hi = sat_range(int(cfg["state_bits"]["potential"]))
         self.a_lo, self.a_hi = sat_range(int(cfg["state_bits"]["acc_weight"]))
@@ -115,39 +119,56 @@ class PECore:
             self.theta = np.asarray(cfg["threshold"], np.int64)
             self.reset_mode = str(cfg["reset"])
         self.bias = None if cfg.get("bias") is None else np.asarray(cfg["bias"], np.int64)
-        self.weights, self.ops_per_input, self.accept = _synapse_matrix(cfg, image.srams["weight"])
-        # whether a step's events can ever leave the A-bit range: the fast path needs no check then
-        reach = np.abs(self.weights).sum(axis=0) if self.weights.size else np.zeros(self.n, np.int64)
-        self._row_abs = reach
+        self.bias_abs = 0 if self.bias is None else int(np.abs(self.bias).max(initial=0))
+        self.weights, ops, self.accept = _synapse_matrix(cfg, image.srams["weight"])
+        self.ops_per_input = ops
+        self._ops = ops.tolist()
+        #: per input, the largest |weight| it adds to one neuron (a cheap bound on partial sums)
+        self.row_max = (np.abs(self.weights).max(axis=1) if self.weights.size
+                        else np.zeros(len(ops), np.int64))
+        self.bind(np.zeros(self.n, np.int64), np.zeros(self.n, np.int64), np.ones(self.n, bool))
         self.reset()
+
+    def bind(self, v: np.ndarray, acc: np.ndarray, live: np.ndarray) -> None:
+        """Use these arrays (views of the layer's state) as the PE's potential, accumulated weight and live bits."""
+        self.v, self.acc, self.live = v, acc, live
 
     # ------------------------------------------------------------------------------------ state
     def reset(self) -> None:
         """State before an image: potentials and accumulated weights zero, every neuron live, idle core."""
-        self.v = np.zeros(self.n, np.int64)
-        self.acc = np.zeros(self.n, np.int64)
-        self.live = np.ones(self.n, bool)
+        self.v[:] = 0
+        self.acc[:] = 0
+        self.live[:] = True
         self.pending: list[int] = []
         self.pending_bias = False
         self.free = 0  # first cycle the issue slot is free
         self.done = 0  # cycle the last job's last write-back completes
-        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.n_in = self.n_syn = self.n_busy = 0
+        self._counters = dict.fromkeys(COUNTERS, 0)
         self.eos_seen: dict[int, int] = {}
         self.updated_step = -1
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The PE's event counters (:data:`COUNTERS`)."""
+        c = self._counters
+        c["packets_in"], c["synapse_ops"], c["busy_cycles"] = self.n_in, self.n_syn, self.n_busy
+        return c
 
     def clear(self, now: int) -> None:
         """The image-start clear of the potential and accumulated-weight SRAMs (one word per cycle each,
         both macros in parallel): occupies the core for ``n`` cycles."""
-        self._occupy(now, self.n, 0)
-        self.counters["clear_words"] += self.n
+        self.occupy(now, self.n, 0)
+        self._counters["clear_words"] += self.n
 
-    def _occupy(self, now: int, cycles: int, tail: int) -> int:
+    def occupy(self, now: int, cycles: int, tail: int) -> int:
+        """A job of ``cycles`` issue cycles arrives at ``now``; returns its start cycle."""
         start = now if now > self.free else self.free
         self.free = start + cycles
         end = self.free + tail
         if end > self.done:
             self.done = end
-        self.counters["busy_cycles"] += cycles
+        self.n_busy += cycles
         return start
 
     # ------------------------------------------------------------------------------------ events
@@ -158,35 +179,39 @@ class PECore:
     def synapse_event(self, now: int, index: int) -> int:
         """An accepted input spike on ``index`` arrives at cycle ``now``; returns the cycle the core takes
         it out of the spike-address queue (when its ejection slot frees)."""
-        ops = int(self.ops_per_input[index])
-        start = now if now > self.free else self.free
+        ops = self._ops[index]
+        free = self.free
+        start = now if now > free else free
         if ops:
-            t = self.timing
-            self.free = start + ops * t.ii
-            end = self.free + t.tail
+            busy = ops * self._ii
+            self.free = free = start + busy
+            end = free + self._tail
             if end > self.done:
                 self.done = end
-            self.counters["busy_cycles"] += ops * t.ii
-            self.counters["synapse_ops"] += ops
+            self.n_busy += busy
+            self.n_syn += ops
         self.pending.append(index)
-        self.counters["packets_in"] += 1
+        self.n_in += 1
         return start
 
     def end_of_step(self, now: int, key: int, step: int) -> tuple[int, int]:
         """An end-of-step marker from ``key`` arrives; returns (cycle taken from the queue, cycle every
         event queued before it has completed)."""
         start = now if now > self.free else self.free
-        self.counters["eos_in"] += 1
+        self._counters["eos_in"] += 1
         self.eos_seen[step] = self.eos_seen.get(step, 0) + 1
         return start, max(start, self.done)
+
+    def drop(self) -> None:
+        """Count a spike outside the accepted box (filtered by the network interface, no core work)."""
+        self._counters["packets_dropped"] += 1
 
     def bias_pass(self, now: int) -> None:
         """Add the bias to every neuron's accumulated weight (one pipeline operation per neuron)."""
         if self.bias is None:
             return
-        t = self.timing
-        self._occupy(now, self.n * t.ii, t.tail)
-        self.counters["bias_ops"] += self.n
+        self.occupy(now, self.n * self._ii, self._tail)
+        self._counters["bias_ops"] += self.n
         self.pending_bias = True
 
     def flush(self) -> None:
@@ -195,21 +220,18 @@ class PECore:
         idx = self.pending
         if not idx and not self.pending_bias:
             return
-        acc = self.acc
         bias = self.bias if self.pending_bias else None
-        rows = self.weights[idx] if idx else None
-        total = acc.copy()
-        if bias is not None:
-            total += bias
-        if rows is not None:
-            total += rows.sum(axis=0)
-        # no partial sum can leave the range when |acc| + |b| + sum |rows| fits
-        bound = np.abs(acc) + (np.abs(bias) if bias is not None else 0)
-        if rows is not None:
-            bound = bound + np.abs(rows).sum(axis=0)
-        if bound.size and int(bound.max()) > self.a_hi:
-            total = self._sequential(acc, bias, rows)
-        self.acc = total
+        acc = self.acc
+        bound = int(np.abs(acc).max(initial=0)) + (self.bias_abs if bias is not None else 0)
+        if idx:
+            bound += int(self.row_max[idx].sum())
+        if bound <= self.a_hi:
+            if bias is not None:
+                acc += bias
+            if idx:
+                acc += self.weights[idx].sum(axis=0)
+        else:
+            acc[:] = self._sequential(acc, bias, self.weights[idx] if idx else None)
         self.pending = []
         self.pending_bias = False
 
@@ -221,7 +243,7 @@ class PECore:
         for term in terms:
             exact = out + term
             sat = np.clip(exact, lo, hi)
-            self.counters["saturations"] += int(np.count_nonzero(sat != exact))
+            self._counters["saturations"] += int(np.count_nonzero(sat != exact))
             out = sat
         return out
 
@@ -235,9 +257,9 @@ class PECore:
         """
         self.flush()
         live = np.flatnonzero(self.live)
-        u = self.timing.update
-        start = self._occupy(now, live.size * u, 0)
-        self.counters["updates"] += live.size
+        u = self._update
+        start = self.occupy(now, live.size * u, 0)
+        self._counters["updates"] += live.size
         if not live.size:
             return start, live, live
         v = self.v
@@ -245,32 +267,134 @@ class PECore:
         hit = v[live] >= self.theta
         fired = live[hit]
         self.live[fired] = False
-        times = start + (np.flatnonzero(hit) + 1) * u
-        self.counters["spikes_out"] += fired.size
-        return start, fired, times
+        self._counters["spikes_out"] += fired.size
+        return start, fired, start + (np.flatnonzero(hit) + 1) * u
 
     def if_update(self, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
         """IF update once every input of ``step`` is in: ``V <- sat_P(V + I)``, fire on ``V >= theta``,
         reset the neurons that fired, ``I <- 0``. Returns (start, fired local indices, fire cycles)."""
         self.flush()
-        u = self.timing.update
-        start = self._occupy(now, self.n * u, 0)
-        self.counters["updates"] += self.n
+        u = self._update
+        start = self.occupy(now, self.n * u, 0)
+        c = self._counters
+        c["updates"] += self.n
         v = self.v
         np.clip(v + self.acc, self.p_lo, self.p_hi, out=v)
         fired = np.flatnonzero(v >= self.theta)
         if fired.size:
             if self.reset_mode == "subtract":
-                theta = self.theta if self.theta.ndim == 0 else self.theta[fired]
-                v[fired] -= theta
-                self.counters["resets"] += fired.size
+                v[fired] -= self.theta if self.theta.ndim == 0 else self.theta[fired]
+                c["resets"] += fired.size
             else:
                 v[fired] = 0
         self.acc[:] = 0
-        self.counters["acc_clears"] += self.n
+        c["acc_clears"] += self.n
+        c["spikes_out"] += fired.size
         self.updated_step = step
-        self.counters["spikes_out"] += fired.size
         return start, fired, start + (fired + 1) * u
+
+
+class LayerGroup:
+    """The PEs of one layer, with the layer's neuron state in shared arrays (each PE holds views).
+
+    The ReL-PSP update of a step runs for the whole layer at once (:meth:`relpsp_update`); the flush of a
+    dense layer whose PEs all receive every spike uses the layer's weight matrix once instead of once
+    per PE (its fast path; otherwise, or when saturation is possible, each PE flushes on its own).
+
+    Args:
+        pes: the layer's PEs, in neuron order (contiguous slices covering ``0 .. n-1``).
+        shared_inputs: whether every PE receives every spike the layer gets (a dense layer: each of its
+            keys multicasts to all its PEs).
+    """
+
+    def __init__(self, pes: list[PECore], shared_inputs: bool) -> None:
+        self.pes = sorted(pes, key=lambda pe: pe.lo)
+        self.name = self.pes[0].layer_name
+        self.neuron = self.pes[0].neuron
+        self.n = self.pes[-1].hi
+        if [pe.lo for pe in self.pes] != [0, *(pe.hi for pe in self.pes[:-1])]:
+            raise SimulationError(f"the PEs of %{self.name} do not hold contiguous neuron slices")
+        self.v = np.zeros(self.n, np.int64)
+        self.acc = np.zeros(self.n, np.int64)
+        self.live = np.ones(self.n, bool)
+        for pe in self.pes:
+            pe.bind(self.v[pe.lo:pe.hi], self.acc[pe.lo:pe.hi], self.live[pe.lo:pe.hi])
+        self.bounds = np.asarray([pe.lo for pe in self.pes], np.int64)
+        first = self.pes[0]
+        self.shared = shared_inputs and all(pe.accept is None for pe in self.pes)
+        if self.shared:
+            self.weights = np.concatenate([pe.weights for pe in self.pes], axis=1)
+            self.row_max = np.abs(self.weights).max(axis=1) if self.weights.size else first.row_max
+            self.bias = None if first.bias is None else np.concatenate([pe.bias for pe in self.pes])
+            self.bias_abs = max(pe.bias_abs for pe in self.pes)
+        self.uniform_theta = self.neuron == "relpsp" and len({pe.theta for pe in self.pes}) == 1
+        self.p_lo, self.p_hi, self.a_hi = first.p_lo, first.p_hi, first.a_hi
+        self.update_cycles = first._update
+
+    def flush(self) -> None:
+        """Flush every PE's queued events (one layer-wide sum when the inputs are shared and cannot saturate)."""
+        pes = self.pes
+        first = pes[0]
+        if self.shared and all(len(pe.pending) == len(first.pending) and pe.pending_bias == first.pending_bias
+                               for pe in pes):
+            idx = first.pending
+            bias = first.pending_bias and self.bias is not None
+            bound = int(np.abs(self.acc).max(initial=0)) + (self.bias_abs if bias else 0)
+            if idx:
+                bound += int(self.row_max[idx].sum())
+            if bound <= self.a_hi:
+                if bias:
+                    self.acc += self.bias
+                if idx:
+                    self.acc += self.weights[idx].sum(axis=0)
+                for pe in pes:
+                    pe.pending = []
+                    pe.pending_bias = False
+                return
+        for pe in pes:
+            pe.flush()
+
+    def relpsp_update(self, now: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """The ReL-PSP update of every PE of the layer at cycle ``now`` (see :meth:`PECore.relpsp_update`).
+
+        Returns:
+            (layer indices of the neurons that fired, the cycle each fired, per PE the cycle its update ends).
+        """
+        if not self.uniform_theta:
+            fired_all, times_all, ends = [], [], []
+            for pe in self.pes:
+                _, fired, times = pe.relpsp_update(now)
+                fired_all.append(fired + pe.lo)
+                times_all.append(times)
+                ends.append(pe.free)
+            return np.concatenate(fired_all), np.concatenate(times_all), ends
+        self.flush()
+        u = self.update_cycles
+        live = np.flatnonzero(self.live)
+        owner = np.searchsorted(self.bounds, live, side="right") - 1
+        counts = np.bincount(owner, minlength=len(self.pes))
+        firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        starts = np.empty(len(self.pes), np.int64)
+        ends = []
+        for k, pe in enumerate(self.pes):
+            c = int(counts[k])
+            starts[k] = pe.occupy(now, c * u, 0)
+            pe._counters["updates"] += c
+            ends.append(pe.free)
+        if not live.size:
+            return live, live, ends
+        v = self.v
+        v[live] = np.clip(v[live] + self.acc[live], self.p_lo, self.p_hi)
+        hit = v[live] >= self.pes[0].theta
+        fired = live[hit]
+        if fired.size:
+            self.live[fired] = False
+            rank = np.flatnonzero(hit) - firsts[owner[hit]] + 1
+            times = starts[owner[hit]] + rank * u
+            for k, c in zip(*np.unique(owner[hit], return_counts=True), strict=True):
+                self.pes[int(k)]._counters["spikes_out"] += int(c)
+            return fired, times, ends
+        return fired, fired, ends
 
 
 def _synapse_matrix(cfg: dict[str, Any], weight_sram: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -475,7 +475,7 @@ def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     result = simulate_deployment(args.dir, x, y=data.y, workers=args.workers, progress=progress,
                                  barrier_cycles=args.barrier_cycles)
-    print(result.format(show=max(0, args.show)))
+    print(result.format(show=max(0, args.show)), flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
