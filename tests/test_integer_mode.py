@@ -6,11 +6,15 @@ against float mode where quantization is exact; and every error naming its op.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from snnc.api import load_model
 from snnc.backends import get_backend
 from snnc.backends.reference import ReferenceBackend, ReferenceExecutor
+from snnc.backends.yoso import compile_yoso
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.errors import BackendError
 from snnc.ir import Graph, ValueType
@@ -436,6 +440,18 @@ def test_the_ir_text_of_a_quantized_graph_runs_in_integer_mode() -> None:
     x = inputs(rng, 8, 12)
     assert ReferenceExecutor(back).mode == "integer"
     np.testing.assert_array_equal(ReferenceExecutor(back).run(x).outputs["scores"], run_int(q, x).outputs["scores"])
+
+
+def test_a_deployments_model_ir_runs_in_integer_mode(tmp_path: Path) -> None:
+    """``snnc run DIR/model.ir`` runs what the chip computes: the compiled IR is integer and needs no option."""
+    rng = np.random.default_rng(12)
+    g = mlp(rng)
+    compile_yoso(g, tmp_path / "dep")
+    deployed = load_model(tmp_path / "dep" / "model.ir")
+    x = inputs(rng, 8, 12)
+    assert ReferenceExecutor(deployed).mode == "integer"
+    np.testing.assert_array_equal(get_backend("reference").run(deployed, x).scores,
+                                  run_int(quantize(g), x).outputs["scores"])
 
 
 def test_a_host_decoder_dense_stays_float_in_integer_mode() -> None:
