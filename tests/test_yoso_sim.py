@@ -293,6 +293,16 @@ def test_same_input_same_result_serial_and_with_two_workers(tmp_path: Path) -> N
     assert a.accuracy == float(np.mean(a.predictions == y))
 
 
+def test_a_recompiled_deployment_is_reloaded(tmp_path: Path) -> None:
+    x = np.random.default_rng(3).random((2, 40)).astype(np.float32)
+    compile_yoso(ttfs_mlp((40, 30, 5), time_steps=8, seed=2), tmp_path / "dep", hw_path=HW)
+    first = simulate_deployment(tmp_path / "dep", x)
+    compiled = compile_yoso(ttfs_mlp((40, 30, 5), time_steps=8, seed=7), tmp_path / "dep", hw_path=HW, force=True)
+    second = simulate_deployment(tmp_path / "dep", x, record=True)
+    assert_bit_exact(reference(compiled.graph, x), second)
+    assert [r.spikes for r in first.images] != [r.spikes for r in second.images]
+
+
 # ------------------------------------------------------------------------------------- energy
 def test_energy_is_the_counted_events_times_the_hardware_costs(tmp_path: Path) -> None:
     graph = ttfs_mlp((40, 30, 5), time_steps=8, seed=2, bias=True)

@@ -239,18 +239,33 @@ def _node_xy(node: int, cols: int, mesh: tuple[int, int]) -> list[int] | str:
 
 
 # ------------------------------------------------------------------------------------------ workers
-_CHIPS: dict[tuple[str, int | None, int | None], Chip] = {}
+_CHIPS: dict[tuple[str, str, int | None, int | None], Chip] = {}
+
+
+def _chip_key(path: str | os.PathLike[str], barrier_cycles: int | None,
+              eject_depth: int | None) -> tuple[str, str, int | None, int | None]:
+    """Cache key of a deployment: its path and its manifest's hash (a recompiled deployment is reloaded)."""
+    import hashlib
+
+    root = Path(path)
+    try:
+        digest = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
+    except OSError:
+        digest = ""  # load_deployment reports what is wrong
+    return (str(root.resolve()), digest, barrier_cycles, eject_depth)
 
 
 def get_chip(path: str | os.PathLike[str], barrier_cycles: int | None = None,
              eject_depth: int | None = None) -> Chip:
-    """The :class:`Chip` of a deployment directory (loaded and verified once per process)."""
+    """The :class:`Chip` of a deployment directory (loaded and verified once per process and deployment)."""
     from snnc.backends.yoso.deploy import load_deployment
 
-    key = (str(Path(path).resolve()), barrier_cycles, eject_depth)
+    key = _chip_key(path, barrier_cycles, eject_depth)
     chip = _CHIPS.get(key)
     if chip is None:
-        chip = _CHIPS[key] = Chip(load_deployment(path), barrier_cycles=barrier_cycles, eject_depth=eject_depth)
+        chip = Chip(load_deployment(path), barrier_cycles=barrier_cycles, eject_depth=eject_depth)
+        if key[1]:
+            _CHIPS[key] = chip
     return chip
 
 
@@ -266,7 +281,7 @@ class _Chunk:
 
 def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
                     record: bool) -> _Chunk:
-    chip = get_chip(*key)
+    chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
     energy = EnergyModel.from_hardware(chip.hw)
     env = chip.host.encode(x)
     runs: list[ImageRun] = []
@@ -350,7 +365,7 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
         raise SnncError(f"workers must be a positive integer, got {workers!r}", where="simulate")
     start = time.perf_counter()
     chip = get_chip(path, barrier_cycles, eject_depth)
-    key = (str(Path(path).resolve()), barrier_cycles, eject_depth)
+    key = (str(Path(path).resolve()), barrier_cycles, eject_depth)  # what a worker needs to load the same chip
     features = tuple(chip.host.graph.inputs[0].type.features)
     x = _check_x(x, features)
     if y is not None:
