@@ -207,6 +207,8 @@ class Chip:
             shared = ly["synapse"] == "snn.dense" and all(
                 ids <= set(k.dests) or not ids & set(k.dests) for k in self.keys.values())
             self.groups.append(LayerGroup(members, shared))
+        for g in self.groups:
+            g.sends_eos = any(self.keys[pe.key].eos for pe in g.pes)
         self.relpsp_groups = [g for g in self.groups if g.neuron == "relpsp"]
         self.if_pes = [pe for pe in self.pes if pe.neuron == "if"]
         self.host = HostProgram(parse_graph(dep.model_ir, source=str(dep.path / "model.ir")), program)
@@ -294,10 +296,13 @@ class Chip:
                     pe = pes[k]
                     if self.keys[pe.key].dests:
                         self._queue(when, (pe.key, g - pe.lo, t, SPIKE))
-            for pe, end in zip(group.pes, ends, strict=True):
-                if self.keys[pe.key].eos:
-                    self._queue(end, (pe.key, 0, t, END_OF_STEP))
-                pe.bias_pass(now)
+            if group.sends_eos:
+                for pe, end in zip(group.pes, ends, strict=True):
+                    if self.keys[pe.key].eos:
+                        self._queue(end, (pe.key, 0, t, END_OF_STEP))
+            if group.has_bias:
+                for pe in group.pes:
+                    pe.bias_pass(now)
         for pe in self.if_pes:
             pe.bias_pass(now)
         host = self.host_node

@@ -143,7 +143,7 @@ class PECore:
         self.pending_bias = False
         self.free = 0  # first cycle the issue slot is free
         self.done = 0  # cycle the last job's last write-back completes
-        self.n_in = self.n_syn = self.n_busy = 0
+        self.n_in = self.n_syn = self.n_busy = self.n_updates = 0
         self._counters = dict.fromkeys(COUNTERS, 0)
         self.eos_seen: dict[int, int] = {}
         self.updated_step = -1
@@ -153,6 +153,7 @@ class PECore:
         """The PE's event counters (:data:`COUNTERS`)."""
         c = self._counters
         c["packets_in"], c["synapse_ops"], c["busy_cycles"] = self.n_in, self.n_syn, self.n_busy
+        c["updates"] = self.n_updates
         return c
 
     def clear(self, now: int) -> None:
@@ -259,7 +260,7 @@ class PECore:
         live = np.flatnonzero(self.live)
         u = self._update
         start = self.occupy(now, live.size * u, 0)
-        self._counters["updates"] += live.size
+        self.n_updates += live.size
         if not live.size:
             return start, live, live
         v = self.v
@@ -277,7 +278,7 @@ class PECore:
         u = self._update
         start = self.occupy(now, self.n * u, 0)
         c = self._counters
-        c["updates"] += self.n
+        self.n_updates += self.n
         v = self.v
         np.clip(v + self.acc, self.p_lo, self.p_hi, out=v)
         fired = np.flatnonzero(v >= self.theta)
@@ -330,6 +331,9 @@ class LayerGroup:
         self.uniform_theta = self.neuron == "relpsp" and len({pe.theta for pe in self.pes}) == 1
         self.p_lo, self.p_hi, self.a_hi = first.p_lo, first.p_hi, first.a_hi
         self.update_cycles = first._update
+        self.has_bias = any(pe.bias is not None for pe in self.pes)
+        #: whether some PE of the layer sends end-of-step packets (set by the chip from the routing)
+        self.sends_eos = False
 
     def flush(self) -> None:
         """Flush every PE's queued events (one layer-wide sum when the inputs are shared and cannot saturate)."""
@@ -374,13 +378,18 @@ class LayerGroup:
         owner = np.searchsorted(self.bounds, live, side="right") - 1
         counts = np.bincount(owner, minlength=len(self.pes))
         firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        starts = np.empty(len(self.pes), np.int64)
-        ends = []
-        for k, pe in enumerate(self.pes):
-            c = int(counts[k])
-            starts[k] = pe.occupy(now, c * u, 0)
-            pe._counters["updates"] += c
-            ends.append(pe.free)
+        start_list, ends = [], []
+        for pe, c in zip(self.pes, counts.tolist(), strict=True):  # PECore.occupy, inlined (hot)
+            free = pe.free
+            start = now if now > free else free
+            pe.free = free = start + c * u
+            if free > pe.done:
+                pe.done = free
+            pe.n_busy += c * u
+            pe.n_updates += c
+            start_list.append(start)
+            ends.append(free)
+        starts = np.asarray(start_list, np.int64)
         if not live.size:
             return live, live, ends
         v = self.v
