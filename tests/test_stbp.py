@@ -241,8 +241,8 @@ def test_export_agrees_on_real_weights() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- training
-DIGITS = dict(dataset="digits", arch="64-100-10", epochs=8, batch_size=32, lr=0.1, time_steps=8, seed=0,
-              init_gain=0.3)
+DIGITS = dict(dataset="digits", arch="64-100-10", epochs=15, batch_size=32, lr=0.1, time_steps=8, seed=0,
+              init_gain=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ class StbpConfig:
     time_steps: int = 8
     schemes: Schemes = field(default_factory=Schemes)
     threshold_min: float = 0.05
-    init_gain: float = 0.3
+    init_gain: float = 0.2
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "cpu"
@@ -375,8 +375,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="Nesterov momentum for --optimizer sgd (default: on)")
     g.add_argument("--threshold-min", type=float, default=0.05,
                    help="trainable thresholds are clamped to at least this (default: 0.05)")
-    g.add_argument("--init-gain", type=float, default=0.3,
-                   help="initial weights N(0, (gain * sqrt(2 / fan_in))^2) (default: 0.3)")
+    g.add_argument("--init-gain", type=float, default=0.2,
+                   help="initial weights N(0, (gain * sqrt(2 / fan_in))^2); small weights keep the initial "
+                   "activity low, which the surrogate gradients need (default: 0.2)")
     g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
     g.add_argument("--no-reference-eval", action="store_true",
                    help="skip evaluating the exported model with the reference executor")
