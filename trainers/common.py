@@ -38,6 +38,7 @@ __all__ = [
     "make_optimizer",
     "make_scheduler",
     "parse_arch",
+    "random_shift",
     "save_checkpoint",
     "seed_everything",
 ]
@@ -164,7 +165,8 @@ def parse_arch(text: str) -> Arch:
 # ------------------------------------------------------------------------------------------------- data
 @dataclass
 class Splits:
-    """Train and test arrays, reshaped to the model's input shape."""
+    """Train and test arrays, reshaped to the model's input shape; ``image_shape`` is the dataset's own
+    per-sample shape (e.g. ``(28, 28)``), for augmentations that move pixels."""
 
     name: str
     x_train: np.ndarray
@@ -172,6 +174,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    image_shape: tuple[int, ...] = ()
 
 
 def load_splits(name: str, data_dir: str | None, input_shape: Sequence[int], *,
@@ -184,9 +187,10 @@ def load_splits(name: str, data_dir: str | None, input_shape: Sequence[int], *,
     from snnc.datasets import load_dataset
 
     shape = tuple(input_shape)
-    train = load_dataset(name, data_dir, "train", train_limit).reshaped(shape)
+    train_raw = load_dataset(name, data_dir, "train", train_limit)
+    train = train_raw.reshaped(shape)
     test = load_dataset(name, data_dir, "test", test_limit).reshaped(shape)
-    return Splits(train.name, train.x, train.y, test.x, test.y, train.num_classes)
+    return Splits(train.name, train.x, train.y, test.x, test.y, train.num_classes, tuple(train_raw.features))
 
 
 def batches(n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None) -> Iterator[Tensor]:
@@ -194,6 +198,25 @@ def batches(n: int, batch_size: int, *, shuffle: bool, generator: torch.Generato
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def random_shift(x: Tensor, image_shape: Sequence[int], max_shift: int, generator: torch.Generator | None = None
+                 ) -> Tensor:
+    """Translate each image by a random whole number of pixels in ``[-max_shift, max_shift]`` along both axes,
+    filling with zeros (data augmentation; ``x`` is ``[B, *features]`` with ``prod(features) == H * W * C``)."""
+    if max_shift <= 0:
+        return x
+    *lead, h, w = image_shape
+    c = math.prod(lead) if lead else 1
+    B, k = x.shape[0], max_shift
+    imgs = torch.nn.functional.pad(x.reshape(B, c, h, w), (k, k, k, k))
+    dy = torch.randint(0, 2 * k + 1, (B,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * k + 1, (B,), generator=generator).to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None]  # [B, 1, h, 1]
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :]  # [B, 1, 1, w]
+    b = torch.arange(B, device=x.device)[:, None, None, None]
+    ch = torch.arange(c, device=x.device)[None, :, None, None]
+    return imgs[b, ch, rows, cols].reshape(x.shape)
 
 
 # ------------------------------------------------------------------------------------------------- seeds

@@ -68,7 +68,7 @@ class StbpConfig:
     batch_size: int = 32
     optimizer: str = "sgd"
     nesterov: bool = True
-    lr: float = 0.1
+    lr: float = 0.03
     lr_schedule: str = "cosine"
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
@@ -345,7 +345,7 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
 # -------------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``snnc train stbp``."""
-    add_common_arguments(parser, arch="28x28-32C3-AP2-64C3-AP2-256FC-10", epochs=20, batch_size=64, lr=0.1,
+    add_common_arguments(parser, arch="28x28-32C3-AP2-64C3-AP2-256FC-10", epochs=20, batch_size=64, lr=0.03,
                          optimizer="sgd")
     parser.set_defaults(dataset="fashion-mnist")
     g = parser.add_argument_group("improved STBP schemes (default: all on; --baseline: all off)")

@@ -35,6 +35,7 @@ from snnc.trainers.common import (
     make_optimizer,
     make_scheduler,
     parse_arch,
+    random_shift,
     save_checkpoint,
     seed_everything,
 )
@@ -57,9 +58,9 @@ class StdbpConfig:
     data_dir: str | None = None
     arch: str = "64-100-10"
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 64
     optimizer: str = "adam"
-    lr: float = 0.03
+    lr: float = 0.045
     lr_schedule: str = "cosine"
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
@@ -71,6 +72,7 @@ class StdbpConfig:
     init_mean: float = 0.25
     init_first: float = 0.5
     grad_clip: float = 0.0
+    augment_shift: int | None = None
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "cpu"
@@ -123,6 +125,8 @@ def evaluate(net: StdbpNet, x: Tensor, y: Tensor, batch_size: int) -> float:
     """Accuracy with the deployed decision rule (first output spike, ties to the lowest index)."""
     if len(x) == 0:
         return float("nan")
+    widest = max(math.prod(p.out_shape) for p in net.plans)
+    batch_size = max(1, min(batch_size, 2**26 // (net.time_steps * widest)))  # [B, F, T] tensors up to 256 MB
     correct = 0
     for i in range(0, len(x), batch_size):
         step, _ = net(x[i:i + batch_size])[-1]
@@ -206,6 +210,11 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
 
     hidden = net.plans[:-1]
     T = cfg.time_steps
+    image_shape = data.image_shape or arch.input_shape
+    if cfg.augment_shift is None:  # auto: 1 pixel for images of 16 x 16 and more (MNIST), none for 8x8 digits
+        cfg.augment_shift = 1 if len(image_shape) >= 2 and min(image_shape[-2:]) >= 16 else 0
+    if cfg.augment_shift and len(image_shape) < 2:
+        raise TrainerError("shifting needs images; this dataset's samples are flat", where="--augment-shift")
     for epoch in range(first_epoch, cfg.epochs + 1):
         timer = Timer()
         net.train()
@@ -215,6 +224,8 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
+            if cfg.augment_shift:
+                x = random_shift(x, image_shape, cfg.augment_shift, gen)
             outs = net(x)
             step, t_real = outs[-1]
             loss = output_loss(step, t_real, y, cfg)
@@ -264,7 +275,9 @@ def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm ba
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch")
+    # off when stderr is not a terminal (logs stay readable); at most one refresh a second
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch",
+                disable=None, mininterval=1.0)
 
 
 def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None, test_samples: int) -> dict[str, str]:
@@ -280,7 +293,7 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         "snn.trainer": (f"snnc train stdbp --arch {cfg.arch} --epochs {cfg.epochs} --batch-size {cfg.batch_size} "
                         f"--optimizer {cfg.optimizer} --lr {cfg.lr} --lr-schedule {cfg.lr_schedule} "
                         f"--time-steps {cfg.time_steps} --threshold {cfg.threshold} --loss-time {cfg.loss_time} "
-                        f"--tau {cfg.tau} --seed {cfg.seed}"),
+                        f"--tau {cfg.tau} --augment-shift {cfg.augment_shift} --seed {cfg.seed}"),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
     if test_accuracy is not None:
@@ -293,7 +306,7 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
 # -------------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``snnc train stdbp``."""
-    add_common_arguments(parser, arch="784-800-10", epochs=20, batch_size=32, lr=0.03)
+    add_common_arguments(parser, arch="784-800-10", epochs=30, batch_size=64, lr=0.045)
     parser.set_defaults(dataset="mnist")
     g = parser.add_argument_group("STDBP neurons and loss")
     g.add_argument("-T", "--time-steps", type=int, default=64, help="simulation steps of the model (default: 64)")
@@ -309,6 +322,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="initial median spike step of the first layer, as a fraction of T; later layers are "
                    "spaced evenly up to L/(L+1) (default: 0.5)")
     g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
+    g.add_argument("--augment-shift", type=int, default=None, metavar="PIXELS",
+                   help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
+                   "images of 16x16 and more, e.g. MNIST; 0 for the 8x8 digits)")
     g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
     g.add_argument("--no-reference-eval", action="store_true",
                    help="skip evaluating the exported model with the reference executor")

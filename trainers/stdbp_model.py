@@ -97,6 +97,43 @@ def _pooled_dense_weight(weight: Tensor, plan: LayerPlan) -> Tensor:
     return w4.reshape(weight.shape[0], c * h * w)
 
 
+#: Conv layers whose synapse, written as a matrix, has at most this many entries run on the sparse dense path.
+CONV_MATRIX_LIMIT = 64 * 2**20
+
+
+def conv_matrix_index(plan: LayerPlan) -> Tensor:
+    """Where each entry of a conv layer's synapse matrix comes from, for ``[AvgPool k] -> Conv``.
+
+    Returns an int64 ``[F_in, F_out]`` map into ``cat(weight.flatten(), [0])`` (the last slot is a zero), so
+    that ``cat(w.flatten() / k**2, [0])[index]`` is the transposed matrix of the whole synapse acting on the
+    flattened, unpooled input spikes: entry ``((ci, y, x), (co, oy, ox))`` is ``w[co, ci, y//k - oy + p,
+    x//k - ox + p] / k**2`` where that kernel position exists (and ``y//k``, ``x//k`` are inside the pooled
+    image), else 0.
+    """
+    ci_n, h, w = plan.in_shape
+    co_n, ho, wo = plan.out_shape
+    _, hp, wp = plan.pooled_shape
+    kk = plan.weight_shape[2]
+    k = plan.pool or 1
+    p = plan.padding
+
+    def taps(size: int, pooled: int, out: int) -> Tensor:
+        src = torch.arange(size) // k
+        tap = src[:, None] - torch.arange(out)[None, :] + p  # [size, out]
+        ok = (tap >= 0) & (tap < kk) & (src[:, None] < pooled)
+        return torch.where(ok, tap, -1)
+
+    ky, kx = taps(h, hp, ho), taps(w, wp, wo)  # [H, Ho], [W, Wo]
+    co = torch.arange(co_n).view(1, 1, 1, co_n, 1, 1)
+    ci = torch.arange(ci_n).view(ci_n, 1, 1, 1, 1, 1)
+    ky6 = ky.view(1, h, 1, 1, ho, 1)
+    kx6 = kx.view(1, 1, w, 1, 1, wo)
+    flat = ((co * ci_n + ci) * kk + ky6) * kk + kx6
+    sentinel = co_n * ci_n * kk * kk
+    index = torch.where((ky6 >= 0) & (kx6 >= 0), flat, sentinel)
+    return index.reshape(ci_n * h * w, co_n * ho * wo)
+
+
 def _conv_synapse(pool: int, padding: int) -> Callable[[Tensor, Tensor], Tensor]:
     def fn(x: Tensor, weight: Tensor) -> Tensor:
         if pool:
@@ -134,6 +171,7 @@ class StdbpNet(nn.Module):
         # optimiser sees O(1) parameters whatever T and theta are.
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
         self.register_buffer("scales", torch.ones(len(self.plans)))
+        self._matrix_index: dict[int, Tensor] = {}
 
     def effective_weights(self) -> list[Tensor]:
         """The synaptic weights ``w = v * scale`` of every layer (what the exported model holds)."""
@@ -148,18 +186,32 @@ class StdbpNet(nn.Module):
         plan = self.plans[index]
         w = self.weights[index] * self.scales[index] if weight is None else weight
         T, theta = self.time_steps, self.threshold
-        if plan.kind == "dense":
-            flat = t_in.reshape(t_in.shape[0], -1)
-            w_eff = _pooled_dense_weight(w, plan) if plan.pool else w
-            return dense_relpsp(flat, w_eff, theta, T)
+        matrix = self._synapse_matrix(index, w)
+        if matrix is not None:
+            step, real = dense_relpsp(t_in.reshape(t_in.shape[0], -1), matrix, theta, T)
+            return step.view(-1, *plan.out_shape), real.view(-1, *plan.out_shape)
         return conv_relpsp(t_in, theta, T, _conv_synapse(plan.pool, plan.padding), [w])
+
+    def _synapse_matrix(self, index: int, w: Tensor) -> Tensor | None:
+        """The layer's whole synapse as an ``[n_out, n_in]`` matrix on the flat unpooled input (differentiable in
+        ``w``), or None for conv layers too large for it (they take the generic one-hot path)."""
+        plan = self.plans[index]
+        if plan.kind == "dense":
+            return _pooled_dense_weight(w, plan) if plan.pool else w
+        if math.prod(plan.in_shape) * math.prod(plan.out_shape) > CONV_MATRIX_LIMIT:
+            return None
+        idx = self._matrix_index.get(index)
+        if idx is None or idx.device != w.device:
+            idx = self._matrix_index[index] = conv_matrix_index(plan).to(w.device)
+        ext = torch.cat([w.reshape(-1) / (plan.pool or 1) ** 2, w.new_zeros(1)])
+        return ext[idx].t()  # a transposed view of a contiguous [n_in, n_out]: no copy in the layer
 
     def synaptic_input(self, index: int, t_in: Tensor, weight: Tensor) -> Tensor:
         """Layer ``index``'s synaptic input ``I`` ``[B, F, T]`` for the weight ``weight`` (no gradient)."""
         plan = self.plans[index]
-        if plan.kind == "dense":
-            w_eff = _pooled_dense_weight(weight, plan) if plan.pool else weight
-            return synaptic_input(t_in.reshape(t_in.shape[0], -1), self.time_steps, w_eff)
+        matrix = self._synapse_matrix(index, weight)
+        if matrix is not None:
+            return synaptic_input(t_in.reshape(t_in.shape[0], -1), self.time_steps, matrix)
         return synaptic_input(t_in, self.time_steps, fn=_conv_synapse(plan.pool, plan.padding), params=[weight])
 
     def forward(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -197,15 +249,16 @@ class StdbpNet(nn.Module):
             w0 = w0.to(self.weights[i].device)
             # V is linear in the weight scale c. Neuron (b, j) fires by step `target` iff
             # c * max_{t <= target} V0[b, j, t] >= theta, so the median step is `target` when c is the median
-            # over (b, j) of theta / max_{t <= target} V0 (infinite where that maximum is not positive).
+            # over (b, j) of theta / max_{t <= target} V0. Neurons whose potential never rises by then (e.g. conv
+            # positions over blank image borders) cannot be made to fire by any scale and are left out.
             target = max(1, min(T - 1, round(targets[i] * T)))
             v0 = self.synaptic_input(i, t, w0).cumsum(-1).cumsum(-1)  # v0[..., u] = V[u + 1] at scale 1
             peak = v0[..., :target].amax(-1).flatten()
-            need = torch.where(peak > 0, self.threshold / peak.clamp_min(1e-30), torch.full_like(peak, math.inf))
-            scale = float(need.median())
-            if not math.isfinite(scale):
-                raise TrainerError(f"layer {i + 1} cannot be initialised to fire: its inputs are mostly silent",
+            peak = peak[peak > 0]
+            if peak.numel() == 0:
+                raise TrainerError(f"layer {i + 1} cannot be initialised to fire: its inputs are silent",
                                    hint="raise --init-mean, or lower --init-first")
+            scale = float((self.threshold / peak).median())
             self.weights[i].copy_(w0)
             self.scales[i] = scale
             t, _ = self.layer(i, t)
