@@ -116,6 +116,8 @@ def estimate(args: argparse.Namespace, rows: list[str], sweep: list[int]) -> Non
     arch = parse_stbp_arch(args.arch)
     data = load_splits("fashion-mnist", args.data_dir, arch.input_shape, train_limit=n, test_limit=n // 4)
     full = load_splits("fashion-mnist", args.data_dir, arch.input_shape)
+    warm = load_splits("fashion-mnist", args.data_dir, arch.input_shape, train_limit=200, test_limit=50)
+    train(config(args, ROWS["baseline"][1], args.time_steps, epochs=1), data=warm, log=lambda *_: None)
     per_image = []
     for key in ("baseline", "S1+2+3+4b"):
         cfg = config(args, ROWS[key][1], args.time_steps, epochs=1)
