@@ -180,6 +180,7 @@ class Chip:
         self.host_node = cols * rows
         depth = eject_depth if eject_depth is not None else hw.sram["spike_addr"].words
         self.noc_config = NocConfig.from_hardware(hw, eject_depth=depth, watchdog_cycles=watchdog_cycles)
+        self._eject_depth = depth
         self.barrier = (barrier_cycles if barrier_cycles is not None
                         else 2 * (cols + rows - 1) * max(1, hw.noc.link_delay_cycles))
         if self.barrier < 0:
@@ -400,23 +401,23 @@ class Chip:
     def _taken(self, pe: PECore, start: int, now: int) -> None:
         """The core takes a packet out of its queue at ``start``: the ejection slot frees then. Slots are
         returned lazily (at the next delivery), and on time by an event when the queue is full."""
-        node = pe.node
-        out = self._outstanding[node]
+        out = self._outstanding[pe.node]
         if start <= now and not out:
-            self.noc.consume(node)
+            self.noc.consume(pe.node)
             return
         out.append(start)
-        self._drain(pe, now)
-        if len(out) >= self.noc_config.eject_depth and node not in self._drain_at:  # type: ignore[operator]
+        if out[0] <= now:
+            self._drain(pe, now)
+        if len(out) >= self._eject_depth and pe.node not in self._drain_at:
             first = out[0]
-            self._drain_at[node] = first
+            self._drain_at[pe.node] = first
             self.env.call_later(first - now, lambda _ev, pe=pe: self._drain_event(pe))
 
     def _drain_event(self, pe: PECore) -> None:
         self._drain_at.pop(pe.node, None)
         self._drain(pe, self.env.now)
         out = self._outstanding[pe.node]
-        if len(out) >= self.noc_config.eject_depth:  # type: ignore[operator]
+        if len(out) >= self._eject_depth:
             self._drain_at[pe.node] = out[0]
             self.env.call_later(out[0] - self.env.now, lambda _ev, pe=pe: self._drain_event(pe))
 
