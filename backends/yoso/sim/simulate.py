@@ -28,14 +28,14 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnc.backends.reference.kernels import SpikeTrain
-from snnc.backends.yoso.sim.chip import Chip, ImageRun
-from snnc.backends.yoso.sim.energy import CATEGORIES, EnergyModel, event_counts
 from snnc.errors import DatasetError, SnncError
+
+if TYPE_CHECKING:  # the simulator proper is imported when used, so that building the CLI parser stays cheap
+    from snnc.backends.yoso.sim.chip import Chip, ImageRun
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -147,6 +147,8 @@ class SimResult:
 
     def mean_energy_pj(self) -> dict[str, float]:
         """Energy per category, averaged over the images (pJ)."""
+        from snnc.backends.yoso.sim.energy import CATEGORIES
+
         n = max(1, len(self.images))
         return {k: sum(r.energy_pj[k] for r in self.images) / n for k in CATEGORIES}
 
@@ -259,6 +261,7 @@ def get_chip(path: str | os.PathLike[str], barrier_cycles: int | None = None,
              eject_depth: int | None = None) -> Chip:
     """The :class:`Chip` of a deployment directory (loaded and verified once per process and deployment)."""
     from snnc.backends.yoso.deploy import load_deployment
+    from snnc.backends.yoso.sim.chip import Chip
 
     key = _chip_key(path, barrier_cycles, eject_depth)
     chip = _CHIPS.get(key)
@@ -281,6 +284,9 @@ class _Chunk:
 
 def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
                     record: bool) -> _Chunk:
+    from snnc.backends.reference.kernels import SpikeTrain
+    from snnc.backends.yoso.sim.energy import EnergyModel, event_counts
+
     chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
     energy = EnergyModel.from_hardware(chip.hw)
     env = chip.host.encode(x)
