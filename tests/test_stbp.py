@@ -267,6 +267,22 @@ def test_short_digits_run_reaches_accuracy(digits_run) -> None:
     assert thresholds.min() >= cfg.threshold_min and (thresholds != 0.5).any()  # scheme 2 trained them
 
 
+def test_trained_model_onnxruntime_and_reference_agree(digits_run) -> None:
+    """Real trained weights: exactness is not guaranteed by the SPEC, but disagreements must be rare."""
+    _, result, _ = digits_run
+    from snnc.trainers.common import load_splits
+
+    x = load_splits("digits", None, (64,)).x_test
+    model = build_onnx(result.net)
+    names = ["encoder", "if_1", "if_2"]
+    ort, spikes = run_onnxruntime(model, x, extra_outputs=names)
+    ref = get_backend("reference").run(import_onnx(model), x, record=True)
+    assert np.array_equal(ort.argmax(1), ref.predictions)
+    for name in names:
+        assert np.mean(spikes[name] != ref.spikes[name].astype(F32)) < 1e-4, name
+    np.testing.assert_allclose(ref.scores, ort, atol=1e-4)
+
+
 def test_fixed_threshold_stays_fixed() -> None:
     cfg = StbpConfig(**{**DIGITS, "epochs": 1}, train_limit=64, test_limit=32,
                      schemes=Schemes.baseline())
