@@ -180,6 +180,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------- simulate
+def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    from snnc.backends.yoso.sim import simulate
+
+    simulate.add_arguments(p)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from snnc.backends.yoso.sim import simulate
+
+    return int(simulate.run(args) or 0)
+
+
 # -------------------------------------------------------------------------------------------- noc
 def add_noc_arguments(p: argparse.ArgumentParser) -> None:
     from snnc.backends.yoso.sim import trace
@@ -262,6 +275,8 @@ COMMANDS: dict[str, Command] = {
     "compile": ("compile a model into a deployment for a hardware target (YOSO)", add_compile_arguments,
                 cmd_compile),
     "inspect": ("verify a deployment directory and print its report", add_inspect_arguments, cmd_inspect),
+    "simulate": ("run a compiled deployment on the YOSO chip model: accuracy, latency, energy, power, traffic",
+                 add_simulate_arguments, cmd_simulate),
     "noc": ("network-on-chip tools: replay a packet trace on the mesh model", add_noc_arguments, cmd_noc),
     "train": ("train a spiking network and export it to ONNX", add_train_arguments, cmd_train),
     "backends": ("list the installed backends", add_backends_arguments, cmd_backends),

@@ -50,7 +50,7 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str
 def test_help_of_every_command_is_complete() -> None:
     top = snnc("--help")
     assert top.returncode == 0
-    for command in ("ir", "run", "compile", "inspect", "noc", "train", "backends", "passes"):
+    for command in ("ir", "run", "compile", "inspect", "simulate", "noc", "train", "backends", "passes"):
         assert command in top.stdout
         sub = snnc(command, "--help")
         assert sub.returncode == 0, sub.stderr
@@ -174,6 +174,10 @@ def test_compile_then_inspect_a_yoso_deployment(model_path: Path, tmp_path: Path
     assert "utilisation" in report.stdout and "placement" in report.stdout
     assert_clean_error(snnc("compile", str(model_path), "-o", str(out)), "already exists", "--force")
     assert snnc("compile", str(model_path), "-o", str(out), "--force", "--placer", "snake").returncode == 0
+    sim = snnc("simulate", str(out), "--dataset", "digits", "--limit", "20", "--plots", str(tmp_path / "plots"))
+    assert sim.returncode == 0, sim.stderr
+    assert "accuracy" in sim.stdout and "uJ" in sim.stdout and "mW" in sim.stdout
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 3
     (out / "report.txt").write_text("tampered")
     assert_clean_error(snnc("inspect", str(out)), "report.txt")
     assert_clean_error(snnc("compile", str(model_path), "--target", "reference", "-o", str(tmp_path / "r")),
