@@ -45,8 +45,9 @@ class RunResult:
     Attributes:
         scores: float32 ``[B, N]``, the graph's (first) output.
         predictions: int64 ``[B]``, ``argmax(scores)`` with ties to the lowest index (computed).
-        spike_counts: value name -> int64 ``[B]``: the number of spikes of each sample in every spiking
-            value of the graph (encoder outputs and neuron outputs), always filled.
+        spike_counts: value name -> int64 ``[B]``: the number of spikes of each sample in every value where
+            spikes are made (spiking graph inputs, encoder outputs and neuron outputs; a flatten or reshape of
+            a spike train is not counted again), always filled.
         spikes: value name -> bool ``[T, B, *features]``, every spike train; only with ``record=True``.
         outputs: output name -> array, every graph output (``scores`` is the first one).
 

@@ -430,3 +430,20 @@ def test_inputs_that_do_not_fit_the_graph_are_dataset_errors():
         ReferenceExecutor(neuron_graph("snn.relpsp", (1,), 6, threshold=1.0)).run(np.zeros((5, 2, 1), F32))
     with pytest.raises(BackendError, match="batch_size must be a positive int"):
         ex.run(np.zeros((2, 6), F32), batch_size=0)
+
+
+def test_a_flattened_spike_train_is_not_counted_twice():
+    from snnc.backends import get_backend
+    from snnc.ir import Graph, ValueType
+
+    g = Graph("flat", time_steps=4)
+    x = g.add_input("x", ValueType.tensor(2, 2))
+    s = g.add_op("snn.ttfs_encode", [x], {"time_steps": 4, "window": 4}, name="enc")
+    f = g.add_op("snn.flatten", [s], name="flat")
+    d = g.add_op("snn.dense", [f], {"weight": np.ones((1, 4), np.float32)}, name="fc")
+    o = g.add_op("snn.relpsp", [d], {"threshold": 1.0}, name="out")
+    g.set_outputs([g.add_op("snn.first_spike_decode", [o], name="scores")])
+    result = get_backend("reference").run(g, np.full((3, 2, 2), 0.5, np.float32), record=True)
+    assert set(result.spike_counts) == {"enc", "out"}
+    assert result.spike_counts["enc"].tolist() == [4, 4, 4]
+    assert "flat" in result.spikes  # still recorded for inspection

@@ -57,7 +57,8 @@ class Execution:
 
     Attributes:
         outputs: output name -> array (tensors ``[B, *f]``, currents ``[T, B, *f]``, spike trains as bool).
-        spike_counts: spiking value name -> int64 ``[B]`` spikes per sample (every spiking value).
+        spike_counts: spiking value name -> int64 ``[B]`` spikes per sample, for every value where spikes are made
+            (spiking graph inputs, encoder and neuron outputs; not again for a flatten or reshape of them).
         spikes: spiking value name -> bool ``[T, B, *f]`` (only when run with ``record=True``).
     """
 
@@ -116,6 +117,9 @@ class ReferenceExecutor:
         #: the kernel table of :attr:`mode`
         self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
         self.memory_budget = memory_budget
+        # spikes are counted where they are made (graph inputs, encoders, neurons), not again after a reshape
+        self._counted = {v.name for v in graph.inputs} | {
+            op.result.name for op in graph.ops if op.definition.category in ("encoder", "neuron")}
         #: value name -> runtime value of the chunk being run (values die after their last use)
         self.env: dict[str, Any] = {}
         for op in graph.ops:
@@ -219,7 +223,8 @@ class ReferenceExecutor:
     # ------------------------------------------------------------------------------------ helpers
     def _observe(self, value: Value, runtime: Any, result: Execution, record: bool) -> None:
         if isinstance(runtime, SpikeTrain):
-            result.spike_counts[value.name] = runtime.counts()
+            if value.name in self._counted:
+                result.spike_counts[value.name] = runtime.counts()
             if record:
                 result.spikes[value.name] = runtime.dense()
 
