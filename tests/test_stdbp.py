@@ -186,6 +186,28 @@ def test_conv_path_equals_dense_path_with_pooling() -> None:
     torch.testing.assert_close(w1.grad, pulled)
 
 
+def test_conv_layers_as_synapse_matrices_equal_the_convolution_path() -> None:
+    """The model runs conv layers as sparse synapse matrices; same steps and gradients as the one-hot conv path."""
+    from snnc.trainers.stdbp_model import _conv_synapse
+
+    rng = np.random.default_rng(6)
+    net = StdbpNet(parse_arch("9x9-2C3-P2-3C2p1-5"), time_steps=16, threshold=1.0).double()
+    t0 = torch.from_numpy(rng.integers(0, 17, size=(4, 2, 7, 7)).astype(np.float64))
+    plan = net.plans[1]
+    w = torch.from_numpy(rng.uniform(-0.1, 0.3, size=plan.weight_shape))
+    w1, t1 = w.clone().requires_grad_(True), t0.clone().requires_grad_(True)
+    s1, r1 = net.layer(1, t1, w1)
+    w2, t2 = w.clone().requires_grad_(True), t0.clone().requires_grad_(True)
+    s2, r2 = conv_relpsp(t2, 1.0, 16, _conv_synapse(plan.pool, plan.padding), [w2])
+    assert torch.equal(s1, s2) and (s1 < 16).any() and (s1 == 16).any()
+    torch.testing.assert_close(r1, r2)
+    coeff = torch.from_numpy(rng.normal(size=tuple(r1.shape)))
+    (coeff * r1).sum().backward()
+    (coeff * r2).sum().backward()
+    torch.testing.assert_close(w1.grad, w2.grad)
+    torch.testing.assert_close(t1.grad, t2.grad)
+
+
 def test_pooled_dense_weight_equals_pool_then_dense() -> None:
     net = StdbpNet(parse_arch("7x7-2C2-P2-5"), time_steps=8, threshold=1.0)
     plan = net.plans[1]
