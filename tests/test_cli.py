@@ -195,3 +195,15 @@ def test_noc_replay_of_a_trace(tmp_path: Path) -> None:
     assert "max 44," in result.stdout
     trace.write_text("0,0,64\n")
     assert_clean_error(snnc("noc", "replay", str(trace), "--mesh", "8x8"), "trace.csv:1")
+
+
+def test_written_files_get_ordinary_permissions(model_path: Path, tmp_path: Path) -> None:
+    import os
+
+    from snnc.io import write_atomic
+
+    out = tmp_path / "x.txt"
+    write_atomic(out, "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
