@@ -219,11 +219,11 @@ def test_pooled_dense_weight_equals_pool_then_dense() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ export
-@pytest.mark.parametrize("arch", ["16-12-5", "6x6-3C3-P2-7-4"])
-def test_export_runs_in_onnxruntime_and_matches_reference_bit_for_bit(arch: str) -> None:
+@pytest.mark.parametrize(("arch", "window"), [("16-12-5", 24), ("16-12-5", 12), ("6x6-3C3-P2-7-4", 16)])
+def test_export_runs_in_onnxruntime_and_matches_reference_bit_for_bit(arch: str, window: int) -> None:
     rng = np.random.default_rng(5)
     T = 24
-    net = StdbpNet(parse_arch(arch), time_steps=T, threshold=1.0)
+    net = StdbpNet(parse_arch(arch), time_steps=T, threshold=1.0, window=window)
     with torch.no_grad():
         for v in net.weights:
             v.copy_(torch.from_numpy(dyadic(rng, tuple(v.shape), -8, 24)))
@@ -237,6 +237,45 @@ def test_export_runs_in_onnxruntime_and_matches_reference_bit_for_bit(arch: str)
         step, _ = net(torch.from_numpy(x))[-1]
     np.testing.assert_array_equal(ref_scores, (T - step).numpy().astype(np.float32))
     assert (ref_scores > 0).mean() > 0.3 and (ref_scores == 0).any() or (ref_scores > 0).all()
+
+
+# ------------------------------------------------------------------------------------------- keep-alive
+def test_end_potential_is_the_spec_potential_at_the_last_step() -> None:
+    rng = np.random.default_rng(7)
+    T = 20
+    net = StdbpNet(parse_arch("12-6-3"), time_steps=T, threshold=1.0).double()
+    with torch.no_grad():
+        for v in net.weights:
+            v.copy_(torch.from_numpy(rng.uniform(-0.3, 0.5, size=tuple(v.shape))))
+    t_in = torch.from_numpy(rng.integers(0, T + 1, size=(5, 12)).astype(np.float64))
+    spikes = one_hot(t_in.numpy(), T)
+    w = net.effective_weights()[0].detach().numpy()
+    expected = np.zeros((5, 6))
+    for t in range(T - 1):  # V[T-1] = sum_{t < T-1} K[t], K[t] = sum_{u <= t} I[u]
+        expected += (spikes[: t + 1] @ w.T).sum(0)
+    torch.testing.assert_close(net.end_potential(0, t_in), torch.from_numpy(expected))
+
+
+def test_alive_penalty_pushes_only_silent_target_outputs() -> None:
+    from snnc.trainers.stdbp import alive_penalty
+
+    rng = np.random.default_rng(8)
+    T = 16
+    net = StdbpNet(parse_arch("10-4"), time_steps=T, threshold=1.0).double()
+    with torch.no_grad():
+        net.weights[0].copy_(torch.from_numpy(rng.uniform(0.0, 0.05, size=(4, 10))))
+        net.weights[0][2] = -0.01  # neuron 2 never fires
+    x = torch.from_numpy(rng.uniform(0.2, 1.0, size=(6, 10)))
+    outs = net(x, with_inputs=True)
+    assert (outs[-1][0][:, 2] == T).all() and (outs[-1][0][:, 0] < T).all()
+    cfg = StdbpConfig(alive_output=1.0, alive_hidden=0.0)
+    assert float(alive_penalty(net, outs, torch.zeros(6, dtype=torch.long), cfg).detach()) == 0.0  # class 0 fires
+    penalty = alive_penalty(net, outs, torch.full((6,), 2), cfg)
+    assert float(penalty.detach()) > 0
+    penalty.backward()
+    grad = net.weights[0].grad
+    assert (grad[2] < 0).all()  # gradient descent raises every weight of the silent target (all inputs spike)
+    assert torch.count_nonzero(grad[[0, 1, 3]]) == 0
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -28,7 +28,7 @@ def build_onnx(net: StdbpNet, metadata: Mapping[str, str] | None = None, name: s
     from snnc.frontend.snn_onnx import SnnModelBuilder
 
     b = SnnModelBuilder(input_features=net.arch.input_shape, time_steps=net.time_steps, name=name)
-    v = b.ttfs_encode(b.input)
+    v = b.ttfs_encode(b.input, window=net.window)
     for plan, w in zip(net.plans, net.effective_weights(), strict=True):
         weight = w.detach().cpu().numpy().astype(np.float32)
         if plan.pool:

@@ -66,6 +66,7 @@ class StdbpConfig:
     weight_decay: float = 0.0
     seed: int = 0
     time_steps: int = 64
+    window: int | None = None
     threshold: float = 1.0
     loss_time: str = "real"
     tau: float = 2.0
@@ -73,6 +74,8 @@ class StdbpConfig:
     init_first: float = 0.5
     grad_clip: float = 0.0
     augment_shift: int | None = None
+    alive_output: float = 1.0
+    alive_hidden: float = 1.0
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "cpu"
@@ -118,6 +121,29 @@ def output_loss(step: Tensor, t_real: Tensor, y: Tensor, cfg: StdbpConfig) -> Te
     """Eq. 12: cross-entropy of ``softmax(-t_out / tau)``."""
     t = t_real if cfg.loss_time == "real" else step
     return F.cross_entropy(-t / cfg.tau, y)
+
+
+def alive_penalty(net: StdbpNet, outs: list[tuple[Tensor, ...]], y: Tensor, cfg: StdbpConfig) -> Tensor:
+    """Keep-alive terms: silent neurons get no gradient from eq. 12, so a neuron that stops firing stays silent
+    for good. For the *target* output neuron of a sample where it stayed silent, and for every hidden neuron
+    silent on the whole batch, add ``relu(theta - V[T-1]) / theta`` (mean over those samples), which raises
+    the neuron's end-of-window potential until it fires again; zero while they fire.
+    """
+    T, theta = net.time_steps, net.threshold
+    total = outs[-1][0].new_zeros(())
+    if cfg.alive_output > 0:
+        step, _, t_in = outs[-1]
+        silent = step.gather(1, y[:, None]).squeeze(1) >= T
+        if silent.any():
+            v_end = net.end_potential(len(outs) - 1, t_in[silent]).gather(1, y[silent, None])
+            total = total + cfg.alive_output * (theta - v_end).clamp_min(0).sum() / (theta * len(y))
+    if cfg.alive_hidden > 0:
+        for i, (step, _, t_in) in enumerate(outs[:-1]):
+            dead = (step >= T).all(0)  # silent on every sample of the batch
+            if dead.any():
+                v_end = net.end_potential(i, t_in)[:, dead]
+                total = total + cfg.alive_hidden * (theta - v_end).clamp_min(0).mean(0).sum() / (theta * dead.numel())
+    return total
 
 
 @torch.no_grad()
@@ -168,11 +194,13 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         if state.get("version") != CHECKPOINT_VERSION or state.get("algorithm") != "stdbp":
             raise TrainerError("not an STDBP checkpoint of this version", where=resume)
         saved = state["config"]
-        for key in ("arch", "time_steps", "threshold", "dataset"):
+        for key in ("arch", "time_steps", "window", "threshold", "dataset"):
             if saved[key] != getattr(cfg, key):
                 log(f"resume: using the checkpoint's {key} = {saved[key]} (not {getattr(cfg, key)})")
                 setattr(cfg, key, saved[key])
     arch = parse_arch(cfg.arch)
+    if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
+        cfg.window = max(2, cfg.time_steps // 2)
     device = torch.device(cfg.device)
     gen = seed_everything(cfg.seed)
     if data is None:
@@ -183,7 +211,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
                            "classes", where=cfg.arch)
     x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
     x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
-    net = StdbpNet(arch, cfg.time_steps, cfg.threshold).to(device)
+    net = StdbpNet(arch, cfg.time_steps, cfg.threshold, cfg.window).to(device)
     opt = make_optimizer(list(net.parameters()), cfg.optimizer, cfg.lr, cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     sched = make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps_per_epoch,
@@ -226,9 +254,9 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
             x, y = x_train[idx], y_train[idx]
             if cfg.augment_shift:
                 x = random_shift(x, image_shape, cfg.augment_shift, gen)
-            outs = net(x)
-            step, t_real = outs[-1]
-            loss = output_loss(step, t_real, y, cfg)
+            outs = net(x, with_inputs=True)
+            step, t_real, _ = outs[-1]
+            loss = output_loss(step, t_real, y, cfg) + alive_penalty(net, outs, y, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -236,7 +264,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
             opt.step()
             sched.step()
             with torch.no_grad():
-                for f, (s, _) in zip(fired, outs[:-1], strict=True):
+                for f, (s, _, _) in zip(fired, outs[:-1], strict=True):
                     f |= (s < T).any(0)
                 loss_sum += float(loss) * len(y)
                 correct += int((predict(step) == y).sum())
@@ -287,12 +315,14 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         "snn.architecture": cfg.arch,
         "snn.dataset": cfg.dataset,
         "snn.time_steps": str(cfg.time_steps),
+        "snn.input_window": str(cfg.window),
         "snn.threshold": repr(float(cfg.threshold)),
         "snn.epochs": str(len(result.history)),
         "snn.seed": str(cfg.seed),
         "snn.trainer": (f"snnc train stdbp --arch {cfg.arch} --epochs {cfg.epochs} --batch-size {cfg.batch_size} "
                         f"--optimizer {cfg.optimizer} --lr {cfg.lr} --lr-schedule {cfg.lr_schedule} "
-                        f"--time-steps {cfg.time_steps} --threshold {cfg.threshold} --loss-time {cfg.loss_time} "
+                        f"--time-steps {cfg.time_steps} --window {cfg.window} --threshold {cfg.threshold} "
+                        f"--loss-time {cfg.loss_time} "
                         f"--tau {cfg.tau} --augment-shift {cfg.augment_shift} --seed {cfg.seed}"),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
@@ -310,6 +340,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(dataset="mnist")
     g = parser.add_argument_group("STDBP neurons and loss")
     g.add_argument("-T", "--time-steps", type=int, default=64, help="simulation steps of the model (default: 64)")
+    g.add_argument("--window", type=int, default=None,
+                   help="input spikes fall in steps 0 .. window-1 (TTFSEncode window; default: T/2)")
     g.add_argument("--threshold", type=float, default=1.0, help="ReL-PSP firing threshold theta (default: 1.0)")
     g.add_argument("--loss-time", default="real", choices=["real", "step"],
                    help="output time in the loss: the real spike time t* (eq. 11) or the integer step "
@@ -321,6 +353,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--init-first", type=float, default=0.5,
                    help="initial median spike step of the first layer, as a fraction of T; later layers are "
                    "spaced evenly up to L/(L+1) (default: 0.5)")
+    g.add_argument("--alive-output", type=float, default=1.0,
+                   help="weight of the keep-alive penalty on silent target outputs (default: 1.0; 0: off)")
+    g.add_argument("--alive-hidden", type=float, default=1.0,
+                   help="weight of the keep-alive penalty on hidden neurons silent on a whole batch (default: 1.0)")
     g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
     g.add_argument("--augment-shift", type=int, default=None, metavar="PIXELS",
                    help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
@@ -343,7 +379,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
                        test_limit=cfg.test_limit)
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
-          f"T = {cfg.time_steps}, theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
+          f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "
+          f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
     result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
     net = result.net
     accuracy = None

@@ -150,6 +150,7 @@ class StdbpNet(nn.Module):
         arch: the parsed architecture.
         time_steps: T, the simulation length of the exported model.
         threshold: theta of every ReL-PSP neuron.
+        window: input spikes fall in steps ``0 .. window - 1`` (SPEC TTFSEncode ``window``; default T).
 
     Example:
         >>> from snnc.trainers.common import parse_arch
@@ -157,10 +158,14 @@ class StdbpNet(nn.Module):
         >>> steps = net(torch.rand(4, 64))[-1][0]      # output spike steps [4, 10]
     """
 
-    def __init__(self, arch: Arch, time_steps: int, threshold: float) -> None:
+    def __init__(self, arch: Arch, time_steps: int, threshold: float, window: int | None = None) -> None:
         super().__init__()
         if time_steps < 2:
             raise TrainerError(f"time steps must be >= 2, got {time_steps}", where="--time-steps")
+        window = time_steps if window is None else int(window)
+        if not 2 <= window <= time_steps:
+            raise TrainerError(f"the input window must lie in 2 .. T ({time_steps}), got {window}", where="--window")
+        self.window = window
         if not threshold > 0:
             raise TrainerError(f"threshold must be > 0, got {threshold}", where="--threshold")
         self.arch = arch
@@ -178,8 +183,8 @@ class StdbpNet(nn.Module):
         return [v * self.scales[i] for i, v in enumerate(self.weights)]
 
     def encode(self, x: Tensor) -> Tensor:
-        """SPEC TTFSEncode (window = T) of ``x`` ``[B, *input_shape]`` as spike steps."""
-        return ttfs_encode(x, self.time_steps)
+        """SPEC TTFSEncode of ``x`` ``[B, *input_shape]`` as spike steps (input spikes in ``0 .. window-1``)."""
+        return ttfs_encode(x, self.time_steps, self.window)
 
     def layer(self, index: int, t_in: Tensor, weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Run layer ``index`` on input spike steps; returns ``(step, t_real)``."""
@@ -214,13 +219,31 @@ class StdbpNet(nn.Module):
             return synaptic_input(t_in.reshape(t_in.shape[0], -1), self.time_steps, matrix)
         return synaptic_input(t_in, self.time_steps, fn=_conv_synapse(plan.pool, plan.padding), params=[weight])
 
-    def forward(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """All layers' ``(step, t_real)``, input first excluded; the last entry is the output layer."""
+    def end_potential(self, index: int, t_in: Tensor) -> Tensor:
+        """Layer ``index``'s potential at the last step, ``V[T-1] = sum_i w_i max(0, T-1 - s_i)``, ``[B, *f_out]``.
+
+        Differentiable in the weights and the input spike steps (the synapse is linear, so it is the synapse
+        applied to the ramp ``max(0, T-1 - s)``). A neuron that stayed silent has ``V[T-1] < theta``; the
+        keep-alive penalty of :mod:`snnc.trainers.stdbp` raises it.
+        """
+        plan = self.plans[index]
+        w = self.weights[index] * self.scales[index]
+        ramp = (self.time_steps - 1 - t_in).clamp_min(0.0).to(w.dtype)
+        matrix = self._synapse_matrix(index, w)
+        if matrix is not None:
+            return (ramp.reshape(ramp.shape[0], -1) @ matrix.t()).view(-1, *plan.out_shape)
+        return _conv_synapse(plan.pool, plan.padding)(ramp, w)
+
+    def forward(self, x: Tensor, *, with_inputs: bool = False) -> list[tuple[Tensor, ...]]:
+        """All layers' ``(step, t_real)``, input first excluded; the last entry is the output layer.
+
+        With ``with_inputs``, each entry is ``(step, t_real, t_in)``, ``t_in`` the layer's input spike steps.
+        """
         t = self.encode(x)
-        outs = []
+        outs: list[tuple[Tensor, ...]] = []
         for i in range(len(self.plans)):
             step, real = self.layer(i, t)
-            outs.append((step, real))
+            outs.append((step, real, t) if with_inputs else (step, real))
             t = step
         return outs
 
