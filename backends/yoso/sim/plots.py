@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
 
 def _pyplot():  # noqa: ANN202 - the pyplot module, on the file-only backend
-    import matplotlib
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        from snnc.errors import SnncError
+
+        raise SnncError("plots need matplotlib, which is not installed", where="--plots",
+                        hint="pip install matplotlib, or leave out --plots") from None
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
