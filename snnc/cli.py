@@ -74,8 +74,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory of the IDX files (mnist: required; fashion-mnist: default "
                         "/usr/share/datasets/fashion-mnist; digits: unused, ships with scikit-learn)")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N images")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch (default: 256)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="images per batch (default: 256)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -135,7 +135,7 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None,
                    help="images whose spike statistics drive the traffic-aware placer (default: one spike per neuron)")
     p.add_argument("--data-dir", default=None, help="dataset directory (see 'snnc run --help')")
-    p.add_argument("--samples", type=_positive_int, default=256, help="images used for spike statistics (default 256)")
+    p.add_argument("--samples", type=positive_int, default=256, help="images used for spike statistics (default 256)")
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the IR to stderr after this pass (repeatable)")
     p.add_argument("--print-after-all", action="store_true", help="print the IR to stderr after every pass")
@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from snnc.cli import positive_int
 from snnc.errors import DatasetError, SnncError
 
 if TYPE_CHECKING:  # the simulator proper is imported when used, so that building the CLI parser stays cheap
@@ -467,8 +468,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits")
     p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="simulate only the first N images")
-    p.add_argument("--workers", type=_positive_int, default=1,
+    p.add_argument("--limit", type=positive_int, default=None, help="simulate only the first N images")
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="simulate images in N processes (same results as 1; default 1)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
@@ -510,26 +511,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m snnc.backends.yoso.sim.simulate DIR --dataset NAME ...``"""
-    parser = argparse.ArgumentParser(prog="snnc simulate", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except SnncError as err:
-        print(f"snnc: error: {err.format()}", file=sys.stderr)
-        return err.exit_code
+    """``python -m snnc.backends.yoso.sim.simulate DIR --dataset NAME ...``: the same as ``snnc simulate``."""
+    from snnc.cli import main as snnc_main
+
+    return snnc_main(["simulate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

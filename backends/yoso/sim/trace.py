@@ -434,15 +434,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m snnc.backends.yoso.sim.trace TRACE.csv ...`` (errors print as one block, exit 1)."""
-    parser = argparse.ArgumentParser(prog="snnc noc replay", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except SnncError as err:
-        print(f"snnc noc replay: error: {err.format()}", file=sys.stderr)
-        return 1
+    """``python -m snnc.backends.yoso.sim.trace TRACE.csv ...``: the same as ``snnc noc replay``."""
+    import sys
+
+    from snnc.cli import main as snnc_main
+
+    return snnc_main(["noc", "replay", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
