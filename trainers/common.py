@@ -8,13 +8,14 @@ on it. Imports torch: only ``snnc.trainers`` modules may import this file.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import random
 import re
-import tempfile
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,25 @@ __all__ = [
     "DenseSpec",
     "PoolSpec",
     "add_common_arguments",
+    "add_evaluation_arguments",
     "batches",
+    "check_classes",
     "load_checkpoint",
+    "load_cfg_splits",
     "load_splits",
+    "load_training_state",
+    "prepare_run",
+    "progress_bar",
     "make_optimizer",
     "make_scheduler",
     "parse_arch",
     "random_shift",
+    "restore_training_state",
     "save_checkpoint",
     "seed_everything",
+    "tensors",
+    "training_state",
+    "write_model",
 ]
 
 
@@ -193,6 +204,25 @@ def load_splits(name: str, data_dir: str | None, input_shape: Sequence[int], *,
     return Splits(train.name, train.x, train.y, test.x, test.y, train.num_classes, tuple(train_raw.features))
 
 
+def load_cfg_splits(cfg: Any, input_shape: Sequence[int]) -> Splits:
+    """:func:`load_splits` with a trainer config's ``dataset``, ``data_dir``, ``train_limit`` and ``test_limit``."""
+    return load_splits(cfg.dataset, cfg.data_dir, input_shape, train_limit=cfg.train_limit,
+                       test_limit=cfg.test_limit)
+
+
+def check_classes(data: Splits, num_classes: int, arch_text: str) -> None:
+    """Raise :class:`TrainerError` unless the output layer has one neuron per class of ``data``."""
+    if data.num_classes != num_classes:
+        raise TrainerError(f"the last layer has {num_classes} neurons but {data.name} has {data.num_classes} "
+                           "classes", where=arch_text)
+
+
+def tensors(data: Splits, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``x_train, y_train, x_test, y_test`` as torch tensors on ``device``."""
+    return (torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device),
+            torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device))
+
+
 def batches(n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None) -> Iterator[Tensor]:
     """Index batches over ``n`` samples (a random permutation when ``shuffle``)."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -267,19 +297,48 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, total_steps: int,
 
 # ------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` ``state`` and write it atomically (:func:`snnc.io.write_atomic`): a crash never leaves
+    half a file."""
+    from snnc.io import write_atomic
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_training_state(path: str, algorithm: str, version: int, label: str) -> dict[str, Any]:
+    """Load a trainer checkpoint; raise :class:`TrainerError` unless it is ``algorithm``'s, of ``version``
+    (``label`` names the algorithm in the message, e.g. ``STDBP``)."""
+    state = load_checkpoint(path)
+    if state.get("version") != version or state.get("algorithm") != algorithm:
+        raise TrainerError(f"not an {label} checkpoint of this version", where=path)
+    return state
+
+
+def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoch: int,
+                   sched: torch.optim.lr_scheduler.LambdaLR, net: torch.nn.Module, opt: torch.optim.Optimizer,
+                   gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:
+    """The full training state saved after every epoch (read back by :func:`restore_training_state`)."""
+    return {
+        "version": version, "algorithm": algorithm, "config": config,
+        "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
+        "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "history": history, "train_seconds": train_seconds,
+    }
+
+
+def restore_training_state(state: dict[str, Any], *, net: torch.nn.Module, opt: torch.optim.Optimizer,
+                           sched: torch.optim.lr_scheduler.LambdaLR, gen: torch.Generator) -> int:
+    """Load a :func:`training_state` into the model, optimizer, schedule and random generators; re-evaluate the
+    learning rate for the (possibly new) total length. Returns the first epoch still to train."""
+    net.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.last_epoch = int(state["step"])
+    for group, base_lr, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+        group["lr"] = base_lr * factor(sched.last_epoch)
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]) + 1
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -325,6 +384,45 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
                    help="save the training state here after every epoch (atomically)")
     g.add_argument("--resume", default=None, metavar="FILE", help="continue from this checkpoint")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_evaluation_arguments(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--eval-batch-size`` and ``--no-reference-eval`` (added to the group ``g``)."""
+    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
+    g.add_argument("--no-reference-eval", action="store_true",
+                   help="skip evaluating the exported model with the reference executor")
+
+
+# ----------------------------------------------------------------------------------------------- run flow
+def prepare_run(args: argparse.Namespace) -> Path | None:
+    """Start of a trainer's ``run``: apply ``--threads``; check ``--output`` (and ``--force``) before any work.
+
+    Returns:
+        The output path, or None without ``-o``.
+    """
+    from snnc.io import check_output_path
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    return check_output_path(args.output, force=args.force) if args.output else None
+
+
+def write_model(out: Path | None, model: Any, log: Callable[[str], Any] = print) -> None:
+    """Write an ONNX ``model`` to ``out`` atomically and say so (nothing without an output path)."""
+    from snnc.io import write_atomic
+
+    if out is not None:
+        write_atomic(out, model.SerializeToString())
+        log(f"wrote {out}")
+
+
+def progress_bar(total: int, desc: str, enabled: bool, **options: Any):  # noqa: ANN201 - a tqdm bar or None
+    """A tqdm bar of ``total`` batches on stderr (``options`` go to tqdm), or None when not ``enabled``."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch", **options)
 
 
 class Timer:

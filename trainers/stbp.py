@@ -40,12 +40,20 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     add_common_arguments,
+    add_evaluation_arguments,
     batches,
-    load_checkpoint,
-    load_splits,
+    check_classes,
+    load_cfg_splits,
+    load_training_state,
     make_scheduler,
+    prepare_run,
+    progress_bar,
+    restore_training_state,
     save_checkpoint,
     seed_everything,
+    tensors,
+    training_state,
+    write_model,
 )
 from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
 
@@ -200,9 +208,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     _check_config(cfg)
     state: dict[str, Any] | None = None
     if resume:
-        state = load_checkpoint(resume)
-        if state.get("version") != CHECKPOINT_VERSION or state.get("algorithm") != "stbp":
-            raise TrainerError("not an STBP checkpoint of this version", where=resume)
+        state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
         for key in ("arch", "time_steps", "schemes", "dataset"):
             if getattr(saved, key) != getattr(cfg, key):
@@ -212,13 +218,9 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     device = torch.device(cfg.device)
     gen = seed_everything(cfg.seed)
     if data is None:
-        data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
-                           test_limit=cfg.test_limit)
-    if data.num_classes != arch.num_classes:
-        raise TrainerError(f"the last layer has {arch.num_classes} neurons but {data.name} has {data.num_classes} "
-                           "classes", where=cfg.arch)
-    x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
-    x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
+        data = load_cfg_splits(cfg, arch.input_shape)
+    check_classes(data, arch.num_classes, cfg.arch)
+    x_train, y_train, x_test, y_test = tensors(data, device)
     net = StbpNet(arch, cfg.time_steps, cfg.schemes)
     net.reset_parameters(gen, gain=cfg.init_gain)
     net.to(device)
@@ -229,23 +231,16 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     result = TrainResult(net)
     first_epoch = 1
     if state is not None:
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.last_epoch = state["step"]
-        for group, base_lr, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
-            group["lr"] = base_lr * factor(sched.last_epoch)  # the lr for the (possibly new) total length
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
         result.train_seconds = float(state.get("train_seconds", 0.0))
-        first_epoch = int(state["epoch"]) + 1
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
     for epoch in range(first_epoch, cfg.epochs + 1):
         timer = Timer()
         net.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = _progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
+        bar = progress_bar(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
         for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
@@ -275,22 +270,12 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         result.train_seconds += timer.elapsed
         log(stats.line(cfg.epochs))
         if checkpoint:
-            save_checkpoint(checkpoint, {
-                "version": CHECKPOINT_VERSION, "algorithm": "stbp", "config": cfg.to_dict(),
-                "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
-                "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": [asdict(h) for h in result.history], "train_seconds": result.train_seconds,
-            })
+            save_checkpoint(checkpoint, training_state(
+                version=CHECKPOINT_VERSION, algorithm="stbp", config=cfg.to_dict(), epoch=epoch, sched=sched,
+                net=net, opt=opt, gen=gen, history=[asdict(h) for h in result.history],
+                train_seconds=result.train_seconds))
     result.net = net.cpu()
     return result
-
-
-def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar or None
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch")
 
 
 def trainer_command(cfg: StbpConfig) -> str:
@@ -378,23 +363,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--init-gain", type=float, default=0.2,
                    help="initial weights N(0, (gain * sqrt(2 / fan_in))^2); small weights keep the initial "
                    "activity low, which the surrogate gradients need (default: 0.2)")
-    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
-    g.add_argument("--no-reference-eval", action="store_true",
-                   help="skip evaluating the exported model with the reference executor")
+    add_evaluation_arguments(g)
 
 
 def run(args: argparse.Namespace) -> int:
     """``snnc train stbp``: train, export to ONNX (``-o``), report the exported model's accuracy and spikes."""
-    from snnc.io import check_output_path, write_atomic
     from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    out = check_output_path(args.output, force=args.force) if args.output else None
+    out = prepare_run(args)
     cfg = StbpConfig.from_args(args)
-    arch = parse_stbp_arch(cfg.arch)
-    data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
-                       test_limit=cfg.test_limit)
+    data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
     result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
@@ -405,10 +383,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported model (ONNX, reference executor): test accuracy {100 * exported.accuracy:.2f} %, "
               f"{exported.spikes_per_inference:.1f} spikes per inference (IF neurons; the encoder adds "
               f"{exported.encoder_spikes:.1f}) on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
-    model = build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test)))
-    if out is not None:
-        write_atomic(out, model.SerializeToString())
-        print(f"wrote {out}")
+    write_model(out, build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test))))
     return 0
 
 

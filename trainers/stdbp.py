@@ -29,15 +29,23 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     add_common_arguments,
+    add_evaluation_arguments,
     batches,
-    load_checkpoint,
-    load_splits,
+    check_classes,
+    load_cfg_splits,
+    load_training_state,
     make_optimizer,
     make_scheduler,
     parse_arch,
+    prepare_run,
+    progress_bar,
     random_shift,
+    restore_training_state,
     save_checkpoint,
     seed_everything,
+    tensors,
+    training_state,
+    write_model,
 )
 from snnc.trainers.stdbp_model import StdbpNet, predict
 
@@ -190,9 +198,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     _check_config(cfg)
     state: dict[str, Any] | None = None
     if resume:
-        state = load_checkpoint(resume)
-        if state.get("version") != CHECKPOINT_VERSION or state.get("algorithm") != "stdbp":
-            raise TrainerError("not an STDBP checkpoint of this version", where=resume)
+        state = load_training_state(resume, "stdbp", CHECKPOINT_VERSION, "STDBP")
         saved = state["config"]
         for key in ("arch", "time_steps", "window", "threshold", "dataset"):
             if saved[key] != getattr(cfg, key):
@@ -204,13 +210,9 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     device = torch.device(cfg.device)
     gen = seed_everything(cfg.seed)
     if data is None:
-        data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
-                           test_limit=cfg.test_limit)
-    if data.num_classes != arch.num_classes:
-        raise TrainerError(f"the last layer has {arch.num_classes} neurons but {data.name} has {data.num_classes} "
-                           "classes", where=cfg.arch)
-    x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
-    x_test, y_test = torch.from_numpy(data.x_test).to(device), torch.from_numpy(data.y_test).to(device)
+        data = load_cfg_splits(cfg, arch.input_shape)
+    check_classes(data, arch.num_classes, cfg.arch)
+    x_train, y_train, x_test, y_test = tensors(data, device)
     net = StdbpNet(arch, cfg.time_steps, cfg.threshold, cfg.window).to(device)
     opt = make_optimizer(list(net.parameters()), cfg.optimizer, cfg.lr, cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
@@ -224,16 +226,9 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         log("init: weight scales " + ", ".join(f"{float(s):.3g}" for s in net.scales)
             + "; firing neurons " + ", ".join(f"{100 * a:.0f} %" for a in alive))
     else:
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.last_epoch = int(state["step"])  # re-evaluate the lr for the (possibly new) total length
-        for group, base, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
-            group["lr"] = base * factor(sched.last_epoch)
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
         result.train_seconds = float(state.get("train_seconds", 0.0))
-        first_epoch = int(state["epoch"]) + 1
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
     hidden = net.plans[:-1]
@@ -248,7 +243,8 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         net.train()
         fired = [torch.zeros(p.out_shape, dtype=torch.bool, device=device) for p in hidden]
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = _progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
+        # off when stderr is not a terminal (logs stay readable); at most one refresh a second
+        bar = progress_bar(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress, disable=None, mininterval=1.0)
         for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
@@ -286,26 +282,14 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         result.train_seconds += timer.elapsed
         log(stats.line(cfg.epochs))
         if checkpoint:
-            save_checkpoint(checkpoint, {
-                "version": CHECKPOINT_VERSION, "algorithm": "stdbp", "config": vars(cfg).copy(),
-                "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
-                "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": [vars(h) for h in result.history], "train_seconds": result.train_seconds,
-            })
+            save_checkpoint(checkpoint, training_state(
+                version=CHECKPOINT_VERSION, algorithm="stdbp", config=vars(cfg).copy(), epoch=epoch, sched=sched,
+                net=net, opt=opt, gen=gen, history=[vars(h) for h in result.history],
+                train_seconds=result.train_seconds))
         if on_epoch is not None:
             on_epoch(stats)
     result.net = net.cpu()
     return result
-
-
-def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar or None
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    # off when stderr is not a terminal (logs stay readable); at most one refresh a second
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch",
-                disable=None, mininterval=1.0)
 
 
 def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None, test_samples: int) -> dict[str, str]:
@@ -361,23 +345,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--augment-shift", type=int, default=None, metavar="PIXELS",
                    help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
                    "mnist, where it helps; 0 for fashion-mnist and digits, where it hurts)")
-    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
-    g.add_argument("--no-reference-eval", action="store_true",
-                   help="skip evaluating the exported model with the reference executor")
+    add_evaluation_arguments(g)
 
 
 def run(args: argparse.Namespace) -> int:
     """``snnc train stdbp``: train, export to ONNX (``-o``), and report the exported model's accuracy."""
-    from snnc.io import check_output_path, write_atomic
     from snnc.trainers.export_stdbp import build_onnx, evaluate_exported
 
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    out = check_output_path(args.output, force=args.force) if args.output else None
+    out = prepare_run(args)
     cfg = StdbpConfig.from_args(args)
-    arch = parse_arch(cfg.arch)
-    data = load_splits(cfg.dataset, cfg.data_dir, arch.input_shape, train_limit=cfg.train_limit,
-                       test_limit=cfg.test_limit)
+    data = load_cfg_splits(cfg, parse_arch(cfg.arch).input_shape)
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "
           f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
@@ -389,10 +366,7 @@ def run(args: argparse.Namespace) -> int:
         accuracy = evaluate_exported(build_onnx(net), data.x_test, data.y_test, cfg.eval_batch_size)
         print(f"exported model (ONNX, reference executor): test accuracy {100 * accuracy:.2f} % "
               f"on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
-    model = build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test)))
-    if out is not None:
-        write_atomic(out, model.SerializeToString())
-        print(f"wrote {out}")
+    write_model(out, build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test))))
     return 0
 
 
