@@ -306,8 +306,9 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         "snn.trainer": (f"snnc train stdbp --arch {cfg.arch} --epochs {cfg.epochs} --batch-size {cfg.batch_size} "
                         f"--optimizer {cfg.optimizer} --lr {cfg.lr} --lr-schedule {cfg.lr_schedule} "
                         f"--time-steps {cfg.time_steps} --window {cfg.window} --threshold {cfg.threshold} "
-                        f"--loss-time {cfg.loss_time} "
-                        f"--tau {cfg.tau} --augment-shift {cfg.augment_shift} --seed {cfg.seed}"),
+                        f"--loss-time {cfg.loss_time} --tau {cfg.tau} --init-mean {cfg.init_mean} "
+                        f"--init-first {cfg.init_first} --alive-output {cfg.alive_output} "
+                        f"--alive-hidden {cfg.alive_hidden} --augment-shift {cfg.augment_shift} --seed {cfg.seed}"),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
     if test_accuracy is not None:
