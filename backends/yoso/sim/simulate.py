@@ -1,14 +1,16 @@
 """Simulate a YOSO deployment on a dataset: ``snnc simulate DIR --dataset NAME``.
 
 Runs the deployment directory alone (``snnc compile --target yoso`` wrote it) on the chip model of
-:mod:`snnc.backends.yoso.sim.chip`, one image at a time (``--workers N``: images in N processes, same
-results), and reports per image the prediction, latency (cycles, ms at the chip's clock), energy (uJ,
-with its breakdown), average power (mW), spikes per layer, packets, hops and the busiest link; per
-dataset the accuracy and the distributions (mean, p50, p99). ``docs/simulator.md`` has the model.
+:mod:`snnc.backends.yoso.sim.chip`, one image at a time (``--workers N``: images in N processes;
+``--dask``: image chunks as tasks on a Dask cluster, local or remote; same results either way), and
+reports per image the prediction, latency (cycles, ms at the chip's clock), energy (uJ, with its
+breakdown), average power (mW), spikes per layer, packets, hops and the busiest link; per dataset the
+accuracy and the distributions (mean, p50, p99). ``docs/simulator.md`` has the model.
 
 Command line (wired as ``snnc simulate``; also ``python -m snnc.backends.yoso.sim.simulate``)::
 
     snnc simulate build/mlp --dataset mnist --data-dir DIR [--limit N] [--workers N] [--plots DIR] [--json FILE]
+                  [--dask [--scheduler local|tcp://HOST:PORT] [--scheduler-timeout S]]
 
 Example:
     >>> result = simulate_deployment("build/mlp", x[:10], y=y[:10])     # doctest: +SKIP
@@ -345,7 +347,8 @@ def _worker_init(key: tuple[str, int | None, int | None]) -> None:
 def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.ndarray | None = None,
                         workers: int = 1, progress: bool = False, record: bool = False,
                         barrier_cycles: int | None = None, eject_depth: int | None = None,
-                        chunk_size: int | None = None) -> SimResult:
+                        chunk_size: int | None = None, scheduler: Any = None,
+                        scheduler_timeout: float | None = None) -> SimResult:
     """Run a deployment on the chip model, image by image.
 
     Args:
@@ -353,12 +356,19 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
         x: inputs ``[N, *features]`` (float32 in [0, 1]; reshaped to the model's input features when the
             sizes agree).
         y: labels ``[N]`` for the accuracy (optional).
-        workers: processes simulating images in parallel (results identical to ``workers=1``).
+        workers: processes simulating images in parallel (results identical to ``workers=1``); with
+            ``scheduler="local"``, the worker processes of the local Dask cluster.
         progress: show a tqdm progress bar on stderr.
         record: keep every spike train (``SimResult.spikes``, like ``RunResult.spikes``).
         barrier_cycles: override the step barrier ``B`` (``docs/simulator.md``).
         eject_depth: override the packets a PE's input queue holds (default: the spike-address SRAM's words).
         chunk_size: images per task (default: a few tasks per worker, at most 64 images).
+        scheduler: run the chunks as Dask tasks (:mod:`snnc.backends.yoso.sim.distributed`): ``"local"``
+            (a ``LocalCluster`` of ``workers`` processes on loopback, started and closed here),
+            ``"tcp://HOST:PORT"`` (a running scheduler; its workers need not see ``path``) or a connected
+            ``distributed.Client``. None (default): this process or the process pool. Results are
+            identical to the serial run.
+        scheduler_timeout: seconds to wait for a remote scheduler (default 10).
 
     Returns:
         A :class:`SimResult`.
@@ -380,8 +390,12 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
         if len(y) != len(x):
             raise DatasetError(f"{len(y)} labels for {len(x)} inputs", where="simulate")
     n = len(x)
+    if scheduler is not None:
+        return _simulate_on_dask(chip, path, x, y, scheduler=scheduler, workers=workers, progress=progress,
+                                 record=record, barrier_cycles=barrier_cycles, eject_depth=eject_depth,
+                                 chunk_size=chunk_size, timeout=scheduler_timeout, start=start)
     if chunk_size is None:
-        chunk_size = max(1, min(64, math.ceil(n / (4 * workers)))) if n else 1
+        chunk_size = _default_chunk(n, workers)
     bounds = [(lo, min(n, lo + chunk_size)) for lo in range(0, n, chunk_size)]
     bar = _bar(n, progress)
     chunks: list[_Chunk] = []
@@ -403,6 +417,32 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
     finally:
         bar.close()
     return _merge(chip, str(path), chunks, y, n, time.perf_counter() - start, workers)
+
+
+def _default_chunk(n: int, workers: int) -> int:
+    return max(1, min(64, math.ceil(n / (4 * workers)))) if n else 1
+
+
+def _simulate_on_dask(chip: Chip, path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None, *,
+                      scheduler: Any, workers: int, progress: bool, record: bool, barrier_cycles: int | None,
+                      eject_depth: int | None, chunk_size: int | None, timeout: float | None,
+                      start: float) -> SimResult:
+    """The chunks as Dask tasks (the deployment's files travel to the workers); merged like the serial run."""
+    from snnc.backends.yoso.sim import distributed as dd
+
+    timeout = dd.DEFAULT_TIMEOUT if timeout is None else timeout
+    n = len(x)
+    with dd.dask_client(scheduler, workers, timeout=timeout) as client:
+        n_workers = dd.require_workers(client, timeout=timeout)
+        if chunk_size is None:
+            chunk_size = _default_chunk(n, n_workers)
+        bounds = [(lo, min(n, lo + chunk_size)) for lo in range(0, n, chunk_size)]
+        bar = _bar(n, progress)
+        try:
+            chunks = dd.run_simulation_chunks(client, path, barrier_cycles, eject_depth, bounds, x, y, record, bar)
+        finally:
+            bar.close()
+    return _merge(chip, str(path), chunks, y, n, time.perf_counter() - start, n_workers)
 
 
 def _check_x(x: np.ndarray, features: tuple[int, ...]) -> np.ndarray:
@@ -469,8 +509,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
     p.add_argument("--limit", type=positive_int, default=None, help="simulate only the first N images")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="simulate images in N processes (same results as 1; default 1)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="simulate images in N processes (same results as 1; default 1); with --dask and a local "
+                        "cluster: its N worker processes (default 2)")
+    p.add_argument("--dask", action="store_true",
+                   help="run the image chunks as Dask tasks (default scheduler: a local cluster of --workers "
+                        "processes on loopback); same results")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="Dask scheduler: 'local' or tcp://HOST:PORT of a running 'dask scheduler' (implies --dask)")
+    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the Dask scheduler and its first worker (default 10)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
                         "image, latency histogram")
@@ -495,8 +543,11 @@ def run(args: argparse.Namespace) -> int:
                         where=args.dir, hint="simulate a model trained for this dataset")
     x = data.reshaped(features).x
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    result = simulate_deployment(args.dir, x, y=data.y, workers=args.workers, progress=progress,
-                                 barrier_cycles=args.barrier_cycles)
+    scheduler = args.scheduler or ("local" if args.dask else None)
+    workers = args.workers or (2 if scheduler == "local" else 1)
+    result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
+                                 barrier_cycles=args.barrier_cycles, scheduler=scheduler,
+                                 scheduler_timeout=args.scheduler_timeout)
     print(result.format(show=max(0, args.show)), flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
