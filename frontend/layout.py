@@ -173,7 +173,8 @@ def classify(source: Layout, features: Sequence[int], dims: Sequence[Dim],
         raise LayoutError("a per-sample tensor [B, ...] must keep its leading batch axis")
     # batch_time [B, T, *f]
     if axis == 0 and lead.coeff == 1:
-        if feats and feats[0] == t and math.prod(feats[1:]) == math.prod(features):
+        # [B, T*N] with N = 1 is [B, T]: the spatio-temporal flattening, not a [B, T] view with no features
+        if len(feats) > 1 and feats[0] == t and math.prod(feats[1:]) == math.prod(features):
             return Layout.BATCH_TIME, feats[1:]
         return Layout.BATCH, feats
     raise LayoutError("a [B, T, ...] value must keep its leading batch axis")
