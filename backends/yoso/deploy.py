@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from snnc.backends.yoso.hardware import Hardware, parse_hardware
-from snnc.backends.yoso.images import SRAM_FILES, PEImage, build_images
+from snnc.backends.yoso.images import SRAM_FILES, PEImage, build_images, sram_dtype
 from snnc.backends.yoso.layers import Network, find_network
 from snnc.backends.yoso.packet import packet_format
 from snnc.backends.yoso.partition import LayerPlan, all_pes, read_plans
@@ -281,8 +281,9 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         raise DeploymentError(f"deployment format version {manifest.get('format_version')!r} is not supported "
                               f"(this snnc reads {FORMAT_VERSION})", where=str(root / "manifest.json"),
                               hint="recompile the model with this snnc")
-    listed: dict[str, str] = manifest.get("files", {})
-    required = list(TOP_FILES) + [f"pe/{k:04d}/{f}" for k in range(int(manifest.get("pes", 0))) for f in PE_FILES]
+    _check_manifest(manifest, root / "manifest.json")
+    listed: dict[str, str] = manifest["files"]
+    required = list(TOP_FILES) + [f"pe/{k:04d}/{f}" for k in range(manifest["pes"]) for f in PE_FILES]
     for name in required:
         if name not in listed:
             raise DeploymentError(f"the manifest does not list {name}; the deployment is incomplete",
@@ -301,14 +302,54 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
                               where=str(root / "hardware.toml"), hint="recompile the model (--force)")
     pes = []
     for k in range(int(manifest["pes"])):
-        folder = root / "pe" / f"{k:04d}"
         config = _read_json(root, f"pe/{k:04d}/config.json")
-        srams = {n: np.load(folder / f, allow_pickle=False) for n, f in SRAM_FILES.items()}
+        srams = {n: _read_sram(root, f"pe/{k:04d}/{f}", hardware, n) for n, f in SRAM_FILES.items()}
         pes.append(PEImage(config, srams))
     return Deployment(path=root, manifest=manifest, hardware=hardware, program=_read_json(root, "program.json"),
                       placement=_read_json(root, "placement.json"), routing=_read_json(root, "routing.json"),
                       pes=pes, report=(root / "report.txt").read_text(encoding="utf-8"),
                       model_ir=(root / "model.ir").read_text(encoding="utf-8"))
+
+
+def _check_manifest(manifest: dict[str, Any], where: Path) -> None:
+    """The manifest keys the reader relies on have the right types (a hand-edited manifest fails here)."""
+    files, pes, hw = manifest.get("files"), manifest.get("pes"), manifest.get("hardware")
+    problem = None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        problem = "'files' must map file names to sha256 strings"
+    elif type(pes) is not int or pes < 0:
+        problem = f"'pes' must be a non-negative integer, got {pes!r}"
+    elif pes * len(PE_FILES) > len(files):
+        problem = f"it claims {pes} PEs but lists only {len(files)} files"
+    elif not isinstance(hw, dict) or not isinstance(hw.get("sha256"), str):
+        problem = "'hardware' must be an object with the hardware file's 'sha256'"
+    elif any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
+        problem = "'files' names a path outside the deployment"
+    if problem:
+        raise DeploymentError(f"manifest.json is malformed: {problem}", where=str(where),
+                              hint="recompile the model (--force)")
+
+
+def _read_sram(root: Path, name: str, hw: Hardware, sram: str) -> np.ndarray:
+    """One SRAM image: a 1-D ``.npy`` of the SRAM's words, in the integer type of its word width."""
+    import io
+
+    file = root / name
+    data = file.read_bytes()
+    if not data.startswith(b"\x93NUMPY"):
+        raise DeploymentError(f"{name} is not a NumPy .npy file", where=str(file), hint="recompile the model (--force)")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DeploymentError(f"{name} is not a readable NumPy array: {err}", where=str(file),
+                              hint="recompile the model (--force)") from None
+    spec = hw.sram[sram]
+    dtype = sram_dtype(spec.bits, signed=sram != "spike_addr")
+    if not isinstance(array, np.ndarray) or array.shape != (spec.words,) or array.dtype != dtype:
+        raise DeploymentError(f"{name} holds {getattr(array, 'dtype', '?')} {list(getattr(array, 'shape', []))}, "
+                              f"but the {sram} SRAM of hardware.toml is {dtype} [{spec.words}]", where=str(file),
+                              hint="recompile the model (--force)")
+    return array
 
 
 def _read_json(root: Path, name: str) -> dict[str, Any]:
