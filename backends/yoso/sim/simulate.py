@@ -275,6 +275,13 @@ def get_chip(path: str | os.PathLike[str], barrier_cycles: int | None = None,
     return chip
 
 
+def forget_chip(path: str | os.PathLike[str]) -> None:
+    """Drop the cached chips of a deployment directory (a sweep simulates many short-lived ones)."""
+    root = str(Path(path).resolve())
+    for key in [k for k in _CHIPS if k[0] == root]:
+        del _CHIPS[key]
+
+
 @dataclass
 class _Chunk:
     records: list[ImageRecord]
