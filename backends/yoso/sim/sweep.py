@@ -500,6 +500,7 @@ def sweep_deployment(deployment: str | os.PathLike[str], grid: Grid | str | os.P
     finally:
         bar.close()
     columns = list(BASE_COLUMNS) + grid.columns + list(RESULT_COLUMNS)
+    rows = [{c: r.get(c) for c in columns} for r in rows]
     front = pareto_front(rows)
     for k, r in enumerate(rows):
         r["pareto"] = (k in front) if r["status"] == "ok" else None

@@ -1,0 +1,205 @@
+"""Distributed evaluation on Dask: simulate and sweep give the serial results on a 2-worker local cluster.
+
+One module-scoped LocalCluster (2 worker processes, 1 thread each, loopback) serves every test that
+needs one; the model is the shipped digits STDBP MLP (64-100-10) on 8 images.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnc.errors import SnncError
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "stdbp-digits.onnx"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from snnc.api import load_model
+    from snnc.backends.yoso.compile import compile_yoso
+
+    out = tmp_path_factory.mktemp("dist") / "digits"
+    compile_yoso(load_model(MODEL), out, model_path=MODEL)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    from snnc.datasets import load_dataset
+
+    d = load_dataset("digits", limit=8)
+    return d.x.reshape(len(d.x), -1), d.y
+
+
+@pytest.fixture(scope="module")
+def client():  # noqa: ANN201 - a distributed.Client
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _grid(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grid.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ simulate
+def test_simulate_on_dask_equals_serial(deployment: Path, data, client) -> None:  # noqa: ANN001
+    from snnc.backends.yoso.sim.simulate import simulate_deployment
+
+    x, y = data
+    serial = simulate_deployment(deployment, x, y=y)
+    dask = simulate_deployment(deployment, x, y=y, scheduler=client, chunk_size=3)  # 3 tasks on 2 workers
+    assert dask.workers == 2
+    np.testing.assert_array_equal(dask.predictions, serial.predictions)
+    np.testing.assert_array_equal(dask.scores, serial.scores)
+    assert [r.cycles for r in dask.images] == [r.cycles for r in serial.images]
+    assert [r.energy_uj for r in dask.images] == [r.energy_uj for r in serial.images]
+    assert [r.energy_pj for r in dask.images] == [r.energy_pj for r in serial.images]
+    assert [r.index for r in dask.images] == list(range(len(x)))
+    assert dask.link_flits == serial.link_flits
+    np.testing.assert_array_equal(dask.pe_busy, serial.pe_busy)
+    assert dask.accuracy == serial.accuracy
+
+
+def test_a_worker_without_the_directory_gets_the_deployment_as_bytes(deployment: Path, data, tmp_path) -> None:  # noqa: ANN001
+    import dataclasses
+
+    from snnc.backends.yoso.sim.distributed import local_deployment, pack_deployment, simulate_chunk_task
+    from snnc.backends.yoso.sim.simulate import _simulate_chunk
+
+    x, y = data
+    packed = dataclasses.replace(pack_deployment(deployment), origin=str(tmp_path / "elsewhere"))
+    path = local_deployment(packed)
+    assert Path(path) != deployment and Path(path).name == packed.digest
+    assert (Path(path) / "model.ir").read_bytes() == (deployment / "model.ir").read_bytes()
+    remote = simulate_chunk_task(packed, None, None, 0, x[:3], y[:3], False)
+    here = _simulate_chunk((str(deployment), None, None), 0, x[:3], y[:3], False)
+    np.testing.assert_array_equal(remote.scores, here.scores)
+    assert [r.cycles for r in remote.records] == [r.cycles for r in here.records]
+
+
+def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(deployment: Path, data) -> None:  # noqa: ANN001
+    from snnc.backends.yoso.sim.simulate import simulate_deployment
+
+    x, y = data
+    start = time.perf_counter()
+    with pytest.raises(SnncError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 within 1 s") as err:
+        simulate_deployment(deployment, x, y=y, scheduler="tcp://127.0.0.1:9", scheduler_timeout=1.0)
+    assert time.perf_counter() - start < 8
+    assert "dask scheduler" in (err.value.hint or "")
+    with pytest.raises(SnncError, match="bad scheduler address"):
+        simulate_deployment(deployment, x, y=y, scheduler="no-port-here")
+
+
+def test_dask_is_imported_only_when_used() -> None:
+    code = ("import sys, snnc.cli, snnc.backends.yoso.sim.simulate, snnc.backends.yoso.sim.sweep; "
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------ sweep
+GRID = '[grid]\nmesh = ["1x1", "2x2", "6x7"]\n[grid.noc]\nfifo_depth = [4]\n'
+
+
+def test_sweep_serial_equals_dask_and_keeps_the_infeasible_point(deployment: Path, data, client,  # noqa: ANN001
+                                                                 tmp_path: Path) -> None:
+    import argparse
+
+    from snnc.backends.yoso.sim import sweep
+
+    x, y = data
+    grid = _grid(tmp_path, GRID)
+    dask = sweep.sweep_deployment(deployment, grid, x, y, scheduler=client)
+    # the CLI path, serial, writes the CSV and the plot
+    p = argparse.ArgumentParser()
+    sweep.add_arguments(p)
+    out = tmp_path / "out"
+    args = p.parse_args([str(deployment), "--hw-grid", str(grid), "--dataset", "digits", "--limit", "8",
+                         "--scheduler", "serial", "-o", str(out)])
+    assert sweep.run(args) == 0
+    csv_text = (out / "sweep.csv").read_text(encoding="utf-8")
+    assert csv_text == dask.csv_text()
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    rows = dask.rows
+    assert [r["mesh"] for r in rows] == ["1x1", "2x2", "6x7"]
+    assert dask.columns[:6] == ["point", "mesh", "neurons", "weights", "clock_hz", "noc.fifo_depth"]
+    assert rows[0]["status"] == "infeasible" and "needs 2 PEs but the mesh has 1 x 1" in rows[0]["error"]
+    assert rows[0]["accuracy"] is None and rows[0]["pareto"] is None
+    assert [r["status"] for r in rows[1:]] == ["ok", "ok"]
+    assert all(r["pes"] == 2 and r["images"] == 8 for r in rows[1:])
+    # the 2 x 2 chip leaks on 4 PEs, the 6 x 7 one on 42: less energy, and a shorter barrier
+    assert rows[1]["energy_uj"] < rows[2]["energy_uj"]
+    assert rows[1]["latency_cycles"] < rows[2]["latency_cycles"]
+    assert dask.pareto == [1] and rows[1]["pareto"] is True and rows[2]["pareto"] is False
+    # the same point simulated alone gives the same figures
+    from snnc.backends.yoso.sim.simulate import simulate_deployment
+
+    alone = simulate_deployment(deployment, x, y=y)
+    assert rows[2]["accuracy"] == alone.accuracy
+    assert rows[2]["latency_cycles"] == pytest.approx(alone.distribution("cycles")["mean"])
+    assert rows[2]["energy_uj"] == pytest.approx(alone.distribution("energy_uj")["mean"])
+
+
+def test_grid_points_and_sram_sizes_follow_n_and_w(tmp_path: Path) -> None:
+    from snnc.backends.yoso.hardware import load_hardware
+    from snnc.backends.yoso.sim.sweep import load_grid, point_hardware
+
+    grid = load_grid(_grid(tmp_path, '[grid]\nmesh = ["8x8", "6x7"]\nneurons = [128, 512]\nweights = [4096]\n'
+                                     'clock_hz = [2e6]\n'))
+    points = grid.points()
+    assert [p.labels for p in points] == [
+        {"mesh": m, "neurons": n, "weights": "4096", "clock_hz": "2000000"}
+        for m in ("8x8", "6x7") for n in ("128", "512")]
+    hw = point_hardware(load_hardware(), points[1])
+    assert (hw.mesh.cols, hw.mesh.rows, hw.pe.neurons, hw.pe.weights, hw.chip.clock_hz) == (8, 8, 512, 4096, 2e6)
+    assert hw.sram["potential"].words == hw.sram["acc_weight"].words == 512
+    assert hw.sram["weight"].words == 4096
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[grid]\nneurons = []\n', "neurons is an empty list"),
+    ('[grid]\nneurons = 256\n', "neurons must be a list of values"),
+    ('[grid]\nneuronz = [256]\n', "unknown grid key 'neuronz'"),
+    ('[grid]\nmesh = ["6by7"]\n', "mesh value '6by7' is not 'COLSxROWS'"),
+    ('[grid]\nneurons = [256.5]\n', r"\[pe\] neurons takes an integer"),
+    ('[grid.pe]\nneuronz = [256]\n', "unknown key 'neuronz' of \\[pe\\]"),
+    ('[grid.cpu]\ncores = [2]\n', r"unknown hardware section \[cpu\]"),
+    ('[grid]\nneurons = [256]\n[grid.pe]\nneurons = [512]\n', r"\[pe\] neurons is swept twice"),
+    ('[grid]\nclock_hz = [1e6, 1e6]\n', "lists a value twice"),
+    ('[sweep]\nx = 1\n', "unknown top-level key or table 'sweep'"),
+    ('[grid]\n', "no \\[grid\\] table, or an empty one"),
+    ('[grid\nneurons = [1]\n', "not valid TOML"),
+])
+def test_bad_grid_files_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    from snnc.backends.yoso.sim.sweep import GridError, load_grid
+
+    path = _grid(tmp_path, text)
+    with pytest.raises(GridError, match=message) as err:
+        load_grid(path)
+    assert str(path) in (err.value.where or "")
+
+
+def test_a_value_the_hardware_rejects_is_an_infeasible_row(deployment: Path, data, tmp_path: Path) -> None:  # noqa: ANN001
+    from snnc.backends.yoso.sim.sweep import sweep_deployment
+
+    x, y = data
+    result = sweep_deployment(deployment, _grid(tmp_path, "[grid.core]\nadder_bits = [4]\n"), x[:2], y[:2],
+                              scheduler="serial")
+    (row,) = result.rows
+    assert row["status"] == "infeasible" and "adder_bits" in row["error"] and result.pareto == []
