@@ -122,6 +122,7 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
     digest, hashed, source = model_hash(graph, model_path)
     note = ""
     if spike_rates is None and sample_x is not None:
+        check_fits(graph, hw)  # fail before the spike statistics, which can take a while on big models
         start = time.perf_counter()
         spike_rates = spike_statistics(graph, sample_x)
         timings.append(("spike-stats", time.perf_counter() - start))
@@ -152,6 +153,27 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
                          report=(path / "report.txt").read_text(encoding="utf-8"),
                          expected_hops=json.loads(result.graph.metadata.get("yoso.expected_hops", "{}")),
                          files=sorted(manifest["files"]))
+
+
+def check_fits(graph: Graph, hw: Hardware) -> None:
+    """Fail early if the model's layers cannot fit the PEs, the mesh or the packet fields.
+
+    The same design rules as the partition pass, on the float graph. A graph whose layers the
+    partition pass would only see after canonicalize/quantize (e.g. average pooling) is left to it.
+
+    Raises:
+        DesignRuleError: with the numbers (fan-in vs W, PEs needed vs the mesh, T vs the step field).
+    """
+    from snnc.backends.yoso.layers import find_network
+    from snnc.backends.yoso.partition import check_packets, plan_network
+
+    try:
+        network = find_network(graph)
+    except DesignRuleError:
+        return
+    if network.layers:
+        plan_network(network, hw)
+        check_packets(network, hw, graph.time_steps, 0)
 
 
 def compile_options(options: dict[str, Any]) -> dict[str, Any]:
