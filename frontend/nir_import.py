@@ -72,7 +72,7 @@ PROVENANCE = "snn.nir."
 RESET_EXPLANATION = (
     "NIR's IF reset changed meaning between releases: up to nir 1.0.5 a spike subtracts the threshold, "
     "from 1.0.6 it sets v = v_reset. Both agree in NIR's continuous time, but not on snnc's time grid, "
-    "and a .nir file does not say which one its writer simulated"
+    "and NIR files have no field saying which one their writer simulated"
 )
 
 
