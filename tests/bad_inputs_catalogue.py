@@ -425,10 +425,10 @@ _onnx_case("onnx-output-shape", "declared output shape that disagrees with the c
            lambda path: f"{path}: graph output 'scores'")
 _onnx_case("onnx-two-inputs", "two graph inputs",
            lambda: mlp(extra_inputs=[helper.make_tensor_value_info("y", F, ["B", 4])]),
-           "the model has 2 graph inputs ('x', 'y'), expected 1", None)
+           "the model has 2 graph inputs ('x', 'y'), expected 1", _same)
 _onnx_case("onnx-no-encoder", "no snn encoder (a plain ONNX classifier)",
            lambda: onnx_model([_node("Gemm", ["x", "W"], ["scores"], name="fc")], [_init("W", _weights((4, 3)))]),
-           "the model has no snn encoder", None)
+           "the model has no snn encoder", _same)
 
 
 def _checker_reject() -> onnx.ModelProto:
@@ -827,7 +827,7 @@ def _limit_time_steps(ws: Workspace, folder: Path) -> BadInput:
     path = ws.write(folder / "long.onnx", b.build(output=b.first_spike_decode(o)).SerializeToString())
     return _entry("limit-time-steps", "limits", "T = 300 steps, beyond the packet's 8-bit step field",
                   ["compile", path, "-o", str(folder / "out")],
-                  "the model runs T = 300 steps but the packet's step field has 8 bits (T <= 256)", None)
+                  "the model runs T = 300 steps but the packet's step field has 8 bits (T <= 256)", "yoso-6x7.toml")
 
 
 @case("limit-mesh-option", "limits")
@@ -875,3 +875,24 @@ def _ds_simulate_mismatch(ws: Workspace, folder: Path) -> BadInput:
     return _entry("ds-simulate-mismatch", "dataset", "simulate a digits deployment on MNIST images",
                   ["simulate", ws.deployment, "--dataset", "mnist", "--data-dir", ws.mnist_dir],
                   "samples of shape (28, 28) have 784 values but the model expects (64,) = 64", "mnist")
+
+
+@case("limit-compile-early", "limits")
+def _limit_compile_early(ws: Workspace, folder: Path) -> BadInput:
+    """The design rules are checked before the spike statistics (which would try to run T = 10^9 steps)."""
+    model = onnx_model(mlp_nodes(time_steps=10**9), [_init("W", _weights((64, 10)))], features=(64,), n_out=10)
+    path = ws.write(folder / "model.onnx", model.SerializeToString())
+    return _entry("limit-compile-early", "limits",
+                  "compile with spike statistics of a model that cannot fit (T = 10^9)",
+                  ["compile", path, "--dataset", "digits", "--samples", "16", "-o", str(folder / "out")],
+                  "the model runs T = 1000000000 steps but the packet's step field has 8 bits (T <= 256)",
+                  "yoso-6x7.toml")
+
+
+@case("limit-mesh-early", "limits")
+def _limit_mesh_early(ws: Workspace, folder: Path) -> BadInput:
+    text = edit_hardware(edit_hardware(ws.hardware_text, "mesh", "cols", "1"), "mesh", "rows", "1")
+    hw = ws.write(folder / "tiny.toml", text)
+    return _entry("limit-mesh-early", "limits", "a model too big for the mesh, compiled with spike statistics",
+                  ["compile", ws.digits_onnx, "--hw", hw, "--dataset", "digits", "-o", str(folder / "out")],
+                  "the model needs 2 PEs but the mesh has 1 x 1 = 1, 1 too few", hw)
