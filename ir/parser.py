@@ -377,9 +377,22 @@ class _Builder:
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in summary.values()) \
                 or "mean" not in summary:
             raise self.error("elided<...> needs numbers, including the mean", keyword)
-        fill = summary["mean"] if dtype[0] == "f" else round(summary["mean"])
+        try:
+            numbers = {k: float(v) for k, v in summary.items()}
+        except OverflowError:
+            raise self.error("elided<...> holds a number too large for a float", keyword) from None
+        mean = numbers["mean"]
+        if dtype[0] == "f":  # the mean printed to 6 digits may round past the largest finite value
+            info = np.finfo(DTYPES[dtype])
+            fill: float | int = mean if math.isnan(mean) else min(max(mean, float(info.min)), float(info.max))
+        else:
+            low, high = (0, 1) if dtype == "i1" else (np.iinfo(DTYPES[dtype]).min, np.iinfo(DTYPES[dtype]).max)
+            if not math.isfinite(mean) or not low <= round(mean) <= high:
+                raise self.error(f"elided mean {mean!r} does not fit {_spell(dtype, shape)}", keyword,
+                                 hint=f"{dtype} values are integers in {low} .. {high}")
+            fill = round(mean)
         array = np.full(shape, fill, dtype=DTYPES[dtype]).view(ElidedArray)
-        array.summary = {k: float(v) for k, v in summary.items()}
+        array.summary = numbers
         return array
 
     # ---------------------------------------------------------------- resources

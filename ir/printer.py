@@ -164,7 +164,8 @@ class _Printer:
             return "dense<[" + ", ".join(_elements(a)) + f"]> : {kind}"
         if self.elide:
             summary = a.summary if isinstance(a, ElidedArray) else _summary(a)
-            return "elided<" + ", ".join(f"{k} = {format(x, '.6g')}" for k, x in summary.items()) + f"> : {kind}"
+            # `+ 0.0` turns -0.0 into 0.0: "-0" would read back as the integer 0 and print as "0"
+            return "elided<" + ", ".join(f"{k} = {format(x + 0.0, '.6g')}" for k, x in summary.items()) + f"> : {kind}"
         name, n = path, 2
         while name in self.resources:
             name, n = f"{path}#{n}", n + 1
