@@ -267,7 +267,8 @@ def _avgpool2d(exp: _Exporter, op: Operation) -> Any:
                              "zeros (as PyTorch's default)", where=_where(op),
                              hint="use count_include_pad = 1 or no padding")
     return nir.AvgPool2d(kernel_size=np.array(op.attrs["kernel"]), stride=np.array(op.attrs["strides"]),
-                         padding=np.array([ph, pw]))
+                         padding=np.array([ph, pw]),
+                         metadata={META + "count_include_pad": str(op.attrs["count_include_pad"])})
 
 
 def _flatten(exp: _Exporter, op: Operation) -> Any:

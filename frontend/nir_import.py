@@ -13,7 +13,7 @@ Affine         ``snn.dense`` with bias (``y = W x + b``, ``W`` is ``[n_out, n_in
 Linear         ``snn.dense`` without bias
 Conv2d         ``snn.conv2d`` (stride, dilation, groups; padding int, pair, ``"valid"``, or ``"same"`` at stride 1;
                an all-zero bias is dropped)
-AvgPool2d      ``snn.avgpool2d`` (``count_include_pad = 1``, as PyTorch)
+AvgPool2d      ``snn.avgpool2d`` (padded zeros count in the average, as PyTorch)
 SumPool2d      ``snn.avgpool2d``; the factor ``kh*kw`` is folded into the next synapse's weights or neuron's
                threshold (only for power-of-two kernel areas, where this is exact in float32)
 Flatten        ``snn.flatten`` (all features to one axis) or ``snn.reshape`` (a partial flatten)
@@ -191,7 +191,7 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         raise FrontendError("not a NIR file: NIR files are HDF5, and this file has no HDF5 signature", where=where,
                             hint="write the file with nir.write(path, graph) (snnTorch/Norse/... export_to_nir)")
     try:
-        graph = nir.read(path)
+        graph = nir.read(path, type_check=False)  # snnc checks shapes itself (nir mistypes grouped convs)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
@@ -496,7 +496,13 @@ def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
                                 where=imp._where(node_name),
                                 hint="use a 2x2 (or 1x2, 4x4, ...) sum pool, or an AvgPool2d")
         scale *= area
-    attrs = {"kernel": kernel, "strides": stride, "pads": [ph, pw, ph, pw], "count_include_pad": 1}
+    # padded zeros count, as in PyTorch (NIR's reference); without padding both ONNX readings agree and
+    # snnc takes ONNX's default 0, unless snnc's export recorded the original
+    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+    include = 1 if (ph or pw) else 0
+    if not (ph or pw) and _text(meta.get(META + "count_include_pad", "")) in ("0", "1"):
+        include = int(_text(meta[META + "count_include_pad"]))
+    attrs = {"kernel": kernel, "strides": stride, "pads": [ph, pw, ph, pw], "count_include_pad": include}
     return _Flow(imp.graph.add_op("snn.avgpool2d", [x.value], attrs, name=imp._name(node_name)), scale)
 
 

@@ -1,0 +1,468 @@
+"""NIR interop: graphs written by ``nir`` itself are imported and run exactly as a NumPy transcription of
+NIR's semantics under snnc's time-grid mapping (docs/nir.md); IF networks round-trip IR -> NIR -> IR;
+what NIR cannot express is refused; malformed files give clean errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+import pytest
+
+from snnc.api import load_model
+from snnc.backends import get_backend
+from snnc.errors import FrontendError, SnncError, UnsupportedOpError
+from snnc.frontend import import_onnx, nir_cli
+from snnc.frontend.nir_export import NirExportError, export_nir
+from snnc.frontend.nir_import import import_nir
+from snnc.frontend.snn_onnx import SnnModelBuilder
+from snnc.ir.parser import parse_graph
+from snnc.ir.printer import print_graph
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+T = 8
+MARGIN = 1e-5  # the NumPy reference checks that no potential comes this close to a threshold
+
+
+# ------------------------------------------------------------------------------ NIR semantics in NumPy
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple, pads: tuple, dil: tuple,
+          groups: int) -> np.ndarray:
+    """PyTorch Conv2d on [N, C, H, W]; pads are (top, left, bottom, right)."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    ho = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, ho, wo))
+    per_group = o // groups
+    for oc in range(o):
+        g = oc // per_group
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dil[0]:i * dil[0] + stride[0] * (ho - 1) + 1:stride[0],
+                           j * dil[1]:j * dil[1] + stride[1] * (wo - 1) + 1:stride[1]]
+                out[:, oc] += np.einsum("nchw,c->nhw", patch, w[oc, :, i, j])
+    return out + np.asarray(b).reshape(1, -1, 1, 1)
+
+
+def _pool_sum(x: np.ndarray, k: tuple, s: tuple, p: tuple) -> np.ndarray:
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    ho, wo = (xp.shape[2] - k[0]) // s[0] + 1, (xp.shape[3] - k[1]) // s[1] + 1
+    out = np.zeros((*x.shape[:2], ho, wo))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            out += xp[:, :, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1]]
+    return out
+
+
+def _pair(v: object) -> tuple[int, int]:
+    a = np.atleast_1d(np.asarray(v))
+    return (int(a[0]), int(a[-1]))
+
+
+def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: float = 1.0) -> np.ndarray:
+    """Run a sequential NIR graph on a spike train [T, B, *f] (float64), as docs/nir.md maps it:
+    per step ``y = W x + b`` etc.; IF: ``v += r*dt*I``, spike when ``v > v_threshold``, then subtract
+    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). Returns the Output spikes."""
+    succ = dict(graph.edges)
+    name = next(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
+    x = spikes.astype(np.float64)
+    steps, batch = x.shape[:2]
+    while not isinstance(graph.nodes[succ[name]], nir.Output):
+        name = succ[name]
+        node = graph.nodes[name]
+        flat = x.reshape(steps * batch, *x.shape[2:])
+        if isinstance(node, nir.Affine | nir.Linear):
+            y = flat @ node.weight.astype(np.float64).T + (node.bias if isinstance(node, nir.Affine) else 0)
+        elif isinstance(node, nir.Conv2d):
+            pad = node.padding
+            if isinstance(pad, str):
+                total = [d * (k - 1) for d, k in zip(node.dilation, node.weight.shape[2:], strict=True)]
+                pads = (0, 0, 0, 0) if pad == "valid" else (total[0] // 2, total[1] // 2,
+                                                            total[0] - total[0] // 2, total[1] - total[1] // 2)
+            else:
+                pads = (*_pair(pad), *_pair(pad))
+            y = _conv(flat, node.weight.astype(np.float64), node.bias, _pair(node.stride), pads,
+                      _pair(node.dilation), int(node.groups))
+        elif isinstance(node, nir.SumPool2d | nir.AvgPool2d):
+            k = _pair(node.kernel_size)
+            y = _pool_sum(flat, k, _pair(node.stride), _pair(node.padding))
+            if isinstance(node, nir.AvgPool2d):
+                y = y / (k[0] * k[1])
+        elif isinstance(node, nir.Flatten):  # dims without the batch axis
+            f = flat.shape[1:]
+            end = node.end_dim % len(f)
+            y = flat.reshape(flat.shape[0], *f[:node.start_dim], -1, *f[end + 1:])
+        elif isinstance(node, nir.IF):
+            cur = flat.reshape(steps, batch, *flat.shape[1:])
+            v = np.zeros(cur.shape[1:])
+            out = np.zeros_like(cur)
+            for t in range(steps):
+                v = v + node.r * dt * cur[t]
+                assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
+                z = v > node.v_threshold
+                out[t] = z
+                v = np.where(z, v - node.v_threshold, v) if reset == "subtract" else np.where(z, node.v_reset, v)
+            y = out.reshape(steps * batch, *out.shape[2:])
+        else:
+            raise AssertionError(f"no reference for {type(node).__name__}")
+        x = y.reshape(steps, batch, *y.shape[1:])
+    return x
+
+
+def rate_encode(x: np.ndarray, steps: int, threshold: float = 0.5) -> np.ndarray:
+    """SPEC snn.RateEncode: IF fed clamp(x, 0, 1) every step, reset by subtraction."""
+    x = np.clip(x, 0, 1).astype(np.float32)
+    v, out = np.zeros_like(x), []
+    for _ in range(steps):
+        v = v + x
+        s = v >= np.float32(threshold)
+        out.append(s)
+        v = v - np.float32(threshold) * s
+    return np.stack(out).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _write(tmp_path: Path, nodes: dict, edges: list, name: str = "net.nir", **kw) -> Path:
+    path = tmp_path / name
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges, **kw))  # nir.write as the other tools write
+    return path
+
+
+def _chain(*pairs: tuple[str, object]) -> tuple[dict, list]:
+    nodes = dict(pairs)
+    names = list(nodes)
+    return nodes, list(zip(names[:-1], names[1:], strict=True))
+
+
+def _if(n: int | tuple, thr: float | np.ndarray = 1.0, r: float = 1.0, **kw) -> nir.IF:
+    shape = (n,) if isinstance(n, int) else n
+    return nir.IF(r=np.full(shape, r, np.float32), v_threshold=np.broadcast_to(np.float32(thr), shape).copy(), **kw)
+
+
+def _spikes(rng: np.random.Generator, *shape: int, p: float = 0.4) -> np.ndarray:
+    return (rng.random((T, *shape)) < p).astype(np.float32)
+
+
+def _run(graph, x: np.ndarray):  # noqa: ANN001, ANN202
+    return get_backend("reference").run(graph, x, record=True)
+
+
+def _mlp(rng: np.random.Generator, n_in: int = 12, n_hidden: int = 16, n_out: int = 5) -> tuple[dict, list]:
+    return _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Affine(weight=rng.normal(0, 0.5, (n_hidden, n_in)).astype(np.float32),
+                           bias=rng.normal(0, 0.1, n_hidden).astype(np.float32))),
+        ("lif1", _if(n_hidden, 0.8)),
+        ("fc2", nir.Linear(weight=rng.normal(0, 0.6, (n_out, n_hidden)).astype(np.float32))),
+        ("lif2", _if(n_out, 0.7)),
+        ("output", nir.Output(output_type={"output": np.array([n_out])})),
+    )
+
+
+# ------------------------------------------------------------------------------- import: numerics
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_affine_linear_if_match_nir_semantics(tmp_path: Path, reset: str) -> None:
+    rng = np.random.default_rng(1)
+    path = _write(tmp_path, *_mlp(rng))
+    graph = import_nir(path, reset=reset, time_steps=T)
+    assert [op.opname for op in graph.ops] == ["snn.dense", "snn.if", "snn.dense", "snn.if", "snn.spike_count_decode"]
+    assert "bias" in graph.ops[0].attrs and "bias" not in graph.ops[2].attrs  # Affine vs Linear
+    x = _spikes(rng, 6, 12)
+    result = _run(graph, x)
+    expected = nir_reference(nir.read(path), x, reset=reset)
+    np.testing.assert_array_equal(result.spikes["lif2"], expected.astype(bool))
+    np.testing.assert_array_equal(result.scores, expected.sum(0) / T)
+    assert expected.sum() > 0 and result.spikes["lif1"].sum() > 0  # the test exercises spikes
+
+
+@pytest.mark.parametrize("pool", ["SumPool2d", "AvgPool2d"])
+@pytest.mark.parametrize("conv", [dict(stride=1, padding=1, dilation=1, groups=1),
+                                  dict(stride=2, padding=0, dilation=1, groups=1),
+                                  dict(stride=1, padding="same", dilation=2, groups=2)])
+def test_conv_pool_flatten_match_nir_semantics(tmp_path: Path, pool: str, conv: dict) -> None:
+    rng = np.random.default_rng(7)
+    c_in, c_out = 2, 4
+    w = rng.normal(0, 0.6, (c_out, c_in // conv["groups"], 3, 3)).astype(np.float32)
+    conv_node = nir.Conv2d(input_shape=(8, 8), weight=w, bias=rng.normal(0, 0.1, c_out).astype(np.float32), **conv)
+    h = int(conv_node.output_type["output"][1])
+    pool_node = getattr(nir, pool)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    hp = h // 2
+    n_flat = c_out * hp * hp
+    nodes, edges = _chain(
+        ("in", nir.Input(input_type={"input": np.array([c_in, 8, 8])})),
+        ("conv", conv_node),
+        ("if1", _if((c_out, h, h), 0.9)),
+        ("pool", pool_node),
+        ("flat", nir.Flatten(input_type={"input": np.array([c_out, hp, hp])}, start_dim=0)),
+        ("fc", nir.Affine(weight=rng.normal(0.2, 0.5, (3, n_flat)).astype(np.float32),
+                          bias=np.zeros(3, np.float32))),
+        ("if2", _if(3, 0.6 if pool == "AvgPool2d" else 1.3)),
+        ("out", nir.Output(output_type={"output": np.array([3])})),
+    )
+    path = _write(tmp_path, nodes, edges, type_check=conv["groups"] == 1)  # nir mistypes grouped convs
+    graph = import_nir(path, reset="subtract", time_steps=T)
+    assert [op.opname for op in graph.ops][:4] == ["snn.conv2d", "snn.if", "snn.avgpool2d", "snn.flatten"]
+    x = _spikes(rng, 3, c_in, 8, 8)
+    result = _run(graph, x)
+    expected = nir_reference(nir.read(path, type_check=False), x, reset="subtract")
+    np.testing.assert_array_equal(result.spikes["if2"], expected.astype(bool))
+    assert result.spikes["if1"].sum() > 0 and expected.sum() > 0
+
+
+def test_r_and_dt_fold_into_the_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    nodes, edges = _mlp(rng)
+    nodes["lif1"] = _if(16, 0.8, r=0.5)
+    nodes["lif2"] = _if(5, 0.7, r=4.0)
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset="zero", time_steps=T, dt=0.5)
+    # theta = v_threshold / (r * dt): 0.8 / 0.25 and 0.7 / 2
+    np.testing.assert_allclose(graph.ops[1].attrs["threshold"], np.full(16, 3.2, np.float32))
+    np.testing.assert_allclose(graph.ops[3].attrs["threshold"], np.full(5, 0.35, np.float32))
+    x = _spikes(rng, 6, 12, p=0.7)
+    expected = nir_reference(nir.read(path), x, reset="zero", dt=0.5)
+    np.testing.assert_array_equal(_run(graph, x).spikes["lif2"], expected.astype(bool))
+
+
+def test_sumpool_factor_folds_into_the_next_synapse(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    nodes, edges = _chain(
+        ("in", nir.Input(input_type={"input": np.array([1, 4, 4])})),
+        ("conv", nir.Conv2d(input_shape=(4, 4), weight=rng.normal(0, 1, (2, 1, 3, 3)).astype(np.float32),
+                            stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(2, np.float32))),
+        ("if1", _if((2, 4, 4), 0.7)),
+        ("pool", nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))),
+        ("flat", nir.Flatten(input_type={"input": np.array([2, 2, 2])}, start_dim=0)),
+        ("fc", nir.Linear(weight=rng.normal(0, 0.4, (3, 8)).astype(np.float32))),
+        ("if2", _if(3, 0.9)),
+        ("out", nir.Output(output_type={"output": np.array([3])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset="subtract", time_steps=T)
+    assert "bias" not in graph.ops[0].attrs  # NIR's all-zero conv bias is no bias
+    np.testing.assert_array_equal(graph.ops[4].attrs["weight"], nodes["fc"].weight * 4)  # the 2x2 sum
+    x = _spikes(rng, 4, 1, 4, 4, p=0.6)
+    expected = nir_reference(nir.read(path), x, reset="subtract")
+    np.testing.assert_array_equal(_run(graph, x).spikes["if2"], expected.astype(bool))
+
+
+def test_rate_encoder_and_last_step_decoder(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    path = _write(tmp_path, *_mlp(rng))
+    graph = import_nir(path, reset="subtract", time_steps=T, encoder="rate", decoder="last_step",
+                       encoder_threshold=0.75)
+    assert graph.inputs[0].type.kind.value == "tensor"
+    assert graph.ops[0].opname == "snn.rate_encode" and graph.ops[0].attrs["threshold"] == 0.75
+    assert graph.ops[-1].opname == "snn.last_step_decode"
+    x = rng.random((5, 12)).astype(np.float32)
+    expected = nir_reference(nir.read(path), rate_encode(x, T, 0.75), reset="subtract")
+    result = _run(graph, x)
+    np.testing.assert_array_equal(result.scores, expected[-1])
+    assert graph.metadata["snn.nir.reset"] == "subtract" and graph.metadata["snn.nir.encoder"].startswith("rate")
+
+
+def test_partial_flatten_is_a_reshape(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    nodes, edges = _chain(
+        ("in", nir.Input(input_type={"input": np.array([1, 4, 4])})),
+        ("conv", nir.Conv2d(input_shape=(4, 4), weight=rng.normal(0, 1, (2, 1, 3, 3)).astype(np.float32),
+                            stride=1, padding="same", dilation=1, groups=1, bias=np.zeros(2, np.float32))),
+        ("flat", nir.Flatten(input_type={"input": np.array([2, 4, 4])}, start_dim=1, end_dim=2)),
+        ("if", _if((2, 16), 0.5)),
+        ("out", nir.Output(output_type={"output": np.array([2, 16])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset="zero", time_steps=T)
+    assert graph.ops[1].opname == "snn.reshape" and graph.ops[1].attrs["shape"] == [2, 16]
+    x = _spikes(rng, 2, 1, 4, 4)
+    expected = nir_reference(nir.read(path), x, reset="zero")
+    np.testing.assert_array_equal(_run(graph, x).spikes["if"], expected.astype(bool))
+
+
+# ---------------------------------------------------------------------------------------- reset choice
+def test_reset_must_be_chosen(tmp_path: Path) -> None:
+    path = _write(tmp_path, *_mlp(np.random.default_rng(0)))
+    for bad in (None, "hard", ""):
+        with pytest.raises(FrontendError) as err:
+            import_nir(path, reset=bad, time_steps=T)
+        text = str(err.value)
+        assert "1.0.5" in text and "1.0.6" in text and "subtract" in text and "zero" in text
+
+
+def test_subtract_and_zero_differ_when_a_neuron_overshoots(tmp_path: Path) -> None:
+    nodes, edges = _chain(
+        ("in", nir.Input(input_type={"input": np.array([1])})),
+        ("fc", nir.Linear(weight=np.array([[0.7]], np.float32))),
+        ("if", _if(1, 1.0)),
+        ("out", nir.Output(output_type={"output": np.array([1])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    x = np.ones((T, 1, 1), np.float32)  # V: 0.7, 1.4 (spike, overshoot 0.4), ...
+    counts = {}
+    for reset in ("subtract", "zero"):
+        result = _run(import_nir(path, reset=reset, time_steps=T), x)
+        expected = nir_reference(nir.read(path), x, reset=reset)
+        np.testing.assert_array_equal(result.spikes["if"], expected.astype(bool))
+        counts[reset] = int(result.spikes["if"].sum())
+    assert counts == {"subtract": 5, "zero": 4}
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_nonzero_v_reset_is_refused(tmp_path: Path, reset: str) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    nodes["lif2"] = nir.IF(r=np.ones(5, np.float32), v_threshold=np.ones(5, np.float32),
+                           v_reset=np.full(5, -0.5, np.float32))
+    with pytest.raises(FrontendError, match="v_reset") as err:
+        import_nir(_write(tmp_path, nodes, edges), reset=reset, time_steps=T)
+    assert "lif2" in err.value.where
+
+
+# ------------------------------------------------------------------------------------- round trips
+def test_stbp_model_round_trips_through_nir(tmp_path: Path) -> None:
+    graph = load_model(MODELS / "stbp-fashion-mlp.onnx")
+    path = tmp_path / "stbp.nir"
+    export_nir(graph, path)
+    written = nir.read(path)  # read back by nir itself
+    succ, name, kinds = dict(written.edges), "x", []
+    while name in succ:
+        kinds.append(type(written.nodes[name]).__name__)
+        name = succ[name]
+    assert [*kinds, type(written.nodes[name]).__name__] == ["Input", "Linear", "IF", "Linear", "IF", "Output"]
+    back = import_nir(path, reset="subtract")  # T, encoder and decoder recorded by export
+    assert print_graph(back) == print_graph(graph)
+    assert back.structurally_equal(graph)
+    assert import_nir(export_nir(graph), reset="subtract").structurally_equal(graph)  # in memory, no file
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def _conv_if_model():  # noqa: ANN202
+    rng = np.random.default_rng(4)
+    b = SnnModelBuilder(input_features=(1, 8, 8), time_steps=6, name="convnet")
+    s = b.rate_encode(b.input, threshold=0.5)
+    c = b.conv2d(s, (rng.normal(0, 0.5, (4, 1, 3, 3)) / 8).round(3), rng.normal(0, 0.1, 4).round(3),
+                 strides=1, pads=1)
+    h = b.if_neuron(c, np.array([0.4, 0.5, 0.6, 0.7], np.float32).reshape(4, 1, 1), reset="zero")
+    p = b.avgpool2d(h, 2)
+    d = b.dense(b.flatten(p), rng.normal(0, 0.3, (3, 64)), rng.normal(0, 0.1, 3))
+    o = b.if_neuron(d, 0.5, reset="zero")
+    return import_onnx(b.build(b.last_step_decode(o), metadata={"snn.algorithm": "test"}))
+
+
+def test_conv_network_round_trips_through_nir(tmp_path: Path) -> None:
+    graph = _conv_if_model()
+    path = tmp_path / "conv.nir"
+    exported = export_nir(graph, path, dt=2.0)
+    assert float(np.asarray(exported.nodes[graph.ops[2].result.name].r).flat[0]) == 0.5  # r = 1/dt
+    back = import_nir(path, reset="zero")
+    assert print_graph(back) == print_graph(graph)  # the per-channel [4, 1, 1] threshold comes back as such
+    x = np.random.default_rng(0).random((4, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(_run(back, x).scores, _run(graph, x).scores)
+    changed = import_nir(path, reset="subtract")  # another reset than recorded is marked in the metadata
+    assert changed.metadata["snn.nir.reset"] == "subtract" and "snn.nir.reset" not in back.metadata
+
+
+# ---------------------------------------------------------------------------------------- refusals
+def test_export_refuses_relpsp(tmp_path: Path) -> None:
+    graph = load_model(MODELS / "stdbp-digits.onnx")
+    out = tmp_path / "digits.nir"
+    with pytest.raises(NirExportError) as err:
+        export_nir(graph, out)
+    assert "snn.relpsp" in err.value.message and "NIR has no ReL-PSP neuron" in err.value.message
+    assert err.value.where.endswith("snn.relpsp") and "IF networks" in err.value.hint
+    assert not out.exists()
+
+
+def test_export_does_not_overwrite(tmp_path: Path) -> None:
+    graph = load_model(MODELS / "stbp-fashion-mlp.onnx")
+    out = tmp_path / "m.nir"
+    out.write_text("keep me")
+    with pytest.raises(SnncError, match="already exists"):
+        export_nir(graph, out)
+    assert out.read_text() == "keep me"
+    export_nir(graph, out, force=True)
+    assert isinstance(nir.read(out), nir.NIRGraph)
+
+
+@pytest.mark.parametrize("node", ["LIF", "CubaLIF"])
+def test_leaky_neurons_are_unsupported(tmp_path: Path, node: str) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    one = np.ones(16, np.float32)
+    nodes["lif1"] = (nir.LIF(tau=one * 10, r=one, v_leak=0 * one, v_threshold=one) if node == "LIF" else
+                     nir.CubaLIF(tau_syn=one, tau_mem=one * 10, r=one, v_leak=0 * one, v_threshold=one))
+    with pytest.raises(UnsupportedOpError) as err:
+        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    text = str(err.value)
+    assert "'lif1'" in text and node in text and "supported NIR nodes: Input, Output, Affine" in text
+
+
+def test_branching_graphs_are_refused(tmp_path: Path) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    nodes["side"] = nir.Linear(weight=np.ones((5, 16), np.float32))
+    edges += [("lif1", "side"), ("side", "lif2")]
+    with pytest.raises(FrontendError, match="sequential"):
+        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+
+
+def test_non_power_of_two_sumpool_is_refused(tmp_path: Path) -> None:
+    nodes, edges = _chain(
+        ("in", nir.Input(input_type={"input": np.array([1, 6, 6])})),
+        ("conv", nir.Conv2d(input_shape=(6, 6), weight=np.ones((1, 1, 1, 1), np.float32), stride=1, padding=0,
+                            dilation=1, groups=1, bias=np.zeros(1, np.float32))),
+        ("pool", nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([3, 3]), padding=np.array([0, 0]))),
+        ("if", _if((1, 2, 2))),
+        ("out", nir.Output(output_type={"output": np.array([1, 2, 2])})),
+    )
+    with pytest.raises(FrontendError, match="power-of-two"):
+        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+
+
+def test_time_steps_are_required_for_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(FrontendError, match="time steps"):
+        import_nir(_write(tmp_path, *_mlp(np.random.default_rng(0))), reset="zero")
+
+
+def test_malformed_files_give_clean_errors(tmp_path: Path) -> None:
+    with pytest.raises(FrontendError, match="not found"):
+        import_nir(tmp_path / "missing.nir", reset="zero", time_steps=T)
+    text = tmp_path / "text.nir"
+    text.write_text("hello")
+    with pytest.raises(FrontendError, match="no HDF5 signature"):
+        import_nir(text, reset="zero", time_steps=T)
+    other = tmp_path / "other.nir"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("data", data=np.zeros(3))
+    with pytest.raises(FrontendError, match="cannot read the NIR graph"):
+        import_nir(other, reset="zero", time_steps=T)
+    unknown = _write(tmp_path, *_mlp(np.random.default_rng(0)), name="unknown.nir")
+    with h5py.File(unknown, "r+") as f:
+        del f["node/nodes/lif1/type"]
+        f["node/nodes/lif1"].create_dataset("type", data="Spiky", dtype=h5py.string_dtype())
+    with pytest.raises(FrontendError, match="cannot read the NIR graph") as err:
+        import_nir(unknown, reset="zero", time_steps=T)
+    assert "Traceback" not in str(err.value) and err.value.hint
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="snnc nir")
+    nir_cli.add_arguments(parser)
+    return nir_cli.run(parser.parse_args(list(argv)))
+
+
+def test_cli_export_then_import(tmp_path: Path) -> None:
+    nir_file, ir_file = tmp_path / "m.nir", tmp_path / "m.snnir"
+    model = MODELS / "stbp-fashion-mlp.onnx"
+    assert _cli("export", str(model), "-o", str(nir_file)) == 0
+    with pytest.raises(SnncError, match="1.0.6"):
+        _cli("import", str(nir_file), "-o", str(ir_file))
+    assert not ir_file.exists()
+    assert _cli("import", str(nir_file), "--reset", "subtract", "-o", str(ir_file)) == 0
+    assert parse_graph(ir_file.read_text()).structurally_equal(load_model(model))
+    with pytest.raises(SnncError, match="already exists"):
+        _cli("import", str(nir_file), "--reset", "zero", "-o", str(ir_file))
+    with pytest.raises(NirExportError, match="relpsp"):
+        _cli("export", str(MODELS / "stdbp-digits.onnx"), "-o", str(tmp_path / "d.nir"))
