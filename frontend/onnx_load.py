@@ -162,4 +162,8 @@ def check_model(model: onnx.ModelProto, order: Iterable[tuple[int, NodeProto]], 
         text = " ".join(str(err).split())
         raise FrontendError(f"the model is not valid ONNX: {text}", where=source,
                             hint="onnx.checker.check_model rejects this model; fix the exporter") from None
+    except UnicodeDecodeError as err:  # the checker's message quotes a name that is not UTF-8
+        raise FrontendError(f"the model is not valid ONNX: a name or string is not UTF-8 ({err.reason}, byte "
+                            f"0x{err.object[err.start]:02x})", where=source,
+                            hint="the file may be damaged; re-export it") from None
     return version
