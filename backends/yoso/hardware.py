@@ -150,8 +150,22 @@ def _between(low: int, high: int) -> Check:
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}, got {v}"
 
 
+def _bounded(low: float, high: int) -> Check:
+    """``low <= v <= high``; the upper bound keeps absurd sizes (2**64 words) from reaching an allocation."""
+    def check(v: Any) -> str | None:
+        if v < low:
+            return f"must be >= {low:g}, got {v}"
+        return None if v <= high else f"must be <= {high} (no real chip is that large), got {v}"
+    return check
+
+
 _nonneg = _at_least(0)
 _pos_int = _at_least(1)
+#: upper bounds of sizes: SRAM words and PE capacities, mesh sides, cycle counts, packet field widths.
+MAX_WORDS, MAX_SIDE, MAX_CYCLES, MAX_FIELD_BITS = 1 << 24, 1024, 1 << 20, 32
+_words = _bounded(1, MAX_WORDS)
+_side = _bounded(1, MAX_SIDE)
+_cycles = _bounded(0, MAX_CYCLES)
 
 
 def _positive(v: float) -> str | None:
@@ -160,7 +174,7 @@ def _positive(v: float) -> str | None:
 
 def _sram_schema(what: str) -> dict[str, tuple[str, Check | None, str]]:
     return {
-        "words": ("int", _pos_int, f"words in the {what} SRAM"),
+        "words": ("int", _words, f"words in the {what} SRAM"),
         "bits": ("int", _between(2, 32), f"bits per word of the {what} SRAM"),
         "read_pj": ("float", _nonneg, "energy of reading one word, pJ"),
         "write_pj": ("float", _nonneg, "energy of writing one word, pJ"),
@@ -175,29 +189,29 @@ SCHEMA: dict[str, dict[str, tuple[str, Check | None, str]]] = {
         "clock_hz": ("float", _positive, "core and NoC clock, Hz"),
     },
     "mesh": {
-        "cols": ("int", _pos_int, "PEs along x (columns)"),
-        "rows": ("int", _pos_int, "PEs along y (rows)"),
+        "cols": ("int", _side, "PEs along x (columns)"),
+        "rows": ("int", _side, "PEs along y (rows)"),
     },
     "pe": {
-        "neurons": ("int", _pos_int, "N: neurons one PE holds"),
-        "weights": ("int", _pos_int, "W: synaptic weights one PE holds"),
+        "neurons": ("int", _words, "N: neurons one PE holds"),
+        "weights": ("int", _words, "W: synaptic weights one PE holds"),
     },
     **{f"sram.{s}": _sram_schema(s.replace("_", "-")) for s in SRAM_NAMES},
     "core": {
         "adder_bits": ("int", _between(2, 64), "width of the saturating adder"),
-        "load_cycles": ("int", _nonneg, "cycles of the load module per synapse event"),
-        "compute_cycles": ("int", _nonneg, "cycles of the compute module per synapse event"),
-        "store_cycles": ("int", _nonneg, "cycles of the store module per synapse event"),
-        "update_cycles": ("int", _nonneg, "cycles per neuron per time step (state update, fire check)"),
+        "load_cycles": ("int", _cycles, "cycles of the load module per synapse event"),
+        "compute_cycles": ("int", _cycles, "cycles of the compute module per synapse event"),
+        "store_cycles": ("int", _cycles, "cycles of the store module per synapse event"),
+        "update_cycles": ("int", _cycles, "cycles per neuron per time step (state update, fire check)"),
     },
     "noc": {
-        "router_delay_cycles": ("int", _pos_int, "router pipeline delay, cycles per hop"),
-        "link_delay_cycles": ("int", _nonneg, "link traversal, cycles per hop"),
-        "fifo_depth": ("int", _pos_int, "flits each router input FIFO holds"),
-        "flit_bits": ("int", _pos_int, "bits per flit"),
-        "flits_per_spike": ("int", _pos_int, "flits per spike packet"),
-        "source_bits": ("int", _pos_int, "width of the packet's source (multicast key) field"),
-        "step_bits": ("int", _nonneg, "width of the packet's time-step field (T <= 2**step_bits)"),
+        "router_delay_cycles": ("int", _bounded(1, MAX_CYCLES), "router pipeline delay, cycles per hop"),
+        "link_delay_cycles": ("int", _cycles, "link traversal, cycles per hop"),
+        "fifo_depth": ("int", _bounded(1, MAX_WORDS), "flits each router input FIFO holds"),
+        "flit_bits": ("int", _bounded(1, 1024), "bits per flit"),
+        "flits_per_spike": ("int", _bounded(1, 64), "flits per spike packet"),
+        "source_bits": ("int", _bounded(1, MAX_FIELD_BITS), "width of the packet's source (multicast key) field"),
+        "step_bits": ("int", _bounded(0, MAX_FIELD_BITS), "width of the packet's time-step field (T <= 2**step_bits)"),
     },
     "energy": {
         "add_pj": ("float", _nonneg, "one saturating add, pJ"),
