@@ -203,3 +203,17 @@ def test_a_value_the_hardware_rejects_is_an_infeasible_row(deployment: Path, dat
                               scheduler="serial")
     (row,) = result.rows
     assert row["status"] == "infeasible" and "adder_bits" in row["error"] and result.pareto == []
+
+
+def test_simulate_cli_options_reach_the_scheduler(deployment: Path) -> None:
+    import argparse
+
+    from snnc.backends.yoso.sim import simulate
+
+    p = argparse.ArgumentParser()
+    simulate.add_arguments(p)
+    args = p.parse_args([str(deployment), "--dataset", "digits", "--limit", "2", "--scheduler", "tcp://127.0.0.1:9",
+                         "--scheduler-timeout", "0.5"])
+    assert args.workers is None and not args.dask
+    with pytest.raises(SnncError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        simulate.run(args)
