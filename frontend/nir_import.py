@@ -196,11 +196,17 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
                             hint=f"the file must be written by nir.write (snnc has nir {nir.__version__}); "
-                                 f"node types it knows: {', '.join(nir.ir.__all__)}") from None
+                                 f"node types it knows: {', '.join(_nir_types())}") from None
     if not isinstance(graph, nir.NIRGraph):
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
                             hint="wrap the node in a graph: nir.NIRGraph.from_list(node)")
     return graph, where
+
+
+def _nir_types() -> list[str]:
+    import nir
+
+    return [n for n in nir.ir.__all__ if n[:1].isupper() and n != "NIRNode"]
 
 
 def _recorded(graph: nir.NIRGraph) -> dict[str, Any]:
