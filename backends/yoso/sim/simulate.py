@@ -110,7 +110,8 @@ class SimResult:
         link_flits: ``(from node, to node, flits summed over the images)`` per link (host node =
             ``cols * rows``); ``pe_busy``, ``pe_ops``: per PE id, busy cycles and synapse operations summed
             over the images; ``pe_nodes``: per PE id, its node; ``pe_layers``: per PE id, its layer name.
-        wall_s: wall time of the simulation; ``workers``: processes used.
+        wall_s: wall time of the simulation; ``workers``: processes used (pool processes, or the Dask
+            cluster's workers).
     """
 
     deployment: str
