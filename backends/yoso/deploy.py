@@ -277,7 +277,7 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     manifest = _read_json(root, "manifest.json")
     if manifest.get("format") != FORMAT:
         raise DeploymentError(f"manifest.json is not a {FORMAT} manifest", where=str(root / "manifest.json"))
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if type(manifest.get("format_version")) is not int or manifest.get("format_version") != FORMAT_VERSION:
         raise DeploymentError(f"deployment format version {manifest.get('format_version')!r} is not supported "
                               f"(this snnc reads {FORMAT_VERSION})", where=str(root / "manifest.json"),
                               hint="recompile the model with this snnc")
@@ -305,10 +305,30 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         config = _read_json(root, f"pe/{k:04d}/config.json")
         srams = {n: _read_sram(root, f"pe/{k:04d}/{f}", hardware, n) for n, f in SRAM_FILES.items()}
         pes.append(PEImage(config, srams))
-    return Deployment(path=root, manifest=manifest, hardware=hardware, program=_read_json(root, "program.json"),
-                      placement=_read_json(root, "placement.json"), routing=_read_json(root, "routing.json"),
+    program, placement = _read_json(root, "program.json"), _read_json(root, "placement.json")
+    _check_agrees(manifest, program, placement, hardware, root / "manifest.json")
+    return Deployment(path=root, manifest=manifest, hardware=hardware, program=program,
+                      placement=placement, routing=_read_json(root, "routing.json"),
                       pes=pes, report=(root / "report.txt").read_text(encoding="utf-8"),
                       model_ir=(root / "model.ir").read_text(encoding="utf-8"))
+
+
+def _check_agrees(manifest: dict[str, Any], program: dict[str, Any], placement: dict[str, Any], hw: Hardware,
+                  where: Path) -> None:
+    """The manifest (the one file without a hash) agrees with the files it vouches for."""
+    try:
+        placed = sum(len(layer["pes"]) for layer in program["layers"])
+        claims = {"pes": (manifest["pes"], placed, "program.json places"),
+                  "time_steps": (manifest.get("time_steps"), program["time_steps"], "program.json runs"),
+                  "mesh": (manifest.get("mesh"), [hw.mesh.cols, hw.mesh.rows], "hardware.toml has"),
+                  "region": (manifest.get("region"), placement["region"], "placement.json uses")}
+    except (KeyError, TypeError) as err:
+        raise DeploymentError(f"program.json or placement.json lacks a required entry ({err})", where=str(where.parent),
+                              hint="recompile the model (--force)") from None
+    for key, (said, actual, what) in claims.items():
+        if said != actual:
+            raise DeploymentError(f"manifest.json says {key} = {said!r} but {what} {actual!r}", where=str(where),
+                                  hint="the manifest was edited after compiling; recompile the model (--force)")
 
 
 def _check_manifest(manifest: dict[str, Any], where: Path) -> None:
