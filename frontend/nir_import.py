@@ -76,7 +76,8 @@ RESET_EXPLANATION = (
 )
 
 
-def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | None, time_steps: int | None = None,
+def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | None = None,
+               time_steps: int | None = None,
                encoder: str | None = None, decoder: str | None = None, encoder_threshold: float | None = None,
                dt: float | None = None, name: str | None = None) -> Graph:
     """Read a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) into a verified snnc graph.
@@ -86,7 +87,8 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 
     Args:
         source: a ``.nir`` (HDF5) file path or a ``nir.NIRGraph``.
-        reset: ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
+        reset: required (None, the placeholder default, is an error that explains the choice):
+            ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
             ``"zero"`` (``V = 0``, NIR >= 1.0.6 with ``v_reset = 0``).
         time_steps: ``T``, the snnc simulation length (NIR has none); required unless recorded.
         encoder: ``"spikes"`` (default: the graph input is the spike train ``[T, B, *f]`` NIR's Input

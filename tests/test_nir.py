@@ -286,6 +286,8 @@ def test_partial_flatten_is_a_reshape(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------- reset choice
 def test_reset_must_be_chosen(tmp_path: Path) -> None:
     path = _write(tmp_path, *_mlp(np.random.default_rng(0)))
+    with pytest.raises(FrontendError, match="no reset was given"):
+        import_nir(path, time_steps=T)
     for bad in (None, "hard", ""):
         with pytest.raises(FrontendError) as err:
             import_nir(path, reset=bad, time_steps=T)
