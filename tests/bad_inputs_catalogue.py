@@ -896,3 +896,29 @@ def _limit_mesh_early(ws: Workspace, folder: Path) -> BadInput:
     return _entry("limit-mesh-early", "limits", "a model too big for the mesh, compiled with spike statistics",
                   ["compile", ws.digits_onnx, "--hw", hw, "--dataset", "digits", "-o", str(folder / "out")],
                   "the model needs 2 PEs but the mesh has 1 x 1 = 1, 1 too few", hw)
+
+
+def _not_utf8_op() -> bytes:
+    model = mlp()
+    model.graph.node[1].op_type = "Z9Z9Z9"
+    data = model.SerializeToString()
+    assert data.count(b"Z9Z9Z9") == 1
+    return data.replace(b"Z9Z9Z9", b"Mat\xffu\xfe")
+
+
+_onnx_case("onnx-not-utf8", "an op type that is not UTF-8 (a damaged file)", _not_utf8_op,
+           "the model is not valid ONNX: a name or string is not UTF-8", _same)
+_hw_case("hw-huge-sram", "an impossible value: 2^32 words of SRAM", _hw("sram.spike_addr", "words", "4294967296"),
+         "must be <= 16777216 (no real chip is that large), got 4294967296", "[sram.spike_addr] words")
+_hw_case("hw-huge-field", "an impossible value: a 2^64-bit packet field", _hw("noc", "step_bits",
+                                                                               "18446744073709551615"),
+         "must be <= 32 (no real chip is that large), got 18446744073709551615", "[noc] step_bits")
+_dep_case("dep-manifest-pes", "a manifest edited to claim 0 PEs",
+          lambda ws, d: rewrite_manifest(ws, d, lambda m: m.__setitem__("pes", 0)),
+          "manifest.json says pes = 0 but program.json places 2", _file("manifest.json"), command="simulate")
+_dep_case("dep-manifest-steps", "a manifest edited to claim another T",
+          lambda ws, d: rewrite_manifest(ws, d, lambda m: m.__setitem__("time_steps", 64)),
+          "manifest.json says time_steps = 64 but program.json runs 8", _file("manifest.json"), command="simulate")
+_dep_case("dep-manifest-files", "a manifest whose file list is not an object",
+          lambda ws, d: rewrite_manifest(ws, d, lambda m: m.__setitem__("files", ["model.ir"])),
+          "manifest.json is malformed: 'files' must map file names to sha256 strings", _file("manifest.json"))
