@@ -156,8 +156,8 @@ def random_trials(ws, scale: float, rng: random.Random) -> list[Trial]:  # noqa:
         value = json.loads(rng.choice(["0", "-1", "1000000000000", "null", '"x"', "[]", "{}", "1.5", "true"]))
         manifest[key] = value
         ws.write(copy / "manifest.json", json.dumps(manifest))
-        trials.append(Trial(f"manifest-{k}-{key}={value!r}", "random/deployment",
-                            ["simulate", str(copy), "--dataset", "digits", "--limit", "2"]))
+        argv = ["simulate", str(copy), "--dataset", "digits", "--limit", "2"] if k % 2 else ["inspect", str(copy)]
+        trials.append(Trial(f"manifest-{k}-{key}={value!r}", "random/deployment", argv))
 
     # MNIST IDX files: cut and flipped (mostly in the 16-byte header), run with the 784-10 model
     good = ws.abs(ws.mnist_dir)

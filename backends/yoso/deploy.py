@@ -389,6 +389,8 @@ def inspect_deployment(path: str | os.PathLike[str]) -> str:
     """The report of a deployment, after verifying it (what ``snnc inspect DIR`` prints)."""
     dep = load_deployment(path)
     m = dep.manifest
-    head = (f"deployment {dep.path} (format {m['format_version']}, snnc {m['snnc_version']}): verified "
-            f"{len(m['files'])} files, {m['pes']} PEs, passes {', '.join(m['passes']) or '-'}\n\n")
+    passes = m.get("passes")  # informational keys: printed as found, whatever a hand edit made of them
+    passes = ", ".join(map(str, passes)) if isinstance(passes, list) else repr(passes)
+    head = (f"deployment {dep.path} (format {m['format_version']}, snnc {m.get('snnc_version')}): verified "
+            f"{len(m['files'])} files, {m['pes']} PEs, passes {passes or '-'}\n\n")
     return head + dep.report
