@@ -85,7 +85,8 @@ def main() -> None:
         serial, csv_serial = timed("serial (1 process)", scheduler="serial")
         cold, csv_cold = timed(f"dask local, {args.workers} workers, cold", scheduler="local", workers=args.workers)
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None,
+                                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                      scheduler_kwargs={"dashboard": False},
                                       silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
             sweep_deployment(dep, grid, x, data.y, scheduler=client)  # warm-up: imports, model parse, caches
             warm, csv_warm = timed(f"dask local, {args.workers} workers, warm", scheduler=client)

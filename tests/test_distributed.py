@@ -43,7 +43,8 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 def client():  # noqa: ANN201 - a distributed.Client
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                       silence_logs=logging.ERROR)
     c = distributed.Client(cluster)
     yield c
     c.close()

@@ -9,7 +9,8 @@ A *scheduler* is:
 
 * ``"local"``: a ``LocalCluster`` started for the call and closed after it: ``workers`` worker processes
   on loopback (``127.0.0.1``), one thread each (the simulator is single-threaded NumPy; one thread per
-  process keeps the workers from fighting over the GIL), no dashboard;
+  process keeps the workers from fighting over the GIL), no dashboard (the scheduler's HTTP endpoint on a
+  random loopback port);
 * ``"tcp://HOST:PORT"`` (or ``HOST:PORT``): an existing scheduler (``dask scheduler`` and
   ``dask worker tcp://HOST:PORT`` on the machines; ``docs/sweep.md``). The connection must be made within
   ``timeout`` seconds, else a :class:`~snnc.errors.SnncError` says so;
@@ -97,8 +98,8 @@ def dask_client(scheduler: Any, workers: int = 2, *, timeout: float = DEFAULT_TI
     distributed = _import_distributed()
     if scheduler == "local":
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address=None,
-                                           silence_logs=logging.ERROR)
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                           scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
         try:
             client = distributed.Client(cluster)
             try:
