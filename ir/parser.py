@@ -344,6 +344,11 @@ class _Builder:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.error(f"{spelled} cannot hold {_clip(repr(v))}", tree, hint="inline arrays hold numbers")
         if dtype[0] == "f":
+            with np.errstate(over="ignore"):
+                overflows = math.isfinite(v) and not np.isfinite(np.array(v, DTYPES[dtype]))
+            if overflows:
+                raise self.error(f"{spelled} cannot hold {v!r}: beyond its largest value "
+                                 f"{float(np.finfo(DTYPES[dtype]).max):g}", tree)
             return v
         low, high = (0, 1) if dtype == "i1" else (np.iinfo(DTYPES[dtype]).min, np.iinfo(DTYPES[dtype]).max)
         if not isinstance(v, int) or not low <= v <= high:
