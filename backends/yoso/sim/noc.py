@@ -661,8 +661,13 @@ class MeshNoC:
         return f"router {r} ({x},{y}) {PORT_NAMES[p]}"
 
     def stuck_report(self, limit: int = 20) -> str:
-        """Which FIFOs hold which packets, and what each head waits for."""
-        lines = []
+        """Which FIFOs hold which packets, and what each head waits for.
+
+        The ports where a blockage starts come first (a full ejection sink, then an output held by
+        another packet's worm), the ports that only feel back-pressure (no credit) after them, so that
+        the cause stays in view when the report is cut at ``limit`` ports.
+        """
+        entries: list[tuple[int, str]] = []
         for ip, q in enumerate(self._fifo):
             if not q:
                 continue
@@ -674,16 +679,25 @@ class MeshNoC:
                 served = self._mserved.get(ip, set())
                 outs = tuple(o for o in self._mtree[pid][ip // P] if o not in served)
             why = []
+            rank = 3  # 0: ejection sink full, 1: held by another packet, 2: back-pressure only, 3: nothing
             for o in outs:
                 if self._lock[o] not in (-1, pid):
                     why.append(f"{PORT_NAMES[o % P]} held by packet {self._lock[o]}")
+                    rank = min(rank, 1)
                 if self._credit[o] <= 0:
-                    why.append(f"{PORT_NAMES[o % P]}: " + (
-                        "ejection sink full" if self._down[o] == _EJECT else "no credit (downstream FIFO full)"))
+                    if self._down[o] == _EJECT:
+                        why.append(f"{PORT_NAMES[o % P]}: ejection sink full")
+                        rank = 0
+                    else:
+                        why.append(f"{PORT_NAMES[o % P]}: no credit (downstream FIFO "
+                                   f"{self.port_name(self._down[o])} full)")
+                        rank = min(rank, 2)
             kind = "injection queue" if self._up[ip] < 0 else "input FIFO"
             wants = " ".join(PORT_NAMES[o % P] for o in outs)
-            lines.append(f"  {self.port_name(ip)} {kind}: {len(q)} flits of packets {_ids(pids)}; head: packet "
-                         f"{pid} flit {k} -> {wants}" + (f" ({', '.join(why)})" if why else ""))
+            entries.append((rank, f"  {self.port_name(ip)} {kind}: {len(q)} flits of packets {_ids(pids)}; head: "
+                                  f"packet {pid} flit {k} -> {wants}" + (f" ({', '.join(why)})" if why else "")))
+        entries.sort(key=lambda e: e[0])  # stable: port order within a rank
+        lines = [line for _, line in entries]
         more = len(lines) - limit
         return "\n".join(lines[:limit] + ([f"  ... and {more} more ports"] if more > 0 else []))
 
