@@ -7,6 +7,7 @@ one attribute, whether it is required, and a check on its value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,8 @@ def _short(value: Any) -> str:
 
 
 def positive(v: Any) -> str | None:
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"must be a finite number > 0, got {v}"
     return None if v > 0 else f"must be > 0, got {v}"
 
 

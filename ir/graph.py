@@ -34,6 +34,10 @@ from snnc.errors import VerificationError
 from snnc.ir.ops import OPS, OpError
 from snnc.ir.types import ValueType
 
+#: the longest simulation a graph may ask for (2**20 steps): far above any trained SNN, and it keeps absurd
+#: values (10**9 steps, a damaged file) from reaching an allocation or a loop over the steps.
+MAX_TIME_STEPS = 1 << 20
+
 
 @dataclass(eq=False)
 class Value:
@@ -197,6 +201,10 @@ class Graph:
         if not isinstance(self.time_steps, int) or self.time_steps < 1:
             raise VerificationError(f"time_steps must be a positive integer, got {self.time_steps!r}",
                                     where=where_graph)
+        if self.time_steps > MAX_TIME_STEPS:
+            raise VerificationError(f"time_steps = {self.time_steps} is more than snnc supports ({MAX_TIME_STEPS}): "
+                                    "every spike train would hold that many steps per sample",
+                                    where=where_graph, hint="use fewer time steps")
         cycle = _find_cycle(self)
         if cycle:
             raise VerificationError(f"the graph has a cycle: {' -> '.join('%' + n for n in cycle)}",
