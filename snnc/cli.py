@@ -65,6 +65,19 @@ def _run_passes(graph, args: argparse.Namespace):  # noqa: ANN001, ANN202 - inte
     return result.graph
 
 
+# -------------------------------------------------------------------------------------------- nir
+def add_nir_arguments(p: argparse.ArgumentParser) -> None:
+    from snnc.frontend import nir_cli
+
+    nir_cli.add_arguments(p)
+
+
+def cmd_nir(args: argparse.Namespace) -> int:
+    from snnc.frontend import nir_cli
+
+    return int(nir_cli.run(args) or 0)
+
+
 # -------------------------------------------------------------------------------------------- run
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an ONNX model or an IR text dump")
@@ -271,6 +284,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "ir": ("import a model, run passes and print its IR", add_ir_arguments, cmd_ir),
+    "nir": ("exchange IF networks with NIR tools (snnTorch, Norse, Sinabs, ...): import a .nir graph, export one",
+            add_nir_arguments, cmd_nir),
     "run": ("run a model on a dataset with a backend; print accuracy, spikes and speed", add_run_arguments, cmd_run),
     "compile": ("compile a model into a deployment for a hardware target (YOSO)", add_compile_arguments,
                 cmd_compile),
