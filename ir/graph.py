@@ -34,9 +34,9 @@ from snnc.errors import VerificationError
 from snnc.ir.ops import OPS, OpError
 from snnc.ir.types import ValueType
 
-#: the longest simulation a graph may ask for (2**20 steps): far above any trained SNN, and it keeps absurd
+#: the longest simulation a graph may ask for (2**16 steps): far above any trained SNN, and it keeps absurd
 #: values (10**9 steps, a damaged file) from reaching an allocation or a loop over the steps.
-MAX_TIME_STEPS = 1 << 20
+MAX_TIME_STEPS = 1 << 16
 
 
 @dataclass(eq=False)
