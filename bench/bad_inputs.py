@@ -102,6 +102,67 @@ def _toml_values(text: str, count: int, rng: random.Random) -> list[tuple[str, b
     return out
 
 
+INT_EDGES = [0, -1, 1, 2, 3, 7, 9, 100, 2**31 - 1, 2**31, 2**62, -(2**62), 10**9]
+FLOAT_EDGES = [0.0, -0.0, -1.0, 1e-45, 1e38, 3.4e38, float("inf"), float("-inf"), float("nan"), 0.5, 2.0]
+
+
+def _onnx_attribute_fuzz(model, count: int, rng: random.Random) -> list[tuple[str, bytes]]:  # noqa: ANN001
+    """Copies of ``model`` with one node attribute or initializer header set to an edge value."""
+    import onnx
+    from onnx import AttributeProto, TensorProto
+
+    out = []
+    for k in range(count):
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        targets = [(n, a) for n in m.graph.node for a in n.attribute]
+        if rng.random() < 0.7 and targets:
+            node, attr = rng.choice(targets)
+            if attr.type == AttributeProto.INT:
+                attr.i = rng.choice(INT_EDGES)
+            elif attr.type == AttributeProto.FLOAT:
+                attr.f = rng.choice(FLOAT_EDGES)
+            elif attr.type == AttributeProto.INTS and len(attr.ints):
+                attr.ints[rng.randrange(len(attr.ints))] = rng.choice(INT_EDGES)
+            elif attr.type == AttributeProto.FLOATS and len(attr.floats):
+                attr.floats[rng.randrange(len(attr.floats))] = rng.choice(FLOAT_EDGES)
+            else:
+                attr.type = AttributeProto.INT
+                attr.i = rng.choice(INT_EDGES)
+            tag = f"attr{k}-{node.op_type}.{attr.name}"
+        else:
+            init = rng.choice(list(m.graph.initializer))
+            if rng.random() < 0.5 and len(init.dims):
+                init.dims[rng.randrange(len(init.dims))] = rng.choice(INT_EDGES)
+                tag = f"dims{k}-{init.name}"
+            else:
+                init.data_type = rng.choice([TensorProto.FLOAT16, TensorProto.INT8, TensorProto.INT64,
+                                             TensorProto.DOUBLE, TensorProto.STRING, TensorProto.BOOL, 0, 99])
+                tag = f"dtype{k}-{init.name}"
+        out.append((re.sub(r"[^A-Za-z0-9_.-]", "_", tag), m.SerializeToString()))
+    return out
+
+
+NUMBER = re.compile(rb"(?<![A-Za-z_%@\d.])[+-]?(?:\d+\.\d*(?:[eE][+-]?\d+)?|\d+)(?![A-Za-z_\d])")
+IR_EDGES = [b"0", b"-1", b"1", b"2", b"3", b"9", b"100", b"2147483648", b"9223372036854775808", b"1000000000",
+            b"0.0", b"-0.0", b"-1.0", b"1e-45", b"1e308", b"inf", b"-inf", b"nan"]
+
+
+def _ir_number_fuzz(text: bytes, count: int, rng: random.Random) -> list[tuple[str, bytes]]:
+    """Copies of an IR dump with one number of its structure (before the resources) set to an edge value."""
+    structure = text.index(b"resources")
+    spots = [m.span() for m in NUMBER.finditer(text, 0, structure)]
+    out = []
+    for k in range(count):
+        lo, hi = rng.choice(spots)
+        out.append((f"num{k}-at{lo}", text[:lo] + rng.choice(IR_EDGES) + text[hi:]))
+    return out
+
+
+def _command(kind: int, path: str, out: str) -> list[str]:
+    return [["ir", path], ["run", path, "--dataset", "digits", "--limit", "2"], ["compile", path, "-o", out]][kind % 3]
+
+
 def random_trials(ws, scale: float, rng: random.Random) -> list[Trial]:  # noqa: ANN001
     """Write the randomized inputs into the workspace; return their trials."""
     n = lambda k: max(2, int(k * scale))  # noqa: E731
@@ -114,6 +175,21 @@ def random_trials(ws, scale: float, rng: random.Random) -> list[Trial]:  # noqa:
         path = ws.write(root / "onnx" / f"{tag}.onnx", blob)
         argv = ["ir", path] if i % 2 else ["run", path, "--dataset", "digits", "--limit", "2"]
         trials.append(Trial(f"onnx-{tag}", "random/onnx", argv))
+
+    # both models (MLP, CNN): ONNX attributes and initializer headers set to edge values; the CNN's bytes
+    # flipped; both IR dumps with numbers of their structure set to edge values; imported, run or compiled
+    for label, model, ir_text in (("mlp", ws.digits_model, ws.digits_ir), ("cnn", ws.conv_model, ws.conv_ir)):
+        variants = _onnx_attribute_fuzz(model, n(60), rng)
+        if label == "cnn":
+            variants += _flips(model.SerializeToString(), n(40), rng)
+        for i, (tag, blob) in enumerate(variants):
+            path = ws.write(root / f"onnx-{label}" / f"{tag}.onnx", blob)
+            trials.append(Trial(f"onnx-{label}-{tag}", "random/onnx",
+                                _command(i, path, str(root / "out" / f"onnx-{label}-{tag}"))))
+        for i, (tag, blob) in enumerate(_ir_number_fuzz(ir_text.encode("utf-8"), n(80), rng)):
+            path = ws.write(root / f"ir-{label}" / f"{tag}.snnir", blob)
+            trials.append(Trial(f"ir-{label}-{tag}", "random/ir",
+                                _command(i, path, str(root / "out" / f"ir-{label}-{tag}"))))
 
     # IR dumps: cut and flipped, flips half in the structure (before the resources) and half anywhere
     text = ws.digits_ir.encode("utf-8")

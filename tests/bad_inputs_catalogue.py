@@ -157,6 +157,26 @@ class Workspace:
         return b.build(output=b.first_spike_decode(o), metadata={"snn.algorithm": "stdbp"})
 
     @cached_property
+    def conv_model(self) -> onnx.ModelProto:
+        """A small CNN on the 8x8 digits: rate encoding, conv 3x3 (pads 1), IF, avgpool 2, IF, flatten, dense, IF."""
+        from snnc.frontend.snn_onnx import SnnModelBuilder
+
+        b = SnnModelBuilder(input_features=(1, 8, 8), time_steps=T, name="conv")
+        c = b.if_neuron(b.conv2d(b.rate_encode(b.input), _weights((4, 1, 3, 3), 6), _weights((4,), 7), pads=1),
+                        threshold=0.5)
+        p = b.flatten(b.if_neuron(b.avgpool2d(c, 2), threshold=0.25))
+        o = b.if_neuron(b.dense(p, _weights((10, 64), 8)), threshold=np.full(10, 0.75, np.float32), reset="zero")
+        return b.build(output=b.spike_count_decode(o))
+
+    @cached_property
+    def conv_ir(self) -> str:
+        """The CNN as IR text (weights included)."""
+        from snnc.frontend import import_onnx
+        from snnc.ir.printer import print_graph
+
+        return print_graph(import_onnx(self.conv_model))
+
+    @cached_property
     def digits_onnx(self) -> str:
         """Relative path of the good digits model (ONNX)."""
         return self.write("good/digits.onnx", self.digits_model.SerializeToString())
@@ -490,7 +510,7 @@ _ir_case("ir-not-utf8", "an IR dump with a byte that is not UTF-8",
 _ir_case("ir-no-header", "IR text without its 'snnc.ir 1' header (read as ONNX)",
          lambda ws: ws.digits_ir.split("\n", 1)[1], "not a valid ONNX file", _same)
 _ir_case("ir-nan-threshold", "a NaN threshold", _sub(r"threshold = 0\.5\}", "threshold = nan}"),
-         "attribute 'threshold' must be > 0, got nan", "%relpsp_2 = snn.relpsp")
+         "attribute 'threshold' must be a finite number > 0, got nan", "%relpsp_2 = snn.relpsp")
 _ir_case("ir-nan-weight", "a NaN in a weight blob", lambda ws: _nan_blob(ws.digits_ir, "dense_3.weight"),
          "attribute 'weight' contains NaN or infinite values", "%dense_3 = snn.dense")
 _ir_case("ir-elided-run", "running a dump printed with --elide-weights",
@@ -850,7 +870,8 @@ _onnx_case("limit-onnx-huge-dims", "an initializer whose dims claim 12e9 values 
            "(48000000000 bytes required)", _same, category="limits")
 _onnx_case("limit-onnx-huge-time-steps", "T = 10^9 steps: far more memory than any machine has",
            lambda: onnx_model(mlp_nodes(time_steps=10**9), [_init("W", _weights((64, 10)))], features=(64,),
-                              n_out=10), "out of memory", "%h = snn.dense", command="run", category="limits")
+                              n_out=10), "time_steps = 1000000000 is more than snnc supports (65536)", "graph @net",
+           command="run", category="limits")
 
 
 @case("limit-ir-huge-time-steps", "limits")
@@ -858,7 +879,8 @@ def _limit_ir_time_steps(ws: Workspace, folder: Path) -> BadInput:
     text = re.sub(r"time_steps = 8\b", "time_steps = 1000000000", ws.digits_ir)
     path = ws.write(folder / "model.snnir", text)
     return _entry("limit-ir-huge-time-steps", "limits", "an IR dump with T = 10^9 run on a dataset",
-                  ["run", path, "--dataset", "digits", "--limit", "2"], "out of memory", "%dense_1 = snn.dense")
+                  ["run", path, "--dataset", "digits", "--limit", "2"],
+                  "time_steps = 1000000000 is more than snnc supports (65536)", "graph @digits")
 
 
 @case("limit-ir-huge-shape", "limits")
@@ -879,13 +901,13 @@ def _ds_simulate_mismatch(ws: Workspace, folder: Path) -> BadInput:
 
 @case("limit-compile-early", "limits")
 def _limit_compile_early(ws: Workspace, folder: Path) -> BadInput:
-    """The design rules are checked before the spike statistics (which would try to run T = 10^9 steps)."""
-    model = onnx_model(mlp_nodes(time_steps=10**9), [_init("W", _weights((64, 10)))], features=(64,), n_out=10)
+    """The design rules are checked before the spike statistics (which would run 65536 steps per sample)."""
+    model = onnx_model(mlp_nodes(time_steps=1 << 16), [_init("W", _weights((64, 10)))], features=(64,), n_out=10)
     path = ws.write(folder / "model.onnx", model.SerializeToString())
     return _entry("limit-compile-early", "limits",
-                  "compile with spike statistics of a model that cannot fit (T = 10^9)",
+                  "compile with spike statistics of a model that cannot fit (T = 65536)",
                   ["compile", path, "--dataset", "digits", "--samples", "16", "-o", str(folder / "out")],
-                  "the model runs T = 1000000000 steps but the packet's step field has 8 bits (T <= 256)",
+                  "the model runs T = 65536 steps but the packet's step field has 8 bits (T <= 256)",
                   "yoso-6x7.toml")
 
 
@@ -922,3 +944,20 @@ _dep_case("dep-manifest-steps", "a manifest edited to claim another T",
 _dep_case("dep-manifest-files", "a manifest whose file list is not an object",
           lambda ws, d: rewrite_manifest(ws, d, lambda m: m.__setitem__("files", ["model.ir"])),
           "manifest.json is malformed: 'files' must map file names to sha256 strings", _file("manifest.json"))
+
+
+@case("ir-inf-threshold", "ir")
+def _ir_inf_threshold(ws: Workspace, folder: Path) -> BadInput:
+    path = ws.write(folder / "model.snnir", ws.digits_ir.replace("threshold = 0.5}", "threshold = inf}", 1))
+    return _entry("ir-inf-threshold", "ir", "an infinite threshold (compiled)", ["compile", path, "-o",
+                  str(folder / "out")], "attribute 'threshold' must be a finite number > 0, got inf",
+                  "%relpsp_2 = snn.relpsp")
+
+
+@case("ir-float-range", "ir")
+def _ir_float_range(ws: Workspace, folder: Path) -> BadInput:
+    text = ws.conv_ir.replace("bias = dense<[0.234375,", "bias = dense<[1e308,", 1)
+    assert text != ws.conv_ir
+    path = ws.write(folder / "model.snnir", text)
+    return _entry("ir-float-range", "ir", "an inline f32 value beyond float32's range (1e308)", ["ir", path],
+                  "f32[4] cannot hold 1e+308: beyond its largest value 3.40282e+38", f"{path}:4:126")
