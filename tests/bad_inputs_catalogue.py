@@ -763,7 +763,7 @@ _dep_case("dep-forged-shape", "a PE image of the wrong shape, with its hash upda
           _file("pe/0000/potential.npy"), command="simulate")
 _dep_case("dep-forged-program", "program.json replaced by an empty object, with its hash updated",
           lambda ws, d: forge(ws, d, "program.json", b"{}\n"),
-          "the deployment uses integer semantics None; this simulator implements yoso-int-1", _file("program.json"),
+          "program.json lacks a required entry ('layers')", _file("program.json"),
           command="simulate")
 
 

@@ -317,14 +317,14 @@ def _check_agrees(manifest: dict[str, Any], program: dict[str, Any], placement: 
                   where: Path) -> None:
     """The manifest (the one file without a hash) agrees with the files it vouches for."""
     try:
-        placed = sum(len(layer["pes"]) for layer in program["layers"])
-        claims = {"pes": (manifest["pes"], placed, "program.json places"),
-                  "time_steps": (manifest.get("time_steps"), program["time_steps"], "program.json runs"),
-                  "mesh": (manifest.get("mesh"), [hw.mesh.cols, hw.mesh.rows], "hardware.toml has"),
-                  "region": (manifest.get("region"), placement["region"], "placement.json uses")}
+        placed, steps = sum(len(layer["pes"]) for layer in program["layers"]), program["time_steps"]
     except (KeyError, TypeError) as err:
-        raise DeploymentError(f"program.json or placement.json lacks a required entry ({err})", where=str(where.parent),
+        raise DeploymentError(f"program.json lacks a required entry ({err})", where=str(where.parent / "program.json"),
                               hint="recompile the model (--force)") from None
+    claims = {"pes": (manifest["pes"], placed, "program.json places"),
+              "time_steps": (manifest.get("time_steps"), steps, "program.json runs"),
+              "mesh": (manifest.get("mesh"), [hw.mesh.cols, hw.mesh.rows], "hardware.toml has"),
+              "region": (manifest.get("region"), placement.get("region"), "placement.json uses")}
     for key, (said, actual, what) in claims.items():
         if said != actual:
             raise DeploymentError(f"manifest.json says {key} = {said!r} but {what} {actual!r}", where=str(where),
