@@ -5,6 +5,7 @@ of good files through the real CLI, and classifies each outcome:
 
 * ``clean``: exit 1 and one ``snnc: error: ...`` block, no traceback;
 * ``success``: exit 0 (the damage left a valid input, e.g. a flipped bit inside a weight);
+* ``noisy``: a clean error, but with other output before it (e.g. a NumPy RuntimeWarning);
 * ``internal``: exit 3 (``snnc: internal error``), a traceback, or any other exit status;
 * ``hang``: no answer within ``--timeout`` seconds;
 * ``crash``: the process died (a signal, e.g. out of memory).
@@ -13,7 +14,7 @@ Randomized damage (seeded): ONNX files and IR dumps cut at many offsets and with
 overwritten; the hardware TOML cut, byte-flipped and with keys set to edge values (0, -1, huge, NaN,
 strings, ...); the files of a deployment (manifest included) cut and byte-flipped; MNIST IDX files cut
 and byte-flipped. Catalogue entries must all be ``clean``; a randomized input may legitimately be
-``success``; ``internal``, ``hang`` and ``crash`` are bugs.
+``success``; ``noisy``, ``internal``, ``hang`` and ``crash`` are bugs.
 
 By default the inputs run in a long-lived worker process that calls ``snnc.cli.main`` in-process (with
 SIGALRM for hangs and an address-space cap of ``--memory-gb``), restarted whenever it dies or hangs;
@@ -258,6 +259,8 @@ def classify(code: int | None, err: str) -> str:
         return "success"
     if code == 1 and err.startswith("snnc: error: ") and "Traceback" not in err:
         return "clean"
+    if code == 1 and "\nsnnc: error: " in err and "Traceback" not in err:
+        return "noisy"
     return "internal"
 
 
@@ -395,7 +398,7 @@ def main() -> None:
     by_family: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for t in trials:
         by_family[t.family][t.outcome] += 1
-    kinds = ("clean", "success", "internal", "hang", "crash")
+    kinds = ("clean", "success", "noisy", "internal", "hang", "crash")
     print(f"ran {len(trials)} inputs in {wall:.1f} s ({'fresh processes' if args.fresh else 'worker'}, "
           f"timeout {args.timeout} s, seed {args.seed})\n")
     print(f"{'family':<24}" + "".join(f"{k:>10}" for k in kinds) + f"{'clean %':>10}")
@@ -408,13 +411,13 @@ def main() -> None:
             print(f"{fam:<24}" + "".join(f"{c[k]:>10}" for k in kinds) + f"{_pct(c):>10}")
         print(f"{label + ' total':<24}" + "".join(f"{total[k]:>10}" for k in kinds) + f"{_pct(total):>10}\n")
     catalogue = [t for t in trials if t.family.startswith("catalogue/")]
-    failures = [t for t in trials if t.outcome in ("internal", "hang", "crash")]
+    failures = [t for t in trials if t.outcome in ("noisy", "internal", "hang", "crash")]
     cat_clean = sum(t.outcome == "clean" for t in catalogue)
     not_ok = [t for t in trials if t.outcome != "success"]
     print(f"catalogue: {cat_clean}/{len(catalogue)} clean errors ({100 * cat_clean / len(catalogue):.1f} %)")
     print(f"all inputs that were not accepted as valid: {sum(t.outcome == 'clean' for t in not_ok)}/{len(not_ok)} "
           f"clean errors ({_pct(collections.Counter(t.outcome for t in not_ok))} %); "
-          f"internal errors, hangs, crashes: {len(failures)}")
+          f"noisy or internal errors, hangs, crashes: {len(failures)}")
     slowest = max(trials, key=lambda t: t.seconds)
     print(f"slowest input: {slowest.name} ({slowest.family}) {slowest.seconds:.2f} s")
     wrong = [t for t in catalogue if t.outcome != "clean"]
@@ -426,7 +429,7 @@ def main() -> None:
 
 
 def _pct(c: collections.Counter) -> str:
-    refused = c["clean"] + c["internal"] + c["hang"] + c["crash"]
+    refused = c["clean"] + c["noisy"] + c["internal"] + c["hang"] + c["crash"]
     return f"{100 * c['clean'] / refused:.1f}" if refused else "-"
 
 
