@@ -347,7 +347,7 @@ def _onnx_directory(ws: Workspace, folder: Path) -> BadInput:
 
 _onnx_case("onnx-empty", "empty file (0 bytes)", lambda: b"",
            "not a valid ONNX file", _same)
-_onnx_case("onnx-truncated", "ONNX file cut in half", lambda: mlp().SerializeToString()[:150],
+_onnx_case("onnx-truncated", "ONNX file cut after 150 bytes", lambda: mlp().SerializeToString()[:150],
            "not a valid ONNX file", _same)
 _onnx_case("onnx-not-onnx", "a text file named .onnx", lambda: b"this is not a model\n",
            "not a valid ONNX file", _same)
@@ -961,3 +961,53 @@ def _ir_float_range(ws: Workspace, folder: Path) -> BadInput:
     path = ws.write(folder / "model.snnir", text)
     return _entry("ir-float-range", "ir", "an inline f32 value beyond float32's range (1e308)", ["ir", path],
                   "f32[4] cannot hold 1e+308: beyond its largest value 3.40282e+38", f"{path}:4:126")
+
+
+# ----------------------------------------------------------------------------------------------- docs
+def markdown_table(entries: list[BadInput], outputs: dict[str, str] | None = None) -> str:
+    """The catalogue as the markdown table of ``docs/errors.md``: entry, bad input, command, what snnc says.
+
+    Args:
+        entries: the built entries.
+        outputs: entry name -> the first line snnc printed (default: ``where: message`` as pinned).
+    """
+    rows = ["| entry | bad input | command | snnc says (exit 1) |", "|---|---|---|---|"]
+    for e in entries:
+        said = (outputs or {}).get(e.name) or "snnc: error: " + (f"{e.where}: " if e.where else "") + e.message
+        cells = [f"`{e.name}`", e.description, f"`{e.command}`", f"`{said}`"]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def run_entry(entry: BadInput, root: str | os.PathLike[str]) -> tuple[int, str]:
+    """Run one entry with ``snnc.cli.main`` in ``root`` (the workspace); returns (exit code, stderr)."""
+    import contextlib
+    import io
+
+    from snnc import cli
+
+    err = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(list(entry.argv))
+    finally:
+        os.chdir(cwd)
+    return code, err.getvalue()
+
+
+def main() -> None:
+    """Print the catalogue tables of ``docs/errors.md`` (each entry run for its actual first line)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = build_catalogue(tmp)
+        said = {e.name: run_entry(e, tmp)[1].splitlines()[0] for e in entries}
+    for category in CATEGORIES:
+        group = [e for e in entries if e.category == category]
+        print(f"### {category} ({len(group)})\n\n{markdown_table(group, said)}")
+
+
+if __name__ == "__main__":
+    main()
