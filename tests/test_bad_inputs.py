@@ -66,6 +66,12 @@ def test_the_catalogue_covers_every_category() -> None:
     assert min(counts.values()) >= 4
 
 
+def test_docs_list_every_entry() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    missing = [name for name in CASES if f"| `{name}` |" not in text]
+    assert not missing, f"docs/errors.md lacks {missing}; regenerate with python -m snnc.tests.bad_inputs_catalogue"
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_ends_in_one_clean_error(name: str, ws: Workspace, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
