@@ -206,6 +206,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return int(simulate.run(args) or 0)
 
 
+# ------------------------------------------------------------------------------------------ sweep
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    from snnc.backends.yoso.sim import sweep
+
+    sweep.add_arguments(p)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from snnc.backends.yoso.sim import sweep
+
+    return int(sweep.run(args) or 0)
+
+
 # -------------------------------------------------------------------------------------------- noc
 def add_noc_arguments(p: argparse.ArgumentParser) -> None:
     from snnc.backends.yoso.sim import trace
@@ -292,6 +305,8 @@ COMMANDS: dict[str, Command] = {
     "inspect": ("verify a deployment directory and print its report", add_inspect_arguments, cmd_inspect),
     "simulate": ("run a compiled deployment on the YOSO chip model: accuracy, latency, energy, power, traffic",
                  add_simulate_arguments, cmd_simulate),
+    "sweep": ("recompile a deployment over a grid of hardware values and simulate each point: CSV table and "
+              "Pareto plot of energy, latency and accuracy", add_sweep_arguments, cmd_sweep),
     "noc": ("network-on-chip tools: replay a packet trace on the mesh model", add_noc_arguments, cmd_noc),
     "train": ("train a spiking network and export it to ONNX", add_train_arguments, cmd_train),
     "backends": ("list the installed backends", add_backends_arguments, cmd_backends),
