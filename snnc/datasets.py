@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import zlib
@@ -55,6 +54,8 @@ DIGITS_TEST_FRACTION = 0.25
 
 _SPLITS = ("train", "test", "all")
 _IDX_UBYTE = 0x08
+#: the largest IDX file (raw or decompressed) read: 1 GiB, 20x the MNIST training images.
+MAX_IDX_BYTES = 1 << 30
 _GZIP_MAGIC = b"\x1f\x8b"
 _MNIST_HINT = "pass --data-dir ../shared/data/mnist (a folder holding the four MNIST IDX files, .gz or raw)"
 _FASHION_HINT = (
@@ -162,18 +163,44 @@ def iter_batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[np.ndarray
 # --------------------------------------------------------------------------------------------- IDX files
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip magic (whatever the file is called)."""
+    """The file's bytes, gunzipped when they start with the gzip magic (whatever the file is called).
+
+    Neither the file nor its decompressed content may exceed :data:`MAX_IDX_BYTES` (a damaged header or a
+    gzip bomb fails here, before it fills the memory).
+    """
     try:
+        size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise DatasetError(f"file of {size} bytes is larger than any IDX dataset snnc reads "
+                               f"({MAX_IDX_BYTES} bytes)", where=str(path))
         data = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read file: {exc.strerror or exc}", where=str(path)) from None
     if data[:2] != _GZIP_MAGIC:
         return data
     try:
-        return gzip.decompress(data)
+        return _gunzip(data, path)
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"corrupt gzip data: {exc}", where=str(path),
                            hint="the file is damaged or truncated; fetch it again") from None
+
+
+def _gunzip(data: bytes, path: Path) -> bytes:
+    """``gzip.decompress`` (every member), stopping with a DatasetError past :data:`MAX_IDX_BYTES`."""
+    out: list[bytes] = []
+    total = 0
+    while data:
+        d = zlib.decompressobj(wbits=31)
+        chunk = d.decompress(data, MAX_IDX_BYTES - total + 1)
+        total += len(chunk)
+        if total > MAX_IDX_BYTES:
+            raise DatasetError(f"gzip data decompresses to more than {MAX_IDX_BYTES} bytes", where=str(path),
+                               hint="this is not an IDX dataset file (or it is damaged); fetch it again")
+        if not d.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        out.append(chunk)
+        data = d.unused_data.lstrip(b"\0")  # gzip allows zero padding after the last member
+    return b"".join(out)
 
 
 def read_idx(path: str | Path, *, ndim: int | None = None) -> np.ndarray:

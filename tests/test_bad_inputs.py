@@ -201,3 +201,30 @@ def test_killed_compile_leaves_only_a_hidden_folder_that_is_not_a_deployment(
     assert code == 1 and err.startswith(f"snnc: error: {rel}: missing file manifest.json")
     code, _, _ = run_cli(ws, ["compile", model, "-o", "killed/dep"], monkeypatch, capsys)
     assert code == 0  # the leftover does not stand in the way of the next compile
+
+
+def test_a_gzip_bomb_or_a_huge_dataset_file_is_refused_before_it_fills_the_memory(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+    import shutil
+
+    from snnc import datasets
+    from snnc.tests.bad_inputs_catalogue import TEST_IMAGES
+
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 100_000)  # the real cap is 1 GiB; same code path
+    folder = ws.abs("limits-gzip/mnist")
+    shutil.copytree(ws.abs(ws.mnist_dir), folder)
+    header = bytes([0, 0, 8, 3]) + (500).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    (folder / TEST_IMAGES).unlink()
+    (folder / (TEST_IMAGES + ".gz")).write_bytes(gzip.compress(header + bytes(500 * 784)))  # 392 kB from ~1 kB
+    argv = ["run", ws.mnist_onnx, "--dataset", "mnist", "--data-dir", "limits-gzip/mnist"]
+    code, _, err = run_cli(ws, argv, monkeypatch, capsys)
+    assert code == 1
+    assert err.startswith(f"snnc: error: limits-gzip/mnist/{TEST_IMAGES}.gz: gzip data decompresses to more than "
+                          "100000 bytes")
+    (folder / (TEST_IMAGES + ".gz")).unlink()
+    (folder / TEST_IMAGES).write_bytes(header + bytes(500 * 784))
+    code, _, err = run_cli(ws, argv, monkeypatch, capsys)
+    assert code == 1
+    assert err.startswith(f"snnc: error: limits-gzip/mnist/{TEST_IMAGES}: file of 392016 bytes is larger than any "
+                          "IDX dataset snnc reads (100000 bytes)")
