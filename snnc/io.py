@@ -30,9 +30,12 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     A reader never sees a half-written file, and an interrupted write leaves the old file intact.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise _write_error(target, err) from None
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
             f.write(data)
@@ -40,9 +43,26 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _write_error(target, err) from None
         raise
+
+
+def write_failure(target: Path, err: OSError) -> str:
+    """Why writing ``target`` failed, in words (a file where a folder should be is named)."""
+    for folder in target.parents:
+        if folder.exists():
+            return err.strerror or str(err) if folder.is_dir() else f"{folder} is a file, not a folder"
+    return err.strerror or str(err)
+
+
+def _write_error(target: Path, err: OSError) -> SnncError:
+    """A failed write (no such folder, not a folder, read-only, disk full) as a user-facing error."""
+    return SnncError(f"cannot write the output: {write_failure(target, err)}", where=str(target),
+                     hint="check that the output folder exists, is a folder and is writable, and that the disk "
+                          "has room")
 
 
 def _umask() -> int:

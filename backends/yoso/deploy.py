@@ -188,8 +188,11 @@ def _print_ir(graph: Graph) -> str:
 
 
 def _write_atomically(target: Path, files: dict[str, bytes], force: bool) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as err:
+        raise _write_error(target, err) from None
     try:
         for name, data in files.items():
             path = tmp / name
@@ -212,9 +215,19 @@ def _write_atomically(target: Path, files: dict[str, bytes], force: bool) -> Non
             except OSError as err:
                 raise DeploymentError(f"cannot move the deployment into place: {err.strerror}", where=str(target),
                                       hint="does the directory exist now? pass --force to replace it") from None
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise _write_error(target, err) from None
         raise
+
+
+def _write_error(target: Path, err: OSError) -> DeploymentError:
+    """A failed write (no such folder, not a folder, read-only, disk full) as a user-facing error."""
+    from snnc.io import write_failure
+
+    return DeploymentError(f"cannot write the deployment: {write_failure(target, err)}", where=str(target),
+                           hint="check that the output folder's parent is a writable folder with room on its disk")
 
 
 def _program(graph: Graph, hw: Hardware, plans: list[LayerPlan], network: Network) -> dict[str, Any]:
