@@ -1011,3 +1011,20 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@case("out-under-file", "output")
+def _out_under_file(ws: Workspace, folder: Path) -> BadInput:
+    blocker = ws.write(folder / "notes.txt", "a file, not a folder\n")
+    out = f"{blocker}/model.snnir"
+    return _entry("out-under-file", "output", "snnc ir -o into a 'folder' that is a file", ["ir", ws.digits_onnx, "-o",
+                  out], f"cannot write the output: {blocker} is a file, not a folder", out)
+
+
+@case("out-dep-under-file", "output")
+def _out_dep_under_file(ws: Workspace, folder: Path) -> BadInput:
+    blocker = ws.write(folder / "notes.txt", "a file, not a folder\n")
+    out = f"{blocker}/dep"
+    return _entry("out-dep-under-file", "output", "compile into a directory below a file",
+                  ["compile", ws.digits_onnx, "-o", out],
+                  f"cannot write the deployment: {blocker} is a file, not a folder", out)
