@@ -1009,9 +1009,6 @@ def main() -> None:
         print(f"### {category} ({len(group)})\n\n{markdown_table(group, said)}")
 
 
-if __name__ == "__main__":
-    main()
-
 
 @case("out-under-file", "output")
 def _out_under_file(ws: Workspace, folder: Path) -> BadInput:
@@ -1028,3 +1025,7 @@ def _out_dep_under_file(ws: Workspace, folder: Path) -> BadInput:
     return _entry("out-dep-under-file", "output", "compile into a directory below a file",
                   ["compile", ws.digits_onnx, "-o", out],
                   f"cannot write the deployment: {blocker} is a file, not a folder", out)
+
+
+if __name__ == "__main__":
+    main()
