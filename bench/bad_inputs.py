@@ -32,6 +32,7 @@ import collections
 import contextlib
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -414,7 +415,8 @@ def main() -> None:
     failures = [t for t in trials if t.outcome in ("noisy", "internal", "hang", "crash")]
     cat_clean = sum(t.outcome == "clean" for t in catalogue)
     not_ok = [t for t in trials if t.outcome != "success"]
-    print(f"catalogue: {cat_clean}/{len(catalogue)} clean errors ({100 * cat_clean / len(catalogue):.1f} %)")
+    print(f"catalogue: {cat_clean}/{len(catalogue)} clean errors "
+          f"({_pct(collections.Counter(t.outcome for t in catalogue))} %)")
     print(f"all inputs that were not accepted as valid: {sum(t.outcome == 'clean' for t in not_ok)}/{len(not_ok)} "
           f"clean errors ({_pct(collections.Counter(t.outcome for t in not_ok))} %); "
           f"noisy or internal errors, hangs, crashes: {len(failures)}")
@@ -430,7 +432,7 @@ def main() -> None:
 
 def _pct(c: collections.Counter) -> str:
     refused = c["clean"] + c["noisy"] + c["internal"] + c["hang"] + c["crash"]
-    return f"{100 * c['clean'] / refused:.1f}" if refused else "-"
+    return f"{math.floor(1000 * c['clean'] / refused) / 10:.1f}" if refused else "-"  # floor: 100.0 only if all
 
 
 if __name__ == "__main__":
