@@ -3,6 +3,8 @@ and an independent integer transcription of a quantized ReL-PSP and IF layer (do
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,24 @@ def test_relpsp_threshold_is_an_integer_valued_float() -> None:
 def test_tiny_threshold_rounds_up_to_one() -> None:
     g = quantize(mlp([np.array([[100.0, 1.0]])], theta=0.01))
     assert ops(g, "snn.relpsp")[0].attrs["threshold"] == 1.0
+
+
+@pytest.mark.parametrize("neuron", ["snn.relpsp", "snn.if"])
+@pytest.mark.parametrize("theta", [1e7, 1e30, 3e38])
+def test_a_threshold_beyond_the_potential_word_is_a_design_rule_error(neuron: str, theta: float) -> None:
+    # weights of magnitude 1 at 8 bits: scale 1/127, so theta_q = 127 * theta, far beyond a 24-bit potential;
+    # the error comes with no NumPy overflow warning before it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PassError, match=r"threshold .* does not fit the 24-bit neuron state"):
+            quantize(mlp([np.array([[1.0, -0.5]])], neuron=neuron, theta=theta))
+
+
+def test_a_bias_beyond_the_state_word_is_a_design_rule_error() -> None:
+    g = mlp([np.array([[1.0, -0.5]] * 3)], neuron="snn.if", bias=True)
+    next(op for op in g.ops if op.opname == "snn.dense").attrs["bias"][:] = np.float32(1e30)
+    with pytest.raises(PassError, match=r"bias .* does not fit the 24-bit"):
+        quantize(g)
 
 
 def test_bits_option_and_default_from_the_hardware() -> None:
