@@ -21,6 +21,12 @@ def check_output_path(path: str | os.PathLike[str], *, inputs: tuple[str | os.Pa
         raise SnncError("output file already exists", where=str(out), hint="pass --force to overwrite it")
     if out.exists() and out.is_dir():
         raise SnncError("output path is a directory", where=str(out), hint="give a file name")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise SnncError(f"cannot write below {ancestor}: it is a file, not a folder", where=str(out),
+                        hint="choose an output path in a folder")
     return out
 
 

@@ -358,3 +358,16 @@ def test_cli_simulates_a_dataset_and_writes_json_and_plots(tmp_path: Path, capsy
     # a user error is one message and exit code 1
     assert main([str(tmp_path / "nope"), "--dataset", "digits", "--limit", "1"]) == 1
     assert "deployment directory not found" in capsys.readouterr().err
+    # --json is checked before simulating: never over an existing file without --force, never below a file
+    before = (tmp_path / "r.json").read_bytes()
+    assert main([str(tmp_path / "dep"), "--dataset", "digits", "--limit", "2", "--json", str(tmp_path / "r.json")]) == 1
+    assert "output file already exists" in capsys.readouterr().err
+    assert (tmp_path / "r.json").read_bytes() == before
+    assert main([str(tmp_path / "dep"), "--dataset", "digits", "--limit", "2", "--show", "0", "--no-progress",
+                 "--json", str(tmp_path / "r.json"), "--force"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["images"] == 2
+    capsys.readouterr()
+    assert main([str(tmp_path / "dep"), "--dataset", "digits", "--limit", "1",
+                 "--json", str(tmp_path / "r.json" / "x.json")]) == 1
+    err = capsys.readouterr().err
+    assert "it is a file, not a folder" in err and "Traceback" not in err

@@ -531,6 +531,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
                         "image, latency histogram")
     p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
     p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
                    help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
@@ -541,7 +542,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
     from snnc.datasets import load_dataset
+    from snnc.io import check_output_path, write_atomic
 
+    # refuse a bad --json path before minutes of simulation, not after
+    json_out = check_output_path(args.json, force=args.force) if args.json else None
     chip = get_chip(args.dir, args.barrier_cycles)
     features = tuple(chip.host.graph.inputs[0].type.features)
     n_out = chip.host.graph.outputs[0].type.size
@@ -557,10 +561,9 @@ def run(args: argparse.Namespace) -> int:
                                  barrier_cycles=args.barrier_cycles, scheduler=scheduler,
                                  scheduler_timeout=args.scheduler_timeout)
     print(result.format(show=max(0, args.show)), flush=True)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}", file=sys.stderr)
+    if json_out is not None:
+        write_atomic(json_out, json.dumps(result.to_json(), indent=1) + "\n")
+        print(f"wrote {json_out}", file=sys.stderr)
     if args.plots:
         from snnc.backends.yoso.sim.plots import write_plots
 
