@@ -25,7 +25,7 @@ def check_output_path(path: str | os.PathLike[str], *, inputs: tuple[str | os.Pa
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.exists() and not ancestor.is_dir():
-        raise SnncError(f"cannot write below {ancestor}: it is a file, not a folder", where=str(out),
+        raise SnncError(f"cannot write the output: {ancestor} is a file, not a folder", where=str(out),
                         hint="choose an output path in a folder")
     return out
 

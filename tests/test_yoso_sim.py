@@ -370,4 +370,4 @@ def test_cli_simulates_a_dataset_and_writes_json_and_plots(tmp_path: Path, capsy
     assert main([str(tmp_path / "dep"), "--dataset", "digits", "--limit", "1",
                  "--json", str(tmp_path / "r.json" / "x.json")]) == 1
     err = capsys.readouterr().err
-    assert "it is a file, not a folder" in err and "Traceback" not in err
+    assert "is a file, not a folder" in err and "Traceback" not in err
