@@ -447,3 +447,25 @@ def test_a_flattened_spike_train_is_not_counted_twice():
     assert set(result.spike_counts) == {"enc", "out"}
     assert result.spike_counts["enc"].tolist() == [4, 4, 4]
     assert "flat" in result.spikes  # still recorded for inspection
+
+
+def test_running_out_of_memory_names_the_op_and_the_numbers():
+    g = Graph("m", time_steps=16)
+    x = g.add_input("x", ValueType.tensor(8))
+    s = g.add_op("snn.ttfs_encode", [x], {"time_steps": 16, "window": 16}, name="s")
+    i = g.add_op("snn.dense", [s], {"weight": np.ones((1024, 8), np.float32)}, name="fc")
+    h = g.add_op("snn.relpsp", [i], {"threshold": 1.0}, name="h")
+    g.set_outputs([g.add_op("snn.spike_count_decode", [h], name="y")])
+    g.verify()
+    ex = ReferenceExecutor(g)
+
+    def out_of_memory(*args):  # a real allocation failure, forced: the machine's overcommit policy varies
+        raise MemoryError()
+
+    ex.table = {**ex.table, "snn.relpsp": out_of_memory}
+    with pytest.raises(BackendError) as info:
+        ex.run(np.zeros((5, 8), np.float32), batch_size=5)
+    text = info.value.format()
+    assert text.startswith("%h = snn.relpsp: out of memory")
+    # 16 steps x 1024 neurons x 4 bytes = 0.0625 MiB per sample, for 5 samples
+    assert "about 0.1 MiB per sample" in text and "chunk of 5 samples" in text and "smaller batch_size" in text

@@ -117,6 +117,7 @@ class ReferenceExecutor:
         #: the kernel table of :attr:`mode`
         self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
         self.memory_budget = memory_budget
+        self._batch: int | None = None
         # spikes are counted where they are made (graph inputs, encoders, neurons), not again after a reshape
         self._counted = {v.name for v in graph.inputs} | {
             op.result.name for op in graph.ops if op.definition.category in ("encoder", "neuron")}
@@ -172,6 +173,8 @@ class ReferenceExecutor:
         result = Execution()
         env: dict[str, Any] = {}
         self.env = env  # visible to subclasses (run_op) while the chunk runs
+        first = self.graph.inputs[0]
+        self._batch = int(inputs[first.name].shape[_batch_axis(first)]) if first.name in inputs else None
         try:
             for v in self.graph.inputs:
                 value = inputs[v.name]
@@ -201,7 +204,14 @@ class ReferenceExecutor:
         except SnncError as err:
             raise BackendError(err.message, where=_where(op), hint=err.hint) from err
         except MemoryError as err:
-            raise BackendError("out of memory", where=_where(op), hint="run with a smaller batch_size") from err
+            steps = self.graph.time_steps if op.result.type.kind.time_major else 1
+            per_sample = steps * op.result.type.size * 4
+            batch = self._batch or 1
+            raise BackendError(
+                f"out of memory: the result alone needs about {per_sample / 2**20:.1f} MiB per sample, "
+                f"{per_sample * batch / 2**30:.2f} GiB for this chunk of {batch} samples "
+                f"(the executor's memory budget is {self.memory_budget / 2**30:.2f} GiB)",
+                where=_where(op), hint="run with a smaller batch_size, or on a machine with more memory") from err
         except Exception as err:  # a kernel bug or an unforeseen input: say which op failed
             raise BackendError(f"{type(err).__name__}: {err}", where=_where(op)) from err
 
