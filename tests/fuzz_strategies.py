@@ -55,6 +55,7 @@ metadata = st.dictionaries(st.text(max_size=10), st.text(max_size=12), max_size=
 #: float32 values with the edge cases (subnormals, -0.0, the largest finite float32).
 _f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 _f64 = st.floats(allow_nan=False, allow_infinity=False)
+_positive_float = st.floats(min_value=0.0, exclude_min=True, allow_infinity=False)
 _positive_f32 = st.floats(min_value=0.0, exclude_min=True, width=32, allow_infinity=False)
 
 
@@ -135,7 +136,7 @@ def _attrs(draw: st.DrawFn, opname: str, vt: ValueType, time_steps: int) -> dict
     if opname == "snn.ttfs_encode":
         return {"time_steps": time_steps, "window": draw(st.integers(1, time_steps))}
     if opname == "snn.rate_encode":
-        return {"time_steps": time_steps, "threshold": draw(st.floats(min_value=0.0, exclude_min=True))}
+        return {"time_steps": time_steps, "threshold": draw(_positive_float)}
     if opname == "snn.dense":
         attrs = {"weight": _param_array(draw, (draw(st.integers(1, 12)), f[-1]))}
         if draw(st.booleans()):
@@ -148,7 +149,7 @@ def _attrs(draw: st.DrawFn, opname: str, vt: ValueType, time_steps: int) -> dict
     if opname == "snn.reshape":
         return {"shape": _split(draw, vt.size)}
     if opname == "snn.relpsp":
-        return {"threshold": draw(st.floats(min_value=0.0, exclude_min=True))}
+        return {"threshold": draw(_positive_float)}
     if opname == "snn.if":
         shapes = [(), (1,), f] + ([(f[0], 1, 1)] if len(f) == 3 else [])
         shape = draw(st.sampled_from(shapes))

@@ -159,9 +159,9 @@ def multicast_mix(cfg: NocConfig, cycles: int, seed: int) -> list[Packet]:
     for c in range(cycles):
         for _ in range(5):
             src = int(rng.integers(0, nd))
-            if rng.random() < 0.5:
-                out.append((c, src, tuple(sorted(rng.choice(nd, int(rng.integers(2, 8)), replace=False).tolist())),
-                            1))
+            if rng.random() < 0.5 and nd >= 2:
+                k = int(rng.integers(2, min(8, nd) + 1))
+                out.append((c, src, tuple(sorted(rng.choice(nd, k, replace=False).tolist())), 1))
             else:
                 out.append((c, src, int(rng.integers(0, nd)), 1))
     return out
