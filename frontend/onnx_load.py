@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import networkx as nx
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import NodeProto
 
 from snnc.errors import FrontendError
@@ -71,7 +71,28 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
         raise FrontendError(f"not a valid ONNX file: {source}: the bytes parse but hold no ONNX model "
                             "(no IR version or no graph)", where=source,
                             hint="the file may be truncated or not an ONNX model; re-export it")
+    bad = _non_utf8_string(proto, "model")
+    if bad is not None:
+        raise FrontendError(f"not a valid ONNX file: {source}: the string field {bad} is not UTF-8", where=source,
+                            hint="the file may be damaged; re-export it")
     return proto, source
+
+
+def _non_utf8_string(message: Message, path: str) -> str | None:
+    """The path of the first string field that is not valid UTF-8 (protobuf then hands it out as bytes)."""
+    for field, value in message.ListFields():
+        if field.type not in (field.TYPE_STRING, field.TYPE_MESSAGE):
+            continue  # numbers and raw bytes (weights) need no look
+        items = list(value) if field.is_repeated else [value]
+        for i, item in enumerate(items):
+            where = f"{path}.{field.name}" + (f"[{i}]" if field.is_repeated else "")
+            if field.type == field.TYPE_STRING and isinstance(item, bytes):
+                return where
+            if field.type == field.TYPE_MESSAGE:
+                found = _non_utf8_string(item, where)
+                if found is not None:
+                    return found
+    return None
 
 
 def defined_names(graph: onnx.GraphProto) -> set[str]:

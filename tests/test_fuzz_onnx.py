@@ -107,3 +107,20 @@ def test_one_neuron_spatiotemporal_decoder_imports() -> None:
         assert [op.opname for op in graph.ops][-2:] == ["snn.time_flatten", "snn.dense"]
         x = random_inputs((4,), 5, seed=2)
         assert np.array_equal(REFERENCE.run(graph, x).scores, run_onnxruntime(model, x))
+
+
+def test_strings_that_are_not_utf8_are_typed_errors() -> None:
+    # found by fuzzing (flipped bytes): protobuf hands a non-UTF-8 string field out as bytes, and the
+    # importer's name cleanup raised TypeError on the graph name
+    b = SnnModelBuilder((4,), 2, name="GRAPHNAME")
+    s = b.ttfs_encode(b.input, name="SPIKENAME")
+    model = b.build(b.spike_count_decode(b.if_neuron(b.dense(s, np.full((2, 4), 0.25, np.float32)), 0.5)))
+    data = model.SerializeToString()
+    for marker, field in ((b"GRAPHNAME", "model.graph.name"), (b"SPIKENAME", "model.graph.node[0].output[0]")):
+        broken = data.replace(marker, b"\xc3\xfc\xff" + marker[3:])
+        try:
+            import_onnx(broken)
+        except SnncError as err:
+            assert field in err.message, err.message
+        else:
+            raise AssertionError(f"{field} that is not UTF-8 was accepted")
