@@ -7,8 +7,8 @@ as you give it, with fresh seeds, and counts outcomes per target:
 * **success**: the input was accepted and every property held;
 * **clean error**: the input was refused with a :class:`~snnc.errors.SnncError` (what bad input must get);
 * **crash**: anything else: another exception, a broken property (``AssertionError``), or a hang past
-  ``--timeout`` seconds. The first crashing input of each target is saved under ``--out`` with its
-  traceback and a command that reproduces it.
+  ``--timeout`` seconds. The first input of each distinct crash (exception type and source line) is saved
+  under ``--out/<target>/`` with its traceback and a command that reproduces it.
 
 Targets (``--targets``, default all):
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import time
@@ -82,6 +83,7 @@ class TargetStats:
     signatures: dict[str, int] = field(default_factory=dict)
     clean_error_kinds: dict[str, int] = field(default_factory=dict)
     first_crash: str | None = None
+    saved: dict[str, str] = field(default_factory=dict)  # crash signature -> folder of its first input
 
 
 #: a target: the strategy of one input, the check (raises on refusal or crash), how to save an input.
@@ -302,9 +304,10 @@ def run_target(name: str, budget_s: float, max_inputs: int | None, timeout_s: fl
 
 def _record_crash(stats: TargetStats, signature: str, details: str, case: Any, target: Target, out: Path) -> None:
     stats.signatures[signature] = stats.signatures.get(signature, 0) + 1
-    if stats.first_crash is not None:
-        return
-    folder = out / stats.target
+    if stats.signatures[signature] > 1:
+        return  # the first input of each distinct crash is kept
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", signature).strip("-")
+    folder = out / stats.target / f"{len(stats.signatures)}-{slug}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
         saved = target.save(case)
@@ -318,7 +321,9 @@ def _record_crash(stats: TargetStats, signature: str, details: str, case: Any, t
             path.write_text(content, encoding="utf-8")
     (folder / "crash.txt").write_text(f"{signature}\n\n{details}\nreproduce (in this folder):\n  {saved.reproduce}\n",
                                       encoding="utf-8")
-    stats.first_crash = str(folder)
+    stats.saved[signature] = str(folder)
+    if stats.first_crash is None:
+        stats.first_crash = str(folder)
 
 
 def format_table(results: list[TargetStats]) -> str:
@@ -337,7 +342,7 @@ def format_table(results: list[TargetStats]) -> str:
                  f"{total['crashes']:>8}")
     for s in results:
         for sig, n in s.signatures.items():
-            lines.append(f"crash in {s.target}: {sig} ({n} inputs); first saved in {s.first_crash}")
+            lines.append(f"crash in {s.target}: {sig} ({n} inputs); first saved in {s.saved[sig]}")
     return "\n".join(lines)
 
 
@@ -350,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", type=int, default=None, help="stop each target after this many inputs")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds one input may take before it is a hang")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (chunks use seed * 100003 + k)")
-    p.add_argument("--out", type=Path, default=Path("fuzz-crashes"), help="folder for the first crash per target")
+    p.add_argument("--out", type=Path, default=Path("fuzz-crashes"),
+                   help="folder for the first input of each distinct crash")
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")

@@ -187,4 +187,7 @@ def check_model(model: onnx.ModelProto, order: Iterable[tuple[int, NodeProto]], 
         raise FrontendError(f"the model is not valid ONNX: a name or string is not UTF-8 ({err.reason}, byte "
                             f"0x{err.object[err.start]:02x})", where=source,
                             hint="the file may be damaged; re-export it") from None
+    except ValueError as err:  # the checker's C++ parser refuses bytes that Python's protobuf read
+        raise FrontendError(f"the model is not valid ONNX: onnx.checker cannot read it: {err}", where=source,
+                            hint="the file may be damaged; re-export it") from None
     return version

@@ -124,3 +124,22 @@ def test_strings_that_are_not_utf8_are_typed_errors() -> None:
             assert field in err.message, err.message
         else:
             raise AssertionError(f"{field} that is not UTF-8 was accepted")
+
+
+def test_bytes_python_reads_but_the_checker_cannot_are_a_typed_error() -> None:
+    # found by the fuzz campaign: one flipped bit turns a value_info field (wire type 2) of a function body
+    # into a group start (wire type 3); Python's protobuf reads the bytes, onnx.checker's C++ parser raised
+    # a bare ValueError on them
+    b = SnnModelBuilder((4,), 2)
+    model = b.build(b.spike_count_decode(b.relpsp(b.dense(b.ttfs_encode(b.input), np.full((2, 4), 0.25, np.float32)))))
+    data = model.SerializeToString()
+    at = data.find(b"b\t\n\x01v")  # FunctionProto.value_info (field 12) of the value 'v' in ReLPSP's body
+    assert at > 0
+    broken = data[:at] + b"c" + data[at + 1:]
+    onnx.load_model_from_string(broken)  # Python reads it
+    try:
+        import_onnx(broken)
+    except SnncError as err:
+        assert "not valid ONNX" in err.message
+    else:
+        raise AssertionError("the damaged model was accepted")
