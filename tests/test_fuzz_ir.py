@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from snnc.errors import IRParseError, VerificationError
-from snnc.ir import Graph
+from snnc.ir import Graph, ValueType
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import ElidedArray, print_graph
 from snnc.tests.fuzz_strategies import Mutation, apply_all, ir_graphs, text_mutations
@@ -133,8 +133,6 @@ def test_an_elided_valid_graph_with_extreme_weights_reads_back() -> None:
 
 
 def _fixed_graph() -> Graph:
-    from snnc.ir import ValueType
-
     rng = np.random.default_rng(0)
     g = Graph("fixed", time_steps=3, metadata={"k": "v"})
     x = g.add_input("x", ValueType.tensor(24))

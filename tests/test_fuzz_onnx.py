@@ -23,6 +23,7 @@ from snnc.frontend import import_onnx
 from snnc.frontend.snn_onnx import SnnModelBuilder, run_onnxruntime
 from snnc.ir import Graph
 from snnc.tests.fuzz_strategies import (
+    ONNX_MUTATION_KINDS,
     OnnxMutation,
     byte_flips,
     flip_bytes,
@@ -88,8 +89,6 @@ def test_every_mutation_kind_changes_a_model() -> None:
     o = b.if_neuron(b.dense(s, np.full((2, 4), 0.25, np.float32), np.zeros(2, np.float32)), 0.5)
     model = b.build(b.spike_count_decode(o))
     original = model.SerializeToString()
-    from snnc.tests.fuzz_strategies import ONNX_MUTATION_KINDS
-
     for kind in ONNX_MUTATION_KINDS:
         changed = any(mutate_model(model, [OnnxMutation(kind, a, 1, c)]).SerializeToString() != original
                       for a in range(3) for c in range(3))
