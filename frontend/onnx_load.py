@@ -52,28 +52,28 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
         try:
             proto = onnx.load_model_from_string(model)
         except (DecodeError, ValueError, RuntimeError) as err:
-            raise FrontendError(f"not a valid ONNX file: {source}: {err}", where=source) from None
+            raise FrontendError(f"not a valid ONNX file: {err}", where=source) from None
     elif isinstance(model, str | os.PathLike):
         source = os.fspath(model)
         if not os.path.exists(source):
-            raise FrontendError(f"not a valid ONNX file: {source}: no such file", where=source,
+            raise FrontendError("not a valid ONNX file: no such file", where=source,
                                 hint="check the path")
         if os.path.isdir(source):
-            raise FrontendError(f"not a valid ONNX file: {source}: is a directory", where=source)
+            raise FrontendError("not a valid ONNX file: is a directory", where=source)
         try:
             proto = onnx.load(source)
         except (DecodeError, OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as err:
-            raise FrontendError(f"not a valid ONNX file: {source}: {type(err).__name__}: {err}", where=source,
+            raise FrontendError(f"not a valid ONNX file: {type(err).__name__}: {err}", where=source,
                                 hint="the file may be truncated or not an ONNX model; re-export it") from None
     else:
         raise FrontendError(f"cannot import a {type(model).__name__}: expected an onnx.ModelProto or a path")
     if proto.ir_version == 0 or not proto.HasField("graph"):
-        raise FrontendError(f"not a valid ONNX file: {source}: the bytes parse but hold no ONNX model "
+        raise FrontendError("not a valid ONNX file: the bytes parse but hold no ONNX model "
                             "(no IR version or no graph)", where=source,
                             hint="the file may be truncated or not an ONNX model; re-export it")
     bad = _non_utf8_string(proto, "model")
     if bad is not None:
-        raise FrontendError(f"not a valid ONNX file: {source}: the string field {bad} is not UTF-8", where=source,
+        raise FrontendError(f"not a valid ONNX file: the string field {bad} is not UTF-8", where=source,
                             hint="the file may be damaged; re-export it")
     return proto, source
 

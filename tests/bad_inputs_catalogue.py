@@ -929,7 +929,7 @@ def _not_utf8_op() -> bytes:
 
 
 _onnx_case("onnx-not-utf8", "an op type that is not UTF-8 (a damaged file)", _not_utf8_op,
-           "the model is not valid ONNX: a name or string is not UTF-8", _same)
+           "not a valid ONNX file: the string field model.graph.node[1].op_type is not UTF-8", _same)
 _hw_case("hw-huge-sram", "an impossible value: 2^32 words of SRAM", _hw("sram.spike_addr", "words", "4294967296"),
          "must be <= 16777216 (no real chip is that large), got 4294967296", "[sram.spike_addr] words")
 _hw_case("hw-huge-field", "an impossible value: a 2^64-bit packet field", _hw("noc", "step_bits",
