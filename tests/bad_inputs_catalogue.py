@@ -31,7 +31,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
+
+from snnc.tests.onnx_models import init as _init
+from snnc.tests.onnx_models import node as _node
+from snnc.tests.onnx_models import snn as _snn
 
 CATEGORIES = ("onnx", "ir", "hardware", "dataset", "deployment", "output", "limits")
 
@@ -66,19 +70,6 @@ class BadInput:
 # --------------------------------------------------------------------------------------- workspace
 F = TensorProto.FLOAT
 T = 8
-
-
-def _node(op: str, inputs: list[str], outputs: list[str], name: str | None = None, domain: str = "",
-          **attrs: Any) -> onnx.NodeProto:
-    return helper.make_node(op, inputs, outputs, name=name or outputs[0], domain=domain, **attrs)
-
-
-def _snn(op: str, inputs: list[str], outputs: list[str], name: str | None = None, **attrs: Any) -> onnx.NodeProto:
-    return _node(op, inputs, outputs, name, domain="snn", **attrs)
-
-
-def _init(name: str, array: Any, dtype: Any = np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(array, dtype=dtype), name)
 
 
 def _weights(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

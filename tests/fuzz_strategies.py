@@ -223,14 +223,8 @@ class Mutation:
             else:
                 del lines[j]
             return "\n".join(lines)
-        if self.kind == "number":
-            matches = list(_NUMBER.finditer(text))
-            if not matches:
-                return text
-            m = matches[self.a % len(matches)]
-            return text[:m.start()] + self.s + text[m.end():]
-        if self.kind == "token":
-            matches = list(_TOKEN.finditer(text))
+        if self.kind in ("number", "token"):  # replace the a-th number or token by s
+            matches = list((_NUMBER if self.kind == "number" else _TOKEN).finditer(text))
             if not matches:
                 return text
             m = matches[self.a % len(matches)]

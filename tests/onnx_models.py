@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import helper, numpy_helper
 
 from snnc.frontend.snn_onnx import SnnModelBuilder, SnnValue
 from snnc.ir.types import Kind
@@ -96,6 +97,22 @@ class SnnCase:
     def inputs(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` random inputs ``[n, *features]`` (see :func:`random_inputs`)."""
         return random_inputs(self.input_features, n, seed)
+
+
+def node(op: str, inputs: list[str], outputs: list[str], name: str | None = None, domain: str = "",
+         **attrs: Any) -> onnx.NodeProto:
+    """A hand-made ONNX node (named after its first output unless ``name`` is given)."""
+    return helper.make_node(op, inputs, outputs, name=name or outputs[0], domain=domain, **attrs)
+
+
+def snn(op: str, inputs: list[str], outputs: list[str], name: str | None = None, **attrs: Any) -> onnx.NodeProto:
+    """A hand-made node of the ``snn`` domain."""
+    return node(op, inputs, outputs, name, domain="snn", **attrs)
+
+
+def init(name: str, array: Any, dtype: Any = np.float32) -> onnx.TensorProto:
+    """An initializer from anything NumPy turns into an array of ``dtype``."""
+    return numpy_helper.from_array(np.asarray(array, dtype=dtype), name)
 
 
 def random_inputs(features: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:

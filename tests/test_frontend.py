@@ -26,26 +26,13 @@ from snnc.ir import Graph, Kind, ValueType
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import print_graph
 from snnc.tests import spec_numpy as spec
-from snnc.tests.onnx_models import CASES, MODEL_CASES, random_inputs
+from snnc.tests.onnx_models import CASES, MODEL_CASES, init, node, random_inputs, snn
 
 F = TensorProto.FLOAT
 T = 6
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def node(op: str, inputs: list[str], outputs: list[str], name: str | None = None, domain: str = "",
-         **attrs: Any) -> onnx.NodeProto:
-    return helper.make_node(op, inputs, outputs, name=name or outputs[0], domain=domain, **attrs)
-
-
-def snn(op: str, inputs: list[str], outputs: list[str], name: str | None = None, **attrs: Any) -> onnx.NodeProto:
-    return node(op, inputs, outputs, name, domain="snn", **attrs)
-
-
-def init(name: str, array: Any, dtype: Any = np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(array, dtype=dtype), name)
-
-
 def shape(name: str, dims: list[int]) -> onnx.TensorProto:
     return init(name, dims, np.int64)
 
