@@ -110,7 +110,9 @@ def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int
     the centre). Each pass visits the PEs in order of decreasing traffic (spikes sent plus received
     per image) and tries, for each, the ``candidates`` slots nearest its ideal point (the rate-weighted
     median of the PEs and host it exchanges spikes with), or every slot on meshes of <= 64 slots; a
-    move or swap is kept when it lowers the total. Stops after a pass without improvement.
+    move or swap is kept when it lowers the total. Stops after a pass without improvement. Sources with
+    the same sender and destinations (the host's blocks for a dense layer) share one tree and are costed
+    once.
 
     Returns:
         PE id -> slot.
@@ -129,6 +131,7 @@ def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int
         if s.pe is not None and s.dests:
             traffic[s.pe] += s.rate
     order = sorted(pe_ids, key=lambda pe: (-traffic[pe], pe))
+    sources = _merged(sources)
     starts = [baseline(pe_ids, cols, rows, p) for p in ("snake", "row-major")]
     starts.append(_greedy(order, partners, slots, cols, rows))
     cost = min((_Cost(sources, dict(s)) for s in starts), key=lambda c: c.total())
@@ -158,6 +161,18 @@ def traffic_place(sources: list[Source], pe_ids: list[int], cols: int, rows: int
         if not improved:
             break
     return dict(cost.xy)
+
+
+def _merged(sources: list[Source]) -> list[Source]:
+    """Sources with the same sender and destinations as one, their rates summed (they share one tree)."""
+    out: dict[tuple[int | None, tuple[int, ...]], Source] = {}
+    for s in sources:
+        key = (s.pe, tuple(s.dests))
+        if key in out:
+            out[key].rate += s.rate
+        else:
+            out[key] = Source(s.key, s.value, s.lo, s.hi, s.pe, s.layer, list(s.dests), s.rate)
+    return list(out.values())
 
 
 def _greedy(order: list[int], partners: dict[int, list[tuple[int | None, float]]], slots: list[Pos], cols: int,
