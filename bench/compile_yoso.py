@@ -32,7 +32,6 @@ from snnc.backends.yoso.compile import spike_statistics
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.layers import find_network
 from snnc.backends.yoso.partition import near_square, plan_network
-from snnc.backends.yoso.routing import build_sources
 from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.ir import Graph
 
@@ -48,14 +47,6 @@ def samples(n: int, data_dir: Path | None) -> tuple[np.ndarray, str]:
     rng = np.random.default_rng(0)
     x = rng.random((n, 784)).astype(np.float32) * (rng.random((n, 784)) < 0.19)
     return x, f"{n} random images (MNIST not found)"
-
-
-def lower_bound(graph: Graph, hw, rates: dict[str, np.ndarray]) -> float:  # noqa: ANN001
-    """Hops no placement beats: each destination of a spike needs its own incoming link (the host link is the
-    way into the first PE of a host spike's tree, and the way out to the host)."""
-    network = find_network(graph)
-    sources = build_sources(network, plan_network(network, hw), hw.pe.neurons, rates)
-    return sum(s.rate * len(s.dests) for s in sources)
 
 
 def run(name: str, graph: Graph, hw, x: np.ndarray, repeat: int, tmp: Path) -> None:  # noqa: ANN001
@@ -77,7 +68,7 @@ def run(name: str, graph: Graph, hw, x: np.ndarray, repeat: int, tmp: Path) -> N
         print(f"  {stage:<12} {seconds * 1e3:9.1f} ms")
     hops = result.expected_hops
     base = min(hops["snake"], hops["row-major"])
-    bound = lower_bound(graph, hw, rates)
+    bound = result.hops_lower_bound
     print("expected spike hops per image:")
     for placer, h in hops.items():
         print(f"  {placer:<10} {h:10.1f}  ({100 * (h - base) / base:+.1f} % vs the better baseline)")

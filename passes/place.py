@@ -3,7 +3,8 @@
 Placers: ``row-major`` and ``snake`` (baselines: layers in order) and ``traffic`` (lowers the expected
 spike hops per image, from per-neuron spike statistics). Each PE's ``xy`` and expected spikes per image
 (``rate``) go into its ``meta['yoso']['pes']`` entry; the region, the placer, the spike statistics used
-and the expected hops of all three placers go into the graph metadata (``yoso.*``).
+the expected hops of all three placers and the lower bound no placement beats go into the graph metadata
+(``yoso.*``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from snnc.backends.yoso.hardware import resolve_hardware
 from snnc.backends.yoso.layers import find_network
 from snnc.backends.yoso.partition import all_pes, read_plans, write_plans
 from snnc.backends.yoso.placement import PLACERS, baseline, mesh_region, traffic_place
-from snnc.backends.yoso.routing import build_sources, expected_hops
+from snnc.backends.yoso.routing import build_sources, expected_hops, hops_lower_bound
 from snnc.errors import PassError
 from snnc.ir import Graph
 from snnc.passes.base import Pass
@@ -80,5 +81,6 @@ class Place(Pass):
         graph.metadata["yoso.placer"] = self.placer
         graph.metadata["yoso.host"] = json.dumps({"port": "west of (0,0)", "blocks": host})
         graph.metadata["yoso.expected_hops"] = json.dumps({k: round(v, 3) for k, v in hops.items()})
+        graph.metadata["yoso.hops_lower_bound"] = json.dumps(round(hops_lower_bound(sources), 3))
         graph.metadata["yoso.spike_stats"] = self.stats_note or (
             "from sample inputs" if self.spike_rates else "assumed: one spike per neuron per image")

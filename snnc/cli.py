@@ -177,7 +177,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"{stage:<14} {seconds * 1e3:9.1f} ms", file=sys.stderr)
     hops = getattr(result, "expected_hops", {})
     if hops:
-        print("expected spike hops per image: " + ", ".join(f"{k} {v:.1f}" for k, v in hops.items()), file=sys.stderr)
+        bound = getattr(result, "hops_lower_bound", None)
+        print("expected spike hops per image: " + ", ".join(f"{k} {v:.1f}" for k, v in hops.items())
+              + ("" if bound is None else f" (no placement below {bound:.1f})"), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 

@@ -161,9 +161,11 @@ def test_inspect_prints_the_verified_report(tmp_path: Path) -> None:
     text = inspect_deployment(result.out_dir)
     assert "verified" in text and result.report in text
     for part in ("utilisation", "N use", "placement (placer traffic", "H>", "expected hops per image",
-                 "packet format", "layer 0 %h1"):
+                 "lower bound, whatever the placement", "packet format", "layer 0 %h1"):
         assert part in text, part
     assert result.expected_hops["traffic"] <= min(result.expected_hops["snake"], result.expected_hops["row-major"])
+    placement = json.loads((result.out_dir / "placement.json").read_text())
+    assert placement["hops_lower_bound"] == result.hops_lower_bound <= result.expected_hops["traffic"]
 
 
 def test_print_after_all_prints_each_pass(tmp_path: Path) -> None:

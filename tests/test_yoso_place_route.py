@@ -18,6 +18,7 @@ from snnc.backends.yoso.placement import PLACERS, baseline, mesh_region, place, 
 from snnc.backends.yoso.routing import (
     build_sources,
     expected_hops,
+    hops_lower_bound,
     routing_tables,
     source_links,
     tree_links,
@@ -158,6 +159,34 @@ def test_traffic_placer_beats_both_baselines_on_784_800_10() -> None:
     assert place(sources, ids, 6, 7, "traffic") == place(sources, ids, 6, 7, "traffic")  # deterministic
 
 
+def test_no_placement_beats_the_hops_lower_bound() -> None:
+    _, plans, sources = mlp_sources(skewed_rates(4))
+    ids = [pe.id for p in plans for pe in p.pes]
+    # every input spike reaches all 37 hidden PEs, every hidden spike the output PE, every output spike the host
+    rates = skewed_rates(4)
+    bound = 37 * rates["s0"].sum() + rates["h1"].sum() + rates["out"].sum()
+    assert hops_lower_bound(sources) == pytest.approx(bound)
+    rng = random.Random(0)
+    slots = [(x, y) for y in range(7) for x in range(6)]
+    for xy in [place(sources, ids, 6, 7, p) for p in PLACERS] + [
+            dict(zip(ids, rng.sample(slots, len(ids)), strict=True)) for _ in range(20)]:
+        assert expected_hops(sources, xy) >= bound - 1e-9
+
+
+def test_hops_lower_bound_counts_one_link_per_destination() -> None:
+    # 3 inputs -> 2 PEs -> host: PE 0 at the host's router, PE 1 beside it, output read back by the host
+    g = ttfs_mlp((3, 4, 2), time_steps=8)
+    hw = with_overrides(HW, pe={"neurons": 2, "weights": 400})
+    network = find_network(g)
+    plans = plan_network(network, hw)
+    sources = build_sources(network, plans, hw.pe.neurons, {"s0": np.ones(3), "h1": np.ones(4), "out": np.ones(2)})
+    assert [len(p.pes) for p in plans] == [2, 1]
+    xy = {0: (0, 0), 1: (1, 0), 2: (0, 1)}
+    # host->{0,1}: host link + 1; PE 0 -> PE 2: 1; PE 1 -> PE 2: 2 (not adjacent); PE 2 -> host: 1 + host link
+    assert expected_hops(sources, xy) == 3 * 2 + 2 * 1 + 2 * 2 + 2 * 2
+    assert hops_lower_bound(sources) == 3 * 2 + 2 * 1 + 2 * 1 + 2 * 1
+
+
 def test_busy_pes_sit_near_the_layer_they_feed() -> None:
     rates = skewed_rates(3)
     rates["h1"] = np.zeros(800)
@@ -180,6 +209,7 @@ def test_place_and_route_passes_record_positions_destinations_and_hops() -> None
     assert out.metadata["yoso.mesh"] == "2x3" and out.metadata["yoso.placer"] == "snake"
     hops = json.loads(out.metadata["yoso.expected_hops"])
     assert set(hops) == {"snake", "row-major", "traffic"} and hops["traffic"] <= hops["snake"]
+    assert 0 < json.loads(out.metadata["yoso.hops_lower_bound"]) <= min(hops.values())
     routing = json.loads(out.metadata["yoso.routing"])
     assert routing["hops_per_image"] == hops["snake"]
     for pe in (pe for p in plans for pe in p.pes):

@@ -37,7 +37,9 @@ class CompileResult:
         out_dir: the deployment directory.
         timings: (stage, seconds): ``spike-stats`` (if sample inputs were given), each pass, ``deploy``.
         report: the text of ``report.txt``.
-        expected_hops: placer -> expected spike hops per image (the baselines, and traffic if chosen).
+        expected_hops: placer -> expected spike hops per image (the baselines and traffic, whichever was
+            chosen).
+        hops_lower_bound: expected hops per image that no placement can beat (None before placement).
         files: the deployment's files (relative paths).
     """
 
@@ -46,6 +48,7 @@ class CompileResult:
     timings: list[tuple[str, float]]
     report: str
     expected_hops: dict[str, float] = field(default_factory=dict)
+    hops_lower_bound: float | None = None
     files: list[str] = field(default_factory=list)
 
     @property
@@ -152,6 +155,7 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
     return CompileResult(graph=result.graph, out_dir=path, timings=timings,
                          report=(path / "report.txt").read_text(encoding="utf-8"),
                          expected_hops=json.loads(result.graph.metadata.get("yoso.expected_hops", "{}")),
+                         hops_lower_bound=json.loads(result.graph.metadata.get("yoso.hops_lower_bound", "null")),
                          files=sorted(manifest["files"]))
 
 

@@ -262,6 +262,7 @@ def _placement(graph: Graph, hw: Hardware, plans: list[LayerPlan]) -> dict[str, 
             "host_port": {"router": [0, 0], "side": "west"}, "placer": graph.metadata.get("yoso.placer"),
             "spike_stats": graph.metadata.get("yoso.spike_stats"),
             "expected_hops": json.loads(graph.metadata.get("yoso.expected_hops", "{}")),
+            "hops_lower_bound": json.loads(graph.metadata.get("yoso.hops_lower_bound", "null")),
             "pes": [{"id": pe.id, "layer": plan.layer.index, "xy": list(pe.xy)} for plan in plans for pe in plan.pes]}
 
 

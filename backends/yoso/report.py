@@ -73,6 +73,10 @@ def deployment_report(graph: Graph, hw: Hardware, plans: list[LayerPlan], *, mod
         if "traffic" in hops and base > 0:
             text += f" (traffic-aware: {100 * (hops['traffic'] - base) / base:+.1f} % vs the better baseline)"
         out.append(f"  expected hops per image (X-Y tree multicast, host link included): {text}")
+    if "yoso.hops_lower_bound" in meta:
+        bound = float(json.loads(meta["yoso.hops_lower_bound"]))
+        out.append(f"  lower bound, whatever the placement: {bound:.1f} (one link into each destination of every "
+                   "spike)")
     routing = json.loads(meta.get("yoso.routing", "{}"))
     if routing:
         out.append(f"  chosen placement: {routing['hops_per_image']:.1f} hops and {routing['packets_per_image']:.1f} "

@@ -206,6 +206,13 @@ def expected_hops(sources: list[Source], xy: dict[int, tuple[int, int]]) -> floa
     return float(sum(s.rate * source_links(s, xy) for s in sources))
 
 
+def hops_lower_bound(sources: list[Source]) -> float:
+    """Expected hops per image that no placement can beat: every spike enters each of its destinations
+    over a link of its own (the host link is the way into the first PE of a host spike's tree, and the way
+    out to the host), so one spike costs at least as many links as it has destinations."""
+    return float(sum(s.rate * len(s.dests) for s in sources))
+
+
 def routing_tables(sources: list[Source], xy: dict[int, tuple[int, int]]) -> dict[tuple[int, int], dict[int, str]]:
     """Per router: multicast key -> output ports. Routers on no tree have no entry."""
     tables: dict[tuple[int, int], dict[int, str]] = {}
