@@ -176,7 +176,7 @@ class StdbpNet(nn.Module):
         # optimiser sees O(1) parameters whatever T and theta are.
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
         self.register_buffer("scales", torch.ones(len(self.plans)))
-        self._matrix_index: dict[int, Tensor] = {}
+        self._matrix_taps: dict[int, tuple[Tensor, Tensor, torch.device]] = {}
 
     def effective_weights(self) -> list[Tensor]:
         """The synaptic weights ``w = v * scale`` of every layer (what the exported model holds)."""
@@ -205,11 +205,18 @@ class StdbpNet(nn.Module):
             return _pooled_dense_weight(w, plan) if plan.pool else w
         if math.prod(plan.in_shape) * math.prod(plan.out_shape) > CONV_MATRIX_LIMIT:
             return None
-        idx = self._matrix_index.get(index)
-        if idx is None or idx.device != w.device:
-            idx = self._matrix_index[index] = conv_matrix_index(plan).to(w.device)
-        ext = torch.cat([w.reshape(-1) / (plan.pool or 1) ** 2, w.new_zeros(1)])
-        return ext[idx].t()  # a transposed view of a contiguous [n_in, n_out]: no copy in the layer
+        taps = self._matrix_taps.get(index)
+        if taps is None or taps[2] != w.device:
+            flat = conv_matrix_index(plan).reshape(-1)
+            pos = (flat != w.numel()).nonzero().squeeze(1)  # the entries a kernel tap reaches; the rest are 0
+            taps = self._matrix_taps[index] = (pos.to(w.device), flat[pos].to(w.device), w.device)
+        pos, src, _ = taps
+        # scatter only the real taps into zeros: gathering the whole matrix from cat(w, [0]) would make the
+        # backward accumulate millions of gradients into the one zero slot (serially on CUDA: ~90x slower)
+        values = w.reshape(-1)[src] / (plan.pool or 1) ** 2
+        n_in, n_out = math.prod(plan.in_shape), math.prod(plan.out_shape)
+        matrix = w.new_zeros(n_in * n_out).scatter(0, pos, values).view(n_in, n_out)
+        return matrix.t()  # a transposed view of a contiguous [n_in, n_out]: no copy in the layer
 
     def synaptic_input(self, index: int, t_in: Tensor, weight: Tensor) -> Tensor:
         """Layer ``index``'s synaptic input ``I`` ``[B, F, T]`` for the weight ``weight`` (no gradient)."""
