@@ -1,6 +1,7 @@
 """Accuracy of a model before and after quantization: float mode against the integer mode of the reference executor.
 
-The model is imported (``canonicalize``, ``dce``), run in float mode, then quantized with the ``quantize`` pass for
+The model is imported (``canonicalize``, ``fold-pool``, ``dce``: a CNN's pools folded as the YOSO compiler
+does), run in float mode, then quantized with the ``quantize`` pass for
 every requested weight width and granularity and run in integer mode (the YOSO chip's arithmetic, docs/yoso.md
 "Integer mode"). Prints, per configuration, the accuracy, its change against float (percentage points), how often
 the predictions of the two modes agree, how many spikes the network emits per image, and images/s of each mode.
@@ -88,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     hw = load_hardware(args.hw)
-    graph = PassManager(["canonicalize", "dce"]).run(load_model(args.model)).graph
+    graph = PassManager(["canonicalize", "fold-pool", "dce"]).run(load_model(args.model)).graph
     data = load_dataset(args.dataset, data_dir=args.data_dir, split="test", limit=args.limit)
     x, y = data.reshaped(graph.inputs[0].type.features).x, data.y
     print(f"model {args.model}: {graph.name}, T = {graph.time_steps}, "

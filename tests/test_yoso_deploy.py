@@ -30,7 +30,7 @@ def test_round_trip_reads_back_everything_the_compiler_wrote(tmp_path: Path) -> 
     dep = load_deployment(result.out_dir)
     m = dep.manifest
     assert m["format"] == "snnc-yoso-deployment" and m["format_version"] == 1
-    assert m["passes"] == ["canonicalize", "dce", "quantize", "partition", "place", "route"]
+    assert m["passes"] == ["canonicalize", "fold-pool", "dce", "quantize", "partition", "place", "route"]
     assert set(m["timings_s"]) >= {"quantize", "partition", "place", "route"}
     assert m["hardware"]["sha256"] == HW.sha256 and dep.hardware.pe == HW.pe
     assert (result.out_dir / "hardware.toml").read_text() == HW.text
@@ -173,7 +173,7 @@ def test_print_after_all_prints_each_pass(tmp_path: Path) -> None:
     g = ttfs_mlp((40, 30, 5), time_steps=8)
     compile_yoso(g, tmp_path / "d", hw_path=HW, print_after_all=True, stream=stream)
     text = stream.getvalue()
-    for name in ("canonicalize", "dce", "quantize", "partition", "place", "route"):
+    for name in ("canonicalize", "fold-pool", "dce", "quantize", "partition", "place", "route"):
         assert f"// ----- IR after {name}" in text
     assert "yoso" in text and "quant" in text
 

@@ -25,7 +25,7 @@ from snnc.errors import BackendError, DesignRuleError, HardwareConfigError, Pass
 from snnc.ir import Graph
 
 #: the pipeline compile_yoso runs, in order.
-PIPELINE: tuple[str, ...] = ("canonicalize", "dce", "quantize", "partition", "place", "route")
+PIPELINE: tuple[str, ...] = ("canonicalize", "fold-pool", "dce", "quantize", "partition", "place", "route")
 
 
 @dataclass
@@ -132,7 +132,7 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
         note = f"reference executor on {len(sample_x)} sample inputs"
     elif spike_rates is not None:
         note = "given spike statistics"
-    passes = [get_pass("canonicalize"), get_pass("dce"),
+    passes = [get_pass("canonicalize"), get_pass("fold-pool"), get_pass("dce"),
               get_pass("quantize", hw=hw, bits=bits, granularity=granularity),
               get_pass("partition", hw=hw),
               get_pass("place", hw=hw, placer=placer, mesh=mesh, spike_rates=spike_rates, stats_note=note),
@@ -162,19 +162,24 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
 def check_fits(graph: Graph, hw: Hardware) -> None:
     """Fail early if the model's layers cannot fit the PEs, the mesh or the packet fields.
 
-    The same design rules as the partition pass, on the float graph. A graph whose layers the
-    partition pass would only see after canonicalize/quantize (e.g. average pooling) is left to it.
+    The same design rules as the partition pass, on the float graph (its pools folded first, as the
+    pipeline does). A graph whose layers the partition pass would only see after quantize (an average
+    pool feeding a neuron op) is left to it.
 
     Raises:
         DesignRuleError: with the numbers (fan-in vs W, PEs needed vs the mesh, T vs the step field).
     """
     from snnc.backends.yoso.layers import find_network
     from snnc.backends.yoso.partition import check_packets, plan_network
+    from snnc.passes import PassManager
 
     try:
         network = find_network(graph)
     except DesignRuleError:
-        return
+        try:
+            network = find_network(PassManager(["canonicalize", "fold-pool", "dce"]).run(graph).graph)
+        except DesignRuleError:
+            return
     if network.layers:
         plan_network(network, hw)
         check_packets(network, hw, graph.time_steps, 0)

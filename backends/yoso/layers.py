@@ -155,7 +155,10 @@ def find_network(graph: Graph) -> Network:
             got = "a graph input" if root is None else f"%{root.result.name} = {root.opname}"
             raise DesignRuleError(f"the synapse %{syn.result.name} reads {got}; on YOSO a synapse reads spikes "
                                   "from an encoder or a neuron layer", where=where,
-                                  hint="chains of synapses (e.g. avgpool then conv) must be folded before compiling")
+                                  hint="snnc compile's fold-pool pass merges an average pool of non-overlapping "
+                                       "windows into the conv or dense after it; it leaves overlapping or padded "
+                                       "pools, dilated convs and padding over rows the pool drops (docs/yoso.md, "
+                                       "'Folding average pools')")
         if syn.opname == "snn.dense":
             if len(syn.operands[0].type.features) != 1:
                 raise DesignRuleError(f"the dense %{syn.result.name} works on features "

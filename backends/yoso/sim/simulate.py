@@ -296,6 +296,7 @@ class _Chunk:
 def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
                     record: bool) -> _Chunk:
     from snnc.backends.reference.kernels import SpikeTrain
+    from snnc.backends.yoso.layers import SHAPE_OPS
     from snnc.backends.yoso.sim.energy import EnergyModel, event_counts
 
     chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
@@ -311,8 +312,10 @@ def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.n
         stacked = np.stack([source(r) for r in runs], axis=1) if runs else np.zeros((T, 0, math.prod(features)), bool)
         layers[name] = stacked.reshape(T, len(runs), *features)
     scores = chip.host.decode(env, layers)
+    # spikes are counted where they are made, not again where a flatten/reshape passes them on (as the reference)
+    reshaped = {op.result.name for op in chip.host.graph.ops if op.opname in SHAPE_OPS}
     spike_values = {k: v for k, v in env.items() if isinstance(v, SpikeTrain)}
-    counts = {k: v.counts() for k, v in spike_values.items()}
+    counts = {k: v.counts() for k, v in spike_values.items() if k not in reshaped}
     links: dict[tuple[int, int], int] = {}
     pe_busy = np.zeros(len(chip.pes), np.int64)
     pe_ops = np.zeros(len(chip.pes), np.int64)
