@@ -134,3 +134,12 @@ def test_overrides_revalidate() -> None:
     assert (hw.mesh.cols, hw.mesh.rows) == (20, 20) and hw.pe == load_hardware().pe
     with pytest.raises(HardwareConfigError, match="must be >= 1"):
         with_overrides(hw, pe={"neurons": 0})
+
+
+def test_the_12x13_example_is_the_shipped_chip_on_a_bigger_mesh() -> None:
+    """examples/yoso-12x13.toml (for the paper's CNN) changes only the mesh and the name of the shipped file."""
+    example = load_hardware(Path(__file__).resolve().parent.parent / "examples" / "yoso-12x13.toml")
+    shipped = load_hardware()
+    expected = with_overrides(shipped, chip={"name": "yoso-12x13"}, mesh={"cols": 12, "rows": 13})
+    for section in ("chip", "mesh", "pe", "sram", "core", "noc", "energy"):
+        assert getattr(example, section) == getattr(expected, section), section
