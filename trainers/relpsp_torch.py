@@ -110,9 +110,12 @@ def _bag_offsets(sorted_keys: Tensor, n_bags: int) -> Tensor:
     return offsets
 
 
-def _neuron_chunks(n: int, B: int, T: int) -> list[slice]:
+def _neuron_chunks(n: int, B: int, T: int, gpu: bool = False) -> list[slice]:
     """Blocks of output neurons whose ``[B, T, block]`` float tensors stay near 2 MB (cache-sized): 1.4-1.7x
-    faster forward passes for 800-1000 neurons than one pass over all of them."""
+    faster forward passes for 800-1000 neurons than one pass over all of them. On a GPU one block: fewer
+    kernel launches win there (the paper's CNN on an H200: 1,644 against 742 training images/s)."""
+    if gpu:
+        return [slice(0, n)]
     size = max(16, min(n, 2**19 // max(1, B * T)))
     return [slice(j, min(n, j + size)) for j in range(0, n, size)]
 
@@ -150,7 +153,7 @@ class _DenseRelpsp(torch.autograd.Function):
         w_t = weight.t().contiguous()  # [m, n]
         B = t_in.shape[0]
         parts = [first_crossing(_dense_input(rows, i_idx, w_t[:, c].contiguous(), B, T), theta)
-                 for c in _neuron_chunks(w_t.shape[1], B, T)]
+                 for c in _neuron_chunks(w_t.shape[1], B, T, w_t.is_cuda)]
         step, t_real, slope = (torch.cat(z, 1) for z in zip(*parts, strict=True))
         ctx.save_for_backward(rows, i_idx, s, w_t, step, t_real, slope)
         ctx.T = T
@@ -175,7 +178,7 @@ class _DenseRelpsp(torch.autograd.Function):
             by_time, offsets = rows[order], _bag_offsets(by_input, m)
             GT = G * t_real
             cols = []
-            for c in _neuron_chunks(n, B, T):  # blocks of neurons keep the [B, T, block] tensors in cache
+            for c in _neuron_chunks(n, B, T, G.is_cuda):  # blocks of neurons keep [B, T, block] tensors in cache
                 q = torch.where(u < step[:, c].unsqueeze(1), u * G[:, c].unsqueeze(1) - GT[:, c].unsqueeze(1), 0.0)
                 cols.append(F.embedding_bag(by_time, q.reshape(B * T, -1), offsets, mode="sum"))
             grad_w = torch.cat(cols, 1).t()
