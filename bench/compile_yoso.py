@@ -12,9 +12,11 @@ Measures, for the paper's 784-800-10 model on the shipped 6 x 7 chip and for a 1
   of the paper's model by exhaustive search).
 
 The model is a synthetic "trained-like" STDBP MLP (random Gaussian weights, roughly half the hidden
-neurons fire), unless --model names a trained ONNX file for the 784-800-10 run.
+neurons fire), unless --model names a trained ONNX file for the 784-800-10 run. With --cnn it also compiles
+the paper's CNN (default models/stdbp-mnist-cnn.onnx, its pools folded) on --cnn-hw (default
+examples/yoso-12x13.toml, the smallest near-square mesh it fits).
 
-Usage: python bench/compile_yoso.py [--model mlp.onnx] [--data-dir DIR] [--samples 256] [--repeat 3]
+Usage: python bench/compile_yoso.py [--model mlp.onnx] [--data-dir DIR] [--samples 256] [--repeat 3] [--cnn [M]]
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=256)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--time-steps", type=int, default=32)
+    p.add_argument("--cnn", nargs="?", const="models/stdbp-mnist-cnn.onnx", default=None,
+                   help="also compile this CNN (default when given bare: models/stdbp-mnist-cnn.onnx)")
+    p.add_argument("--cnn-hw", default="examples/yoso-12x13.toml", help="hardware file for the CNN")
     args = p.parse_args()
     x, what = samples(args.samples, Path(args.data_dir) if args.data_dir else None)
     print(f"spike statistics: reference executor on {what}")
@@ -104,6 +109,12 @@ def main() -> None:
         start = time.perf_counter()
         run("784-8000-10 (10x weights)", big, big_hw, x[: max(16, args.samples // 4)], args.repeat, Path(tmp))
         print(f"\n(total bench time {time.perf_counter() - start:.1f} s for the large model)")
+        if args.cnn:
+            from snnc import load_model
+
+            cnn = load_model(args.cnn)
+            run("the paper's CNN", cnn, load_hardware(args.cnn_hw), x.reshape(len(x), *cnn.inputs[0].type.features),
+                args.repeat, Path(tmp))
 
 
 if __name__ == "__main__":
