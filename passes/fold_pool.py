@@ -26,9 +26,8 @@ import numpy as np
 
 from snnc.ir import Graph, Operation, ValueType
 from snnc.passes.base import Pass
+from snnc.passes.canonicalize import SHAPE_OPS
 from snnc.passes.registry import register_pass
-
-SHAPE_OPS = frozenset({"snn.flatten", "snn.reshape"})
 
 
 @register_pass
@@ -45,16 +44,21 @@ class FoldPool(Pass):
             if not _foldable_pool(pool):
                 continue
             for user in graph.users(pool.result):
-                if user.opname == "snn.conv2d":
+                if user.opname == "snn.conv2d" and _float_weights(user):
                     _fold_into_conv(pool, user)
-                elif user.opname in SHAPE_OPS:
-                    (dense,) = graph.users(user.result) or (None,)
-                    if (dense is not None and dense.opname == "snn.dense" and len(graph.users(user.result)) == 1
-                            and user.result not in graph.outputs and len(user.result.type.features) == 1):
-                        _fold_into_dense(pool, user, dense)
+                elif user.opname in SHAPE_OPS and user.result not in graph.outputs:
+                    readers = graph.users(user.result)
+                    if (len(readers) == 1 and readers[0].opname == "snn.dense" and _float_weights(readers[0])
+                            and len(user.result.type.features) == 1):
+                        _fold_into_dense(pool, user, readers[0])
         from snnc.passes.dce import DeadCodeElimination
 
         DeadCodeElimination().apply(graph)  # the pools folded away
+
+
+def _float_weights(synapse: Operation) -> bool:
+    """Not yet quantized: integer weights cannot take the ``1 / k^2`` (fold before ``quantize``)."""
+    return bool(np.issubdtype(synapse.attrs["weight"].dtype, np.floating))
 
 
 def _foldable_pool(pool: Operation) -> bool:

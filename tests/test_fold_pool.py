@@ -156,3 +156,16 @@ def test_the_shipped_cnn_runs_on_the_12x13_example_chip_bit_exact(tmp_path: Path
     for name, train in reference.spikes.items():
         assert np.array_equal(train, sim.spikes[name]), name
     assert np.array_equal(reference.scores, sim.scores)
+
+
+def test_a_flatten_read_twice_or_integer_weights_are_not_folded() -> None:
+    graph = pooled_cnn(12)
+    f = graph.value("f")
+    rng = np.random.default_rng(3)
+    second = graph.add_op("snn.dense", [f], {"weight": dyadic(rng, (2, f.type.size))}, name="d2")
+    graph.set_outputs([*graph.outputs, graph.add_op("snn.relpsp", [second], {"threshold": 1.0}, name="o2")])
+    folded = fold(graph)
+    assert folded.producer(folded.value("f")).operands[0] is folded.value("p2")  # the flatten feeds two denses
+    assert folded.producer(folded.value("c2")).operands[0] is folded.value("h1")  # the conv still folds
+    quantized_first = PassManager([get_pass("quantize", hw=HW), get_pass("fold-pool")]).run(pooled_cnn(12)).graph
+    assert quantized_first.producer(quantized_first.value("c2")).operands[0] is quantized_first.value("p1")
