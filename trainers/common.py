@@ -31,11 +31,13 @@ __all__ = [
     "Arch",
     "ConvSpec",
     "DenseSpec",
+    "EpochMeter",
     "PoolSpec",
     "add_common_arguments",
     "add_evaluation_arguments",
     "batches",
     "check_classes",
+    "epoch_scheduler",
     "load_checkpoint",
     "load_cfg_splits",
     "load_splits",
@@ -51,6 +53,7 @@ __all__ = [
     "seed_everything",
     "tensors",
     "training_state",
+    "training_tensors",
     "write_model",
 ]
 
@@ -423,6 +426,57 @@ def progress_bar(total: int, desc: str, enabled: bool, **options: Any):  # noqa:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, unit="batch", **options)
+
+
+class EpochMeter:
+    """Running loss and training accuracy of one epoch, with its time, shown on a progress bar when asked
+    (off when stderr is not a terminal, so logs stay readable; at most one refresh a second)."""
+
+    def __init__(self, steps: int, epoch: int, epochs: int, progress: bool) -> None:
+        self.timer = Timer()
+        self.loss_sum, self.correct, self.seen, self._batches = 0.0, 0, 0, 0
+        self.bar = progress_bar(steps, f"epoch {epoch}/{epochs}", progress, disable=None, mininterval=1.0)
+
+    def add(self, loss: float, correct: int, samples: int) -> None:
+        """Count one batch: its mean loss, how many it got right, its size."""
+        self.loss_sum += loss * samples
+        self.correct += correct
+        self.seen += samples
+        if self.bar is not None:
+            self.bar.update(1)
+            if self._batches % 10 == 0:
+                self.bar.set_postfix(loss=f"{self.loss:.4f}", acc=f"{100 * self.accuracy:.1f}%")
+        self._batches += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.seen, 1)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.seen, 1)
+
+
+def training_tensors(cfg: Any, arch: Any, data: Splits | None) -> tuple[torch.device, torch.Generator, Splits,
+                                                                       tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """A trainer's start: its device, the seeded generator, the data (loaded from ``cfg.dataset`` when not
+    given, checked against the architecture's classes) and ``x_train, y_train, x_test, y_test`` on the device."""
+    device = torch.device(cfg.device)
+    gen = seed_everything(cfg.seed)
+    if data is None:
+        data = load_cfg_splits(cfg, arch.input_shape)
+    check_classes(data, arch.num_classes, cfg.arch)
+    return device, gen, data, tensors(data, device)
+
+
+def epoch_scheduler(opt: torch.optim.Optimizer, cfg: Any, n_train: int) -> tuple[int, Any]:
+    """Batches per epoch and the learning-rate schedule over ``cfg.epochs`` of them (per batch)."""
+    steps = math.ceil(n_train / cfg.batch_size)
+    return steps, make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps, round(cfg.warmup_epochs * steps))
 
 
 class Timer:

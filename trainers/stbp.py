@@ -36,23 +36,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnc.trainers.common import (
+    EpochMeter,
     Splits,
     Timer,
     TrainerError,
     add_common_arguments,
     add_evaluation_arguments,
     batches,
-    check_classes,
+    epoch_scheduler,
     load_cfg_splits,
     load_training_state,
-    make_scheduler,
     prepare_run,
-    progress_bar,
     restore_training_state,
     save_checkpoint,
-    seed_everything,
-    tensors,
     training_state,
+    training_tensors,
     write_model,
 )
 from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
@@ -215,19 +213,12 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
                 log(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
                 setattr(cfg, key, getattr(saved, key))
     arch = parse_stbp_arch(cfg.arch)
-    device = torch.device(cfg.device)
-    gen = seed_everything(cfg.seed)
-    if data is None:
-        data = load_cfg_splits(cfg, arch.input_shape)
-    check_classes(data, arch.num_classes, cfg.arch)
-    x_train, y_train, x_test, y_test = tensors(data, device)
+    device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
     net = StbpNet(arch, cfg.time_steps, cfg.schemes)
     net.reset_parameters(gen, gain=cfg.init_gain)
     net.to(device)
     opt = make_optimizer(net, cfg)
-    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
-    sched = make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps_per_epoch,
-                           round(cfg.warmup_epochs * steps_per_epoch))
+    steps_per_epoch, sched = epoch_scheduler(opt, cfg, len(x_train))
     result = TrainResult(net)
     first_epoch = 1
     if state is not None:
@@ -237,11 +228,9 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
     for epoch in range(first_epoch, cfg.epochs + 1):
-        timer = Timer()
+        meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
         net.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        bar = progress_bar(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress)
-        for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
+        for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
             out = net(x)
@@ -252,22 +241,15 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
             sched.step()
             if cfg.schemes.trainable_threshold:
                 net.clamp_thresholds(cfg.threshold_min)
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.scores.detach().argmax(1) == y).sum())
-            seen += len(y)
-            if bar is not None:
-                bar.update(1)
-                if k % 10 == 0:
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
-        if bar is not None:
-            bar.close()
+            meter.add(float(loss.detach()), int((out.scores.detach().argmax(1) == y).sum()), len(y))
+        meter.close()
         net.eval()
         test_acc, test_spikes, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
         th_mean = float(torch.cat([t.detach().flatten() for t in net.thresholds]).mean())
-        stats = EpochStats(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), test_acc, test_spikes,
-                           timer.elapsed, opt.param_groups[0]["lr"], th_mean)
+        stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, test_spikes, meter.timer.elapsed,
+                           opt.param_groups[0]["lr"], th_mean)
         result.history.append(stats)
-        result.train_seconds += timer.elapsed
+        result.train_seconds += stats.seconds
         log(stats.line(cfg.epochs))
         if checkpoint:
             save_checkpoint(checkpoint, training_state(

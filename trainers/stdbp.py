@@ -25,26 +25,24 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnc.trainers.common import (
+    EpochMeter,
     Splits,
     Timer,
     TrainerError,
     add_common_arguments,
     add_evaluation_arguments,
     batches,
-    check_classes,
+    epoch_scheduler,
     load_cfg_splits,
     load_training_state,
     make_optimizer,
-    make_scheduler,
     parse_arch,
     prepare_run,
-    progress_bar,
     random_shift,
     restore_training_state,
     save_checkpoint,
-    seed_everything,
-    tensors,
     training_state,
+    training_tensors,
     write_model,
 )
 from snnc.trainers.stdbp_model import StdbpNet, predict
@@ -207,17 +205,10 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     arch = parse_arch(cfg.arch)
     if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
         cfg.window = max(2, cfg.time_steps // 2)
-    device = torch.device(cfg.device)
-    gen = seed_everything(cfg.seed)
-    if data is None:
-        data = load_cfg_splits(cfg, arch.input_shape)
-    check_classes(data, arch.num_classes, cfg.arch)
-    x_train, y_train, x_test, y_test = tensors(data, device)
+    device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
     net = StdbpNet(arch, cfg.time_steps, cfg.threshold, cfg.window).to(device)
     opt = make_optimizer(list(net.parameters()), cfg.optimizer, cfg.lr, cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
-    sched = make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps_per_epoch,
-                           round(cfg.warmup_epochs * steps_per_epoch))
+    steps_per_epoch, sched = epoch_scheduler(opt, cfg, len(x_train))
     result = TrainResult(net)
     first_epoch = 1
     if state is None:
@@ -239,13 +230,10 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     if cfg.augment_shift and len(image_shape) < 2:
         raise TrainerError("shifting needs images; this dataset's samples are flat", where="--augment-shift")
     for epoch in range(first_epoch, cfg.epochs + 1):
-        timer = Timer()
+        meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
         net.train()
         fired = [torch.zeros(p.out_shape, dtype=torch.bool, device=device) for p in hidden]
-        loss_sum, correct, seen = 0.0, 0, 0
-        # off when stderr is not a terminal (logs stay readable); at most one refresh a second
-        bar = progress_bar(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", progress, disable=None, mininterval=1.0)
-        for k, idx in enumerate(batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen)):
+        for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
             if cfg.augment_shift:
@@ -262,24 +250,17 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
             with torch.no_grad():
                 for f, (s, _, _) in zip(fired, outs[:-1], strict=True):
                     f |= (s < T).any(0)
-                loss_sum += float(loss) * len(y)
-                correct += int((predict(step) == y).sum())
-                seen += len(y)
-            if bar is not None:
-                bar.update(1)
-                if k % 10 == 0:
-                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
-        if bar is not None:
-            bar.close()
+                meter.add(float(loss), int((predict(step) == y).sum()), len(y))
+        meter.close()
         net.eval()
         test_acc = evaluate(net, x_test, y_test, cfg.eval_batch_size)
         dead = [1.0 - float(f.float().mean()) for f in fired]
         n_hidden = sum(f.numel() for f in fired)
         dead_all = sum(d * f.numel() for d, f in zip(dead, fired, strict=True)) / n_hidden if n_hidden else 0.0
-        stats = EpochStats(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), test_acc, dead_all, dead,
-                           timer.elapsed, opt.param_groups[0]["lr"])
+        stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, dead_all, dead, meter.timer.elapsed,
+                           opt.param_groups[0]["lr"])
         result.history.append(stats)
-        result.train_seconds += timer.elapsed
+        result.train_seconds += stats.seconds
         log(stats.line(cfg.epochs))
         if checkpoint:
             save_checkpoint(checkpoint, training_state(
