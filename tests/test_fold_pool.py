@@ -15,7 +15,7 @@ from snnc.backends.yoso import compile_yoso
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.sim.simulate import simulate_deployment
 from snnc.errors import DesignRuleError
-from snnc.ir import Graph, ValueType
+from snnc.ir import Graph, Value, ValueType
 from snnc.passes import PassManager, get_pass
 
 HW = with_overrides(load_hardware(), pe={"neurons": 32, "weights": 4096})
@@ -26,28 +26,40 @@ def dyadic(rng: np.random.Generator, shape: tuple[int, ...], lo: int = -12, hi: 
 
 
 def pooled_cnn(size: int = 12, *, pool: tuple[int, int] = (2, 2), conv_pads: tuple[int, ...] = (1, 1, 1, 1),
-               dilation: int = 1, seed: int = 0, time_steps: int = 12) -> Graph:
-    """encode -> conv3 -> relpsp h1 -> avgpool -> conv3 -> relpsp h2 -> avgpool -> flatten -> dense -> relpsp out.
+               dilation: int = 1, seed: int = 0, time_steps: int = 12, neuron: str = "relpsp") -> Graph:
+    """encode -> conv3 -> h1 -> avgpool -> conv3 -> h2 -> avgpool -> flatten -> dense -> out, every neuron op
+    ``snn.relpsp`` (TTFS input) or ``snn.if`` (rate-coded input).
 
     ``pool`` is (kernel, stride); weights are multiples of 1/64, so every float sum is exact.
     """
     rng = np.random.default_rng(seed)
     g = Graph("pooled", time_steps=time_steps)
     x = g.add_input("x", ValueType.tensor(1, size, size))
-    s = g.add_op("snn.ttfs_encode", [x], {"time_steps": time_steps, "window": time_steps // 2}, name="s")
+    if neuron == "if":
+        s = g.add_op("snn.rate_encode", [x], {"time_steps": time_steps, "threshold": 0.5}, name="s")
+    else:
+        s = g.add_op("snn.ttfs_encode", [x], {"time_steps": time_steps, "window": time_steps // 2}, name="s")
+
+    def fire(current: Value, threshold: float, name: str) -> Value:
+        if neuron == "if":
+            theta = np.array(threshold, np.float32)
+            return g.add_op("snn.if", [current], {"threshold": theta, "reset": "subtract"}, name=name)
+        return g.add_op("snn.relpsp", [current], {"threshold": threshold}, name=name)
+
     c1 = g.add_op("snn.conv2d", [s], {"weight": dyadic(rng, (3, 1, 3, 3), 0, 40), "strides": [1, 1],
                                       "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1}, name="c1")
-    h1 = g.add_op("snn.relpsp", [c1], {"threshold": 1.0}, name="h1")
+    h1 = fire(c1, 1.0, "h1")
     window = {"kernel": [pool[0]] * 2, "strides": [pool[1]] * 2, "pads": [0, 0, 0, 0], "count_include_pad": 0}
     p1 = g.add_op("snn.avgpool2d", [h1], window, name="p1")
     c2 = g.add_op("snn.conv2d", [p1], {"weight": dyadic(rng, (4, 3, 3, 3), -8, 33), "strides": [1, 1],
                                        "pads": list(conv_pads), "dilations": [dilation] * 2, "group": 1}, name="c2")
-    h2 = g.add_op("snn.relpsp", [c2], {"threshold": 1.0}, name="h2")
+    h2 = fire(c2, 1.0, "h2")
     p2 = g.add_op("snn.avgpool2d", [h2], window, name="p2")
     f = g.add_op("snn.flatten", [p2], name="f")
     d = g.add_op("snn.dense", [f], {"weight": dyadic(rng, (5, f.type.size), -16, 33)}, name="d")
-    o = g.add_op("snn.relpsp", [d], {"threshold": 0.5}, name="out")
-    g.set_outputs([g.add_op("snn.first_spike_decode", [o], name="scores")])
+    o = fire(d, 0.5, "out")
+    decoder = "snn.spike_count_decode" if neuron == "if" else "snn.first_spike_decode"
+    g.set_outputs([g.add_op(decoder, [o], name="scores")])
     g.verify()
     return g
 
@@ -65,13 +77,13 @@ def images(n: int, size: int, seed: int = 1) -> np.ndarray:
     (12, (1, 1, 1, 1), 6, 3),   # pooled 6 x 6, conv keeps 6, pooled 3
     (13, (1, 1, 0, 0), 5, 2),   # the pools drop the last row and column; the conv pads top/left only
 ], ids=["even", "odd-rows-dropped"])
+@pytest.mark.parametrize("neuron", ["relpsp", "if"])
 def test_folded_graph_makes_the_same_spikes_bit_for_bit(size: int, pads: tuple[int, ...], side2: int,
-                                                       pooled2: int) -> None:
-    graph = pooled_cnn(size, conv_pads=pads)
+                                                       pooled2: int, neuron: str) -> None:
+    graph = pooled_cnn(size, conv_pads=pads, neuron=neuron)
     folded = fold(graph)
-    assert [op.opname for op in folded.ops] == ["snn.ttfs_encode", "snn.conv2d", "snn.relpsp", "snn.conv2d",
-                                                "snn.relpsp", "snn.flatten", "snn.dense", "snn.relpsp",
-                                                "snn.first_spike_decode"]
+    assert [op.opname for op in folded.ops][1:-1] == ["snn.conv2d", f"snn.{neuron}", "snn.conv2d", f"snn.{neuron}",
+                                                      "snn.flatten", "snn.dense", f"snn.{neuron}"]
     c2, f, d = (folded.value(n) for n in ("c2", "f", "d"))
     conv, dense = folded.producer(c2), folded.producer(d)
     assert conv.operands[0] is folded.value("h1") and conv.meta["folded_pool"] == [2, 2]
@@ -118,8 +130,9 @@ def test_folded_weights_quantize_to_the_original_integers() -> None:
     assert np.array_equal(np.repeat(np.repeat(w, 2, axis=2), 2, axis=3), w_folded)
 
 
-def test_a_pooled_cnn_compiles_to_yoso_and_simulates_bit_exact(tmp_path: Path) -> None:
-    graph = pooled_cnn(12)
+@pytest.mark.parametrize("neuron", ["relpsp", "if"])
+def test_a_pooled_cnn_compiles_to_yoso_and_simulates_bit_exact(tmp_path: Path, neuron: str) -> None:
+    graph = pooled_cnn(12, neuron=neuron)
     compiled = compile_yoso(graph, tmp_path / "dep", hw_path=HW)
     manifest = json.loads((tmp_path / "dep" / "manifest.json").read_text())
     assert manifest["passes"][:3] == ["canonicalize", "fold-pool", "dce"]
@@ -127,6 +140,7 @@ def test_a_pooled_cnn_compiles_to_yoso_and_simulates_bit_exact(tmp_path: Path) -
     x = images(3, 12, seed=5)
     reference = run(compiled.graph, x, record=True)
     sim = simulate_deployment(tmp_path / "dep", x, record=True)
+    assert all(reference.spike_counts[name].sum() > 0 for name in ("h1", "h2", "out"))
     for name, train in reference.spikes.items():
         assert np.array_equal(train, sim.spikes[name]), name
     assert np.array_equal(reference.scores, sim.scores)
