@@ -221,7 +221,12 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     steps_per_epoch, sched = epoch_scheduler(opt, cfg, len(x_train))
     result = TrainResult(net)
     first_epoch = 1
-    if state is not None:
+    if state is None:
+        woken = net.wake_silent_layers(x_train[:256])  # the first images: no draw from the seeded stream
+        if woken:
+            log("init: layers " + ", ".join(str(i + 1) for i in woken) + " were silent on 256 training images; "
+                "their weights were scaled so that 5 % of the neuron-image pairs fire")
+    else:
         first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
         result.train_seconds = float(state.get("train_seconds", 0.0))

@@ -189,6 +189,42 @@ class StbpNet(nn.Module):
             self.decoder_weight.copy_(torch.rand(self.decoder_weight.shape, generator=generator) * 2 * bound - bound)
             self.decoder_bias.zero_()
 
+    @torch.no_grad()
+    def wake_silent_layers(self, x: Tensor, minimum: float = 0.001, target: float = 0.05) -> list[int]:
+        """Data-driven fix-up after :meth:`reset_parameters`, so that no layer starts silent.
+
+        Layer by layer on the inputs ``x``: where fewer than ``minimum`` of the (sample, neuron) pairs reach
+        their threshold at least once, the layer's weights are scaled so that ``target`` of them do. Before
+        its first spike an IF neuron's potential is the running sum of its input, which is linear in the
+        weights, so the scale is closed form: ``1 / q``, ``q`` the ``1 - target`` quantile of ``max_t sum_{u<=t}
+        I[u] / theta``. He initialisation alone leaves the layers after an average pool silent (pooling
+        shrinks the spikes' second moment 4x per pool; the paper's Fashion CNN fired on no sample in its
+        third and fourth layers), and a silent layer passes no surrogate gradient: the network never trains.
+        Layers already above ``minimum`` (every layer of the MLPs of the ablation, at T = 4, 8 and 16) are left as
+        they are: a sparse layer still trains, only one where (almost) nothing fires does not.
+
+        Returns:
+            The indices of the layers rescaled.
+        """
+        s = self.encode(x)
+        woken = []
+        for i, (w, theta) in enumerate(zip(self.weights, self.thresholds, strict=True)):
+            current = self.current(i, s)
+            ratio = (current.cumsum(0).amax(0) / theta).flatten()
+            if float((ratio >= 1).float().mean()) < minimum:
+                k = max(1, min(ratio.numel(), math.ceil((1.0 - target) * ratio.numel())))
+                q = float(ratio.kthvalue(k).values)
+                if q <= 0:
+                    q = float(ratio.max())
+                if q <= 0:
+                    raise TrainerError(f"layer {i + 1} cannot be initialised to fire: its inputs are silent",
+                                       hint="raise --init-gain or the encoder's input (--encoder-threshold)")
+                w.mul_(1.0 / q)
+                current = current / q
+                woken.append(i)
+            s = if_neuron(current, theta, self.schemes.reset, self.schemes.surrogate_fn)
+        return woken
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters the optimizer updates (thresholds only when scheme 2 is on)."""
         return [p for p in self.parameters() if p.requires_grad]
