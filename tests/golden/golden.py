@@ -310,7 +310,7 @@ def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
                 _diff(a[k], b[k], sub, out)
         for k in b:
             if k not in a:
-                out.append(f"{path}.{k if path else k}: (new) -> {_short(b[k])}")
+                out.append(f"{path}.{k}: (new) -> {_short(b[k])}" if path else f"{k}: (new) -> {_short(b[k])}")
         return
     if isinstance(a, list) and isinstance(b, list):
         if all(map(_is_scalar, a)) and all(map(_is_scalar, b)) and max(len(a), len(b)) <= 16:
@@ -336,7 +336,12 @@ def compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
 
 def report(name: str, diffs: list[str]) -> str:
     """The failure message: the first :data:`MAX_DIFFS` differences and how to regenerate."""
-    lines = [f"{name}: {len(diffs)} golden output(s) changed (golden -> now):"]
+    sections: dict[str, int] = {}
+    for d in diffs:
+        section = d.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+        sections[section] = sections.get(section, 0) + 1
+    by_section = ", ".join(f"{k} {v}" for k, v in sections.items())
+    lines = [f"{name}: {len(diffs)} golden output(s) changed ({by_section}); golden -> now:"]
     lines += [f"  {name}: {d}" for d in diffs[:MAX_DIFFS]]
     if len(diffs) > MAX_DIFFS:
         lines.append(f"  ... and {len(diffs) - MAX_DIFFS} more")
