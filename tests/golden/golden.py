@@ -167,14 +167,15 @@ def _files(root: Path) -> dict[str, dict[str, Any]]:
 def _placement(root: Path) -> dict[str, Any]:
     placement = json.loads((root / "placement.json").read_text())
     program = json.loads((root / "program.json").read_text())
-    names = {ly["index"]: ly["name"] for ly in program["layers"]}
+    # .get throughout: a field that a change drops shows up as a difference (-> null), not as a KeyError
+    names = {ly.get("index"): ly.get("name") for ly in program.get("layers", [])}
     pes = []
-    for pe in placement["pes"]:
+    for pe in placement.get("pes", []):
         config = json.loads((root / "pe" / f"{pe['id']:04d}" / "config.json").read_text())
-        pes.append({"id": pe["id"], "layer": pe["layer"], "layer_name": names[pe["layer"]],
-                    "neurons": config["neurons"], "xy": pe["xy"]})
-    out = {k: placement[k] for k in ("mesh", "region", "host_port", "placer", "spike_stats", "expected_hops",
-                                     "hops_lower_bound")}
+        pes.append({"id": pe["id"], "layer": pe.get("layer"), "layer_name": names.get(pe.get("layer")),
+                    "neurons": config.get("neurons"), "xy": pe.get("xy")})
+    out = {k: placement.get(k) for k in ("mesh", "region", "host_port", "placer", "spike_stats", "expected_hops",
+                                         "hops_lower_bound")}
     out["pes"] = pes
     return out
 
@@ -182,7 +183,7 @@ def _placement(root: Path) -> dict[str, Any]:
 def _routes(root: Path) -> dict[str, Any]:
     routing = json.loads((root / "routing.json").read_text())
     summary = {k: v for k, v in routing.items() if k not in ("keys", "tables")}
-    return {"summary": summary, "keys": routing["keys"], "tables": routing["tables"]}
+    return {"summary": summary, "keys": routing.get("keys"), "tables": routing.get("tables")}
 
 
 # ---------------------------------------------------------------------------------------------- simulation
