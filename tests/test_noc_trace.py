@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnc.backends.yoso.sim.trace import (
+from snnc.backends.yoso.drivers.trace import (
     TraceError,
     generate_uniform_trace,
     main,
