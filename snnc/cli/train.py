@@ -162,5 +162,5 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("snnc"):
             raise
-        raise SnncError(f"trainer '{args.algorithm}' needs PyTorch ({err})", hint="pip install torch==2.13.0") from None
+        raise SnncError(f"trainer '{args.algorithm}' needs PyTorch", hint="pip install torch==2.13.0") from None
     return int(mod.run(args) or 0)
