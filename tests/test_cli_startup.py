@@ -66,3 +66,12 @@ def test_no_library_module_imports_the_cli() -> None:
     code = (f"import sys\nimport {drivers}, snnc.frontend.nir_import, snnc.frontend.nir_export, snnc.api\n"
             "sys.exit(1 if any(m == 'snnc.cli' or m.startswith('snnc.cli.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_a_trainer_without_torch_is_a_clean_error() -> None:
+    """The trainers' options need no torch; running one without it says what to install."""
+    code = ("import sys\nsys.modules['torch'] = None\nfrom snnc.cli import main\n"
+            "sys.exit(main(['train', 'stbp', '--dataset', 'digits']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == "snnc: error: trainer 'stbp' needs PyTorch\n  hint: pip install torch==2.13.0\n"
