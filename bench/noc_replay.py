@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 
-from snnc.backends.yoso.sim.trace import generate_uniform_trace, parse_mesh, replay_trace, write_trace
+from snnc.backends.yoso.drivers.trace import generate_uniform_trace, parse_mesh, replay_trace, write_trace
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ def main() -> None:
 
     from snnc.api import load_model
     from snnc.backends.yoso.compile import compile_yoso
-    from snnc.backends.yoso.sim.sweep import load_grid, sweep_deployment
+    from snnc.backends.yoso.drivers.sweep import load_grid, sweep_deployment
     from snnc.datasets import load_dataset
 
     load = os.getloadavg()

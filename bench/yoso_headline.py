@@ -29,7 +29,7 @@ import numpy as np
 
 from snnc.backends import get_backend
 from snnc.backends.yoso import compile_yoso
-from snnc.backends.yoso.sim.simulate import simulate_deployment
+from snnc.backends.yoso.drivers.simulate import simulate_deployment
 from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.datasets import load_dataset
 

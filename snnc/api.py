@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from snnc.errors import SnncError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from snnc.backends.base import RunResult
     from snnc.ir import Graph
 

@@ -59,7 +59,7 @@ def _grid(tmp_path: Path, text: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ simulate
 def test_simulate_on_dask_equals_serial(deployment: Path, data, client) -> None:  # noqa: ANN001
-    from snnc.backends.yoso.sim.simulate import simulate_deployment
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
 
     x, y = data
     serial = simulate_deployment(deployment, x, y=y)
@@ -79,8 +79,8 @@ def test_simulate_on_dask_equals_serial(deployment: Path, data, client) -> None:
 def test_a_worker_without_the_directory_gets_the_deployment_as_bytes(deployment: Path, data, tmp_path) -> None:  # noqa: ANN001
     import dataclasses
 
-    from snnc.backends.yoso.sim.distributed import local_deployment, pack_deployment, simulate_chunk_task
-    from snnc.backends.yoso.sim.simulate import _simulate_chunk
+    from snnc.backends.yoso.drivers.distributed import local_deployment, pack_deployment, simulate_chunk_task
+    from snnc.backends.yoso.drivers.simulate import _simulate_chunk
 
     x, y = data
     packed = dataclasses.replace(pack_deployment(deployment), origin=str(tmp_path / "elsewhere"))
@@ -94,7 +94,7 @@ def test_a_worker_without_the_directory_gets_the_deployment_as_bytes(deployment:
 
 
 def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(deployment: Path, data) -> None:  # noqa: ANN001
-    from snnc.backends.yoso.sim.simulate import simulate_deployment
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
 
     x, y = data
     start = time.perf_counter()
@@ -107,7 +107,7 @@ def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(deployment: P
 
 
 def test_dask_is_imported_only_when_used() -> None:
-    code = ("import sys, snnc.cli, snnc.backends.yoso.sim.simulate, snnc.backends.yoso.sim.sweep; "
+    code = ("import sys, snnc.cli, snnc.backends.yoso.drivers.simulate, snnc.backends.yoso.drivers.sweep; "
             "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
@@ -121,18 +121,19 @@ def test_sweep_serial_equals_dask_and_keeps_the_infeasible_point(deployment: Pat
                                                                  tmp_path: Path) -> None:
     import argparse
 
-    from snnc.backends.yoso.sim import sweep
+    from snnc.backends.yoso.drivers import sweep
+    from snnc.cli import sweep as sweep_cli
 
     x, y = data
     grid = _grid(tmp_path, GRID)
     dask = sweep.sweep_deployment(deployment, grid, x, y, scheduler=client)
     # the CLI path, serial, writes the CSV and the plot
     p = argparse.ArgumentParser()
-    sweep.add_arguments(p)
+    sweep_cli.add_arguments(p)
     out = tmp_path / "out"
     args = p.parse_args([str(deployment), "--hw-grid", str(grid), "--dataset", "digits", "--limit", "8",
                          "--scheduler", "serial", "-o", str(out)])
-    assert sweep.run(args) == 0
+    assert sweep_cli.run(args) == 0
     csv_text = (out / "sweep.csv").read_text(encoding="utf-8")
     assert csv_text == dask.csv_text()
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -149,7 +150,7 @@ def test_sweep_serial_equals_dask_and_keeps_the_infeasible_point(deployment: Pat
     assert rows[1]["latency_cycles"] < rows[2]["latency_cycles"]
     assert dask.pareto == [1] and rows[1]["pareto"] is True and rows[2]["pareto"] is False
     # the same point simulated alone gives the same figures
-    from snnc.backends.yoso.sim.simulate import simulate_deployment
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
 
     alone = simulate_deployment(deployment, x, y=y)
     assert rows[2]["accuracy"] == alone.accuracy
@@ -158,8 +159,8 @@ def test_sweep_serial_equals_dask_and_keeps_the_infeasible_point(deployment: Pat
 
 
 def test_grid_points_and_sram_sizes_follow_n_and_w(tmp_path: Path) -> None:
+    from snnc.backends.yoso.drivers.sweep import load_grid, point_hardware
     from snnc.backends.yoso.hardware import load_hardware
-    from snnc.backends.yoso.sim.sweep import load_grid, point_hardware
 
     grid = load_grid(_grid(tmp_path, '[grid]\nmesh = ["8x8", "6x7"]\nneurons = [128, 512]\nweights = [4096]\n'
                                      'clock_hz = [2e6]\n'))
@@ -188,7 +189,7 @@ def test_grid_points_and_sram_sizes_follow_n_and_w(tmp_path: Path) -> None:
     ('[grid\nneurons = [1]\n', "not valid TOML"),
 ])
 def test_bad_grid_files_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
-    from snnc.backends.yoso.sim.sweep import GridError, load_grid
+    from snnc.backends.yoso.drivers.sweep import GridError, load_grid
 
     path = _grid(tmp_path, text)
     with pytest.raises(GridError, match=message) as err:
@@ -197,7 +198,7 @@ def test_bad_grid_files_are_clear_errors(tmp_path: Path, text: str, message: str
 
 
 def test_a_value_the_hardware_rejects_is_an_infeasible_row(deployment: Path, data, tmp_path: Path) -> None:  # noqa: ANN001
-    from snnc.backends.yoso.sim.sweep import sweep_deployment
+    from snnc.backends.yoso.drivers.sweep import sweep_deployment
 
     x, y = data
     result = sweep_deployment(deployment, _grid(tmp_path, "[grid.core]\nadder_bits = [4]\n"), x[:2], y[:2],
@@ -209,7 +210,7 @@ def test_a_value_the_hardware_rejects_is_an_infeasible_row(deployment: Path, dat
 def test_simulate_cli_options_reach_the_scheduler(deployment: Path) -> None:
     import argparse
 
-    from snnc.backends.yoso.sim import simulate
+    from snnc.cli import simulate
 
     p = argparse.ArgumentParser()
     simulate.add_arguments(p)

@@ -12,8 +12,8 @@ import pytest
 
 from snnc import run
 from snnc.backends.yoso import compile_yoso
+from snnc.backends.yoso.drivers.simulate import simulate_deployment
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
-from snnc.backends.yoso.sim.simulate import simulate_deployment
 from snnc.errors import DesignRuleError
 from snnc.ir import Graph, Value, ValueType
 from snnc.passes import PassManager, get_pass

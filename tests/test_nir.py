@@ -14,8 +14,9 @@ import pytest
 
 from snnc.api import load_model
 from snnc.backends import get_backend
+from snnc.cli import nir as nir_cli
 from snnc.errors import FrontendError, SnncError, UnsupportedOpError
-from snnc.frontend import import_onnx, nir_cli
+from snnc.frontend import import_onnx
 from snnc.frontend.nir_export import NirExportError, export_nir
 from snnc.frontend.nir_import import import_nir
 from snnc.frontend.snn_onnx import SnnModelBuilder

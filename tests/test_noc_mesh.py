@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from snnc.backends.yoso.drivers.trace import generate_uniform_trace, replay_trace
 from snnc.backends.yoso.hardware import load_hardware
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.noc import MeshNoC, NocConfig, zero_load_latency
-from snnc.backends.yoso.sim.trace import generate_uniform_trace, replay_trace
 from snnc.errors import HardwareConfigError
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnc.backends.yoso.sim.trace import (
+from snnc.backends.yoso.drivers.trace import (
     TraceError,
     generate_uniform_trace,
-    main,
     parse_mesh,
     read_trace,
     replay_trace,
     write_trace,
 )
+from snnc.cli.noc import main
 
 
 def test_csv_with_header_comments_and_blank_lines(tmp_path: Path) -> None:

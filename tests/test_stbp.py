@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from snnc.backends import get_backend
+from snnc.cli.train import add_stbp_arguments as add_arguments
 from snnc.frontend import import_onnx
 from snnc.frontend.snn_onnx import run_onnxruntime
 from snnc.tests import spec_numpy as spec
 from snnc.trainers.common import ConvSpec, DenseSpec, PoolSpec, TrainerError
 from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 from snnc.trainers.if_torch import Surrogate, if_neuron, rate_encode, spike, surrogate_derivative
-from snnc.trainers.stbp import StbpConfig, add_arguments, run, train
+from snnc.trainers.stbp import StbpConfig, run, train
 from snnc.trainers.stbp_model import Schemes, StbpNet, normalize_arch, parse_stbp_arch
 
 F32 = np.float32

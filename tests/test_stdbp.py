@@ -13,11 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from snnc.cli.train import add_stdbp_arguments as add_arguments  # noqa: E402
 from snnc.frontend.snn_onnx import run_onnxruntime  # noqa: E402
 from snnc.trainers.common import ConvSpec, DenseSpec, PoolSpec, TrainerError, parse_arch  # noqa: E402
 from snnc.trainers.export_stdbp import build_onnx, reference_scores  # noqa: E402
 from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, ttfs_encode  # noqa: E402
-from snnc.trainers.stdbp import StdbpConfig, add_arguments, run, train  # noqa: E402
+from snnc.trainers.stdbp import StdbpConfig, run, train  # noqa: E402
 from snnc.trainers.stdbp_model import StdbpNet, _pooled_dense_weight, plan_layers  # noqa: E402
 
 

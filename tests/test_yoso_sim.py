@@ -12,13 +12,14 @@ import pytest
 
 from snnc.backends import get_backend
 from snnc.backends.yoso import compile_yoso, load_deployment
+from snnc.backends.yoso.drivers.simulate import simulate_deployment
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
 from snnc.backends.yoso.sim.chip import Chip
 from snnc.backends.yoso.sim.energy import CATEGORIES
 from snnc.backends.yoso.sim.events import SimulationError
-from snnc.backends.yoso.sim.simulate import main, simulate_deployment
 from snnc.backends.yoso.synthetic import ttfs_mlp
+from snnc.cli.simulate import main
 from snnc.errors import DatasetError, DeploymentError
 from snnc.frontend import import_onnx
 from snnc.ir import Graph, ValueType

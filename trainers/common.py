@@ -33,8 +33,6 @@ __all__ = [
     "DenseSpec",
     "EpochMeter",
     "PoolSpec",
-    "add_common_arguments",
-    "add_evaluation_arguments",
     "batches",
     "check_classes",
     "epoch_scheduler",
@@ -353,47 +351,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise TrainerError(f"cannot read checkpoint: {err}", where=str(p)) from None
-
-
-# -------------------------------------------------------------------------------------------- CLI options
-def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, batch_size: int, lr: float,
-                         optimizer: str = "adam", schedule: str = "cosine") -> None:
-    """Options every trainer takes: data, architecture, optimisation, seed, checkpoints, output."""
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist", "digits"],
-                   help="dataset (default: mnist)")
-    g.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist: required; fashion-mnist: "
-                   "default /usr/share/datasets/fashion-mnist; digits: unused)")
-    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    g.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
-    g = p.add_argument_group("model and optimisation")
-    g.add_argument("--arch", default=arch, help=f"architecture string (default: {arch})")
-    g.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
-    g.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
-    g.add_argument("--optimizer", default=optimizer, choices=["adam", "sgd"], help=f"default: {optimizer}")
-    g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr})")
-    g.add_argument("--lr-schedule", default=schedule, choices=["cosine", "step", "none"],
-                   help=f"per-step schedule over all epochs (default: {schedule})")
-    g.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up length in epochs (default: 0)")
-    g.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
-    g.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
-    g.add_argument("--threads", "--workers", dest="threads", type=int, default=None,
-                   help="torch CPU threads (default: all cores)")
-    g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    g = p.add_argument_group("files")
-    g.add_argument("-o", "--output", default=None, help="write the trained model here (ONNX)")
-    g.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    g.add_argument("--checkpoint", default=None, metavar="FILE",
-                   help="save the training state here after every epoch (atomically)")
-    g.add_argument("--resume", default=None, metavar="FILE", help="continue from this checkpoint")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_evaluation_arguments(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
-    """``--eval-batch-size`` and ``--no-reference-eval`` (added to the group ``g``)."""
-    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
-    g.add_argument("--no-reference-eval", action="store_true",
-                   help="skip evaluating the exported model with the reference executor")
 
 
 # ----------------------------------------------------------------------------------------------- run flow

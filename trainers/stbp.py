@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,8 +39,6 @@ from snnc.trainers.common import (
     Splits,
     Timer,
     TrainerError,
-    add_common_arguments,
-    add_evaluation_arguments,
     batches,
     epoch_scheduler,
     load_cfg_splits,
@@ -55,7 +52,7 @@ from snnc.trainers.common import (
 )
 from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
 
-__all__ = ["EpochStats", "StbpConfig", "TrainResult", "add_arguments", "evaluate", "metadata", "run", "train"]
+__all__ = ["EpochStats", "StbpConfig", "TrainResult", "evaluate", "metadata", "run", "train"]
 
 CHECKPOINT_VERSION = 1
 #: Fields of :class:`StbpConfig` that are scheme switches (None on the CLI: not given).
@@ -314,45 +311,7 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
     return meta
 
 
-# -------------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``snnc train stbp``."""
-    add_common_arguments(parser, arch="28x28-32C3-AP2-64C3-AP2-256FC-10", epochs=20, batch_size=64, lr=0.03,
-                         optimizer="sgd")
-    parser.set_defaults(dataset="fashion-mnist")
-    g = parser.add_argument_group("improved STBP schemes (default: all on; --baseline: all off)")
-    g.add_argument("-T", "--time-steps", type=int, default=8, help="simulation steps (default: 8)")
-    g.add_argument("--baseline", action="store_true",
-                   help="the paper's baseline: --reset zero --fixed-threshold --surrogate rect --decoder rate "
-                   "(explicit switches still override)")
-    g.add_argument("--reset", default=None, choices=["subtract", "zero"],
-                   help="scheme 1: reset by subtraction (eq. 8) or to zero (eq. 1) (default: subtract)")
-    g.add_argument("--trainable-threshold", dest="trainable_threshold", action="store_const", const=True,
-                   default=None, help="scheme 2: one trainable threshold per conv channel / dense neuron (default)")
-    g.add_argument("--fixed-threshold", dest="trainable_threshold", action="store_const", const=False,
-                   help="keep every threshold at --threshold")
-    g.add_argument("--threshold", type=float, default=None, help="initial (or fixed) threshold Vth (default: 0.5)")
-    g.add_argument("--surrogate", default=None, choices=["threshold", "rect"],
-                   help="scheme 3: h(V) = 1/Vth on |V-Vth| < Vth/2 (eq. 14) or the rectangle of eq. 3 "
-                   "(default: threshold)")
-    g.add_argument("--surrogate-width", type=float, default=None,
-                   help="width a of the rectangular surrogate (height 1/a) (default: 1.0)")
-    g.add_argument("--decoder", default=None, choices=["st", "last", "rate"],
-                   help="scheme 4: spatio-temporal FC over all steps, last-step spikes, or the baseline spike "
-                   "count / T (default: st)")
-    g.add_argument("--encoder-threshold", type=float, default=None,
-                   help="threshold of the rate-coding IF encoder (default: 0.5, SPEC RateEncode)")
-    g = parser.add_argument_group("STBP training")
-    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
-                   help="Nesterov momentum for --optimizer sgd (default: on)")
-    g.add_argument("--threshold-min", type=float, default=0.05,
-                   help="trainable thresholds are clamped to at least this (default: 0.05)")
-    g.add_argument("--init-gain", type=float, default=0.2,
-                   help="initial weights N(0, (gain * sqrt(2 / fan_in))^2); small weights keep the initial "
-                   "activity low, which the surrogate gradients need (default: 0.2)")
-    add_evaluation_arguments(g)
-
-
+# -------------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     """``snnc train stbp``: train, export to ONNX (``-o``), report the exported model's accuracy and spikes."""
     from snnc.trainers.export_stbp import build_onnx, evaluate_exported
@@ -372,14 +331,3 @@ def run(args: argparse.Namespace) -> int:
               f"{exported.encoder_spikes:.1f}) on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
     write_model(out, build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test))))
     return 0
-
-
-def _main(argv: list[str] | None = None) -> int:  # pragma: no cover - for python -m snnc.trainers.stbp
-    p = argparse.ArgumentParser(prog="python -m snnc.trainers.stbp", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main())

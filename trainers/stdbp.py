@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +28,6 @@ from snnc.trainers.common import (
     Splits,
     Timer,
     TrainerError,
-    add_common_arguments,
-    add_evaluation_arguments,
     batches,
     epoch_scheduler,
     load_cfg_splits,
@@ -47,7 +44,7 @@ from snnc.trainers.common import (
 )
 from snnc.trainers.stdbp_model import StdbpNet, predict
 
-__all__ = ["EpochStats", "StdbpConfig", "add_arguments", "run", "train"]
+__all__ = ["EpochStats", "StdbpConfig", "run", "train"]
 
 CHECKPOINT_VERSION = 1
 
@@ -299,37 +296,7 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
     return meta
 
 
-# -------------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``snnc train stdbp``."""
-    add_common_arguments(parser, arch="784-800-10", epochs=30, batch_size=64, lr=0.045)
-    parser.set_defaults(dataset="mnist")
-    g = parser.add_argument_group("STDBP neurons and loss")
-    g.add_argument("-T", "--time-steps", type=int, default=64, help="simulation steps of the model (default: 64)")
-    g.add_argument("--window", type=int, default=None,
-                   help="input spikes fall in steps 0 .. window-1 (TTFSEncode window; default: T/2)")
-    g.add_argument("--threshold", type=float, default=1.0, help="ReL-PSP firing threshold theta (default: 1.0)")
-    g.add_argument("--loss-time", default="real", choices=["real", "step"],
-                   help="output time in the loss: the real spike time t* (eq. 11) or the integer step "
-                   "(default: real)")
-    g.add_argument("--tau", type=float, default=2.0,
-                   help="softmax temperature in steps: loss = CE(softmax(-t / tau)) (default: 2.0)")
-    g.add_argument("--init-mean", type=float, default=0.25,
-                   help="mean of the initial weights relative to their spread (default: 0.25)")
-    g.add_argument("--init-first", type=float, default=0.5,
-                   help="initial median spike step of the first layer, as a fraction of T; later layers are "
-                   "spaced evenly up to L/(L+1) (default: 0.5)")
-    g.add_argument("--alive-output", type=float, default=1.0,
-                   help="weight of the keep-alive penalty on silent target outputs (default: 1.0; 0: off)")
-    g.add_argument("--alive-hidden", type=float, default=1.0,
-                   help="weight of the keep-alive penalty on hidden neurons silent on a whole batch (default: 1.0)")
-    g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
-    g.add_argument("--augment-shift", type=int, default=None, metavar="PIXELS",
-                   help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
-                   "mnist, where it helps; 0 for fashion-mnist and digits, where it hurts)")
-    add_evaluation_arguments(g)
-
-
+# -------------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     """``snnc train stdbp``: train, export to ONNX (``-o``), and report the exported model's accuracy."""
     from snnc.trainers.export_stdbp import build_onnx, evaluate_exported
@@ -350,15 +317,3 @@ def run(args: argparse.Namespace) -> int:
               f"on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
     write_model(out, build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test))))
     return 0
-
-
-def _main(argv: list[str] | None = None) -> int:  # pragma: no cover - for python -m snnc.trainers.stdbp
-    p = argparse.ArgumentParser(prog="python -m snnc.trainers.stdbp", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main())
-

@@ -1,13 +1,14 @@
 """``snnc nir``: exchange IF networks with NIR tools (snnTorch, Norse, Sinabs, Rockpool, Lava-dl, SpiNNaker2).
 
-Command line (wired as ``snnc nir``)::
+Command line::
 
     snnc nir import FILE.nir --reset {subtract,zero} [-T STEPS] [--encoder {spikes,rate}]
                    [--encoder-threshold X] [--decoder {spike_count,last_step}] [--dt DT] [-o OUT.snnir] [--force]
     snnc nir export MODEL -o OUT.nir [--dt DT] [--force]
 
 ``import`` writes the snnc IR text dump (stdout without ``-o``); ``export`` reads an ONNX model or an IR
-dump (:func:`snnc.api.load_model`). ``docs/nir.md`` has the mapping, the time grid and the reset choice.
+dump (:func:`snnc.api.load_model`). The conversions are :func:`snnc.frontend.nir_import.import_nir` and
+:func:`snnc.frontend.nir_export.export_nir`; ``docs/nir.md`` has the mapping, the time grid and the reset choice.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnc.frontend.nir_import import DECODERS, ENCODERS
+from snnc.cli._util import positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``import`` and ``export`` subcommands of ``snnc nir``."""
-    from snnc.cli import positive_int
+    from snnc.frontend.nir_import import DECODERS, ENCODERS
 
     sub = p.add_subparsers(dest="nir_command", metavar="SUBCOMMAND", required=True)
     imp = sub.add_parser("import", help="read a NIR graph (.nir) into the snnc IR",

@@ -7,7 +7,7 @@ reports per image the prediction, latency (cycles, ms at the chip's clock), ener
 breakdown), average power (mW), spikes per layer, packets, hops and the busiest link; per dataset the
 accuracy and the distributions (mean, p50, p99). ``docs/simulator.md`` has the model.
 
-Command line (wired as ``snnc simulate``; also ``python -m snnc.backends.yoso.sim.simulate``)::
+Command line (:mod:`snnc.cli.simulate`, ``snnc simulate``)::
 
     snnc simulate build/mlp --dataset mnist --data-dir DIR [--limit N] [--workers N] [--plots DIR] [--json FILE]
                   [--dask [--scheduler local|tcp://HOST:PORT] [--scheduler-timeout S]]
@@ -19,14 +19,11 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnc.cli import positive_int
 from snnc.errors import DatasetError, SnncError
 
 if TYPE_CHECKING:  # the simulator proper is imported when used, so that building the CLI parser stays cheap
@@ -374,7 +370,7 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
         barrier_cycles: override the step barrier ``B`` (``docs/simulator.md``).
         eject_depth: override the packets a PE's input queue holds (default: the spike-address SRAM's words).
         chunk_size: images per task (default: a few tasks per worker, at most 64 images).
-        scheduler: run the chunks as Dask tasks (:mod:`snnc.backends.yoso.sim.distributed`): ``"local"``
+        scheduler: run the chunks as Dask tasks (:mod:`snnc.backends.yoso.drivers.distributed`): ``"local"``
             (a ``LocalCluster`` of ``workers`` processes on loopback, started and closed here),
             ``"tcp://HOST:PORT"`` (a running scheduler; its workers need not see ``path``) or a connected
             ``distributed.Client``. None (default): this process or the process pool. Results are
@@ -439,7 +435,7 @@ def _simulate_on_dask(chip: Chip, path: str | os.PathLike[str], x: np.ndarray, y
                       eject_depth: int | None, chunk_size: int | None, timeout: float | None,
                       start: float) -> SimResult:
     """The chunks as Dask tasks (the deployment's files travel to the workers); merged like the serial run."""
-    from snnc.backends.yoso.sim import distributed as dd
+    from snnc.backends.yoso.drivers import distributed as dd
 
     timeout = dd.DEFAULT_TIMEOUT if timeout is None else timeout
     n = len(x)
@@ -510,78 +506,3 @@ def _bar(total: int, progress: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="simulate", unit="image", leave=False, file=sys.stderr)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``snnc simulate``."""
-    p.add_argument("dir", help="a deployment directory written by 'snnc compile --target yoso'")
-    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits")
-    p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
-    p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
-    p.add_argument("--limit", type=positive_int, default=None, help="simulate only the first N images")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="simulate images in N processes (same results as 1; default 1); with --dask and a local "
-                        "cluster: its N worker processes (default 2)")
-    p.add_argument("--dask", action="store_true",
-                   help="run the image chunks as Dask tasks (default scheduler: a local cluster of --workers "
-                        "processes on loopback); same results")
-    p.add_argument("--scheduler", default=None, metavar="ADDR",
-                   help="Dask scheduler: 'local' or tcp://HOST:PORT of a running 'dask scheduler' (implies --dask)")
-    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
-                   help="seconds to wait for the Dask scheduler and its first worker (default 10)")
-    p.add_argument("--plots", default=None, metavar="DIR",
-                   help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
-                        "image, latency histogram")
-    p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
-    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
-    p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
-    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
-                   help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
-    from snnc.datasets import load_dataset
-    from snnc.io import check_output_path, write_atomic
-
-    # refuse a bad --json path before minutes of simulation, not after
-    json_out = check_output_path(args.json, force=args.force) if args.json else None
-    chip = get_chip(args.dir, args.barrier_cycles)
-    features = tuple(chip.host.graph.inputs[0].type.features)
-    n_out = chip.host.graph.outputs[0].type.size
-    data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=args.limit)
-    if data.num_classes > n_out:
-        raise SnncError(f"dataset {data.name} has {data.num_classes} classes but the model scores only {n_out}",
-                        where=args.dir, hint="simulate a model trained for this dataset")
-    x = data.reshaped(features).x
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    scheduler = args.scheduler or ("local" if args.dask else None)
-    workers = args.workers or (2 if scheduler == "local" else 1)
-    result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
-                                 barrier_cycles=args.barrier_cycles, scheduler=scheduler,
-                                 scheduler_timeout=args.scheduler_timeout)
-    print(result.format(show=max(0, args.show)), flush=True)
-    if json_out is not None:
-        write_atomic(json_out, json.dumps(result.to_json(), indent=1) + "\n")
-        print(f"wrote {json_out}", file=sys.stderr)
-    if args.plots:
-        from snnc.backends.yoso.sim.plots import write_plots
-
-        first = simulate_deployment(args.dir, x[:1], y=data.y[:1], record=True, barrier_cycles=args.barrier_cycles)
-        for path in write_plots(result, args.plots, raster=first):
-            print(f"wrote {path}", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m snnc.backends.yoso.sim.simulate DIR --dataset NAME ...``: the same as ``snnc simulate``."""
-    from snnc.cli import main as snnc_main
-
-    return snnc_main(["simulate", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ sorted: packets are injected in cycle order, rows of one cycle in file order (pa
 order). Every packet is injected at its cycle into its source's unbounded injection queue, so its
 latency (tail ejected minus the trace cycle) includes the queueing at the source.
 
-Command line (wired as ``snnc noc replay``; also ``python -m snnc.backends.yoso.sim.trace``)::
+Command line (:mod:`snnc.cli.noc`, ``snnc noc replay``)::
 
     snnc noc replay TRACE.csv --mesh 8x8 --router-delay 2 --link-delay 1 --flits 1 [--fifo-depth 4]
 
@@ -20,10 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -380,67 +377,21 @@ def _stats(noc: MeshNoC, config: NocConfig, order: np.ndarray, wall: float) -> R
         network_cycles=noc.cycles_simulated, latency=latency)
 
 
-# ---------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnc noc replay``."""
-    p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
-    p.add_argument("--mesh", default=None, help="COLSxROWS (default: 8x8, or the --hardware file's mesh)")
-    p.add_argument("--router-delay", type=int, default=None, metavar="R",
-                   help=f"router pipeline delay, cycles (default {DEFAULTS['router_delay']})")
-    p.add_argument("--link-delay", type=int, default=None, metavar="L",
-                   help=f"link delay, cycles (default {DEFAULTS['link_delay']})")
-    p.add_argument("--flits", type=int, default=None, metavar="F",
-                   help=f"flits per packet (default {DEFAULTS['flits']})")
-    p.add_argument("--fifo-depth", type=int, default=None, metavar="D",
-                   help=f"flits per router input FIFO (default {DEFAULTS['fifo_depth']})")
-    p.add_argument("--hardware", default=None, metavar="TOML",
-                   help="take the mesh and network defaults from a YOSO hardware file (flags still override)")
-    p.add_argument("--watchdog", type=int, default=10_000, metavar="K",
-                   help="report a deadlock after K cycles without any flit moving (default 10000)")
-    p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")
-
-
-def config_from_args(args: argparse.Namespace) -> NocConfig:
-    """The network of the command line: flags over ``--hardware`` over the defaults."""
+def noc_config(*, hardware: str | os.PathLike[str] | None = None, mesh: str | Sequence[int] | None = None,
+               router_delay: int | None = None, link_delay: int | None = None, flits: int | None = None,
+               fifo_depth: int | None = None, watchdog: int = 10_000) -> NocConfig:
+    """A network configuration: the given values over the ``hardware`` file's (mesh and ``[noc]``) over
+    the defaults (an 8x8 mesh and :data:`DEFAULTS`)."""
     values: dict[str, Any] = dict(DEFAULTS, cols=8, rows=8)
-    if args.hardware:
+    if hardware:
         from snnc.backends.yoso.hardware import load_hardware
 
-        hw = load_hardware(args.hardware)
+        hw = load_hardware(hardware)
         values.update(cols=hw.mesh.cols, rows=hw.mesh.rows, router_delay=hw.noc.router_delay_cycles,
                       link_delay=hw.noc.link_delay_cycles, flits=hw.noc.flits_per_spike,
                       fifo_depth=hw.noc.fifo_depth)
-    if args.mesh is not None:
-        values["cols"], values["rows"] = parse_mesh(args.mesh)
-    for name in DEFAULTS:
-        flag = getattr(args, name)
-        if flag is not None:
-            values[name] = flag
-    return NocConfig(**values, watchdog_cycles=args.watchdog)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``snnc noc replay`` from parsed arguments; prints the report, returns the exit code."""
-    if args.links != "all" and not (args.links.isdigit()):
-        raise TraceError(f"--links takes a number or 'all', got {args.links!r}", where="--links")
-    config = config_from_args(args)
-    stats = replay_trace(args.trace, config=config)
-    print(stats.format(None if args.links == "all" else int(args.links)))
-    if args.json:
-        Path(args.json).write_text(json.dumps(stats.to_json(), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m snnc.backends.yoso.sim.trace TRACE.csv ...``: the same as ``snnc noc replay``."""
-    import sys
-
-    from snnc.cli import main as snnc_main
-
-    return snnc_main(["noc", "replay", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    if mesh is not None:
+        values["cols"], values["rows"] = parse_mesh(mesh)
+    given = dict(router_delay=router_delay, link_delay=link_delay, flits=flits, fifo_depth=fifo_depth)
+    values.update({k: v for k, v in given.items() if v is not None})
+    return NocConfig(**values, watchdog_cycles=watchdog)

@@ -1,7 +1,7 @@
 """Run simulation work on a Dask cluster (``dask.distributed``): a local cluster or a real one.
 
-Two users: :func:`snnc.backends.yoso.sim.simulate.simulate_deployment` (``scheduler=``: the image chunks
-of one deployment become Dask tasks) and :mod:`snnc.backends.yoso.sim.sweep` (one task per hardware
+Two users: :func:`snnc.backends.yoso.drivers.simulate.simulate_deployment` (``scheduler=``: the image chunks
+of one deployment become Dask tasks) and :mod:`snnc.backends.yoso.drivers.sweep` (one task per hardware
 point). Dask is imported here, and this module is imported only when a scheduler is asked for, so that
 ``snnc`` without Dask work never pays for it.
 
@@ -207,7 +207,7 @@ def local_deployment(dep: DeploymentFiles) -> str:
 def simulate_chunk_task(dep: DeploymentFiles, barrier_cycles: int | None, eject_depth: int | None, first: int,
                         x: Any, y: Any, record: bool) -> Any:
     """One image chunk of a deployment, on a Dask worker (``simulate._simulate_chunk`` there)."""
-    from snnc.backends.yoso.sim.simulate import _simulate_chunk
+    from snnc.backends.yoso.drivers.simulate import _simulate_chunk
 
     return _simulate_chunk((local_deployment(dep), barrier_cycles, eject_depth), first, x, y, record)
 

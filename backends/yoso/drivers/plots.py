@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from snnc.backends.yoso.sim.simulate import SimResult
+    from snnc.backends.yoso.drivers.simulate import SimResult
 
 
 def _pyplot():  # noqa: ANN202 - the pyplot module, on the file-only backend

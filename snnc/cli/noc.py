@@ -1,0 +1,86 @@
+"""``snnc noc``: network-on-chip tools; ``snnc noc replay TRACE.csv``: replay a packet trace on the mesh model.
+
+The options and the report; the replay is :func:`snnc.backends.yoso.drivers.trace.replay_trace`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snnc.backends.yoso.sim.noc import NocConfig
+
+#: First line of the trace module's docstring: the description of ``snnc noc replay``.
+REPLAY_DESCRIPTION = "Trace replay on the mesh network: read a ``cycle,src,dst`` CSV, run it, report latency and load."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The subcommands of ``snnc noc``."""
+    sub = p.add_subparsers(dest="noc_command", metavar="SUBCOMMAND", required=True)
+    replay = sub.add_parser("replay", help="replay a packet trace (CSV cycle,src,dst) on the mesh NoC model",
+                            description=REPLAY_DESCRIPTION)
+    add_replay_arguments(replay)
+    replay.set_defaults(noc_run=run_replay)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen subcommand of ``snnc noc``; returns the exit code."""
+    return int(args.noc_run(args) or 0)
+
+
+def add_replay_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``snnc noc replay``."""
+    from snnc.backends.yoso.drivers.trace import DEFAULTS
+
+    p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
+    p.add_argument("--mesh", default=None, help="COLSxROWS (default: 8x8, or the --hardware file's mesh)")
+    p.add_argument("--router-delay", type=int, default=None, metavar="R",
+                   help=f"router pipeline delay, cycles (default {DEFAULTS['router_delay']})")
+    p.add_argument("--link-delay", type=int, default=None, metavar="L",
+                   help=f"link delay, cycles (default {DEFAULTS['link_delay']})")
+    p.add_argument("--flits", type=int, default=None, metavar="F",
+                   help=f"flits per packet (default {DEFAULTS['flits']})")
+    p.add_argument("--fifo-depth", type=int, default=None, metavar="D",
+                   help=f"flits per router input FIFO (default {DEFAULTS['fifo_depth']})")
+    p.add_argument("--hardware", default=None, metavar="TOML",
+                   help="take the mesh and network defaults from a YOSO hardware file (flags still override)")
+    p.add_argument("--watchdog", type=int, default=10_000, metavar="K",
+                   help="report a deadlock after K cycles without any flit moving (default 10000)")
+    p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")
+
+
+def config_from_args(args: argparse.Namespace) -> NocConfig:
+    """The network of the command line: flags over ``--hardware`` over the defaults."""
+    from snnc.backends.yoso.drivers.trace import noc_config
+
+    return noc_config(hardware=args.hardware, mesh=args.mesh, router_delay=args.router_delay,
+                      link_delay=args.link_delay, flits=args.flits, fifo_depth=args.fifo_depth,
+                      watchdog=args.watchdog)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Run ``snnc noc replay`` from parsed arguments; prints the report, returns the exit code."""
+    from snnc.backends.yoso.drivers.trace import TraceError, replay_trace
+
+    if args.links != "all" and not (args.links.isdigit()):
+        raise TraceError(f"--links takes a number or 'all', got {args.links!r}", where="--links")
+    config = config_from_args(args)
+    stats = replay_trace(args.trace, config=config)
+    print(stats.format(None if args.links == "all" else int(args.links)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(stats.to_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``snnc noc replay`` with these arguments (default: ``sys.argv[1:]``); returns the exit code."""
+    from snnc.cli import main as snnc_main
+
+    return snnc_main(["noc", "replay", *(sys.argv[1:] if argv is None else argv)])

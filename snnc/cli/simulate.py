@@ -1,0 +1,85 @@
+"""``snnc simulate DIR --dataset NAME``: run a compiled deployment on the YOSO chip model.
+
+The options and the report; the simulation is :func:`snnc.backends.yoso.drivers.simulate.simulate_deployment`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from snnc.cli._util import positive_int
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``snnc simulate``."""
+    p.add_argument("dir", help="a deployment directory written by 'snnc compile --target yoso'")
+    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits")
+    p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
+    p.add_argument("--limit", type=positive_int, default=None, help="simulate only the first N images")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="simulate images in N processes (same results as 1; default 1); with --dask and a local "
+                        "cluster: its N worker processes (default 2)")
+    p.add_argument("--dask", action="store_true",
+                   help="run the image chunks as Dask tasks (default scheduler: a local cluster of --workers "
+                        "processes on loopback); same results")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="Dask scheduler: 'local' or tcp://HOST:PORT of a running 'dask scheduler' (implies --dask)")
+    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the Dask scheduler and its first worker (default 10)")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
+                        "image, latency histogram")
+    p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
+    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
+                   help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
+    from snnc.backends.yoso.drivers.simulate import get_chip, simulate_deployment
+    from snnc.datasets import load_dataset
+    from snnc.errors import SnncError
+    from snnc.io import check_output_path, write_atomic
+
+    # refuse a bad --json path before minutes of simulation, not after
+    json_out = check_output_path(args.json, force=args.force) if args.json else None
+    chip = get_chip(args.dir, args.barrier_cycles)
+    features = tuple(chip.host.graph.inputs[0].type.features)
+    n_out = chip.host.graph.outputs[0].type.size
+    data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=args.limit)
+    if data.num_classes > n_out:
+        raise SnncError(f"dataset {data.name} has {data.num_classes} classes but the model scores only {n_out}",
+                        where=args.dir, hint="simulate a model trained for this dataset")
+    x = data.reshaped(features).x
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    scheduler = args.scheduler or ("local" if args.dask else None)
+    workers = args.workers or (2 if scheduler == "local" else 1)
+    result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
+                                 barrier_cycles=args.barrier_cycles, scheduler=scheduler,
+                                 scheduler_timeout=args.scheduler_timeout)
+    print(result.format(show=max(0, args.show)), flush=True)
+    if json_out is not None:
+        write_atomic(json_out, json.dumps(result.to_json(), indent=1) + "\n")
+        print(f"wrote {json_out}", file=sys.stderr)
+    if args.plots:
+        from snnc.backends.yoso.drivers.plots import write_plots
+
+        first = simulate_deployment(args.dir, x[:1], y=data.y[:1], record=True, barrier_cycles=args.barrier_cycles)
+        for path in write_plots(result, args.plots, raster=first):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``snnc simulate`` with these arguments (default: ``sys.argv[1:]``); returns the exit code."""
+    from snnc.cli import main as snnc_main
+
+    return snnc_main(["simulate", *(sys.argv[1:] if argv is None else argv)])
