@@ -42,7 +42,7 @@ import numpy as np
 from snnc.api import load_model  # ONNX / IR text -> verified graph
 from snnc.backends import get_backend  # "reference": the integer executor on the quantized graph
 from snnc.backends.yoso import compile_yoso, load_deployment  # the compiler; read back + verify a deployment
-from snnc.backends.yoso.sim.simulate import forget_chip, simulate_deployment  # the chip simulator (library API)
+from snnc.backends.yoso.drivers.simulate import forget_chip, simulate_deployment  # the chip simulator (library API)
 from snnc.datasets import load_dataset  # scikit-learn's bundled 8x8 digits (no download)
 
 # ------------------------------------------------------------------------------------------------------------
