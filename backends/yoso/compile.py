@@ -99,8 +99,10 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
                  mesh: str = "auto", bits: int | None = None, granularity: str = "per-layer") -> CompileResult:
     """Compile ``graph`` for YOSO and write the deployment to ``out_dir``.
 
-    Runs ``canonicalize, dce, quantize, partition, place, route`` (each verified and timed), then
-    writes the artifact (``docs/yoso.md``). The input graph is not modified.
+    Runs the passes of :data:`~snnc.backends.yoso.passes.STAGES` (``canonicalize, fold-pool, dce, quantize,
+    partition, place, route``, each verified and timed), then the ``deploy`` stage, which writes the artifact
+    from the plan (``docs/yoso.md``). With ``sample_x``, the stages before ``place`` run before the spike
+    statistics, so a model that does not fit fails first. The input graph is not modified.
 
     Args:
         graph: a verified graph (e.g. from :func:`snnc.load_model`).

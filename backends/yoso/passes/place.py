@@ -74,6 +74,8 @@ class Place(Pass):
         rate = {s.pe: s.rate for s in sources if s.pe is not None}
         for pe in pes:
             pe.xy, pe.rate = tuple(xy[pe.id]), float(rate[pe.id])
+            pe.dests = pe.links = None  # a new placement needs new routes
+        plan.routes = None
         plan.host_blocks = [HostBlock(s.key, s.value, s.lo, s.hi, s.rate) for s in sources if s.pe is None]
         plan.placement = Placement(
             region=(cols, rows), placer=self.placer, xy={pe.id: pe.xy for pe in pes},
