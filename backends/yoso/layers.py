@@ -110,12 +110,6 @@ class Network:
     layers: list[Layer]
     host_sources: list[HostSource]
 
-    def layer_of(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
-
 
 def find_network(graph: Graph) -> Network:
     """The PE-mapped layers of ``graph`` and the encoders the host runs.
