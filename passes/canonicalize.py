@@ -13,6 +13,8 @@ from snnc.ir import Graph, Value
 from snnc.passes.base import Pass
 from snnc.passes.registry import register_pass
 
+#: ops that only reshape (a spike keeps its row-major flat index): the one definition, shared by fold-pool and the
+#: YOSO backend.
 SHAPE_OPS = frozenset({"snn.flatten", "snn.reshape"})
 
 

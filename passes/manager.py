@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,16 +17,18 @@ from typing import TextIO
 
 from snnc.errors import PassError, SnncError
 from snnc.ir import Graph
-from snnc.passes.base import Pass
+from snnc.passes.base import MissingPassError, Pass, PassState
 from snnc.passes.registry import get_pass
 
 
 @dataclass
 class PassResult:
-    """The transformed graph and the wall time of each pass in seconds."""
+    """The transformed graph, the wall time of each pass in seconds, and the state the passes handed on
+    (e.g. a backend's compile plan; give it to the next ``run`` to continue the pipeline)."""
 
     graph: Graph
     timings: list[tuple[str, float]] = field(default_factory=list)
+    state: PassState = field(default_factory=PassState)
 
 
 class PassManager:
@@ -55,15 +58,29 @@ class PassManager:
         self.stream = stream
         self._printer = printer
 
-    def run(self, graph: Graph) -> PassResult:
-        """Apply every pass to a copy of ``graph``; the input graph is never modified."""
-        result = PassResult(graph.copy())
+    def run(self, graph: Graph, state: PassState | None = None) -> PassResult:
+        """Apply every pass to a copy of ``graph``; the input graph is never modified.
+
+        ``state`` (e.g. ``PassResult.state`` of an earlier run on ``graph``) is copied with the graph, so
+        that the objects in it refer to the copy's ops.
+        """
+        if state:
+            copied, state = copy.deepcopy((graph, state))
+            result = PassResult(copied, state=state)
+        else:
+            result = PassResult(graph.copy())
         done: list[str] = []
         for p in self.passes:
             start = time.perf_counter()
             try:
-                p.apply(result.graph)
+                if isinstance(p, Pass):
+                    p.run(result.graph, result.state)
+                else:
+                    p.apply(result.graph)
                 result.graph.verify()
+            except MissingPassError as err:
+                raise MissingPassError(f"pass {p.name} failed after [{', '.join(done)}]: {err.format()}",
+                                       needed_by=err.needed_by, missing=err.missing) from err
             except SnncError as err:
                 raise PassError(f"pass {p.name} failed after [{', '.join(done)}]: {err.format()}") from err
             except Exception as err:  # an internal bug: still name the pass

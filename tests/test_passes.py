@@ -11,7 +11,7 @@ import pytest
 
 from snnc.errors import PassError
 from snnc.ir import Graph, ValueType
-from snnc.passes import PASSES, Pass, PassManager, get_pass, register_pass
+from snnc.passes import PASSES, MissingPassError, Pass, PassManager, PassState, all_passes, get_pass, register_pass
 
 
 def graph_with_reshapes() -> Graph:
@@ -91,3 +91,49 @@ def test_register_pass_refuses_a_second_class_under_one_name() -> None:
 
     with pytest.raises(ValueError, match="registered twice"):
         register_pass(Dce2)
+
+
+def test_pass_state_travels_with_the_graph_and_a_missing_pass_error_keeps_its_type() -> None:
+    @dataclass
+    class Marker:
+        op: object
+
+    @dataclass
+    class Mark(Pass):
+        """Puts the first op into the state."""
+
+        name = "mark"
+        summary = "test only"
+
+        def run(self, graph: Graph, state: PassState) -> None:
+            state.put(Marker(graph.ops[0]))
+
+    @dataclass
+    class NeedsMark(Pass):
+        """Needs the marker."""
+
+        name = "needs-mark"
+        summary = "test only"
+
+        def run(self, graph: Graph, state: PassState) -> None:
+            if state.get(Marker) is None:
+                raise MissingPassError("needs-mark needs the mark pass", needed_by=self.name, missing="mark")
+
+    first = PassManager([Mark()]).run(graph_with_reshapes())
+    assert first.state.get(Marker).op is first.graph.ops[0] and Marker in first.state
+    second = PassManager(["dce", NeedsMark()]).run(first.graph, first.state)
+    assert second.state.get(Marker).op is second.graph.ops[0]  # copied with the graph
+    assert first.state.get(Marker).op is first.graph.ops[0]
+    with pytest.raises(MissingPassError, match=r"pass needs-mark failed after \[dce\]: needs-mark needs") as info:
+        PassManager(["dce", NeedsMark()]).run(graph_with_reshapes())
+    assert (info.value.needed_by, info.value.missing) == ("needs-mark", "mark")
+
+
+def test_target_free_passes_only_in_snnc_passes() -> None:
+    import snnc.passes
+
+    builtin = {name for name, cls in PASSES.items() if cls.__module__.startswith("snnc.passes.")}
+    assert builtin == {"canonicalize", "dce", "fold-pool"}
+    assert {"quantize", "partition", "place", "route"} <= set(all_passes())  # found through the entry points
+    assert all_passes()["route"].__module__ == "snnc.backends.yoso.passes.route"
+    assert not hasattr(snnc.passes, "quantize")

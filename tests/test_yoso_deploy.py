@@ -214,3 +214,20 @@ def test_spike_statistics_from_the_reference_executor_drive_the_placer(tmp_path:
         assert total == pytest.approx(counts[name].mean())
     host = sum(b["rate"] for b in dep.program["host"]["blocks"])
     assert host == pytest.approx(counts["s0"].mean())
+
+
+def test_the_deployment_is_written_from_the_plan_not_from_the_printed_mirror(tmp_path: Path) -> None:
+    from snnc.backends.yoso.deploy import write_deployment
+
+    g, result = compiled(tmp_path)
+    assert result.plan is not None and result.plan.stage == "route"
+    graph, text = result.graph, (result.out_dir / "model.ir").read_text()
+    again = write_deployment(graph, result.plan, tmp_path / "again", model_sha256="0" * 64, ir_text=text)
+    graph.metadata = {k: v for k, v in graph.metadata.items() if not k.startswith("yoso.")}
+    for op in graph.ops:
+        op.meta.pop("yoso", None)
+    stripped = write_deployment(graph, result.plan, tmp_path / "stripped", model_sha256="0" * 64, ir_text=text)
+    for name in ("program.json", "placement.json", "routing.json", "report.txt"):
+        assert (again / name).read_bytes() == (stripped / name).read_bytes(), name
+        if name != "report.txt":  # the report also names the model hash
+            assert (again / name).read_bytes() == (result.out_dir / name).read_bytes(), name

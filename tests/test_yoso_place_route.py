@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ import pytest
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.layers import HOST, find_network
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE, packet_format
-from snnc.backends.yoso.partition import near_square, plan_network, read_plans
+from snnc.backends.yoso.partition import near_square, plan_network
+from snnc.backends.yoso.passes.deploy import deploy
 from snnc.backends.yoso.placement import PLACERS, baseline, mesh_region, place, snake_slots
+from snnc.backends.yoso.plan import YosoPlan
 from snnc.backends.yoso.routing import (
     build_sources,
     expected_hops,
@@ -27,8 +30,10 @@ from snnc.backends.yoso.routing import (
     xy_route,
 )
 from snnc.backends.yoso.synthetic import ttfs_mlp
-from snnc.errors import DeploymentError, DesignRuleError
-from snnc.passes import PassManager, get_pass
+from snnc.errors import DeploymentError, DesignRuleError, PassError
+from snnc.ir.parser import parse_graph
+from snnc.ir.printer import print_graph
+from snnc.passes import MissingPassError, PassManager, get_pass
 
 HW = load_hardware()
 
@@ -203,9 +208,11 @@ def test_place_and_route_passes_record_positions_destinations_and_hops() -> None
     hw = with_overrides(HW, pe={"neurons": 8, "weights": 400})
     passes = [get_pass("quantize", hw=hw), get_pass("partition", hw=hw), get_pass("place", hw=hw, placer="snake"),
               get_pass("route", hw=hw)]
-    out = PassManager(passes).run(g).graph
-    network = find_network(out)
-    plans = read_plans(out, network)
+    result = PassManager(passes).run(g)
+    out, plan = result.graph, result.state.get(YosoPlan)
+    assert plan is not None and plan.stage == "route"
+    plans = plan.layers
+    assert {id(ly.neuron) for ly in plan.network.layers} <= {id(op) for op in out.ops}  # the plan follows the copy
     assert out.metadata["yoso.mesh"] == "2x3" and out.metadata["yoso.placer"] == "snake"
     hops = json.loads(out.metadata["yoso.expected_hops"])
     assert set(hops) == {"snake", "row-major", "traffic"} and hops["traffic"] <= hops["snake"]
@@ -239,3 +246,72 @@ def test_multi_flit_packets_split_head_first() -> None:
     word = fmt.encode(5, 6, 7)
     hi, lo = fmt.flits(word)
     assert (hi << 16) | lo == word and hi >> 14 == SPIKE and (hi >> 4) & 0x3FF == 5
+
+
+# ------------------------------------------------------------------------------------------ the compile state
+def _passes(hw, *names: str):  # noqa: ANN001, ANN202
+    return [get_pass(n, hw=hw) for n in names]
+
+
+def test_running_a_pass_before_the_one_it_needs_is_a_typed_error_naming_the_missing_pass() -> None:
+    g = ttfs_mlp((40, 30, 5), time_steps=8)
+    hw = with_overrides(HW, pe={"neurons": 8, "weights": 400})
+    cases = [(("route",), "route", "partition"), (("quantize", "partition", "route"), "route", "place"),
+             (("place",), "place", "partition"), (("quantize", "place", "route"), "place", "partition")]
+    for names, failing, missing in cases:
+        with pytest.raises(MissingPassError, match=rf"pass {failing} failed after .*: {failing} needs the {missing} "
+                                                   "pass to run before it") as info:
+            PassManager(_passes(hw, *names)).run(g)
+        assert isinstance(info.value, PassError), names
+        assert (info.value.needed_by, info.value.missing) == (failing, missing), names
+    # the printed mirror of an IR dump is not compile state
+    dumped = PassManager(_passes(hw, "quantize", "partition", "place")).run(g).graph
+    with pytest.raises(MissingPassError, match="route needs the partition pass") as info:
+        PassManager(_passes(hw, "route")).run(parse_graph(print_graph(dumped)))
+    assert "is a printed mirror, not compile state" in str(info.value)
+
+
+def test_deploy_needs_a_routed_plan(tmp_path: Path) -> None:
+    g = ttfs_mlp((40, 30, 5), time_steps=8)
+    hw = with_overrides(HW, pe={"neurons": 8, "weights": 400})
+    placed = PassManager(_passes(hw, "quantize", "partition", "place")).run(g)
+    with pytest.raises(MissingPassError, match="deploy needs the route pass") as info:
+        deploy(placed.graph, placed.state, tmp_path / "dep", model_sha256="0" * 64)
+    assert info.value.needed_by == "deploy" and not (tmp_path / "dep").exists()
+
+
+def test_the_plan_carries_over_from_one_pipeline_run_into_the_next() -> None:
+    g = ttfs_mlp((40, 30, 5), time_steps=8)
+    hw = with_overrides(HW, pe={"neurons": 8, "weights": 400})
+    whole = PassManager(_passes(hw, "quantize", "partition", "place", "route")).run(g)
+    first = PassManager(_passes(hw, "quantize", "partition")).run(g)
+    second = PassManager(_passes(hw, "place", "route")).run(first.graph, first.state)
+    assert first.state.get(YosoPlan).stage == "partition"  # the earlier result is left as it was
+    plan = second.state.get(YosoPlan)
+    assert plan.stage == "route" and plan.placement.xy == whole.state.get(YosoPlan).placement.xy
+    ops = {id(op) for op in second.graph.ops}
+    assert all(id(ly.neuron) in ops and id(ly.synapse) in ops for ly in plan.network.layers)
+    assert print_graph(second.graph) == print_graph(whole.graph)  # the printed mirror too
+
+
+def test_find_network_runs_once_per_compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from snnc.backends.yoso import compile_yoso
+    from snnc.backends.yoso import layers as layers_module
+
+    calls = []
+    real = layers_module.find_network
+
+    def counted(graph):  # noqa: ANN001, ANN202
+        calls.append(graph)
+        return real(graph)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("snnc.") and getattr(module, "find_network", None) is real:
+            monkeypatch.setattr(module, "find_network", counted)
+    g = ttfs_mlp((40, 30, 5), time_steps=8)
+    hw = with_overrides(HW, pe={"neurons": 8, "weights": 400})
+    x = np.random.default_rng(0).random((4, 40)).astype(np.float32)
+    compile_yoso(g, tmp_path / "dep", hw_path=hw, sample_x=x)
+    assert len(calls) == 1

@@ -1,4 +1,5 @@
-"""Compile a graph to a YOSO deployment: the pass pipeline, spike statistics, and the artifact.
+"""Compile a graph to a YOSO deployment: the pass pipeline (:data:`snnc.backends.yoso.passes.STAGES`), spike
+statistics, and the artifact.
 
 Example:
     >>> from snnc.backends.yoso import compile_yoso
@@ -19,13 +20,18 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from snnc.backends.yoso.deploy import check_target, write_deployment
+from snnc.backends.yoso.deploy import check_target
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
+from snnc.backends.yoso.partition import check_packets
+from snnc.backends.yoso.passes import PIPELINE, STAGES
+from snnc.backends.yoso.passes.deploy import NAME as DEPLOY
+from snnc.backends.yoso.passes.deploy import deploy
+from snnc.backends.yoso.plan import YosoPlan, require_plan
 from snnc.errors import BackendError, DesignRuleError, HardwareConfigError, PassError
 from snnc.ir import Graph
+from snnc.passes import PassManager, PassResult, PassState
 
-#: the pipeline compile_yoso runs, in order.
-PIPELINE: tuple[str, ...] = ("canonicalize", "fold-pool", "dce", "quantize", "partition", "place", "route")
+__all__ = ["PIPELINE", "CompileResult", "compile_options", "compile_yoso", "model_hash", "spike_statistics"]
 
 
 @dataclass
@@ -41,6 +47,7 @@ class CompileResult:
             chosen).
         hops_lower_bound: expected hops per image that no placement can beat (None before placement).
         files: the deployment's files (relative paths).
+        plan: the compile state the deployment was written from (layers, placement, routes).
     """
 
     graph: Graph
@@ -50,6 +57,7 @@ class CompileResult:
     expected_hops: dict[str, float] = field(default_factory=dict)
     hops_lower_bound: float | None = None
     files: list[str] = field(default_factory=list)
+    plan: YosoPlan | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -91,8 +99,10 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
                  mesh: str = "auto", bits: int | None = None, granularity: str = "per-layer") -> CompileResult:
     """Compile ``graph`` for YOSO and write the deployment to ``out_dir``.
 
-    Runs ``canonicalize, dce, quantize, partition, place, route`` (each verified and timed), then
-    writes the artifact (``docs/yoso.md``). The input graph is not modified.
+    Runs the passes of :data:`~snnc.backends.yoso.passes.STAGES` (``canonicalize, fold-pool, dce, quantize,
+    partition, place, route``, each verified and timed), then the ``deploy`` stage, which writes the artifact
+    from the plan (``docs/yoso.md``). With ``sample_x``, the stages before ``place`` run before the spike
+    statistics, so a model that does not fit fails first. The input graph is not modified.
 
     Args:
         graph: a verified graph (e.g. from :func:`snnc.load_model`).
@@ -117,72 +127,59 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
         DesignRuleError: the model does not fit the hardware.
         PassError: another pass failure.
     """
-    from snnc.passes import PassManager, get_pass
-
     target = check_target(out_dir, force)
     hw = resolve_hardware(hw_path)
     timings: list[tuple[str, float]] = []
     digest, hashed, source = model_hash(graph, model_path)
-    note = ""
+    options: dict[str, Any] = {"hw": hw, "bits": bits, "granularity": granularity, "placer": placer, "mesh": mesh,
+                               "spike_rates": spike_rates, "stats_note": ""}
+    if spike_rates is not None:
+        options["stats_note"] = "given spike statistics"
+    # with sample inputs, the passes before the first that reads spike statistics run first: the statistics
+    # (which take a while on big models) are computed only for a model that fits
+    split = len(STAGES)
     if spike_rates is None and sample_x is not None:
-        check_fits(graph, hw)  # fail before the spike statistics, which can take a while on big models
+        split = next(k for k, s in enumerate(STAGES) if s.uses_statistics)
+    PassManager([s.make(options) for s in STAGES], print_after=print_after)  # checks the --print-after names
+    printing = {"print_after_all": print_after_all, "elide_weights": elide_weights, "stream": stream}
+    head = _run(STAGES[:split], options, graph, None, print_after, printing)
+    result = head
+    if split < len(STAGES):
+        plan = require_plan(head.state, "partition", by=STAGES[split].name)
+        check_packets(plan.network, hw, graph.time_steps, 0)
         start = time.perf_counter()
-        spike_rates = spike_statistics(graph, sample_x)
+        options["spike_rates"] = spike_statistics(graph, sample_x)
         timings.append(("spike-stats", time.perf_counter() - start))
-        note = f"reference executor on {len(sample_x)} sample inputs"
-    elif spike_rates is not None:
-        note = "given spike statistics"
-    passes = [get_pass("canonicalize"), get_pass("fold-pool"), get_pass("dce"),
-              get_pass("quantize", hw=hw, bits=bits, granularity=granularity),
-              get_pass("partition", hw=hw),
-              get_pass("place", hw=hw, placer=placer, mesh=mesh, spike_rates=spike_rates, stats_note=note),
-              get_pass("route", hw=hw)]
-    pm = PassManager(passes, print_after=print_after, print_after_all=print_after_all, elide_weights=elide_weights,
-                     stream=stream)
+        options["stats_note"] = f"reference executor on {len(sample_x)} sample inputs"
+        result = _run(STAGES[split:], options, head.graph, head.state, print_after, printing)
+        result.timings = head.timings + result.timings
+    timings += result.timings
+    start = time.perf_counter()
+    path = deploy(result.graph, result.state, target, force=force, passes=list(PIPELINE), timings=timings,
+                  model_sha256=digest, model_hashed=hashed, model_source=source)
+    timings.append((DEPLOY, time.perf_counter() - start))
+    plan = require_plan(result.state, "route", by=DEPLOY)
+    assert plan.placement is not None
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    return CompileResult(graph=result.graph, out_dir=path, timings=timings,
+                         report=(path / "report.txt").read_text(encoding="utf-8"),
+                         expected_hops=dict(plan.placement.expected_hops),
+                         hops_lower_bound=plan.placement.lower_bound, files=sorted(manifest["files"]), plan=plan)
+
+
+def _run(stages: Sequence[Any], options: dict[str, Any], graph: Graph, state: PassState | None,
+         print_after: Sequence[str], printing: dict[str, Any]) -> PassResult:
+    """Run ``stages`` with ``options``; a design-rule or hardware error inside a pass is raised as itself."""
+    names = {s.name for s in stages}
+    pm = PassManager([s.make(options) for s in stages], print_after=[n for n in print_after if n in names],
+                     **printing)
     try:
-        result = pm.run(graph)
+        return pm.run(graph, state)
     except PassError as err:
         cause = err.__cause__
         if isinstance(cause, DesignRuleError | HardwareConfigError):
             raise cause from None
         raise
-    timings += result.timings
-    start = time.perf_counter()
-    path = write_deployment(result.graph, hw, target, force=force, passes=list(PIPELINE), timings=timings,
-                            model_sha256=digest, model_hashed=hashed, model_source=source)
-    timings.append(("deploy", time.perf_counter() - start))
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    return CompileResult(graph=result.graph, out_dir=path, timings=timings,
-                         report=(path / "report.txt").read_text(encoding="utf-8"),
-                         expected_hops=json.loads(result.graph.metadata.get("yoso.expected_hops", "{}")),
-                         hops_lower_bound=json.loads(result.graph.metadata.get("yoso.hops_lower_bound", "null")),
-                         files=sorted(manifest["files"]))
-
-
-def check_fits(graph: Graph, hw: Hardware) -> None:
-    """Fail early if the model's layers cannot fit the PEs, the mesh or the packet fields.
-
-    The same design rules as the partition pass, on the float graph (its pools folded first, as the
-    pipeline does). A graph whose layers the partition pass would only see after quantize (an average
-    pool feeding a neuron op) is left to it.
-
-    Raises:
-        DesignRuleError: with the numbers (fan-in vs W, PEs needed vs the mesh, T vs the step field).
-    """
-    from snnc.backends.yoso.layers import find_network
-    from snnc.backends.yoso.partition import check_packets, plan_network
-    from snnc.passes import PassManager
-
-    try:
-        network = find_network(graph)
-    except DesignRuleError:
-        try:
-            network = find_network(PassManager(["canonicalize", "fold-pool", "dce"]).run(graph).graph)
-        except DesignRuleError:
-            return
-    if network.layers:
-        plan_network(network, hw)
-        check_packets(network, hw, graph.time_steps, 0)
 
 
 def compile_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -34,13 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from snnc.backends.yoso.hardware import Hardware, parse_hardware
+from snnc.backends.yoso.hardware import SEMANTICS, Hardware, parse_hardware
 from snnc.backends.yoso.images import SRAM_FILES, PEImage, build_images, sram_dtype
-from snnc.backends.yoso.layers import Network, find_network
 from snnc.backends.yoso.packet import packet_format
-from snnc.backends.yoso.partition import LayerPlan, all_pes, read_plans
+from snnc.backends.yoso.plan import HOST_PORT, YosoPlan
 from snnc.backends.yoso.report import deployment_report
-from snnc.backends.yoso.routing import Source, build_sources, routing_tables, source_links
 from snnc.errors import DeploymentError
 from snnc.ir import Graph
 
@@ -106,25 +104,15 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def deployment_sources(graph: Graph, hw: Hardware, network: Network, plans: list[LayerPlan]) -> list[Source]:
-    """The multicast keys with the rates the place pass recorded."""
-    sources = build_sources(network, plans, hw.pe.neurons)
-    host = json.loads(graph.metadata.get("yoso.host", '{"blocks": []}'))
-    rate = {pe.id: pe.rate or 0.0 for pe in all_pes(plans)} | {b["key"]: b["rate"] for b in host["blocks"]}
-    for s in sources:
-        s.rate = rate.get(s.key, 0.0)
-    return sources
-
-
-def write_deployment(graph: Graph, hw: Hardware, out_dir: str | os.PathLike[str], *, force: bool = False,
+def write_deployment(graph: Graph, plan: YosoPlan, out_dir: str | os.PathLike[str], *, force: bool = False,
                      passes: list[str] | None = None, timings: list[tuple[str, float]] | None = None,
                      model_sha256: str, model_hashed: str = "ir-text", model_source: str = "<graph>",
                      ir_text: str | None = None) -> Path:
-    """Write the deployment of a compiled graph (quantized, partitioned, placed, routed).
+    """Write the deployment of a compiled graph from its plan (partitioned, placed and routed).
 
     Args:
         graph: the graph after the route pass.
-        hw: the hardware it was compiled for.
+        plan: its plan (``PassResult.state`` of the pipeline; the route pass has run).
         out_dir: the target directory (must not exist unless ``force``).
         force: replace an existing deployment (or empty directory).
         passes, timings: the pipeline run and each pass's seconds (recorded in the manifest).
@@ -137,29 +125,29 @@ def write_deployment(graph: Graph, hw: Hardware, out_dir: str | os.PathLike[str]
 
     Raises:
         DeploymentError: the target exists (without force, or not a deployment), or the graph is not
-            ready (unquantized weights, no placement).
+            ready (unquantized weights).
+        MissingPassError: the plan is not placed and routed.
     """
     from snnc import __version__
+    from snnc.backends.yoso.plan import require_plan
+    from snnc.passes.base import PassState
 
     target = check_target(out_dir, force)
-    network = find_network(graph)
-    plans = read_plans(graph, network)
-    pes = all_pes(plans)
-    if any(pe.xy is None or pe.dests is None for pe in pes):
-        raise DeploymentError("the graph is not placed and routed", where=f"graph @{graph.name}",
-                              hint="run the place and route passes (compile_yoso runs the whole pipeline)")
-    sources = deployment_sources(graph, hw, network, plans)
-    xy = {pe.id: tuple(pe.xy) for pe in pes}
-    images = build_images(plans, sources, hw)
+    state = PassState()
+    state.put(plan)
+    require_plan(state, "route", by="deploy")
+    assert plan.placement is not None and plan.routes is not None
+    hw = plan.hardware
+    images = build_images(plan.layers, plan.routes.sources, hw)
     if ir_text is None:
         ir_text = _print_ir(graph)
     files: dict[str, bytes] = {
         "hardware.toml": hw.text.encode("utf-8"),
         "model.ir": ir_text.encode("utf-8"),
-        "program.json": _json(_program(graph, hw, plans, network)),
-        "placement.json": _json(_placement(graph, hw, plans)),
-        "routing.json": _json(_routing(graph, sources, xy)),
-        "report.txt": deployment_report(graph, hw, plans, model=f"{graph.name} ({model_source}, sha256 "
+        "program.json": _json(_program(graph, plan)),
+        "placement.json": _json(_placement(plan)),
+        "routing.json": _json(_routing(plan)),
+        "report.txt": deployment_report(graph, plan, model=f"{graph.name} ({model_source}, sha256 "
                                         f"{model_sha256[:12]})", timings=timings or []).encode("utf-8"),
     }
     for im in images:
@@ -173,7 +161,7 @@ def write_deployment(graph: Graph, hw: Hardware, out_dir: str | os.PathLike[str]
         "hardware": {"file": hw.name, "sha256": hw.sha256, "copy": "hardware.toml"},
         "passes": list(passes or []), "timings_s": {n: round(s, 6) for n, s in (timings or [])},
         "time_steps": graph.time_steps, "mesh": [hw.mesh.cols, hw.mesh.rows],
-        "region": [int(v) for v in graph.metadata["yoso.mesh"].split("x")], "pes": len(pes),
+        "region": list(plan.placement.region), "pes": len(plan.pes),
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
     }
     files["manifest.json"] = _json(manifest)
@@ -230,17 +218,15 @@ def _write_error(target: Path, err: OSError) -> DeploymentError:
                            hint="check that the output folder's parent is a writable folder with room on its disk")
 
 
-def _program(graph: Graph, hw: Hardware, plans: list[LayerPlan], network: Network) -> dict[str, Any]:
-    from snnc.passes.quantize import SEMANTICS
-
+def _program(graph: Graph, plan: YosoPlan) -> dict[str, Any]:
+    network = plan.network
     layers = []
-    for plan in plans:
-        ly = plan.layer
+    for lp in plan.layers:
+        ly = lp.layer
         layers.append({"index": ly.index, "name": ly.name, "neuron": ly.neuron.opname, "synapse": ly.synapse.opname,
                        "source": ly.source.name, "source_layer": ly.source_layer, "n": ly.n, "m": ly.m,
                        "inputs": ly.inputs, "features": list(ly.neuron.result.type.features),
-                       "pes": [pe.id for pe in plan.pes], "consumers": ly.consumers, "to_host": ly.to_host})
-    host = json.loads(graph.metadata.get("yoso.host", '{"blocks": []}'))
+                       "pes": [pe.id for pe in lp.pes], "consumers": ly.consumers, "to_host": ly.to_host})
     encoders = [{"value": s.value.name, "op": s.op.opname, "input": s.op.operands[0].name,
                  "attrs": {k: v for k, v in s.op.attrs.items() if isinstance(v, int | float | str)},
                  "size": s.size, "consumers": s.consumers} for s in network.host_sources]
@@ -250,29 +236,31 @@ def _program(graph: Graph, hw: Hardware, plans: list[LayerPlan], network: Networ
                 for op in graph.ops if id(op) not in on_pes]
     return {"name": graph.name, "time_steps": graph.time_steps, "semantics": SEMANTICS,
             "inputs": [v.name for v in graph.inputs], "outputs": [v.name for v in graph.outputs],
-            "layers": layers, "host": {"port": host.get("port", "west of (0,0)"), "encoders": encoders,
-                                       "blocks": host["blocks"], "ops": host_ops,
+            "layers": layers, "host": {"port": HOST_PORT, "encoders": encoders,
+                                       "blocks": [b.to_meta() for b in plan.host_blocks], "ops": host_ops,
                                        "note": "host ops run in graph order; their array attributes are in model.ir"},
-            "packet": packet_format(hw).to_json()}
+            "packet": packet_format(plan.hardware).to_json()}
 
 
-def _placement(graph: Graph, hw: Hardware, plans: list[LayerPlan]) -> dict[str, Any]:
-    cols, rows = (int(v) for v in graph.metadata["yoso.mesh"].split("x"))
-    return {"mesh": [hw.mesh.cols, hw.mesh.rows], "region": [cols, rows],
-            "host_port": {"router": [0, 0], "side": "west"}, "placer": graph.metadata.get("yoso.placer"),
-            "spike_stats": graph.metadata.get("yoso.spike_stats"),
-            "expected_hops": json.loads(graph.metadata.get("yoso.expected_hops", "{}")),
-            "hops_lower_bound": json.loads(graph.metadata.get("yoso.hops_lower_bound", "null")),
-            "pes": [{"id": pe.id, "layer": plan.layer.index, "xy": list(pe.xy)} for plan in plans for pe in plan.pes]}
+def _placement(plan: YosoPlan) -> dict[str, Any]:
+    hw, placed = plan.hardware, plan.placement
+    assert placed is not None
+    return {"mesh": [hw.mesh.cols, hw.mesh.rows], "region": list(placed.region),
+            "host_port": {"router": [0, 0], "side": "west"}, "placer": placed.placer,
+            "spike_stats": placed.spike_stats, "expected_hops": dict(placed.expected_hops),
+            "hops_lower_bound": placed.lower_bound,
+            "pes": [{"id": pe.id, "layer": lp.layer.index, "xy": list(pe.xy)} for lp in plan.layers for pe in lp.pes
+                    if pe.xy is not None]}
 
 
-def _routing(graph: Graph, sources: list[Source], xy: dict[int, tuple[int, int]]) -> dict[str, Any]:
+def _routing(plan: YosoPlan) -> dict[str, Any]:
+    routes = plan.routes
+    assert routes is not None
     keys = [{"key": s.key, "source": "host" if s.pe is None else s.pe, "value": s.value, "neurons": [s.lo, s.hi],
-             "dests": s.dests, "links": source_links(s, xy), "rate": s.rate} for s in sources]
-    tables = {f"{x},{y}": {str(k): ports for k, ports in t.items()}
-              for (x, y), t in routing_tables(sources, xy).items()}
-    summary = json.loads(graph.metadata.get("yoso.routing", "{}"))
-    return {**summary, "ports": "N (y-1), E (x+1), S (y+1), W (x-1), L (local core), H (host link west of (0,0))",
+             "dests": s.dests, "links": routes.links[s.key], "rate": s.rate} for s in routes.sources]
+    tables = {f"{x},{y}": {str(k): ports for k, ports in t.items()} for (x, y), t in routes.tables.items()}
+    return {**routes.summary,
+            "ports": "N (y-1), E (x+1), S (y+1), W (x-1), L (local core), H (host link west of (0,0))",
             "keys": keys, "tables": tables}
 
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 
 from snnc.errors import DesignRuleError
 from snnc.ir import Graph, Operation, Value
+from snnc.passes.canonicalize import SHAPE_OPS
+
+__all__ = ["ENCODER_OPS", "HOST", "NEURON_OPS", "SHAPE_OPS", "SINGLE_SPIKE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
+           "Network", "find_network"]
 
 NEURON_OPS = frozenset({"snn.relpsp", "snn.if"})
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
-SHAPE_OPS = frozenset({"snn.flatten", "snn.reshape"})
 ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
 #: producers whose neurons spike at most once per image (the slope K of a ReL-PSP layer they feed is bounded by
 #: the row sum of |w|, see docs/yoso.md, "Integer semantics").
@@ -106,12 +109,6 @@ class Network:
 
     layers: list[Layer]
     host_sources: list[HostSource]
-
-    def layer_of(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
 
 
 def find_network(graph: Graph) -> Network:
@@ -201,7 +198,3 @@ def _collect_consumers(value: Value, users: dict[int, list[Operation]], synapse_
         else:
             layer.to_host = True
 
-
-def synapse_feeding(graph: Graph, neuron: Operation) -> Operation | None:
-    """The op producing a neuron op's input current (None for a graph input)."""
-    return graph.producer(neuron.operands[0])

@@ -23,9 +23,8 @@ import numpy as np
 from snnc.backends.yoso.hardware import Hardware
 from snnc.backends.yoso.layers import Layer, Network
 from snnc.errors import DesignRuleError
-from snnc.ir import Graph
 
-#: key of the partition annotation in a neuron op's ``meta``.
+#: key of the partition annotation (the printed mirror of the plan) in a neuron op's ``meta``.
 META_KEY = "yoso"
 
 
@@ -35,7 +34,8 @@ class PESlice:
 
     ``channels`` (conv only) is the half-open range of output channels whose kernels it stores;
     ``accepts`` the box of input indices its neurons read (``docs/yoso.md``: a PE drops other spikes).
-    ``xy``, ``rate``, ``dests`` and ``links`` are filled by the place and route passes.
+    ``xy``, ``rate``, ``dests`` and ``links`` are filled by the place and route passes; ``to_meta`` is the
+    printed mirror in ``meta['yoso']``.
     """
 
     id: int
@@ -68,14 +68,6 @@ class PESlice:
         if self.links is not None:
             d["links"] = int(self.links)
         return d
-
-    @staticmethod
-    def from_meta(layer: int, d: dict[str, Any]) -> PESlice:
-        return PESlice(id=d["id"], layer=layer, lo=d["neurons"][0], hi=d["neurons"][1], weights=d["weights"],
-                       channels=tuple(d["channels"]) if "channels" in d else None,
-                       accepts={k: list(v) for k, v in d.get("accepts", {}).items()},
-                       xy=tuple(d["xy"]) if "xy" in d else None, rate=d.get("rate"),
-                       dests=list(d["dests"]) if "dests" in d else None, links=d.get("links"))
 
 
 @dataclass
@@ -264,26 +256,6 @@ def check_accumulators(network: Network, hw: Hardware, time_steps: int) -> None:
                 f"worst case, beyond the {hw.sram['acc_weight'].bits}-bit accumulated-weight word (max {limit}) "
                 f"by {bound - limit}", where=f"%{layer.name} = {layer.neuron.opname}",
                 hint="widen [sram.acc_weight] bits (and [core] adder_bits), or quantize with fewer weight bits")
-
-
-# ------------------------------------------------------------------------------------------ meta
-def write_plans(graph: Graph, plans: list[LayerPlan]) -> None:
-    """Record each layer's plan in its neuron op's ``meta['yoso']``."""
-    for plan in plans:
-        plan.layer.neuron.meta[META_KEY] = plan.to_meta()
-
-
-def read_plans(graph: Graph, network: Network) -> list[LayerPlan]:
-    """The plans the partition pass recorded (raises DesignRuleError if a layer has none)."""
-    plans = []
-    for layer in network.layers:
-        meta = layer.neuron.meta.get(META_KEY)
-        if not meta or "pes" not in meta:
-            raise DesignRuleError(f"layer %{layer.name} has no PE partition", where=f"%{layer.name}",
-                                  hint="run the partition pass first")
-        pes = [PESlice.from_meta(layer.index, d) for d in meta["pes"]]
-        plans.append(LayerPlan(layer, meta["formula_pes"], pes))
-    return plans
 
 
 def all_pes(plans: list[LayerPlan]) -> list[PESlice]:

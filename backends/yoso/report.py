@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from snnc.backends.yoso.hardware import Hardware, hardware_summary
+from snnc.backends.yoso.hardware import hardware_summary
 from snnc.backends.yoso.packet import packet_format
 from snnc.backends.yoso.partition import LayerPlan, utilisation_table
 from snnc.ir import Graph
+
+if TYPE_CHECKING:
+    from snnc.backends.yoso.plan import YosoPlan
 
 
 def placement_map(plans: list[LayerPlan], cols: int, rows: int) -> str:
@@ -30,19 +33,18 @@ def placement_map(plans: list[LayerPlan], cols: int, rows: int) -> str:
     return "\n".join(lines) + f"\n  (cell = layer:PE; layers: {legend}; H> = host port, west of (0,0))\n"
 
 
-def deployment_report(graph: Graph, hw: Hardware, plans: list[LayerPlan], *, model: str,
-                      timings: Sequence[tuple[str, float]] = ()) -> str:
-    """The report text of a compiled graph (after the route pass)."""
-    meta = graph.metadata
-    cols, rows = (int(v) for v in meta.get("yoso.mesh", f"{hw.mesh.cols}x{hw.mesh.rows}").split("x"))
+def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequence[tuple[str, float]] = ()) -> str:
+    """The report text of a compiled graph from its plan (after the route pass)."""
+    hw, plans, placed, routes = plan.hardware, plan.layers, plan.placement, plan.routes
+    cols, rows = placed.region if placed is not None else (hw.mesh.cols, hw.mesh.rows)
     out = ["snnc YOSO deployment report", "",
            f"model      {model}, T = {graph.time_steps}",
            f"hardware   {hardware_summary(hw)}"]
     if timings:
         out.append("passes     " + ", ".join(f"{n} {s * 1e3:.1f} ms" for n, s in timings))
     out += ["", "layers"]
-    for plan in plans:
-        ly = plan.layer
+    for lp in plans:
+        ly = lp.layer
         q = ly.neuron.meta.get("quant", {})
         theta = ly.neuron.attrs["threshold"]
         theta_text = f"{theta:g}" if isinstance(theta, float) else f"{theta.reshape(-1)[:4].tolist()}" + \
@@ -53,32 +55,30 @@ def deployment_report(graph: Graph, hw: Hardware, plans: list[LayerPlan], *, mod
             scale_text = f"{scale:.6g}" if isinstance(scale, float) else f"per channel {float(scale.min()):.3g}.." \
                 f"{float(scale.max()):.3g}"
             quant = f", scale {scale_text}, threshold {_theta_float(q['threshold_float'])} -> {theta_text}"
-        note = "" if len(plan.pes) == plan.formula_pes else f" (formula {plan.formula_pes})"
+        note = "" if len(lp.pes) == lp.formula_pes else f" (formula {lp.formula_pes})"
         src = "host" if ly.source_layer is None else f"layer {ly.source_layer}"
         out.append(f"  {ly.index} %{ly.name}: {ly.kind} {ly.m} weights/neuron x {ly.n} neurons "
-                   f"{ly.neuron.opname}, from {src} (%{ly.source.name}), {_count(len(plan.pes), 'PE')}{note}{quant}")
+                   f"{ly.neuron.opname}, from {src} (%{ly.source.name}), {_count(len(lp.pes), 'PE')}{note}{quant}")
     out += ["", "utilisation", _indent(utilisation_table(plans, hw))]
-    placer = meta.get("yoso.placer", "?")
+    placer = placed.placer if placed is not None else "?"
     out += [f"placement (placer {placer}; region {cols} x {rows} of the {hw.mesh.cols} x {hw.mesh.rows} mesh)",
             _indent(placement_map(plans, cols, rows))]
-    out += [f"traffic (spike statistics: {meta.get('yoso.spike_stats', 'none')})"]
-    host = json.loads(meta.get("yoso.host", '{"blocks": []}'))
-    rates = [f"host {sum(b['rate'] for b in host['blocks']):.1f}"]
+    out += [f"traffic (spike statistics: {placed.spike_stats if placed is not None else 'none'})"]
+    rates = [f"host {sum(b.rate for b in plan.host_blocks):.1f}"]
     rates += [f"%{p.layer.name} {sum(pe.rate or 0.0 for pe in p.pes):.1f}" for p in plans]
     out.append("  expected spikes per image: " + ", ".join(rates))
-    hops = json.loads(meta.get("yoso.expected_hops", "{}"))
+    hops = placed.expected_hops if placed is not None else {}
     if hops:
         text = ", ".join(f"{k} {v:.1f}" for k, v in hops.items())
         base = min(v for k, v in hops.items() if k != "traffic")
         if "traffic" in hops and base > 0:
             text += f" (traffic-aware: {100 * (hops['traffic'] - base) / base:+.1f} % vs the better baseline)"
         out.append(f"  expected hops per image (X-Y tree multicast, host link included): {text}")
-    if "yoso.hops_lower_bound" in meta:
-        bound = float(json.loads(meta["yoso.hops_lower_bound"]))
-        out.append(f"  lower bound, whatever the placement: {bound:.1f} (one link into each destination of every "
-                   "spike)")
-    routing = json.loads(meta.get("yoso.routing", "{}"))
-    if routing:
+    if placed is not None:
+        out.append(f"  lower bound, whatever the placement: {placed.lower_bound:.1f} (one link into each destination "
+                   "of every spike)")
+    if routes is not None:
+        routing = routes.summary
         out.append(f"  chosen placement: {routing['hops_per_image']:.1f} hops and {routing['packets_per_image']:.1f} "
                    f"packets per image; replication at the source would need "
                    f"{routing['source_replication_hops_per_image']:.1f} hops")

@@ -37,6 +37,7 @@ import numpy as np
 
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SpikeTrain
 from snnc.backends.yoso.deploy import Deployment
+from snnc.backends.yoso.hardware import SEMANTICS
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.noc import H, MeshNoC, NocConfig, P
@@ -47,8 +48,6 @@ from snnc.ir.parser import parse_graph
 
 #: the destination id of the host in ``routing.json`` keys.
 HOST_DEST = -1
-#: integer semantics this simulator implements.
-SEMANTICS = "yoso-int-1"
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Placers: ``row-major`` and ``snake`` (baselines: layers in order) and ``traffic`` (lowers the expected
 spike hops per image, from per-neuron spike statistics). Each PE's ``xy`` and expected spikes per image
-(``rate``) go into its ``meta['yoso']['pes']`` entry; the region, the placer, the spike statistics used
-the expected hops of all three placers and the lower bound no placement beats go into the graph metadata
-(``yoso.*``).
+(``rate``), the host's input blocks, the region, the placer, the spike statistics used, the expected hops of
+all three placers and the lower bound no placement beats go into the plan (``YosoPlan.placement``); the printed
+mirror is each PE's ``meta['yoso']['pes']`` entry and the graph metadata (``yoso.*``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 
 from snnc.backends.yoso.hardware import resolve_hardware
-from snnc.backends.yoso.layers import find_network
-from snnc.backends.yoso.partition import all_pes, read_plans, write_plans
 from snnc.backends.yoso.placement import PLACERS, baseline, mesh_region, traffic_place
+from snnc.backends.yoso.plan import HostBlock, Placement, require_plan
 from snnc.backends.yoso.routing import build_sources, expected_hops, hops_lower_bound
 from snnc.errors import PassError
 from snnc.ir import Graph
-from snnc.passes.base import Pass
+from snnc.passes.base import Pass, PassState
 from snnc.passes.registry import register_pass
 
 
@@ -52,15 +51,17 @@ class Place(Pass):
     stats_note: str = ""
 
     def apply(self, graph: Graph) -> None:
+        self.run(graph, PassState())
+
+    def run(self, graph: Graph, state: PassState) -> None:
         if self.placer not in PLACERS:
             raise PassError(f"place: unknown placer {self.placer!r}", hint=f"placers: {', '.join(PLACERS)}")
         hw = resolve_hardware(self.hw)
-        network = find_network(graph)
-        plans = read_plans(graph, network)
-        pes = all_pes(plans)
+        plan = require_plan(state, "partition", by=self.name)
+        pes = plan.pes
         ids = [pe.id for pe in pes]
         cols, rows = mesh_region(self.mesh, hw.mesh.cols, hw.mesh.rows, len(pes))
-        sources = build_sources(network, plans, hw.pe.neurons, self.spike_rates)
+        sources = build_sources(plan.network, plan.layers, hw.pe.neurons, self.spike_rates)
         hops: dict[str, float] = {}
         placements = {}
         for name in ("snake", "row-major"):
@@ -71,16 +72,22 @@ class Place(Pass):
         hops["traffic"] = expected_hops(sources, placements["traffic"])
         xy = placements[self.placer]
         rate = {s.pe: s.rate for s in sources if s.pe is not None}
-        for plan in plans:
-            for pe in plan.pes:
-                pe.xy, pe.rate = xy[pe.id], rate[pe.id]
-        write_plans(graph, plans)
-        host = [{"key": s.key, "value": s.value, "neurons": [s.lo, s.hi], "rate": s.rate}
-                for s in sources if s.pe is None]
+        for pe in pes:
+            pe.xy, pe.rate = tuple(xy[pe.id]), float(rate[pe.id])
+            pe.dests = pe.links = None  # a new placement needs new routes
+        plan.routes = None
+        plan.host_blocks = [HostBlock(s.key, s.value, s.lo, s.hi, s.rate) for s in sources if s.pe is None]
+        plan.placement = Placement(
+            region=(cols, rows), placer=self.placer, xy={pe.id: pe.xy for pe in pes},
+            expected_hops={k: round(v, 3) for k, v in hops.items()},
+            lower_bound=round(hops_lower_bound(sources), 3),
+            spike_stats=self.stats_note or (
+                "from sample inputs" if self.spike_rates else "assumed: one spike per neuron per image"))
+        # the printed mirror
+        plan.mirror_layers()
         graph.metadata["yoso.mesh"] = f"{cols}x{rows}"
         graph.metadata["yoso.placer"] = self.placer
-        graph.metadata["yoso.host"] = json.dumps({"port": "west of (0,0)", "blocks": host})
-        graph.metadata["yoso.expected_hops"] = json.dumps({k: round(v, 3) for k, v in hops.items()})
-        graph.metadata["yoso.hops_lower_bound"] = json.dumps(round(hops_lower_bound(sources), 3))
-        graph.metadata["yoso.spike_stats"] = self.stats_note or (
-            "from sample inputs" if self.spike_rates else "assumed: one spike per neuron per image")
+        graph.metadata["yoso.host"] = plan.host_meta()
+        graph.metadata["yoso.expected_hops"] = json.dumps(plan.placement.expected_hops)
+        graph.metadata["yoso.hops_lower_bound"] = json.dumps(plan.placement.lower_bound)
+        graph.metadata["yoso.spike_stats"] = plan.placement.spike_stats

@@ -24,15 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from snnc.backends.yoso.hardware import Hardware, resolve_hardware
+from snnc.backends.yoso.hardware import SEMANTICS, Hardware, resolve_hardware
 from snnc.errors import DesignRuleError, PassError
 from snnc.ir import Graph, Operation, ValueType
 from snnc.passes.base import Pass
 from snnc.passes.registry import register_pass
 
 GRANULARITIES = ("per-layer", "per-channel")
-#: version tag of the integer semantics in docs/yoso.md that quantized ops follow.
-SEMANTICS = "yoso-int-1"
 
 
 def weight_dtype(bits: int) -> np.dtype:
