@@ -44,6 +44,14 @@ class NeuronTraits:
     reset: str = "never"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An explicit, documented "no" in a backend's table: the backend does not run this op, and says why
+    (the completeness test, ``tests/test_neuron_tables.py``, accepts it in place of an entry)."""
+
+    reason: str
+
+
 def _definition(opname: str) -> type | None:
     from snnc.ir.ops import lookup_op
 
@@ -73,4 +81,4 @@ def neuron_ops() -> dict[str, NeuronTraits]:
     return {name: d.neuron for name, d in OPS.items() if getattr(d, "neuron", None) is not None}
 
 
-__all__ = ["NeuronTraits", "is_neuron", "neuron_ops", "neuron_traits"]
+__all__ = ["NeuronTraits", "Refusal", "is_neuron", "neuron_ops", "neuron_traits"]

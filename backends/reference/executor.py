@@ -319,9 +319,4 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-def spiking_values(graph: Graph) -> list[str]:
-    """Names of the spike-train values of ``graph`` (inputs and op results), in order."""
-    return [v.name for v in graph.values() if v.type.kind is Kind.SPIKES]
-
-
-__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor", "spiking_values"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor"]
