@@ -290,8 +290,9 @@ def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: Spi
     t, b, *j = (int(i) for i in np.argwhere(bad)[0])
     reach = int(plus[(t, b, *j)]) if plus[(t, b, *j)] > hi else int(minus[(t, b, *j)])
     raise BackendError(
-        f"the accumulated weight ({traits.accumulator_name}, {bits} bits, {lo} .. {hi}) of {where(neuron)} can reach {reach} at step "
-        f"{t} (sample {b}, neuron {j if len(j) > 1 else j[0]}) when that step's spikes arrive in the worst order: "
+        f"the accumulated weight ({traits.accumulator_name}, {bits} bits, {lo} .. {hi}) of {where(neuron)} can "
+        f"reach {reach} at step {t} (sample {b}, neuron {j if len(j) > 1 else j[0]}) when that step's spikes "
+        "arrive in the worst order: "
         "on the chip its result would depend on the arrival order (docs/yoso.md, accumulator headroom)",
         hint="widen [sram.acc_weight] bits (and [core] adder_bits), or quantize with fewer weight bits")
 
