@@ -73,6 +73,16 @@ def neuron_traits(opname: str) -> NeuronTraits:
     return traits
 
 
+def emits_single_spikes(opname: str) -> bool:
+    """Whether every spike value op ``opname`` makes fires at most once per image (a TTFS encoder, a
+    single-spike neuron such as ReL-PSP)."""
+    d = _definition(opname)
+    if d is None:
+        return False
+    traits = getattr(d, "neuron", None)
+    return traits.single_spike if traits is not None else bool(getattr(d, "single_spike", False))
+
+
 def neuron_ops() -> dict[str, NeuronTraits]:
     """Every registered neuron op (plugins included) -> its traits."""
     from snnc.ir.ops import OPS, load_op_plugins
@@ -81,4 +91,4 @@ def neuron_ops() -> dict[str, NeuronTraits]:
     return {name: d.neuron for name, d in OPS.items() if getattr(d, "neuron", None) is not None}
 
 
-__all__ = ["NeuronTraits", "Refusal", "is_neuron", "neuron_ops", "neuron_traits"]
+__all__ = ["NeuronTraits", "Refusal", "emits_single_spikes", "is_neuron", "neuron_ops", "neuron_traits"]

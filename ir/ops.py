@@ -47,6 +47,8 @@ class OpDef:
         attrs: the op's attributes by name.
         category: encoder, synapse, neuron, decoder or shape (for docs and backends).
         neuron: for a neuron op, its :class:`~snnc.ir.neurons.NeuronTraits`; None otherwise.
+        single_spike: an op other than a neuron (an encoder) whose spike values fire at most once per image
+            (a neuron says it in its traits; :func:`~snnc.ir.neurons.emits_single_spikes` reads both).
     """
 
     name: ClassVar[str]
@@ -54,6 +56,7 @@ class OpDef:
     attrs: ClassVar[dict[str, Attr]] = {}
     category: ClassVar[str] = ""
     neuron: ClassVar[NeuronTraits | None] = None
+    single_spike: ClassVar[bool] = False
 
     @classmethod
     def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
@@ -141,6 +144,7 @@ class TTFSEncode(OpDef):
 
     name = "snn.ttfs_encode"
     category = "encoder"
+    single_spike = True
     operands = (frozenset({Kind.TENSOR}),)
     attrs = {
         "time_steps": Attr("int", check=positive, doc="T, the simulation length"),
