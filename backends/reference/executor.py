@@ -41,7 +41,7 @@ import numpy as np
 from snnc.backends.reference.integer import INTEGER_KERNELS, integer_params, is_quantized, prepare_integer
 from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError, DatasetError, SnncError
-from snnc.ir import Graph, Kind, Operation, Value
+from snnc.ir import Graph, Kind, Operation, Refusal, Value
 
 #: How the executor computes: see the module docstring.
 Mode = Literal["auto", "float", "integer"]
@@ -124,7 +124,11 @@ class ReferenceExecutor:
         #: value name -> runtime value of the chunk being run (values die after their last use)
         self.env: dict[str, Any] = {}
         for op in graph.ops:
-            if op.opname not in self.table:
+            kernel = self.table.get(op.opname)
+            if isinstance(kernel, Refusal):
+                raise BackendError(f"the reference executor does not run {op.opname} in {self.mode} mode: "
+                                   f"{kernel.reason}", where=_where(op))
+            if kernel is None:
                 raise BackendError(f"the reference executor has no kernel for {op.opname}",
                                    where=_where(op), hint=f"kernels exist for: {', '.join(sorted(self.table))}")
         outputs = {v.name for v in graph.outputs}
