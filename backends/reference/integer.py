@@ -298,9 +298,10 @@ def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: Spi
 
 
 # ------------------------------------------------------------------------------------------ neurons
-def _state(op: Operation) -> tuple[int, int, type[np.integer]]:
-    """``(lo, hi)`` of the potential and the dtype of the state: int32 where ``V + K`` (``V + I``) always fits,
-    i.e. both widths <= 30 bits (the accumulated weight is kept in range by the headroom check), else int64."""
+def state_range(op: Operation) -> tuple[int, int, type[np.integer]]:
+    """``(lo, hi)`` of a quantized neuron's potential and the dtype of its state: int32 where ``V + K`` (``V + I``)
+    always fits, i.e. both widths <= 30 bits (the accumulated weight is kept in range by the headroom check),
+    else int64. For the integer kernels of neuron ops (plugins too)."""
     quant = op.meta["quant"]
     bits = int(quant["potential_bits"])
     widest = max(bits, int(quant[integer_neuron(op.opname).acc_key]))
@@ -311,7 +312,7 @@ def integer_relpsp(ctx: IntegerContext, op: Operation, current: np.ndarray) -> S
     """Quantized ReL-PSP (yoso-int-1), state zero before step 0:
     ``V[t] = sat_P(V[t-1] + K[t-1])``, ``K[t] = K[t-1] + I[t]`` (kept in range by the headroom check),
     ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta_q``, never again. Returns first-spike times."""
-    lo, hi, dtype = _state(op)
+    lo, hi, dtype = state_range(op)
     theta = min(int(op.attrs["threshold"]), hi + 1)  # above the potential's range: never reached either way
     return relpsp_dynamics(current, theta, ctx.time_steps, dtype, clip=(lo, hi))
 
@@ -323,7 +324,7 @@ def integer_if(ctx: IntegerContext, op: Operation, current: np.ndarray) -> Spike
     The reset cannot leave the range (a neuron that fired has ``V >= theta_q > 0``), so subtracting first
     and saturating once after adding ``I`` is the doc's single saturation of the exact sum.
     """
-    lo, hi, dtype = _state(op)
+    lo, hi, dtype = state_range(op)
     shape = current.shape[1:]
     theta = np.broadcast_to(np.asarray(op.attrs["threshold"]).astype(np.int64), shape)
     if dtype is np.int32:  # a threshold above the potential's range is never reached: clamp it to hi + 1
@@ -385,4 +386,4 @@ def register_kernels(opname: str, kernel: Kernel, integer_kernel: Kernel | None 
 
 __all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "ExactContext", "IntegerContext", "IntegerNeuron", "Layer",
            "accumulator_bound", "integer_conv2d", "integer_dense", "integer_if", "integer_neuron", "integer_relpsp",
-           "is_quantized", "prepare_integer", "register_kernels", "sat_range"]
+           "is_quantized", "prepare_integer", "register_kernels", "sat_range", "state_range"]

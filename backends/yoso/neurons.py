@@ -229,9 +229,7 @@ def relpsp_update(pe: PECore, now: int, step: int) -> tuple[int, np.ndarray, np.
     """
     pe.flush()
     live = np.flatnonzero(pe.live)
-    u = pe._update
-    start = pe.occupy(now, live.size * u, 0)
-    pe.n_updates += live.size
+    start = pe.begin_update(now, live.size)
     if not live.size:
         return start, live, live
     v = pe.v
@@ -239,8 +237,8 @@ def relpsp_update(pe: PECore, now: int, step: int) -> tuple[int, np.ndarray, np.
     hit = v[live] >= pe.theta
     fired = live[hit]
     pe.live[fired] = False
-    pe._counters["spikes_out"] += fired.size
-    return start, fired, start + (np.flatnonzero(hit) + 1) * u
+    pe.count("spikes_out", fired.size)
+    return start, fired, start + (np.flatnonzero(hit) + 1) * pe.update_cycles
 
 
 def relpsp_group_update(group: LayerGroup, now: int, step: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -295,25 +293,21 @@ def relpsp_group_update(group: LayerGroup, now: int, step: int) -> tuple[np.ndar
 def if_update(pe: PECore, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
     """IF update once every input of ``step`` is in: ``V <- sat_P(V + I)``, fire on ``V >= theta``,
     reset the neurons that fired (``pe.reset_mode``: subtract ``theta`` or set to zero), ``I <- 0``."""
-    pe.flush()
-    u = pe._update
-    start = pe.occupy(now, pe.n * u, 0)
-    c = pe._counters
-    pe.n_updates += pe.n
+    start = pe.begin_update(now, pe.n)
     v = pe.v
     np.clip(v + pe.acc, pe.p_lo, pe.p_hi, out=v)
     fired = np.flatnonzero(v >= pe.theta)
     if fired.size:
         if pe.reset_mode == "subtract":
             v[fired] -= pe.theta if pe.theta.ndim == 0 else pe.theta[fired]
-            c["resets"] += fired.size
+            pe.count("resets", fired.size)
         else:
             v[fired] = 0
     pe.acc[:] = 0
-    c["acc_clears"] += pe.n
-    c["spikes_out"] += fired.size
+    pe.count("acc_clears", pe.n)
+    pe.count("spikes_out", fired.size)
     pe.updated_step = step
-    return start, fired, start + (fired + 1) * u
+    return start, fired, start + (fired + 1) * pe.update_cycles
 
 
 # ------------------------------------------------------------------------------------------ the table

@@ -244,10 +244,30 @@ class PECore:
             out = sat
         return out
 
+    def begin_update(self, now: int, count: int) -> int:
+        """Start a neuron update of ``count`` neurons at cycle ``now``: apply the queued events (:meth:`flush`),
+        occupy the core ``count * update_cycles`` and count the updates. Returns the start cycle; neuron ``r``
+        of the update is done ``(r + 1) * update_cycles`` after it."""
+        self.flush()
+        start = self.occupy(now, count * self._update, 0)
+        self.n_updates += count
+        return start
+
+    @property
+    def update_cycles(self) -> int:
+        """Core cycles per neuron update."""
+        return self._update
+
+    def count(self, counter: str, n: int) -> None:
+        """Add ``n`` to one of the PE's event counters (:data:`COUNTERS`: what the energy model prices)."""
+        self._counters[counter] += n
+
     def update(self, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
         """The neuron update of ``step`` at cycle ``now`` (the neuron table's ``update``): returns (start cycle,
         local indices of the neurons that fired, the cycle each fired)."""
-        return self.spec.update(self, now, step)
+        out = self.spec.update(self, now, step)
+        self.updated_step = step
+        return out
 
 
 class LayerGroup:
