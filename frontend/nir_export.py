@@ -42,7 +42,7 @@ import numpy as np
 
 from snnc.errors import SnncError, UnsupportedOpError
 from snnc.frontend.nir_import import DECODER_OPS, META
-from snnc.ir import Graph, Kind, Operation
+from snnc.ir import Graph, Kind, Operation, is_neuron
 
 if TYPE_CHECKING:
     import nir
@@ -207,12 +207,12 @@ class _Exporter:
         decoder = layers[-1]
         layers = layers[:-1]
         meta.update({META + "decoder": DECODERS_BY_OP[decoder.opname], META + "decoder_name": decoder.result.name})
-        resets = {op.attrs["reset"] for op in layers if op.opname == "snn.if"}
+        resets = {op.attrs["reset"] for op in layers if is_neuron(op.opname)}  # exported neurons are IF
         if not resets:
             raise NirExportError("the graph has no IF neurons; NIR export takes IF networks", where=f"graph @{g.name}")
         if len(resets) == 1:
             meta[META + "reset"] = resets.pop()
-        if layers[-1].opname != "snn.if":
+        if not is_neuron(layers[-1].opname):
             raise SnncError(f"the decoder reads {layers[-1].opname}, not IF neurons", where=_where(decoder))
 
         nodes: dict[str, Any] = {x.name: nir.Input(input_type={"input": np.array(features)})}

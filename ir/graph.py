@@ -31,7 +31,7 @@ import networkx as nx
 import numpy as np
 
 from snnc.errors import VerificationError
-from snnc.ir.ops import OPS, OpError
+from snnc.ir.ops import OPS, OpError, lookup_op
 from snnc.ir.types import ValueType
 
 #: the longest simulation a graph may ask for (2**16 steps): far above any trained SNN, and it keeps absurd
@@ -67,14 +67,14 @@ class Operation:
     @property
     def definition(self) -> type:
         """The op's definition class from the registry (raises VerificationError if unknown)."""
-        try:
-            return OPS[self.opname]
-        except KeyError:
+        definition = lookup_op(self.opname)
+        if definition is None:
             raise VerificationError(
                 f"unknown op '{self.opname}'",
                 where=f"%{self.result.name} = {self.opname}",
                 hint=f"known ops: {', '.join(sorted(OPS))}",
-            ) from None
+            )
+        return definition
 
     def __repr__(self) -> str:
         args = ", ".join(f"%{v.name}" for v in self.operands)

@@ -3,7 +3,13 @@
 An op definition states the kinds of its operands, its attributes (:class:`~snnc.ir.attributes.Attr`)
 and how its result type follows from its operand types (``infer``). Extra per-op rules go in
 ``check``. :func:`register_op` adds a definition to :data:`OPS`, the registry that the verifier,
-the text format and every backend look ops up in: adding an op touches no other file.
+the text format and every backend look ops up in: adding an op touches no other file. A neuron op also
+states its :class:`~snnc.ir.neurons.NeuronTraits` (``neuron = ...``).
+
+Ops from other packages: a package registers its ops through an entry point of the group
+``snnc.ops`` (:data:`ENTRY_POINT_GROUP`), naming an ``OpDef`` subclass or a function without arguments
+that registers them (and, typically, the op's backend table entries). :func:`lookup_op` loads those
+entry points once, the first time a lookup misses (:func:`load_op_plugins`).
 
 The equations each op computes are those of the snnc specification (``docs/ir.md`` lists them).
 """
@@ -11,11 +17,14 @@ The equations each op computes are those of the snnc specification (``docs/ir.md
 from __future__ import annotations
 
 import math
+from importlib import metadata
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from snnc.errors import SnncError
 from snnc.ir.attributes import Attr, all_of, finite, length, ndim, one_of, positive
+from snnc.ir.neurons import NeuronTraits
 from snnc.ir.types import Kind, ValueType
 
 if TYPE_CHECKING:
@@ -37,12 +46,17 @@ class OpDef:
         operands: for each operand, the kinds it may have.
         attrs: the op's attributes by name.
         category: encoder, synapse, neuron, decoder or shape (for docs and backends).
+        neuron: for a neuron op, its :class:`~snnc.ir.neurons.NeuronTraits`; None otherwise.
+        single_spike: an op other than a neuron (an encoder) whose spike values fire at most once per image
+            (a neuron says it in its traits; :func:`~snnc.ir.neurons.emits_single_spikes` reads both).
     """
 
     name: ClassVar[str]
     operands: ClassVar[tuple[frozenset[Kind], ...]] = ()
     attrs: ClassVar[dict[str, Attr]] = {}
     category: ClassVar[str] = ""
+    neuron: ClassVar[NeuronTraits | None] = None
+    single_spike: ClassVar[bool] = False
 
     @classmethod
     def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
@@ -61,8 +75,53 @@ def register_op(cls: type[OpDef]) -> type[OpDef]:
     """Class decorator: add an op definition to :data:`OPS` under its ``name``."""
     if cls.name in OPS:
         raise ValueError(f"op {cls.name} is registered twice")
+    if (cls.category == "neuron") != (cls.neuron is not None):
+        raise ValueError(f"op {cls.name}: a neuron op (category 'neuron') states its NeuronTraits in 'neuron', "
+                         "and only a neuron op does")
     OPS[cls.name] = cls
     return cls
+
+
+#: entry-point group of op definitions from other packages.
+ENTRY_POINT_GROUP = "snnc.ops"
+_plugins_loaded = False
+
+
+def load_op_plugins() -> None:
+    """Load every ``snnc.ops`` entry point, once: an ``OpDef`` subclass is registered (if it is not yet),
+    anything else is called without arguments (a function that registers ops and their table entries).
+
+    Raises:
+        SnncError: an entry point that cannot be loaded or whose registration fails, naming it.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if isinstance(obj, type) and issubclass(obj, OpDef):
+                if OPS.get(obj.name) is not obj:
+                    register_op(obj)
+            elif callable(obj):
+                obj()
+            else:
+                raise TypeError(f"{obj!r} is neither an OpDef subclass nor a registration function")
+        except Exception as e:  # a broken plugin must not look like a bug of snnc
+            raise SnncError(f"the op plugin {ep.name!r} ({ENTRY_POINT_GROUP} entry point {ep.value!r}) failed to "
+                            f"load: {type(e).__name__}: {e}", where=f"entry point {ep.name} = {ep.value}",
+                            hint=f"fix or uninstall the package that provides it ({ep.value.split(':')[0]})") from e
+
+
+def lookup_op(name: str) -> type[OpDef] | None:
+    """The definition of op ``name``, loading the ``snnc.ops`` plugins if it is not registered yet; None if
+    no one defines it."""
+    d = OPS.get(name)
+    if d is None and not _plugins_loaded:
+        load_op_plugins()
+        d = OPS.get(name)
+    return d
 
 
 def _result_dtype(*arrays: np.ndarray) -> str:
@@ -85,6 +144,7 @@ class TTFSEncode(OpDef):
 
     name = "snn.ttfs_encode"
     category = "encoder"
+    single_spike = True
     operands = (frozenset({Kind.TENSOR}),)
     attrs = {
         "time_steps": Attr("int", check=positive, doc="T, the simulation length"),
@@ -285,6 +345,8 @@ class ReLPSP(OpDef):
 
     name = "snn.relpsp"
     category = "neuron"
+    neuron = NeuronTraits(single_spike=True, state=("V", "K"), accumulator="K", accumulator_name="slope K",
+                          accumulator_persists=True, reset="never")
     operands = (frozenset({Kind.CURRENT}),)
     attrs = {"threshold": Attr("float", check=positive, doc="theta > 0")}
 
@@ -303,6 +365,8 @@ class IF(OpDef):
 
     name = "snn.if"
     category = "neuron"
+    neuron = NeuronTraits(single_spike=False, state=("V", "I"), accumulator="I", accumulator_name="step input I",
+                          accumulator_persists=False, reset="attr")
     operands = (frozenset({Kind.CURRENT}),)
     attrs = {
         "threshold": Attr("array", check=finite, doc="theta, broadcastable to the features"),

@@ -37,7 +37,7 @@ import numpy as np
 
 from snnc.errors import VerificationError
 from snnc.ir.graph import Graph, Operation
-from snnc.ir.ops import OPS
+from snnc.ir.ops import lookup_op
 from snnc.ir.types import NUMPY_TO_DTYPE
 
 #: the text format version this printer writes (the header line ``snnc.ir 1``).
@@ -118,7 +118,8 @@ class _Printer:
         result = format_name("%", op.result.name)
         text = f"{result} = {op.opname}(" + ", ".join(format_name("%", v.name) for v in op.operands) + ")"
         if op.attrs:
-            known = OPS[op.opname].attrs if op.opname in OPS else {}
+            definition = lookup_op(op.opname)
+            known = definition.attrs if definition is not None else {}
             order = [k for k in known if k in op.attrs] + [k for k in op.attrs if k not in known]
             text += " " + self.dict({k: op.attrs[k] for k in order}, op.result.name, result)
         text += f" : {op.result.type}"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from snnc.errors import VerificationError
-from snnc.ir import OPS, Graph, Kind, ValueType
+from snnc.ir import OPS, Graph, Kind, NeuronTraits, OpDef, ValueType
 from snnc.ir.graph import Operation, Value
 
 
@@ -150,3 +150,70 @@ def test_queries_and_topological_order() -> None:
     assert g.users(fc) == [g.ops[2]]
     assert g.producer(g.inputs[0]) is None
     assert [op.result.name for op in g.topological_order()] == ["enc", "fc", "if1", "scores"]
+
+
+# ------------------------------------------------------------------------------------------ op plugins
+class _PluginNeuron(OpDef):
+    """An op an entry point names (not registered at import)."""
+
+    name = "test.plugin_neuron"
+    category = "neuron"
+    neuron = NeuronTraits(single_spike=False, state=("V", "I"), accumulator="I", accumulator_name="step input I",
+                          accumulator_persists=False, reset="zero")
+    operands = (frozenset({Kind.CURRENT}),)
+
+    @classmethod
+    def infer(cls, op, operand_types, time_steps):  # type: ignore[no-untyped-def]
+        return ValueType.spikes(*operand_types[0].features)
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, *values: str) -> None:
+    from importlib import metadata
+
+    import snnc.ir.ops as ops
+
+    eps = [metadata.EntryPoint(name=f"ep{k}", value=v, group=ops.ENTRY_POINT_GROUP) for k, v in enumerate(values)]
+    monkeypatch.setattr(ops.metadata, "entry_points", lambda group: eps if group == ops.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(ops, "_plugins_loaded", False)
+
+
+def test_an_op_from_an_entry_point_is_loaded_on_the_first_lookup_that_misses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnc.ir import OPS, is_neuron, lookup_op, neuron_traits
+
+    _entry_points(monkeypatch, f"{__name__}:_PluginNeuron")
+    monkeypatch.delitem(OPS, _PluginNeuron.name, raising=False)
+    try:
+        assert lookup_op("test.plugin_neuron") is _PluginNeuron
+        assert is_neuron("test.plugin_neuron") and neuron_traits("test.plugin_neuron").reset == "zero"
+        g = Graph("p", time_steps=2)
+        i = g.add_input("i", ValueType.current(3))
+        g.set_outputs([g.add_op("test.plugin_neuron", [i], {})])
+        g.verify()
+    finally:
+        OPS.pop(_PluginNeuron.name, None)
+
+
+def test_a_broken_op_plugin_is_an_error_naming_its_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnc.errors import SnncError
+    from snnc.ir import lookup_op
+
+    _entry_points(monkeypatch, "snnc_no_such_plugin_module:register")
+    with pytest.raises(SnncError, match=r"op plugin 'ep0'.*snnc_no_such_plugin_module:register.*failed to load"):
+        lookup_op("test.not_there")
+
+
+def test_a_neuron_op_states_its_traits_and_only_a_neuron_op_does() -> None:
+    from snnc.ir import register_op
+
+    class NoTraits(OpDef):
+        name = "test.no_traits"
+        category = "neuron"
+
+    class Stray(OpDef):
+        name = "test.stray"
+        category = "synapse"
+        neuron = _PluginNeuron.neuron
+
+    for cls in (NoTraits, Stray):
+        with pytest.raises(ValueError, match="NeuronTraits"):
+            register_op(cls)

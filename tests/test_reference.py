@@ -399,6 +399,33 @@ def test_kernel_errors_name_the_op():
     assert str(info.value).startswith("%h0 = snn.relpsp: ValueError: boom")
 
 
+def test_a_refusal_in_the_kernel_table_is_an_error_with_its_reason():
+    from snnc.ir import Refusal
+
+    class Refusing(ReferenceExecutor):
+        kernels = {**ReferenceExecutor.kernels, "snn.relpsp": Refusal("this executor has no ReL-PSP, for the test")}
+
+    g = mlp(np.random.default_rng(14), sizes=(5, 4, 3))
+    with pytest.raises(BackendError, match=r"^%h0 = snn.relpsp: the reference executor does not run snn.relpsp in "
+                                           r"float mode: this executor has no ReL-PSP, for the test"):
+        Refusing(g)
+
+
+def test_registered_kernels_join_both_tables():
+    from snnc.backends.reference import INTEGER_KERNELS, INTEGER_NEURONS, KERNELS, register_kernels
+
+    def k(ctx, op, x):
+        return x
+
+    try:
+        register_kernels("test.identity", k)
+        assert KERNELS["test.identity"] is k and INTEGER_KERNELS["test.identity"] is k
+        assert "test.identity" not in INTEGER_NEURONS  # a host op: no accumulator width
+    finally:
+        KERNELS.pop("test.identity", None)
+        INTEGER_KERNELS.pop("test.identity", None)
+
+
 def test_integer_parameters_are_refused_naming_the_op():
     g = Graph("q", time_steps=4)
     x = g.add_input("x", ValueType.tensor(3))

@@ -22,7 +22,14 @@ import numpy as np
 
 from snnc.backends.base import Backend, RunResult
 from snnc.backends.reference.executor import DEFAULT_MEMORY_BUDGET, MODES, Execution, Mode, ReferenceExecutor
-from snnc.backends.reference.integer import INTEGER_KERNELS, IntegerContext, is_quantized
+from snnc.backends.reference.integer import (
+    INTEGER_KERNELS,
+    INTEGER_NEURONS,
+    IntegerContext,
+    IntegerNeuron,
+    is_quantized,
+    register_kernels,
+)
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError
 from snnc.ir import Kind
@@ -30,8 +37,9 @@ from snnc.ir import Kind
 if TYPE_CHECKING:
     from snnc.ir import Graph
 
-__all__ = ["INTEGER_KERNELS", "KERNELS", "MODES", "Execution", "IntegerContext", "KernelContext", "Mode",
-           "ReferenceBackend", "ReferenceExecutor", "SpikeTrain", "is_quantized"]
+__all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "KERNELS", "MODES", "Execution", "IntegerContext", "IntegerNeuron",
+           "KernelContext", "Mode", "ReferenceBackend", "ReferenceExecutor", "SpikeTrain", "is_quantized",
+           "register_kernels"]
 
 
 class ReferenceBackend(Backend):

@@ -41,7 +41,7 @@ import numpy as np
 from snnc.backends.reference.integer import INTEGER_KERNELS, integer_params, is_quantized, prepare_integer
 from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError, DatasetError, SnncError
-from snnc.ir import Graph, Kind, Operation, Value
+from snnc.ir import Graph, Kind, Operation, Refusal, Value
 
 #: How the executor computes: see the module docstring.
 Mode = Literal["auto", "float", "integer"]
@@ -124,7 +124,11 @@ class ReferenceExecutor:
         #: value name -> runtime value of the chunk being run (values die after their last use)
         self.env: dict[str, Any] = {}
         for op in graph.ops:
-            if op.opname not in self.table:
+            kernel = self.table.get(op.opname)
+            if isinstance(kernel, Refusal):
+                raise BackendError(f"the reference executor does not run {op.opname} in {self.mode} mode: "
+                                   f"{kernel.reason}", where=_where(op))
+            if kernel is None:
                 raise BackendError(f"the reference executor has no kernel for {op.opname}",
                                    where=_where(op), hint=f"kernels exist for: {', '.join(sorted(self.table))}")
         outputs = {v.name for v in graph.outputs}
@@ -319,9 +323,4 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-def spiking_values(graph: Graph) -> list[str]:
-    """Names of the spike-train values of ``graph`` (inputs and op results), in order."""
-    return [v.name for v in graph.values() if v.type.kind is Kind.SPIKES]
-
-
-__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor", "spiking_values"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor"]

@@ -37,17 +37,23 @@ from typing import Any
 
 import numpy as np
 
-from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SpikeTrain, _time_dtype, conv2d, dense
+from snnc.backends.reference.kernels import (
+    KERNELS,
+    Kernel,
+    KernelContext,
+    SpikeTrain,
+    _integrate_and_fire,
+    conv2d,
+    dense,
+    relpsp_dynamics,
+)
 from snnc.errors import BackendError
-from snnc.ir import Graph, Operation
+from snnc.ir import Graph, Operation, is_neuron, neuron_traits
 
 #: integer semantics (``meta['quant']['semantics']``) this module implements (docs/yoso.md).
 SUPPORTED_SEMANTICS = ("yoso-int-1",)
-#: synapse ops a quantized layer may have, and the neuron ops.
+#: synapse ops a quantized layer may have (the neuron ops are those of :data:`INTEGER_NEURONS`).
 SYNAPSES = ("snn.dense", "snn.conv2d")
-NEURONS = ("snn.relpsp", "snn.if")
-#: the width key of the accumulated weight in a neuron's ``meta['quant']``.
-ACC_KEY = {"snn.relpsp": "slope_bits", "snn.if": "input_bits"}
 #: largest |partial sum| a float dtype holds exactly for every integer up to it.
 EXACT_LIMIT = {np.float32: 2**24, np.float64: 2**53}
 
@@ -145,7 +151,7 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
     hint = "quantize the float graph with the quantize pass: PassManager(['canonicalize', 'dce', 'quantize'])"
     for op in graph.ops:
         ints = integer_params(op)
-        if op.opname in NEURONS:
+        if is_neuron(op.opname):
             _check_neuron(op, producers.get(op.operands[0].name), hint)
         elif ints and not _is_integer_synapse(op):
             raise BackendError(f"parameter {ints[0]!r} has integer dtype {op.attrs[ints[0]].dtype}, but only the "
@@ -159,8 +165,8 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
             raise BackendError(f"parameter 'weight' has integer dtype {weight.dtype} but the op has no meta['quant']: "
                                "the integer mode runs graphs made by the quantize pass", where=where(op), hint=hint)
         _check_semantics(op, quant)
-        neurons = [r for r in readers.get(op.result.name, []) if r.opname in NEURONS]
-        others = [r for r in readers.get(op.result.name, []) if r.opname not in NEURONS]
+        neurons = [r for r in readers.get(op.result.name, []) if is_neuron(r.opname)]
+        others = [r for r in readers.get(op.result.name, []) if not is_neuron(r.opname)]
         if others:
             raise BackendError(f"the integer synaptic input is read by {where(others[0])}; on the chip only the "
                                "layer's neurons read it", where=where(op), hint=hint)
@@ -177,12 +183,13 @@ def _check_semantics(op: Operation, quant: Mapping[str, Any]) -> None:
 
 
 def _check_neuron(op: Operation, producer: Operation | None, hint: str) -> None:
+    entry = integer_neuron(op.opname)
     quant = op.meta.get("quant")
     if not isinstance(quant, Mapping):
         raise BackendError("the neuron is not quantized (no meta['quant']): in integer mode every neuron runs with "
                            "the chip's arithmetic", where=where(op), hint=hint)
     _check_semantics(op, quant)
-    for key in ("potential_bits", ACC_KEY[op.opname]):
+    for key in ("potential_bits", entry.acc_key):
         bits = quant.get(key)
         if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 2 <= bits <= 63:
             raise BackendError(f"meta['quant'] {key} must be an integer width in 2 .. 63, got {bits!r}",
@@ -242,6 +249,18 @@ integer_dense = _synapse(dense)
 integer_conv2d = _synapse(conv2d)
 
 
+def accumulator_bound(persists: bool, row_abs: np.ndarray, bias_abs: np.ndarray, single_spike_input: bool,
+                      time_steps: int) -> np.ndarray:
+    """Per neuron, the worst-case ``|accumulated weight|`` (docs/yoso.md, "Integer semantics"), from the
+    neuron's :attr:`~snnc.ir.NeuronTraits.accumulator_persists`: cleared every step (IF's ``I``)
+    ``sum_i |w_ji| + |b_j|``; persisting (ReL-PSP's slope ``K``) ``c * sum_i |w_ji| + T |b_j|`` with ``c = 1``
+    when every input neuron spikes at most once, else ``T``. ``row_abs`` / ``bias_abs`` are int64."""
+    if not persists:
+        return row_abs + bias_abs
+    c = 1 if single_spike_input else time_steps
+    return c * row_abs + time_steps * bias_abs
+
+
 def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: SpikeTrain, current: np.ndarray,
                     float_kernel: Kernel) -> None:
     """Raise if some order of a step's additions could saturate the neuron's accumulated weight.
@@ -251,19 +270,16 @@ def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: Spi
     the step's positive / negative terms (bias included). A static bound (``partition``'s, with
     ``c = 1`` when the input train has at most one spike per neuron) skips the exact check.
     """
-    bits = int(neuron.meta["quant"][ACC_KEY[neuron.opname]])
+    traits = neuron_traits(neuron.opname)
+    bits = int(neuron.meta["quant"][integer_neuron(neuron.opname).acc_key])
     lo, hi = sat_range(bits)
-    steps = ctx.time_steps
-    if neuron.opname == "snn.if":
-        bound = layer.row_abs + layer.bias_abs
-    else:
-        c = 1 if x.times is not None else steps
-        bound = c * layer.row_abs + steps * layer.bias_abs
+    bound = accumulator_bound(traits.accumulator_persists, layer.row_abs, layer.bias_abs, x.times is not None,
+                              ctx.time_steps)
     if bound.size == 0 or int(bound.max()) <= hi:
         return
     plus = float_kernel(layer.exact, layer.positive, x).astype(np.int64)
     minus = current.astype(np.int64) - plus
-    if neuron.opname == "snn.relpsp":
+    if traits.accumulator_persists:
         before = np.cumsum(current, axis=0, dtype=np.int64)
         before -= current  # K[t-1], the slope before step t's additions
         plus += before
@@ -273,21 +289,22 @@ def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: Spi
         return
     t, b, *j = (int(i) for i in np.argwhere(bad)[0])
     reach = int(plus[(t, b, *j)]) if plus[(t, b, *j)] > hi else int(minus[(t, b, *j)])
-    what = "slope K" if neuron.opname == "snn.relpsp" else "step input I"
     raise BackendError(
-        f"the accumulated weight ({what}, {bits} bits, {lo} .. {hi}) of {where(neuron)} can reach {reach} at step "
-        f"{t} (sample {b}, neuron {j if len(j) > 1 else j[0]}) when that step's spikes arrive in the worst order: "
+        f"the accumulated weight ({traits.accumulator_name}, {bits} bits, {lo} .. {hi}) of {where(neuron)} can "
+        f"reach {reach} at step {t} (sample {b}, neuron {j if len(j) > 1 else j[0]}) when that step's spikes "
+        "arrive in the worst order: "
         "on the chip its result would depend on the arrival order (docs/yoso.md, accumulator headroom)",
         hint="widen [sram.acc_weight] bits (and [core] adder_bits), or quantize with fewer weight bits")
 
 
 # ------------------------------------------------------------------------------------------ neurons
-def _state(op: Operation) -> tuple[int, int, type[np.integer]]:
-    """``(lo, hi)`` of the potential and the dtype of the state: int32 where ``V + K`` (``V + I``) always fits,
-    i.e. both widths <= 30 bits (the accumulated weight is kept in range by the headroom check), else int64."""
+def state_range(op: Operation) -> tuple[int, int, type[np.integer]]:
+    """``(lo, hi)`` of a quantized neuron's potential and the dtype of its state: int32 where ``V + K`` (``V + I``)
+    always fits, i.e. both widths <= 30 bits (the accumulated weight is kept in range by the headroom check),
+    else int64. For the integer kernels of neuron ops (plugins too)."""
     quant = op.meta["quant"]
     bits = int(quant["potential_bits"])
-    widest = max(bits, int(quant[ACC_KEY[op.opname]]))
+    widest = max(bits, int(quant[integer_neuron(op.opname).acc_key]))
     return (*sat_range(bits), np.int32 if widest <= 30 else np.int64)
 
 
@@ -295,23 +312,9 @@ def integer_relpsp(ctx: IntegerContext, op: Operation, current: np.ndarray) -> S
     """Quantized ReL-PSP (yoso-int-1), state zero before step 0:
     ``V[t] = sat_P(V[t-1] + K[t-1])``, ``K[t] = K[t-1] + I[t]`` (kept in range by the headroom check),
     ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta_q``, never again. Returns first-spike times."""
-    lo, hi, dtype = _state(op)
+    lo, hi, dtype = state_range(op)
     theta = min(int(op.attrs["threshold"]), hi + 1)  # above the potential's range: never reached either way
-    shape = current.shape[1:]
-    k = np.zeros(shape, dtype)
-    v = np.zeros(shape, dtype)
-    times = np.full(shape, ctx.time_steps, _time_dtype(ctx.time_steps))
-    armed = np.ones(shape, np.bool_)
-    hit = np.empty(shape, np.bool_)
-    for t in range(ctx.time_steps):
-        v += k  # V[t] = sat_P(V[t-1] + K[t-1])
-        np.clip(v, lo, hi, out=v)
-        k += current[t]  # K[t] = K[t-1] + I[t]
-        np.greater_equal(v, theta, out=hit)
-        hit &= armed
-        np.copyto(times, t, where=hit)
-        armed ^= hit
-    return SpikeTrain.from_times(times, ctx.time_steps)
+    return relpsp_dynamics(current, theta, ctx.time_steps, dtype, clip=(lo, hi))
 
 
 def integer_if(ctx: IntegerContext, op: Operation, current: np.ndarray) -> SpikeTrain:
@@ -321,35 +324,66 @@ def integer_if(ctx: IntegerContext, op: Operation, current: np.ndarray) -> Spike
     The reset cannot leave the range (a neuron that fired has ``V >= theta_q > 0``), so subtracting first
     and saturating once after adding ``I`` is the doc's single saturation of the exact sum.
     """
-    lo, hi, dtype = _state(op)
+    lo, hi, dtype = state_range(op)
     shape = current.shape[1:]
     theta = np.broadcast_to(np.asarray(op.attrs["threshold"]).astype(np.int64), shape)
     if dtype is np.int32:  # a threshold above the potential's range is never reached: clamp it to hi + 1
         theta = np.minimum(theta, hi + 1).astype(np.int32)
-    v = np.zeros(shape, dtype)
-    out = np.empty((ctx.time_steps, *shape), np.bool_)
-    subtract = op.attrs["reset"] == "subtract"
-    for t in range(ctx.time_steps):
-        if t:
-            fired = out[t - 1]
-            if subtract:
-                np.subtract(v, theta, out=v, where=fired)
-            else:
-                np.copyto(v, 0, where=fired)
-        v += current[t]
-        np.clip(v, lo, hi, out=v)
-        np.greater_equal(v, theta, out=out[t])
-    return SpikeTrain(ctx.time_steps, dense=out)
+    return _integrate_and_fire(current.__getitem__, shape, theta, op.attrs["reset"], ctx.time_steps, dtype,
+                               clip=(lo, hi))
 
+
+# ------------------------------------------------------------------------------------------ tables
+@dataclass(frozen=True)
+class IntegerNeuron:
+    """How the integer mode runs one neuron op.
+
+    Attributes:
+        kernel: the integer kernel ``(ctx, op, current) -> SpikeTrain``.
+        acc_key: the key of the accumulated weight's width in the op's ``meta['quant']`` (the quantization
+            rule writes it; ``potential_bits`` is common to every neuron).
+    """
+
+    kernel: Kernel
+    acc_key: str
+
+
+#: neuron op name -> its integer-mode entry (a plugin adds one with :func:`register_kernels`).
+INTEGER_NEURONS: dict[str, IntegerNeuron] = {
+    "snn.relpsp": IntegerNeuron(integer_relpsp, "slope_bits"),
+    "snn.if": IntegerNeuron(integer_if, "input_bits"),
+}
 
 #: op name -> kernel in integer mode: the float table with the quantized layers' kernels replaced.
 INTEGER_KERNELS: dict[str, Kernel] = {
     **KERNELS,
     "snn.dense": integer_dense,
     "snn.conv2d": integer_conv2d,
-    "snn.relpsp": integer_relpsp,
-    "snn.if": integer_if,
+    **{name: entry.kernel for name, entry in INTEGER_NEURONS.items()},
 }
 
-__all__ = ["INTEGER_KERNELS", "ExactContext", "IntegerContext", "Layer", "integer_conv2d", "integer_dense",
-           "integer_if", "integer_relpsp", "is_quantized", "prepare_integer", "sat_range"]
+
+def integer_neuron(opname: str) -> IntegerNeuron:
+    """The integer-mode entry of a neuron op (BackendError if the integer mode has none)."""
+    entry = INTEGER_NEURONS.get(opname)
+    if entry is None:
+        raise BackendError(f"the integer mode has no kernel for the neuron op {opname}", where=opname,
+                           hint="its package registers one with snnc.backends.reference.register_kernels")
+    return entry
+
+
+def register_kernels(opname: str, kernel: Kernel, integer_kernel: Kernel | None = None, *,
+                     acc_key: str | None = None) -> None:
+    """Add an op's kernels to the reference executor: ``kernel`` to the float table :data:`KERNELS`, and
+    ``integer_kernel`` (default: the float one, fine for host ops) to :data:`INTEGER_KERNELS`. A neuron op
+    that runs quantized names ``acc_key``, its accumulator width in ``meta['quant']`` (see
+    :class:`IntegerNeuron`). Registering the same kernels again is a no-op."""
+    KERNELS[opname] = kernel
+    INTEGER_KERNELS[opname] = integer_kernel or kernel
+    if acc_key is not None:
+        INTEGER_NEURONS[opname] = IntegerNeuron(integer_kernel or kernel, acc_key)
+
+
+__all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "ExactContext", "IntegerContext", "IntegerNeuron", "Layer",
+           "accumulator_bound", "integer_conv2d", "integer_dense", "integer_if", "integer_neuron", "integer_relpsp",
+           "is_quantized", "prepare_integer", "register_kernels", "sat_range", "state_range"]

@@ -187,12 +187,15 @@ def ttfs_encode(ctx: KernelContext, op: Operation, x: np.ndarray) -> SpikeTrain:
 
 
 def _integrate_and_fire(current: Callable[[int], np.ndarray], shape: tuple[int, ...], theta: np.ndarray,
-                        reset: str, time_steps: int, dtype: type) -> SpikeTrain:
+                        reset: str, time_steps: int, dtype: type,
+                        clip: tuple[int, int] | None = None) -> SpikeTrain:
     """IF dynamics, state zero before step 0, ``S[t] = V[t] >= theta``;
     subtract: ``V[t] = (V[t-1] - theta*S[t-1]) + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``.
 
     ``V - theta*S`` is computed as ``V - theta`` where ``S`` (exact: ``theta*0 = 0``, ``V - 0 = V``);
-    ``V*(1 - S)`` as 0 where ``S`` (equal up to the sign of zero, which no comparison sees).
+    ``V*(1 - S)`` as 0 where ``S`` (equal up to the sign of zero, which no comparison sees). With ``clip``
+    (the integer mode's ``sat_P``), ``V`` saturates to ``[lo, hi]`` after adding ``I``. The float and the
+    integer kernels both run this one loop.
     """
     v = np.zeros(shape, dtype)
     out = np.empty((time_steps, *shape), np.bool_)
@@ -205,6 +208,8 @@ def _integrate_and_fire(current: Callable[[int], np.ndarray], shape: tuple[int, 
             else:
                 np.copyto(v, 0, where=fired)
         v += current(t)
+        if clip is not None:
+            np.clip(v, clip[0], clip[1], out=v)
         np.greater_equal(v, theta_full, out=out[t])
     return SpikeTrain(time_steps, dense=out)
 
@@ -218,25 +223,35 @@ def rate_encode(ctx: KernelContext, op: Operation, x: np.ndarray) -> SpikeTrain:
 
 
 # ------------------------------------------------------------------------------------------ neurons
-def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
-    """ReL-PSP single-spike neuron, state zero before step 0:
-    ``K[t] = K[t-1] + I[t]`` (slope), ``V[t] = V[t-1] + K[t-1]`` (potential);
-    ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta``, never again. Returns first-spike times."""
-    theta = ctx.scalar(op.attrs["threshold"])
+def relpsp_dynamics(current: np.ndarray, theta: Any, time_steps: int, dtype: type,
+                    clip: tuple[int, int] | None = None) -> SpikeTrain:
+    """ReL-PSP dynamics on ``current [T, *shape]``, state zero before step 0:
+    ``V[t] = V[t-1] + K[t-1]`` (saturated to ``clip`` in the integer mode), ``K[t] = K[t-1] + I[t]``;
+    ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta``, never again. Returns first-spike times.
+    The float and the integer kernels both run this one loop."""
     shape = current.shape[1:]
-    k = np.zeros(shape, current.dtype)
-    v = np.zeros(shape, current.dtype)
-    times = np.full(shape, ctx.time_steps, _time_dtype(ctx.time_steps))
+    k = np.zeros(shape, dtype)
+    v = np.zeros(shape, dtype)
+    times = np.full(shape, time_steps, _time_dtype(time_steps))
     armed = np.ones(shape, np.bool_)
     hit = np.empty(shape, np.bool_)
-    for t in range(ctx.time_steps):
+    for t in range(time_steps):
         v += k  # V[t] = V[t-1] + K[t-1]
+        if clip is not None:
+            np.clip(v, clip[0], clip[1], out=v)
         k += current[t]  # K[t] = K[t-1] + I[t]
         np.greater_equal(v, theta, out=hit)
         hit &= armed
         np.copyto(times, t, where=hit)
         armed ^= hit
-    return SpikeTrain.from_times(times, ctx.time_steps)
+    return SpikeTrain.from_times(times, time_steps)
+
+
+def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """ReL-PSP single-spike neuron, state zero before step 0:
+    ``K[t] = K[t-1] + I[t]`` (slope), ``V[t] = V[t-1] + K[t-1]`` (potential);
+    ``S[t] = 1`` at the first ``t`` with ``V[t] >= theta``, never again. Returns first-spike times."""
+    return relpsp_dynamics(current, ctx.scalar(op.attrs["threshold"]), ctx.time_steps, current.dtype)
 
 
 def if_neuron(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
@@ -445,7 +460,8 @@ def spike_count_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.n
 #: A kernel: ``(ctx, op, *operand values) -> result value``.
 Kernel = Callable[..., Any]
 
-#: op name -> kernel; the reference executor's dispatch table.
+#: op name -> kernel; the reference executor's dispatch table (a plugin adds entries with
+#: :func:`snnc.backends.reference.register_kernels`).
 KERNELS: dict[str, Kernel] = {
     "snn.ttfs_encode": ttfs_encode,
     "snn.rate_encode": rate_encode,

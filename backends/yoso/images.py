@@ -10,7 +10,8 @@ Weight SRAM layout (``docs/yoso.md``, "Memory images"):
 
 Words past the block are zero. The potential and accumulated-weight SRAMs start at zero (the state
 before step 0), the spike-address queue empty (zeros). Thresholds, biases and the input map are the
-PE's configuration registers (``config.json``).
+PE's configuration registers (``config.json``); which registers a neuron has (its threshold, a reset
+mode) its entry in :mod:`snnc.backends.yoso.neurons` says.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from snnc.backends.yoso.hardware import Hardware
 from snnc.backends.yoso.layers import Layer
+from snnc.backends.yoso.neurons import yoso_neuron
 from snnc.backends.yoso.partition import LayerPlan, PESlice
 from snnc.backends.yoso.routing import Source
 from snnc.errors import DeploymentError
@@ -71,6 +73,7 @@ def build_image(layer: Layer, pe: PESlice, sources: list[Source], hw: Hardware) 
         DeploymentError: float (unquantized) weights, or a weight that does not fit the weight word.
     """
     syn, neuron = layer.synapse, layer.neuron
+    entry = yoso_neuron(neuron.opname)
     w = syn.attrs["weight"]
     where = f"%{layer.name} (PE {pe.id})"
     if not np.issubdtype(w.dtype, np.integer):
@@ -92,16 +95,12 @@ def build_image(layer: Layer, pe: PESlice, sources: list[Source], hw: Hardware) 
              "spike_addr": np.zeros(s["spike_addr"].words, sram_dtype(s["spike_addr"].bits, signed=False))}
     config: dict[str, Any] = {
         "pe": pe.id, "xy": list(pe.xy) if pe.xy else None, "layer": layer.index, "layer_name": layer.name,
-        "neuron": neuron.opname.removeprefix("snn."), "synapse": layer.kind, "neurons": [pe.lo, pe.hi],
+        "neuron": entry.kind, "synapse": layer.kind, "neurons": [pe.lo, pe.hi],
         "n_local": pe.size, "m": layer.m, "inputs": layer.inputs, "weights": int(block.size),
         "weight_layout": "input-major" if layer.kind == "dense" else "kernel",
         "accepts": pe.accepts, "key": pe.id,
     }
-    if neuron.opname == "snn.relpsp":
-        config["threshold"] = int(neuron.attrs["threshold"])
-    else:
-        config["threshold"] = _per_neuron(neuron.attrs["threshold"], layer, pe)
-        config["reset"] = neuron.attrs["reset"]
+    config.update(entry.config(neuron, lambda values: _per_neuron(values, layer, pe)))
     bias = syn.attrs.get("bias")
     if bias is None:
         config["bias"] = None
@@ -117,7 +116,7 @@ def build_image(layer: Layer, pe: PESlice, sources: list[Source], hw: Hardware) 
                           "dilations": list(a["dilations"]), "group": a["group"]}
     quant = neuron.meta.get("quant", {})
     config["state_bits"] = {"potential": quant.get("potential_bits", s["potential"].bits),
-                            "acc_weight": quant.get("slope_bits", quant.get("input_bits", s["acc_weight"].bits))}
+                            "acc_weight": quant.get(entry.acc_key, s["acc_weight"].bits)}
     config["input_map"] = {str(src.key): src.lo for src in sources if pe.id in src.dests}
     return PEImage(config, srams)
 

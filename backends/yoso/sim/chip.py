@@ -190,7 +190,8 @@ class Chip:
         self.layer_size = {ly["name"]: int(ly["n"]) for ly in self.layers}
         self.layer_features = {ly["name"]: tuple(ly["features"]) for ly in self.layers}
         self.to_host = [ly["name"] for ly in self.layers if ly["to_host"]]
-        if_pes = {pe.id for pe in self.pes if pe.neuron == "if"}
+        # PEs that update once every input of a step is in wait for end-of-step packets (IF)
+        if_pes = {pe.id for pe in self.pes if pe.spec.schedule == "step_end"}
         self.keys: dict[int, KeyRoute] = {}
         for k in dep.routing["keys"]:
             dests = [int(d) for d in k["dests"]]
@@ -209,8 +210,9 @@ class Chip:
             self.groups.append(LayerGroup(members, shared))
         for g in self.groups:
             g.sends_eos = any(self.keys[pe.key].eos for pe in g.pes)
-        self.relpsp_groups = [g for g in self.groups if g.neuron == "relpsp"]
-        self.if_pes = [pe for pe in self.pes if pe.neuron == "if"]
+        #: layers that update at the start of a step (ReL-PSP), and PEs that update at its end (IF)
+        self.start_groups = [g for g in self.groups if g.spec.schedule == "step_start"]
+        self.if_pes = [pe for pe in self.pes if pe.spec.schedule == "step_end"]
         self.host = HostProgram(parse_graph(dep.model_ir, source=str(dep.path / "model.ir")), program)
         self.flits = hw.noc.flits_per_spike
         self._tree_cache: dict[Any, Any] = {}
@@ -286,8 +288,8 @@ class Chip:
     # ------------------------------------------------------------------------------------ steps
     def _start_step(self, t: int) -> None:
         now = self.env.now
-        for group in self.relpsp_groups:
-            fired, times, ends = group.relpsp_update(now)
+        for group in self.start_groups:
+            fired, times, ends = group.update(now, t)
             if fired.size:
                 self.spikes[group.name][t, fired] = True
                 owner = np.searchsorted(group.bounds, fired, side="right") - 1
@@ -389,12 +391,12 @@ class Chip:
             start = pe.synapse_event(now, index)
         else:
             start, ready = pe.end_of_step(now, key, t)
-            if pe.neuron == "if" and pe.eos_seen[t] == len(pe.input_base):
+            if pe.spec.schedule == "step_end" and pe.eos_seen[t] == len(pe.input_base):
                 self.env.call_later(ready - now, lambda _ev, pe=pe, t=t: self._if_update(pe, t))
         self._taken(pe, start, now)
 
     def _if_update(self, pe: PECore, t: int) -> None:
-        start, fired, times = pe.if_update(self.env.now, t)
+        start, fired, times = pe.update(self.env.now, t)
         self._fire(pe, t, fired, times, pe.free)
 
     def _taken(self, pe: PECore, start: int, now: int) -> None:

@@ -21,6 +21,10 @@ injection                one per packet injected by a core or by the host
 leakage                  ``leakage_uw_per_pe x (cols x rows) x latency`` (every PE of the mesh leaks)
 =======================  =====================================================================
 
+The counters are the interface to the neurons: a neuron's update (its entry in
+:mod:`snnc.backends.yoso.neurons`) raises the counters its ``counters`` field lists (``updates``,
+``resets``, ``acc_clears``), and this module prices the counters without knowing which neuron raised them.
+
 Power = energy / latency. Example:
     >>> from snnc.backends.yoso.hardware import load_hardware
     >>> model = EnergyModel.from_hardware(load_hardware())

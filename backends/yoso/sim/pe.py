@@ -35,18 +35,15 @@ from typing import Any
 
 import numpy as np
 
+from snnc.backends.reference.integer import sat_range
 from snnc.backends.yoso.hardware import Hardware
 from snnc.backends.yoso.images import PEImage
+from snnc.backends.yoso.neurons import yoso_neuron_kind
 from snnc.backends.yoso.sim.events import SimulationError
 
 #: per-PE event counters (see :mod:`snnc.backends.yoso.sim.energy` for what each costs).
 COUNTERS = ("packets_in", "packets_dropped", "eos_in", "synapse_ops", "bias_ops", "updates", "resets",
             "acc_clears", "spikes_out", "busy_cycles", "clear_words", "saturations")
-
-
-def sat_range(bits: int) -> tuple[int, int]:
-    """``(lo, hi)`` of a ``bits``-bit two's-complement word."""
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,11 @@ class PECore:
         self.layer = int(cfg["layer"])
         self.layer_name = str(cfg["layer_name"])
         self.neuron = str(cfg["neuron"])
-        if self.neuron not in ("relpsp", "if"):
+        spec = yoso_neuron_kind(self.neuron)
+        if spec is None:
             raise SimulationError(f"PE {self.id}: unknown neuron kind {self.neuron!r}", where=f"pe/{self.id:04d}")
+        #: the neuron's entry in the YOSO neuron table (its update, its schedule)
+        self.spec = spec
         self.lo, self.hi = (int(v) for v in cfg["neurons"])
         self.n = self.hi - self.lo
         self.key = int(cfg["key"])
@@ -112,12 +112,8 @@ class PECore:
         self.input_base = {int(k): int(v) for k, v in cfg["input_map"].items()}
         self.p_lo, self.p_hi = sat_range(int(cfg["state_bits"]["potential"]))
         self.a_lo, self.a_hi = sat_range(int(cfg["state_bits"]["acc_weight"]))
-        if self.neuron == "relpsp":
-            self.theta: Any = int(cfg["threshold"])
-            self.reset_mode = None
-        else:
-            self.theta = np.asarray(cfg["threshold"], np.int64)
-            self.reset_mode = str(cfg["reset"])
+        self.theta: Any
+        self.theta, self.reset_mode = spec.read_config(cfg)
         self.bias = None if cfg.get("bias") is None else np.asarray(cfg["bias"], np.int64)
         self.bias_abs = 0 if self.bias is None else int(np.abs(self.bias).max(initial=0))
         self.weights, ops, self.accept = _synapse_matrix(cfg, image.srams["weight"])
@@ -248,57 +244,36 @@ class PECore:
             out = sat
         return out
 
-    def relpsp_update(self, now: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """ReL-PSP update at the start of a step: ``V <- sat_P(V + K)`` for the live neurons, fire on the
-        first ``V >= theta``.
-
-        Returns:
-            (start cycle, local indices of the neurons that fired, the cycle each fired: the ``r``-th live
-            neuron in index order is done ``r * update_cycles`` after the start).
-        """
+    def begin_update(self, now: int, count: int) -> int:
+        """Start a neuron update of ``count`` neurons at cycle ``now``: apply the queued events (:meth:`flush`),
+        occupy the core ``count * update_cycles`` and count the updates. Returns the start cycle; neuron ``r``
+        of the update is done ``(r + 1) * update_cycles`` after it."""
         self.flush()
-        live = np.flatnonzero(self.live)
-        u = self._update
-        start = self.occupy(now, live.size * u, 0)
-        self.n_updates += live.size
-        if not live.size:
-            return start, live, live
-        v = self.v
-        v[live] = np.clip(v[live] + self.acc[live], self.p_lo, self.p_hi)
-        hit = v[live] >= self.theta
-        fired = live[hit]
-        self.live[fired] = False
-        self._counters["spikes_out"] += fired.size
-        return start, fired, start + (np.flatnonzero(hit) + 1) * u
+        start = self.occupy(now, count * self._update, 0)
+        self.n_updates += count
+        return start
 
-    def if_update(self, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """IF update once every input of ``step`` is in: ``V <- sat_P(V + I)``, fire on ``V >= theta``,
-        reset the neurons that fired, ``I <- 0``. Returns (start, fired local indices, fire cycles)."""
-        self.flush()
-        u = self._update
-        start = self.occupy(now, self.n * u, 0)
-        c = self._counters
-        self.n_updates += self.n
-        v = self.v
-        np.clip(v + self.acc, self.p_lo, self.p_hi, out=v)
-        fired = np.flatnonzero(v >= self.theta)
-        if fired.size:
-            if self.reset_mode == "subtract":
-                v[fired] -= self.theta if self.theta.ndim == 0 else self.theta[fired]
-                c["resets"] += fired.size
-            else:
-                v[fired] = 0
-        self.acc[:] = 0
-        c["acc_clears"] += self.n
-        c["spikes_out"] += fired.size
+    @property
+    def update_cycles(self) -> int:
+        """Core cycles per neuron update."""
+        return self._update
+
+    def count(self, counter: str, n: int) -> None:
+        """Add ``n`` to one of the PE's event counters (:data:`COUNTERS`: what the energy model prices)."""
+        self._counters[counter] += n
+
+    def update(self, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """The neuron update of ``step`` at cycle ``now`` (the neuron table's ``update``): returns (start cycle,
+        local indices of the neurons that fired, the cycle each fired)."""
+        out = self.spec.update(self, now, step)
         self.updated_step = step
-        return start, fired, start + (fired + 1) * u
+        return out
 
 
 class LayerGroup:
     """The PEs of one layer, with the layer's neuron state in shared arrays (each PE holds views).
 
-    The ReL-PSP update of a step runs for the whole layer at once (:meth:`relpsp_update`); the flush of a
+    A step-start update (ReL-PSP) runs for the whole layer at once (:meth:`update`); the flush of a
     dense layer whose PEs all receive every spike uses the layer's weight matrix once instead of once
     per PE (its fast path; otherwise, or when saturation is possible, each PE flushes on its own).
 
@@ -312,6 +287,7 @@ class LayerGroup:
         self.pes = sorted(pes, key=lambda pe: pe.lo)
         self.name = self.pes[0].layer_name
         self.neuron = self.pes[0].neuron
+        self.spec = self.pes[0].spec
         self.n = self.pes[-1].hi
         if [pe.lo for pe in self.pes] != [0, *(pe.hi for pe in self.pes[:-1])]:
             raise SimulationError(f"the PEs of %{self.name} do not hold contiguous neuron slices")
@@ -328,7 +304,8 @@ class LayerGroup:
             self.row_max = np.abs(self.weights).max(axis=1) if self.weights.size else first.row_max
             self.bias = None if first.bias is None else np.concatenate([pe.bias for pe in self.pes])
             self.bias_abs = max(pe.bias_abs for pe in self.pes)
-        self.uniform_theta = self.neuron == "relpsp" and len({pe.theta for pe in self.pes}) == 1
+        self.uniform_theta = (self.spec.group_update is not None and all(np.ndim(pe.theta) == 0 for pe in self.pes)
+                              and len({pe.theta for pe in self.pes}) == 1)
         self.p_lo, self.p_hi, self.a_hi = first.p_lo, first.p_hi, first.a_hi
         self.update_cycles = first._update
         self.has_bias = any(pe.bias is not None for pe in self.pes)
@@ -358,52 +335,22 @@ class LayerGroup:
         for pe in pes:
             pe.flush()
 
-    def relpsp_update(self, now: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """The ReL-PSP update of every PE of the layer at cycle ``now`` (see :meth:`PECore.relpsp_update`).
+    def update(self, now: int, step: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """The neuron update of every PE of the layer at cycle ``now`` (the table's ``group_update`` when it has
+        one, else each PE's ``update``).
 
         Returns:
             (layer indices of the neurons that fired, the cycle each fired, per PE the cycle its update ends).
         """
-        if not self.uniform_theta:
-            fired_all, times_all, ends = [], [], []
-            for pe in self.pes:
-                _, fired, times = pe.relpsp_update(now)
-                fired_all.append(fired + pe.lo)
-                times_all.append(times)
-                ends.append(pe.free)
-            return np.concatenate(fired_all), np.concatenate(times_all), ends
-        self.flush()
-        u = self.update_cycles
-        live = np.flatnonzero(self.live)
-        owner = np.searchsorted(self.bounds, live, side="right") - 1
-        counts = np.bincount(owner, minlength=len(self.pes))
-        firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        start_list, ends = [], []
-        for pe, c in zip(self.pes, counts.tolist(), strict=True):  # PECore.occupy, inlined (hot)
-            free = pe.free
-            start = now if now > free else free
-            pe.free = free = start + c * u
-            if free > pe.done:
-                pe.done = free
-            pe.n_busy += c * u
-            pe.n_updates += c
-            start_list.append(start)
-            ends.append(free)
-        starts = np.asarray(start_list, np.int64)
-        if not live.size:
-            return live, live, ends
-        v = self.v
-        v[live] = np.clip(v[live] + self.acc[live], self.p_lo, self.p_hi)
-        hit = v[live] >= self.pes[0].theta
-        fired = live[hit]
-        if fired.size:
-            self.live[fired] = False
-            rank = np.flatnonzero(hit) - firsts[owner[hit]] + 1
-            times = starts[owner[hit]] + rank * u
-            for k, c in zip(*np.unique(owner[hit], return_counts=True), strict=True):
-                self.pes[int(k)]._counters["spikes_out"] += int(c)
-            return fired, times, ends
-        return fired, fired, ends
+        if self.spec.group_update is not None:
+            return self.spec.group_update(self, now, step)
+        fired_all, times_all, ends = [], [], []
+        for pe in self.pes:
+            _, fired, times = pe.update(now, step)
+            fired_all.append(fired + pe.lo)
+            times_all.append(times)
+            ends.append(pe.free)
+        return np.concatenate(fired_all), np.concatenate(times_all), ends
 
 
 def _synapse_matrix(cfg: dict[str, Any], weight_sram: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
