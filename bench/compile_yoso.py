@@ -34,8 +34,8 @@ from snnc.backends.yoso.compile import spike_statistics
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.layers import find_network
 from snnc.backends.yoso.partition import near_square, plan_network
-from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.ir import Graph
+from snnc.tests.yoso_models import ttfs_mlp
 
 DEFAULT_DATA = Path("/work/shared/data/mnist")
 

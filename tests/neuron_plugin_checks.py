@@ -143,7 +143,7 @@ def main(workdir: Path) -> None:
 
     def yoso() -> dict:
         from snnc.backends.yoso import compile_yoso
-        from snnc.backends.yoso.sim.simulate import simulate_deployment
+        from snnc.backends.yoso.drivers.simulate import simulate_deployment
 
         compiled = compile_yoso(parse_graph(FLOAT_MODEL), workdir / "dep")
         assert all(np.issubdtype(op.attrs["weight"].dtype, np.integer)

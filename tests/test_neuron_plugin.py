@@ -71,11 +71,6 @@ def test_the_plugin_op_runs_on_the_reference_executor_in_integer_mode(stages: di
 
 
 def test_the_plugin_op_simulates_on_yoso_bit_exact_with_the_integer_reference(stages: dict[str, dict]) -> None:
-    import snnc.backends.yoso.layers as layers
-
-    if not stages["yoso"]["ok"] and hasattr(layers, "NEURON_OPS"):
-        pytest.xfail("needs the quantize/partition call sites switched to the neuron table "
-                     f"(docs/adding-a-neuron.md, 'Status'); failed with {stages['yoso']['error']}")
     _ok(stages, "yoso")
 
 

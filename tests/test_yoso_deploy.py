@@ -13,9 +13,9 @@ import pytest
 from snnc.backends.yoso import YosoBackend, compile_yoso, inspect_deployment, load_deployment
 from snnc.backends.yoso.deploy import PE_FILES, TOP_FILES
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
-from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.errors import BackendError, DeploymentError
 from snnc.ir.parser import parse_graph
+from snnc.tests.yoso_models import ttfs_mlp
 
 HW = with_overrides(load_hardware(), pe={"neurons": 8, "weights": 400})
 

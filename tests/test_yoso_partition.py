@@ -12,9 +12,9 @@ from snnc.backends.yoso import compile_yoso, load_deployment
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.backends.yoso.layers import find_network
 from snnc.backends.yoso.partition import balanced_slices, formula_pes, pe_count, plan_network, utilisation_table
-from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.errors import DesignRuleError
 from snnc.ir import Graph, ValueType
+from snnc.tests.yoso_models import ttfs_mlp
 
 HW = load_hardware()
 

@@ -29,11 +29,11 @@ from snnc.backends.yoso.routing import (
     unicast_links,
     xy_route,
 )
-from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.errors import DeploymentError, DesignRuleError, PassError
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import print_graph
 from snnc.passes import MissingPassError, PassManager, get_pass
+from snnc.tests.yoso_models import ttfs_mlp
 
 HW = load_hardware()
 

@@ -18,12 +18,12 @@ from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
 from snnc.backends.yoso.sim.chip import Chip
 from snnc.backends.yoso.sim.energy import CATEGORIES
 from snnc.backends.yoso.sim.events import SimulationError
-from snnc.backends.yoso.synthetic import ttfs_mlp
 from snnc.cli.simulate import main
 from snnc.errors import DatasetError, DeploymentError
 from snnc.frontend import import_onnx
 from snnc.ir import Graph, ValueType
 from snnc.tests.onnx_models import CASES
+from snnc.tests.yoso_models import ttfs_mlp
 
 #: small PEs, so that tiny models spread over several PEs and the network carries multicast traffic
 HW = with_overrides(load_hardware(), pe={"neurons": 8, "weights": 400})

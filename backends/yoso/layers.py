@@ -16,18 +16,14 @@ import math
 from dataclasses import dataclass, field
 
 from snnc.errors import DesignRuleError
-from snnc.ir import Graph, Operation, Value
+from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron
 from snnc.passes.canonicalize import SHAPE_OPS
 
-__all__ = ["ENCODER_OPS", "HOST", "NEURON_OPS", "SHAPE_OPS", "SINGLE_SPIKE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
+__all__ = ["ENCODER_OPS", "HOST", "SHAPE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
            "Network", "find_network"]
 
-NEURON_OPS = frozenset({"snn.relpsp", "snn.if"})
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
 ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
-#: producers whose neurons spike at most once per image (the slope K of a ReL-PSP layer they feed is bounded by
-#: the row sum of |w|, see docs/yoso.md, "Integer semantics").
-SINGLE_SPIKE_OPS = frozenset({"snn.ttfs_encode", "snn.relpsp"})
 #: the destination id of the host in flows and routes.
 HOST = -1
 
@@ -84,7 +80,7 @@ class Layer:
     @property
     def single_spike_source(self) -> bool:
         """Whether every source neuron spikes at most once per image."""
-        return self.source_opname in SINGLE_SPIKE_OPS
+        return emits_single_spikes(self.source_opname)
 
 
 @dataclass
@@ -128,7 +124,7 @@ def find_network(graph: Graph) -> Network:
     host: dict[int, HostSource] = {}
     by_neuron: dict[int, int] = {}
     for op in graph.ops:
-        if op.opname not in NEURON_OPS:
+        if not is_neuron(op.opname):
             continue
         where = f"%{op.result.name} = {op.opname}"
         syn = producers.get(id(op.operands[0]))
@@ -148,7 +144,7 @@ def find_network(graph: Graph) -> Network:
         while root is not None and root.opname in SHAPE_OPS:
             source = root.operands[0]
             root = producers.get(id(source))
-        if root is None or not (root.opname in ENCODER_OPS or root.opname in NEURON_OPS):
+        if root is None or not (root.opname in ENCODER_OPS or is_neuron(root.opname)):
             got = "a graph input" if root is None else f"%{root.result.name} = {root.opname}"
             raise DesignRuleError(f"the synapse %{syn.result.name} reads {got}; on YOSO a synapse reads spikes "
                                   "from an encoder or a neuron layer", where=where,
@@ -166,7 +162,7 @@ def find_network(graph: Graph) -> Network:
             w = syn.attrs["weight"]
             m = math.prod(w.shape[1:])
         source_layer = None
-        if root.opname in NEURON_OPS:
+        if is_neuron(root.opname):
             source_layer = by_neuron[id(root)]
         else:
             host.setdefault(id(root), HostSource(root))

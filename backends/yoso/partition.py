@@ -22,6 +22,7 @@ import numpy as np
 
 from snnc.backends.yoso.hardware import Hardware
 from snnc.backends.yoso.layers import Layer, Network
+from snnc.backends.yoso.neurons import yoso_neuron
 from snnc.errors import DesignRuleError
 
 #: key of the partition annotation (the printed mirror of the plan) in a neuron op's ``meta``.
@@ -229,17 +230,11 @@ def check_packets(network: Network, hw: Hardware, time_steps: int, sources: int)
 def accumulator_bound(layer: Layer, time_steps: int) -> int:
     """Worst-case |accumulated weight| of the layer's integer weights (docs/yoso.md, "Integer semantics").
 
-    IF: the step's input ``|I| <= sum_i |w_ji| + |b_j|``. ReL-PSP: the slope ``|K| <= c * sum_i |w_ji| + T |b_j|``,
-    ``c = 1`` when every source neuron spikes at most once, else ``T``.
+    The bound is the neuron's own (its YOSO table entry, :mod:`snnc.backends.yoso.neurons`), e.g. IF: the step's
+    input ``|I| <= sum_i |w_ji| + |b_j|``; ReL-PSP: the slope ``|K| <= c * sum_i |w_ji| + T |b_j|``, ``c = 1`` when
+    every source neuron spikes at most once, else ``T``.
     """
-    w = layer.synapse.attrs["weight"].astype(np.int64)
-    rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
-    bias = layer.synapse.attrs.get("bias")
-    b = np.zeros_like(rows) if bias is None else np.abs(bias.astype(np.int64))
-    if layer.neuron.opname == "snn.if":
-        return int((rows + b).max())
-    c = 1 if layer.single_spike_source else time_steps
-    return int((c * rows + time_steps * b).max())
+    return yoso_neuron(layer.neuron.opname).layer_bound(layer, time_steps)
 
 
 def check_accumulators(network: Network, hw: Hardware, time_steps: int) -> None:
@@ -250,7 +245,7 @@ def check_accumulators(network: Network, hw: Hardware, time_steps: int) -> None:
             continue
         bound = accumulator_bound(layer, time_steps)
         if bound > limit:
-            what = "input I of one step" if layer.neuron.opname == "snn.if" else "slope K"
+            what = yoso_neuron(layer.neuron.opname).traits.accumulator_name
             raise DesignRuleError(
                 f"layer {layer.index} (%{layer.name}): the accumulated weight ({what}) can reach {bound} in the "
                 f"worst case, beyond the {hw.sram['acc_weight'].bits}-bit accumulated-weight word (max {limit}) "

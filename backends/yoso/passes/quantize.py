@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from snnc.backends.yoso.hardware import SEMANTICS, Hardware, resolve_hardware
-from snnc.errors import DesignRuleError, PassError
-from snnc.ir import Graph, Operation, ValueType
+from snnc.backends.yoso.neurons import check_fits, yoso_neuron
+from snnc.errors import PassError
+from snnc.ir import Graph, Operation, ValueType, is_neuron
 from snnc.passes.base import Pass
 from snnc.passes.registry import register_pass
 
@@ -70,7 +71,7 @@ class Quantize(Pass):
                             f"the weight SRAM ({hw.source})",
                             hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
         producers = {id(op.result): op for op in graph.ops}
-        for neuron in [op for op in graph.ops if op.opname in ("snn.relpsp", "snn.if")]:
+        for neuron in [op for op in graph.ops if is_neuron(op.opname)]:
             syn = producers.get(id(neuron.operands[0]))
             if syn is None:
                 continue
@@ -80,7 +81,7 @@ class Quantize(Pass):
                 continue
             if np.issubdtype(syn.attrs["weight"].dtype, np.integer):
                 continue  # already quantized
-            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by _check_fits
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by check_fits
                 _quantize_layer(syn, neuron, bits, self.granularity, hw)
 
 
@@ -113,17 +114,15 @@ def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: s
     else:
         channel_max = flat.max(axis=1)
         scale = np.where(channel_max > 0, channel_max / qmax, layer_scale)
-    where = f"%{neuron.result.name} = {neuron.opname}"
-    if neuron.opname == "snn.relpsp" and not np.all(scale == scale[0]):
-        raise PassError("quantize: per-channel scales give every neuron its own integer threshold, but "
-                        "snn.relpsp has one scalar threshold", where=where,
-                        hint="quantize ReL-PSP layers with granularity=per-layer")
+    entry = yoso_neuron(neuron.opname)
+    if entry.check_scale is not None:
+        entry.check_scale(neuron, scale)
     wshape = (-1,) + (1,) * (w.ndim - 1)
     w_q = np.clip(np.rint(w / scale.reshape(wshape)), -qmax, qmax).astype(weight_dtype(bits))
     syn.attrs["weight"] = w_q
     if "bias" in syn.attrs:
         b_q = np.rint(syn.attrs["bias"].astype(np.float64) / scale)
-        _check_fits(b_q, hw.sram["acc_weight"].bits, "bias", f"%{syn.result.name} = {syn.opname}", scale)
+        check_fits(b_q, hw.sram["acc_weight"].bits, "bias", f"%{syn.result.name} = {syn.opname}", scale)
         syn.attrs["bias"] = b_q.astype(np.int32)
     scale_meta: float | np.ndarray = float(scale[0]) if granularity == "per-layer" else scale.astype(np.float32)
     syn.meta["quant"] = {
@@ -132,40 +131,5 @@ def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: s
         "semantics": SEMANTICS}
     syn.result.type = ValueType(syn.result.type.kind, syn.result.type.features, "i32")
 
-    features = neuron.result.type.features
-    if neuron.opname == "snn.relpsp":
-        theta = float(neuron.attrs["threshold"])
-        theta_q = max(1.0, float(np.rint(theta / scale[0])))
-        _check_fits(np.array([theta_q]), hw.sram["potential"].bits, "threshold", where, scale)
-        neuron.attrs["threshold"] = theta_q
-        theta_meta: float | np.ndarray = theta
-        state = {"potential_bits": hw.sram["potential"].bits, "slope_bits": hw.sram["acc_weight"].bits}
-    else:
-        theta = neuron.attrs["threshold"].astype(np.float64)
-        # the scale varies along the channel axis: axis 0 of the features (dense: the neuron axis)
-        chan = scale.reshape((-1,) + (1,) * (len(features) - 1))
-        shape = np.broadcast_shapes(theta.shape, chan.shape) if granularity == "per-channel" else theta.shape
-        theta_b = np.broadcast_to(theta, shape)
-        divisor = np.broadcast_to(chan, shape) if granularity == "per-channel" else scale[0]
-        theta_q = np.maximum(1, np.rint(theta_b / divisor))
-        _check_fits(theta_q, hw.sram["potential"].bits, "threshold", where, scale)
-        neuron.attrs["threshold"] = np.asarray(theta_q, dtype=np.int32)
-        theta_meta = theta.astype(np.float32) if theta.ndim else float(theta)
-        state = {"potential_bits": hw.sram["potential"].bits, "input_bits": hw.sram["acc_weight"].bits}
-    neuron.meta["quant"] = {
-        "scale": scale_meta, "threshold_float": theta_meta,
-        "threshold_rule": "theta_q = max(1, rint(theta / scale))", **state, "semantics": SEMANTICS}
-
-
-def _check_fits(values: np.ndarray, bits: int, what: str, where: str, scale: np.ndarray) -> None:
-    """A quantized threshold or bias must be a ``bits``-bit signed integer of the neuron state; else a
-    threshold could never be reached (or a bias would wrap), so it is a design-rule error with the numbers."""
-    limit = (1 << (bits - 1)) - 1
-    with np.errstate(invalid="ignore", over="ignore"):
-        worst = float(np.max(np.abs(values))) if values.size else 0.0
-    if not np.isfinite(worst) or worst > limit:
-        raise DesignRuleError(
-            f"quantize: the integer {what} {worst:.4g} (float value / weight scale {float(np.min(scale)):.4g}) does "
-            f"not fit the {bits}-bit neuron state (at most {limit})", where=where,
-            hint=f"the {what} is far larger than the weights: check the model's {what}s, or use a hardware file "
-                 "with wider potential / accumulated-weight words")
+    state = entry.quantize(neuron, scale, granularity, hw)
+    neuron.meta["quant"] = {"scale": scale_meta, **state, "semantics": SEMANTICS}
