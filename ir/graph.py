@@ -25,14 +25,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from snnc.errors import VerificationError
 from snnc.ir.ops import OPS, OpError, lookup_op
 from snnc.ir.types import ValueType
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported where used: `snnc --help` and friends never pay for it
 
 #: the longest simulation a graph may ask for (2**16 steps): far above any trained SNN, and it keeps absurd
 #: values (10**9 steps, a damaged file) from reaching an allocation or a loop over the steps.
@@ -171,6 +173,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """A DiGraph with one node per op (its index in ``ops``, with the op as ``op``) and an edge per use."""
+        import networkx as nx
+
         g = nx.DiGraph()
         index = {id(op.result): i for i, op in enumerate(self.ops)}
         for i, op in enumerate(self.ops):
@@ -183,6 +187,8 @@ class Graph:
 
     def topological_order(self) -> list[Operation]:
         """The ops in an order where every op follows the ops it reads (stable for a valid graph)."""
+        import networkx as nx
+
         g = self.to_networkx()
         return [g.nodes[n]["op"] for n in nx.lexicographical_topological_sort(g)]
 
@@ -310,6 +316,8 @@ def _infer(op: Operation, time_steps: int, where: str | None = None) -> ValueTyp
 
 
 def _find_cycle(graph: Graph) -> list[str]:
+    import networkx as nx
+
     try:
         edges = nx.find_cycle(graph.to_networkx())
     except nx.NetworkXNoCycle:

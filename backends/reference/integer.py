@@ -50,8 +50,11 @@ from snnc.backends.reference.kernels import (
 from snnc.errors import BackendError
 from snnc.ir import Graph, Operation, is_neuron, neuron_traits
 
-#: integer semantics (``meta['quant']['semantics']``) this module implements (docs/yoso.md).
-SUPPORTED_SEMANTICS = ("yoso-int-1",)
+#: version tag of the integer semantics (docs/yoso.md, "Integer semantics") this module implements, which quantized
+#: ops name in ``meta['quant']['semantics']`` and the YOSO simulator implements too.
+SEMANTICS = "yoso-int-1"
+#: integer semantics (``meta['quant']['semantics']``) this module runs.
+SUPPORTED_SEMANTICS = (SEMANTICS,)
 #: synapse ops a quantized layer may have (the neuron ops are those of :data:`INTEGER_NEURONS`).
 SYNAPSES = ("snn.dense", "snn.conv2d")
 #: largest |partial sum| a float dtype holds exactly for every integer up to it.

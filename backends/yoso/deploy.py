@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from snnc.backends.yoso.hardware import SEMANTICS, Hardware, parse_hardware
+from snnc.backends.reference.integer import SEMANTICS
+from snnc.backends.yoso.hardware import Hardware, parse_hardware
 from snnc.backends.yoso.images import SRAM_FILES, PEImage, build_images, sram_dtype
 from snnc.backends.yoso.packet import packet_format
 from snnc.backends.yoso.plan import HOST_PORT, YosoPlan

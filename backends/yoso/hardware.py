@@ -32,9 +32,6 @@ DEFAULT_HARDWARE = Path(__file__).resolve().parent / "yoso-6x7.toml"
 SRAM_NAMES = ("weight", "potential", "acc_weight", "spike_addr")
 #: packet type field width (spike, end-of-step, reserved), see :mod:`snnc.backends.yoso.packet`.
 PACKET_TYPE_BITS = 2
-#: version tag of the integer semantics in docs/yoso.md ("Integer semantics") that quantized ops follow and the
-#: simulator implements (``meta['quant']['semantics']``, ``program.json``).
-SEMANTICS = "yoso-int-1"
 
 
 # ------------------------------------------------------------------------------------ dataclasses

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from snnc.backends.yoso.hardware import SEMANTICS, Hardware, resolve_hardware
+from snnc.backends.reference.integer import SEMANTICS
+from snnc.backends.yoso.hardware import Hardware, resolve_hardware
 from snnc.backends.yoso.neurons import check_fits, yoso_neuron
 from snnc.errors import PassError
 from snnc.ir import Graph, Operation, ValueType, is_neuron

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SpikeTrain
 from snnc.backends.yoso.deploy import Deployment
-from snnc.backends.yoso.hardware import SEMANTICS
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.noc import H, MeshNoC, NocConfig, P
