@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from snnc.errors import FrontendError, SnncError
 from snnc.frontend.snn_functions import ALL_SNN_FUNCTIONS, LEAKY_FUNCTIONS, SNN_FUNCTIONS, snn_function
@@ -473,6 +475,50 @@ def test_importing_a_leaky_model_is_a_clear_error_or_works() -> None:
         except SnncError as err:
             node = next(n for n in model.graph.node if n.domain == "snn" and n.op_type != "TTFSEncode")
             assert node.op_type in str(err) or node.name in str(err), str(err)
+
+
+# --------------------------------------------------------------------------------- property
+DECAYS = [0.0, 0.25, 0.5, 0.75, 0.875, 1.0]
+
+
+@st.composite
+def _neuron_cases(draw: st.DrawFn) -> dict:
+    n = draw(st.integers(1, 5))
+    op = draw(st.sampled_from(["if_neuron", "lif", "cuba_lif"]))
+    per_feature = draw(st.booleans())
+
+    def param(choices: list[float]) -> np.ndarray:
+        picks = draw(st.lists(st.sampled_from(choices), min_size=n, max_size=n)) if per_feature else \
+            [draw(st.sampled_from(choices))]
+        return np.array(picks if per_feature else picks[0], F32)
+
+    seed = draw(st.integers(0, 2**16))
+    return {
+        "op": op, "n": n, "seed": seed, "t": draw(st.integers(2, 9)), "batch": draw(st.integers(1, 3)),
+        "theta": param([0.25, 0.5, 0.75, 1.0, 1.5]), "alpha": param(DECAYS), "beta": param(DECAYS),
+        "reset": draw(st.sampled_from(RESETS)), "delayed": draw(st.booleans()),
+        "recurrent": draw(st.booleans()), "offset": draw(st.integers(-8, 24)),
+    }
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_neuron_cases())
+def test_property_neurons_equal_the_transcription(case: dict) -> None:
+    rng = np.random.default_rng(case["seed"])
+    current = dyadic(rng, (case["t"], case["batch"], case["n"]), offset=case["offset"])
+    w = dyadic(rng, (case["n"], case["n"]), limit=40) if case["recurrent"] else None
+    th, al, be, reset, delayed = case["theta"], case["alpha"], case["beta"], case["reset"], case["delayed"]
+    if case["op"] == "if_neuron":
+        got, _, _ = _run_on_current(current, lambda b, i: b.if_neuron(i, th, reset, recurrent_weight=w))
+        want = spec.if_neuron_recurrent(current, th, reset, w)
+    elif case["op"] == "lif":
+        got, _, _ = _run_on_current(current, lambda b, i: b.lif(i, th, be, reset, delayed, w))
+        want = spec.lif(current, th, be, reset, delayed, w)
+    else:
+        got, _, _ = _run_on_current(current, lambda b, i: b.cuba_lif(i, th, al, be, reset, delayed, w))
+        want = spec.cuba_lif(current, th, al, be, reset, delayed, w)
+    _equal(got, want, str(case))
 
 
 # --------------------------------------------------------------------------------- builder checks
