@@ -379,6 +379,8 @@ def test_two_layer_net_with_residual_add(reset: str, delayed: bool, recurrent: b
         assert 0 < h1r.mean() < 1 and 0 < h2r.mean() < 1
         outputs[decode] = scores
     assert not np.array_equal(outputs["last_step_decode"], outputs["max_over_time_decode"])
+    plain = run_onnxruntime(model, x, optimize=False)  # the unoptimized session runs the If/Scan bodies too
+    _equal(plain, outputs["max_over_time_decode"], "unoptimized session")
 
 
 def test_add_of_an_li_trace_and_using_a_value_twice() -> None:
