@@ -14,12 +14,32 @@ and serve as an independent oracle. Every body reproduces the SPEC equations bit
   ``S[t] = 1`` at the first step with ``V[t] >= threshold``, never again (a Scan over axis 0).
 * ``IF(I, threshold){reset="subtract"}``: subtract ``V[t] = (V[t-1] - theta*S[t-1]) + I[t]``;
   zero ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``; ``S[t] = V[t] >= theta`` (a Scan over axis 0).
+* ``IF(I, threshold[, recurrent_weight]){reset="subtract"}``: with ``recurrent_weight`` ``W`` ``[n, n]``
+  the input is ``I'[t] = I[t] + S[t-1] @ W^T`` (one step of delay); without it, ``I'[t] = I[t]``.
+* ``LIF(I, threshold, beta[, recurrent_weight]){reset="subtract", delayed_reset=0}``:
+  ``Vr = V - theta*S`` (subtract) or ``V*(1 - S)`` (zero); ``V[t] = beta*Vr[t-1] + I'[t]``; with
+  ``delayed_reset=1``: subtract ``V[t] = (beta*V[t-1] + I'[t]) - theta*S[t-1]``, zero
+  ``V[t] = (beta*V[t-1] + I'[t])*(1 - S[t-1])``; ``S[t] = V[t] >= theta``.
+* ``CubaLIF(I, threshold, alpha, beta[, recurrent_weight]){reset="subtract", delayed_reset=0}``:
+  ``J[t] = alpha*J[t-1] + I'[t]``, then the LIF update with ``J[t]`` in place of ``I'[t]``.
+* ``LI(I, beta)``: ``V[t] = beta*V[t-1] + I[t]``; the output is the potential trace ``[T, B, *f]``.
 * ``FirstSpikeDecode(S)``: ``T - argmax_t S[t]`` where some step spikes, else 0 (= ``T - T``).
-* ``LastStepDecode(S)``: ``S[T-1]``.
-* ``SpikeCountDecode(S)``: ``sum_t S[t] / T``.
+* ``LastStepDecode(S)``: ``S[T-1]`` (on an LI trace: ``V[T-1]``).
+* ``SpikeCountDecode(S)``: ``sum_t S[t] / T`` (on an LI trace: the mean over the steps).
+* ``MaxOverTimeDecode(S)``: ``max_t S[t]`` (on an LI trace: the maximum potential over the steps).
 
-Spike trains are float32 0/1 tensors ``[T, B, *features]``; every body is rank-generic. Names inside
-the Scan bodies never repeat a name of the enclosing function (ONNX forbids shadowing).
+The optional last input ``recurrent_weight`` of IF, LIF and CubaLIF is one function with an optional
+formal input, not a separate variant: the body tests ``OptionalHasElement(recurrent_weight)`` (false
+when the node omits the input) and an ``If`` runs the Scan with or without the recurrent term. A body
+node may not read an omitted input directly (type inference fails on it), so the weight reaches the
+recurrent branch as ``W' = Gemm(zeros[n, 1], zeros[1, n], C=recurrent_weight)``: ``0 + W`` (exactly
+``W``) when present, ``zeros[n, n]`` when omitted (Gemm's ``C`` is itself optional).
+
+Spike trains are float32 0/1 tensors ``[T, B, *features]``; every body is rank-generic (a recurrent
+neuron needs one feature axis ``[T, B, n]``). Names inside the Scan bodies never repeat a name of the
+enclosing function (ONNX forbids shadowing). Float32 operations follow the SPEC equations left to right,
+one ONNX op per arithmetic operation, so each result is the SPEC's float32 result bit for bit (only the
+sums inside a MatMul have an implementation order, exact on dyadic weights).
 """
 
 from __future__ import annotations
@@ -79,30 +99,76 @@ def _function(name: str, inputs: list[str], outputs: list[str], nodes: list[Node
 
 
 # ---------------------------------------------------------------------------------- neuron Scan bodies
+def _neuron_step_body(graph_name: str, *, leaky: bool, cuba: bool, recurrent: bool) -> GraphProto:
+    """One step of IF (``leaky=False``), LIF (``leaky=True``) or CubaLIF (``cuba=True``), optionally recurrent.
+
+    Loop-carried states, in this order: ``v, s, [j], theta, [beta, is_delayed], [alpha], is_zero, [wt]``
+    (``wt`` is the transposed recurrent weight ``[n, n]``); scan input ``i_t``; scan output ``s_t``.
+    Every arithmetic operation of the SPEC is one node, in the SPEC's order:
+
+    * input: ``i_in = i_t + s_prev @ wt`` (recurrent) or ``i_t``;
+    * CubaLIF: ``j = alpha * j_prev + i_in``, the drive is ``j`` (else ``i_in``);
+    * reset first (default): ``vr = where(is_zero, v_prev * (1 - s_prev), v_prev - theta * s_prev)``,
+      ``v = beta * vr + drive`` (IF: ``v = vr + drive``);
+    * delayed reset (LIF/CubaLIF with ``is_delayed``): ``u = beta * v_prev + drive``,
+      ``v = where(is_zero, u * (1 - s_prev), u - theta * s_prev)``;
+    * ``s = v >= theta`` (float 0/1).
+    """
+    states = ["v", "s"] + (["j"] if cuba else []) + ["theta"] + (["beta", "is_delayed"] if leaky else []) \
+        + (["alpha"] if cuba else []) + ["is_zero"] + (["wt"] if recurrent else [])
+    bools = {"is_zero", "is_delayed"}
+    nodes = [_const("step_one", 1.0)]
+    drive = "i_t"
+    if recurrent:
+        nodes += [helper.make_node("MatMul", ["s_prev", "wt_prev"], ["rec"]),
+                  helper.make_node("Add", ["i_t", "rec"], ["i_in"])]
+        drive = "i_in"
+    if cuba:
+        nodes += [helper.make_node("Mul", ["alpha_prev", "j_prev"], ["alpha_j"]),
+                  helper.make_node("Add", ["alpha_j", drive], ["j"])]
+        drive = "j"
+    nodes += [
+        helper.make_node("Mul", ["theta_prev", "s_prev"], ["theta_s"]),
+        helper.make_node("Sub", ["step_one", "s_prev"], ["keep"]),
+        helper.make_node("Sub", ["v_prev", "theta_s"], ["v_sub"]),
+        helper.make_node("Mul", ["v_prev", "keep"], ["v_zero"]),
+        helper.make_node("Where", ["is_zero_prev", "v_zero", "v_sub"], ["v_reset"]),
+    ]
+    if leaky:
+        nodes += [
+            helper.make_node("Mul", ["beta_prev", "v_reset"], ["beta_v_reset"]),
+            helper.make_node("Add", ["beta_v_reset", drive], ["v_now"]),
+            helper.make_node("Mul", ["beta_prev", "v_prev"], ["beta_v"]),
+            helper.make_node("Add", ["beta_v", drive], ["u"]),
+            helper.make_node("Sub", ["u", "theta_s"], ["u_sub"]),
+            helper.make_node("Mul", ["u", "keep"], ["u_zero"]),
+            helper.make_node("Where", ["is_zero_prev", "u_zero", "u_sub"], ["v_late"]),
+            helper.make_node("Where", ["is_delayed_prev", "v_late", "v_now"], ["v"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Add", ["v_reset", drive], ["v"]))
+    nodes += [
+        helper.make_node("GreaterOrEqual", ["v", "theta_prev"], ["fire"]),
+        helper.make_node("Cast", ["fire"], ["s"], to=_F),
+        helper.make_node("Identity", ["s"], ["s_t"]),
+    ]
+    passthrough = [st for st in states if st not in ("v", "s", "j")]
+    nodes += [helper.make_node("Identity", [f"{st}_prev"], [f"{st}_out"]) for st in passthrough]
+
+    def typed(name: str, state: str) -> onnx.ValueInfoProto:
+        return _untyped(name, TensorProto.BOOL if state in bools else _F)
+
+    inputs = [typed(f"{st}_prev", st) for st in states] + [_untyped("i_t")]
+    outputs = [typed(st if st in ("v", "s", "j") else f"{st}_out", st) for st in states] + [_untyped("s_t")]
+    return helper.make_graph(nodes, graph_name, inputs, outputs)
+
+
 def _if_step_body() -> GraphProto:
     """One IF step: states (V, S, theta, is_zero), scan input I_t; scan output S_t.
 
     ``V = where(is_zero, V_prev * (1 - S_prev), V_prev - theta * S_prev) + I_t``; ``S = V >= theta``.
     """
-    nodes = [
-        _const("step_one", 1.0),
-        helper.make_node("Mul", ["theta_in", "s_prev"], ["theta_s"]),
-        helper.make_node("Sub", ["v_prev", "theta_s"], ["v_sub"]),
-        helper.make_node("Sub", ["step_one", "s_prev"], ["keep"]),
-        helper.make_node("Mul", ["v_prev", "keep"], ["v_zero"]),
-        helper.make_node("Where", ["is_zero_in", "v_zero", "v_sub"], ["v_base"]),
-        helper.make_node("Add", ["v_base", "i_t"], ["v"]),
-        helper.make_node("GreaterOrEqual", ["v", "theta_in"], ["fire"]),
-        helper.make_node("Cast", ["fire"], ["s"], to=_F),
-        helper.make_node("Identity", ["theta_in"], ["theta_out"]),
-        helper.make_node("Identity", ["is_zero_in"], ["is_zero_out"]),
-        helper.make_node("Identity", ["s"], ["s_t"]),
-    ]
-    inputs = [_untyped("v_prev"), _untyped("s_prev"), _untyped("theta_in"),
-              _untyped("is_zero_in", TensorProto.BOOL), _untyped("i_t")]
-    outputs = [_untyped("v"), _untyped("s"), _untyped("theta_out"),
-               _untyped("is_zero_out", TensorProto.BOOL), _untyped("s_t")]
-    return helper.make_graph(nodes, "if_step", inputs, outputs)
+    return _neuron_step_body("if_step", leaky=False, cuba=False, recurrent=False)
 
 
 def _if_scan(v0: str, theta: str, is_zero: str, current: str, out: str) -> NodeProto:
@@ -211,19 +277,90 @@ def relpsp_function() -> FunctionProto:
                      doc=relpsp_function.__doc__ or "")
 
 
-def if_function() -> FunctionProto:
-    """``snn.IF(I, threshold){reset="subtract"}`` -> spikes ``[T, B, *f]``."""
+def _neuron_function(op_type: str, params: list[str], *, leaky: bool, cuba: bool, doc: str) -> FunctionProto:
+    """``snn.<op_type>(I, threshold, *params[, recurrent_weight]){reset, [delayed_reset]}`` -> spikes.
+
+    The body: flags from the attributes, zero states, the recurrent weight (or zeros) ``W'``
+    transposed, and ``If(OptionalHasElement(recurrent_weight))`` choosing the recurrent Scan or the
+    plain one (see the module doc).
+    """
     nodes = [
-        _const_from_attr("reset", "reset", "string"),
+        _const_from_attr("reset_name", "reset", "string"),
         helper.make_node("Constant", [], ["zero_name"],
                          value=helper.make_tensor("zero_name", TensorProto.STRING, [], [b"zero"])),
-        helper.make_node("Equal", ["reset", "zero_name"], ["is_zero"]),
+        helper.make_node("Equal", ["reset_name", "zero_name"], ["is_zero"]),
         helper.make_node("Shape", ["I"], ["f_shape"], start=1),
         helper.make_node("ConstantOfShape", ["f_shape"], ["v0"]),
-        _if_scan("v0", "threshold", "is_zero", "I", "spikes"),
+        # W' = zeros[n, 1] @ zeros[1, n] + recurrent_weight: exactly W, or zeros[n, n] where it is omitted
+        helper.make_node("OptionalHasElement", ["recurrent_weight"], ["has_rec"]),
+        _const("one_1d", [1], np.int64),
+        helper.make_node("Shape", ["I"], ["n_1d"], start=-1),
+        helper.make_node("Concat", ["n_1d", "one_1d"], ["col_shape"], axis=0),
+        helper.make_node("Concat", ["one_1d", "n_1d"], ["row_shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["col_shape"], ["zero_col"]),
+        helper.make_node("ConstantOfShape", ["row_shape"], ["zero_row"]),
+        helper.make_node("Gemm", ["zero_col", "zero_row", "recurrent_weight"], ["w_rec"]),
+        helper.make_node("Transpose", ["w_rec"], ["w_rec_t"], perm=[1, 0]),
     ]
-    return _function("IF", ["I", "threshold"], ["spikes"], nodes, defaults={"reset": "subtract"},
-                     doc=if_function.__doc__ or "")
+    defaults: dict[str, object] = {"reset": "subtract"}
+    if leaky:
+        nodes += [_const_from_attr("delayed_i", "delayed_reset", "int"),
+                  helper.make_node("Cast", ["delayed_i"], ["is_delayed"], to=TensorProto.BOOL)]
+        defaults["delayed_reset"] = 0
+    state_inputs = ["v0", "v0"] + (["v0"] if cuba else []) + ["threshold"] \
+        + (["beta", "is_delayed"] if leaky else []) + (["alpha"] if cuba else []) + ["is_zero"]
+    n_states = len(state_inputs)
+    branches = {}
+    for prefix, recurrent in (("rec", True), ("plain", False)):
+        body = _neuron_step_body(f"{op_type.lower()}_{prefix}_step", leaky=leaky, cuba=cuba, recurrent=recurrent)
+        inputs = state_inputs + (["w_rec_t"] if recurrent else []) + ["I"]
+        outputs = [f"{prefix}_state_{k}" for k in range(n_states + recurrent)] + [f"{prefix}_spikes"]
+        scan = helper.make_node("Scan", inputs, outputs, num_scan_inputs=1, body=body)
+        branches[prefix] = helper.make_graph([scan], f"{op_type.lower()}_{prefix}", [],
+                                             [_untyped(f"{prefix}_spikes")])
+    nodes.append(helper.make_node("If", ["has_rec"], ["spikes"], then_branch=branches["rec"],
+                                  else_branch=branches["plain"]))
+    return _function(op_type, ["I", "threshold", *params, "recurrent_weight"], ["spikes"], nodes,
+                     defaults=defaults, doc=doc)
+
+
+def if_function() -> FunctionProto:
+    """``snn.IF(I, threshold[, recurrent_weight]){reset="subtract"}`` -> spikes ``[T, B, *f]``."""
+    return _neuron_function("IF", [], leaky=False, cuba=False, doc=if_function.__doc__ or "")
+
+
+def lif_function() -> FunctionProto:
+    """``snn.LIF(I, threshold, beta[, recurrent_weight]){reset="subtract", delayed_reset=0}`` -> spikes."""
+    return _neuron_function("LIF", ["beta"], leaky=True, cuba=False, doc=lif_function.__doc__ or "")
+
+
+def cuba_lif_function() -> FunctionProto:
+    """``snn.CubaLIF(I, threshold, alpha, beta[, recurrent_weight]){reset="subtract", delayed_reset=0}``
+    -> spikes."""
+    return _neuron_function("CubaLIF", ["alpha", "beta"], leaky=True, cuba=True, doc=cuba_lif_function.__doc__ or "")
+
+
+def _li_step_body() -> GraphProto:
+    """One LI step: states (V, beta), scan input I_t; scan output V_t. ``V = beta * V_prev + I_t``."""
+    nodes = [
+        helper.make_node("Mul", ["beta_prev", "v_prev"], ["beta_v"]),
+        helper.make_node("Add", ["beta_v", "i_t"], ["v"]),
+        helper.make_node("Identity", ["beta_prev"], ["beta_out"]),
+        helper.make_node("Identity", ["v"], ["v_t"]),
+    ]
+    return helper.make_graph(nodes, "li_step", [_untyped("v_prev"), _untyped("beta_prev"), _untyped("i_t")],
+                             [_untyped("v"), _untyped("beta_out"), _untyped("v_t")])
+
+
+def li_function() -> FunctionProto:
+    """``snn.LI(I, beta)`` -> the potential trace ``[T, B, *f]`` (float): ``V[t] = beta * V[t-1] + I[t]``."""
+    nodes = [
+        helper.make_node("Shape", ["I"], ["f_shape"], start=1),
+        helper.make_node("ConstantOfShape", ["f_shape"], ["v0"]),
+        helper.make_node("Scan", ["v0", "beta", "I"], ["v_last", "beta_last", "trace"], num_scan_inputs=1,
+                         body=_li_step_body()),
+    ]
+    return _function("LI", ["I", "beta"], ["trace"], nodes, doc=li_function.__doc__ or "")
 
 
 # ------------------------------------------------------------------------------------------ decoders
@@ -262,7 +399,16 @@ def spike_count_decode_function() -> FunctionProto:
     return _function("SpikeCountDecode", ["S"], ["scores"], nodes, doc=spike_count_decode_function.__doc__ or "")
 
 
-#: ONNX op name (domain ``snn``) -> builder of its FunctionProto.
+def max_over_time_decode_function() -> FunctionProto:
+    """``snn.MaxOverTimeDecode(S)`` -> ``[B, *f]``: ``max_t S[t]`` (on an LI trace, the peak potential)."""
+    nodes = [
+        _const("axis0", [0], np.int64),
+        helper.make_node("ReduceMax", ["S", "axis0"], ["scores"], keepdims=0),
+    ]
+    return _function("MaxOverTimeDecode", ["S"], ["scores"], nodes, doc=max_over_time_decode_function.__doc__ or "")
+
+
+#: ONNX op name (domain ``snn``) -> builder of its FunctionProto: the ops of the STDBP/STBP models.
 SNN_FUNCTIONS: dict[str, Callable[[], FunctionProto]] = {
     "TTFSEncode": ttfs_encode_function,
     "RateEncode": rate_encode_function,
@@ -272,6 +418,16 @@ SNN_FUNCTIONS: dict[str, Callable[[], FunctionProto]] = {
     "LastStepDecode": last_step_decode_function,
     "SpikeCountDecode": spike_count_decode_function,
 }
+#: The leaky, recurrent and trace ops (issue 14), kept apart from :data:`SNN_FUNCTIONS` so that code
+#: (and tests) enumerating the original op set see it unchanged; :data:`ALL_SNN_FUNCTIONS` is the union.
+LEAKY_FUNCTIONS: dict[str, Callable[[], FunctionProto]] = {
+    "LIF": lif_function,
+    "CubaLIF": cuba_lif_function,
+    "LI": li_function,
+    "MaxOverTimeDecode": max_over_time_decode_function,
+}
+#: Every ``snn`` op of the specification -> builder of its FunctionProto.
+ALL_SNN_FUNCTIONS: dict[str, Callable[[], FunctionProto]] = {**SNN_FUNCTIONS, **LEAKY_FUNCTIONS}
 
 
 def snn_function(op_type: str) -> FunctionProto:
@@ -280,4 +436,4 @@ def snn_function(op_type: str) -> FunctionProto:
     Raises:
         KeyError: ``op_type`` is not an op of the specification.
     """
-    return SNN_FUNCTIONS[op_type]()
+    return ALL_SNN_FUNCTIONS[op_type]()

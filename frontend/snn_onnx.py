@@ -29,7 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from snnc.errors import FrontendError
-from snnc.frontend.snn_functions import ONNX_OPSET, SNN_DOMAIN, SNN_FUNCTIONS, SNN_VERSION
+from snnc.frontend.snn_functions import ALL_SNN_FUNCTIONS, ONNX_OPSET, SNN_DOMAIN, SNN_VERSION
 from snnc.ir.types import Kind
 
 #: ONNX IR version of the files written (onnx >= 1.16, onnxruntime >= 1.18 read it).
@@ -112,7 +112,12 @@ class SnnModelBuilder:
     flatten / reshape           one ``Reshape`` to ``[T, -1, *new]`` (time-major) or ``[-1, *new]``
     time_flatten                ``Transpose[1,0,2,..]`` -> ``Reshape[-1, T*size]``
     relpsp / if_neuron          ``snn.ReLPSP`` / ``snn.IF`` (threshold: a float32 initializer input)
-    *_decode                    ``snn.FirstSpikeDecode`` / ``LastStepDecode`` / ``SpikeCountDecode``
+    lif / cuba_lif              ``snn.LIF`` / ``snn.CubaLIF`` (threshold, alpha, beta: float32 initializers)
+    recurrent_weight=W          a last input ``W [n, n]`` of ``snn.IF`` / ``LIF`` / ``CubaLIF``
+    li                          ``snn.LI`` (beta: a float32 initializer); the trace is a current
+    add                         ``Add(a, b)`` of two currents of the same shape (skip / residual)
+    *_decode                    ``snn.FirstSpikeDecode`` / ``LastStepDecode`` / ``SpikeCountDecode`` /
+                                ``MaxOverTimeDecode``
     spatiotemporal_decode       time_flatten then dense(style="gemm")
     ==========================  ==============================================================
 
@@ -150,6 +155,7 @@ class SnnModelBuilder:
         self._values: dict[str, SnnValue] = {input_name: self.input}
         self._names: set[str] = {input_name, OUTPUT_NAME}
         self._functions: set[str] = set()
+        self._traces: set[str] = set()  # names of LI potential traces (kind current) and their reshapes
         self._counter = 0
 
     # ------------------------------------------------------------------------------------ plumbing
@@ -434,6 +440,8 @@ class SnnModelBuilder:
         out = self._fresh(where, name)
         lead = (self.time_steps, -1) if v.kind.time_major else (-1,)
         self._node("Reshape", [v.name, self._shape_initializer(out, "shape", (*lead, *new))], [out], name=out)
+        if v.name in self._traces:
+            self._traces.add(out)
         return self._value(out, v.kind, new)
 
     def time_flatten(self, x: SnnValue, *, name: str | None = None) -> SnnValue:
@@ -470,8 +478,72 @@ class SnnModelBuilder:
             raise _error(f"threshold must be a finite float > 0, got {threshold!r}", where)
         return self._snn("ReLPSP", [v.name], where, name, Kind.SPIKES, v.features, threshold=theta)
 
-    def if_neuron(self, x: SnnValue, threshold: float | np.ndarray = 1.0, reset: str = "subtract", *,
-                  name: str | None = None) -> SnnValue:
+    def _param(self, value: object, what: str, v: SnnValue, where: str, *, low: float, high: float | None,
+               low_open: bool) -> np.ndarray:
+        """A neuron parameter (threshold, alpha, beta): a float32 array broadcastable to ``v``'s features,
+        inside ``(low, high]`` / ``[low, high]`` (``low_open``), finite."""
+        arr = _float_array(value, what, where)
+        try:
+            shape = np.broadcast_shapes(arr.shape, v.features)
+        except ValueError:
+            shape = None
+        if shape != v.features:
+            raise _error(f"{what} {list(arr.shape)} does not broadcast to the features {list(v.features)} of "
+                         f"{v.name!r}", where, hint="use a scalar, [*features] or per-channel [C, 1, 1]")
+        bad = (arr <= low) if low_open else (arr < low)
+        if high is not None:
+            bad = bad | (arr > high)
+        if np.any(bad):
+            first = float(arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))])
+            if high is None:
+                raise _error(f"{what} must be > {low:g} everywhere, got {first!r}", where,
+                             hint=f"a {what} <= 0 makes every step fire")
+            raise _error(f"{what} must lie in [{low:g}, {high:g}] everywhere, got {first!r}", where,
+                         hint=f"{what} is the per-step decay factor (1 = no leak, 0 = no memory); "
+                              f"from a time constant tau and step dt: exp(-dt / tau)")
+        return arr
+
+    @staticmethod
+    def _reset(reset: object, where: str) -> str:
+        if reset not in ("subtract", "zero"):
+            raise _error(f"reset must be 'subtract' or 'zero', got {reset!r}", where)
+        return str(reset)
+
+    @staticmethod
+    def _delayed(delayed_reset: object, where: str) -> int:
+        if isinstance(delayed_reset, bool | np.bool_) or delayed_reset in (0, 1):
+            return int(bool(delayed_reset))
+        raise _error(f"delayed_reset must be a bool (or 0/1), got {delayed_reset!r}", where)
+
+    def _recurrent(self, weight: object, v: SnnValue, where: str) -> np.ndarray:
+        """The recurrent weight ``[n, n]`` of a neuron layer with features ``[n]``."""
+        w = _float_array(weight, "recurrent_weight", where)
+        if len(v.features) != 1:
+            raise _error(f"a recurrent layer needs features [n], operand {v.name!r} has {list(v.features)}", where,
+                         hint="flatten() the current first")
+        n = v.features[0]
+        if w.shape != (n, n):
+            raise _error(f"recurrent_weight must be [{n}, {n}] for the {n} neurons of {v.name!r}, got "
+                         f"{list(w.shape)}", where, hint="recurrent_weight[i, j] is the weight from neuron j's "
+                                                          "spike at step t-1 to neuron i at step t")
+        return w
+
+    def _neuron(self, op_type: str, where: str, v: SnnValue, params: list[tuple[str, np.ndarray]],
+                recurrent_weight: object, name: str | None, **attrs: object) -> SnnValue:
+        rec = None if recurrent_weight is None else self._recurrent(recurrent_weight, v, where)
+        out = self._fresh(where, name)
+        inputs = [v.name] + [self._initializer(out, suffix, arr) for suffix, arr in params]
+        if rec is not None:
+            inputs.append(self._initializer(out, "recurrent_weight", rec))
+        self._node(op_type, inputs, [out], name=out, domain=SNN_DOMAIN, **attrs)
+        self._functions.add(op_type)
+        return self._value(out, Kind.SPIKES, v.features)
+
+    def _current(self, x: object, where: str) -> SnnValue:
+        return self._expect(x, {Kind.CURRENT}, where, hint="neurons take a synaptic current, e.g. from dense()")
+
+    def if_neuron(self, x: SnnValue, threshold: float | np.ndarray = 1.0, reset: str = "subtract",
+                  recurrent_weight: np.ndarray | None = None, *, name: str | None = None) -> SnnValue:
         """Integrate-and-fire neuron ``snn.IF``. subtract: ``V[t] = V[t-1] - theta*S[t-1] + I[t]``;
         zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``; ``S[t] = V[t] >= theta``.
 
@@ -480,34 +552,134 @@ class SnnModelBuilder:
             threshold: theta > 0, a float or an array broadcastable to the features (e.g. ``[C, 1, 1]``
                 per channel); written as a float32 initializer, the op's second input.
             reset: ``"subtract"`` or ``"zero"`` (always written explicitly).
+            recurrent_weight: ``W [n, n]`` (features ``[n]``): ``I[t]`` becomes ``I[t] + S[t-1] @ W.T``;
+                written as the op's third input (omitted when None).
             name: the output value's name.
 
         Returns:
             spikes ``[T, B, *f]``.
         """
         where = "if_neuron"
-        v = self._expect(x, {Kind.CURRENT}, where, hint="neurons take a synaptic current, e.g. from dense()")
-        theta = _float_array(threshold, "threshold", where)
-        try:
-            shape = np.broadcast_shapes(theta.shape, v.features)
-        except ValueError:
-            shape = None
-        if shape != v.features:
-            raise _error(f"threshold {list(theta.shape)} does not broadcast to the features {list(v.features)}",
-                         where, hint="use a scalar, [*features] or per-channel [C, 1, 1]")
-        if np.any(theta <= 0):
-            raise _error("threshold must be > 0 everywhere", where)
-        if reset not in ("subtract", "zero"):
-            raise _error(f"reset must be 'subtract' or 'zero', got {reset!r}", where)
+        v = self._current(x, where)
+        theta = self._param(threshold, "threshold", v, where, low=0.0, high=None, low_open=True)
+        return self._neuron("IF", where, v, [("threshold", theta)], recurrent_weight, name,
+                            reset=self._reset(reset, where))
+
+    def lif(self, x: SnnValue, threshold: float | np.ndarray, beta: float | np.ndarray, reset: str = "subtract",
+            delayed_reset: bool = False, recurrent_weight: np.ndarray | None = None, *,
+            name: str | None = None) -> SnnValue:
+        """Leaky integrate-and-fire neuron ``snn.LIF``: ``V[t] = beta * Vr[t-1] + I[t]``,
+        ``S[t] = V[t] >= theta``, with ``Vr = V - theta*S`` (subtract) or ``V*(1 - S)`` (zero).
+
+        With ``delayed_reset`` (snnTorch's ``reset_delay``) the reset of step t-1 comes after step t's
+        decay and input: subtract ``V[t] = beta*V[t-1] + I[t] - theta*S[t-1]``, zero
+        ``V[t] = (beta*V[t-1] + I[t]) * (1 - S[t-1])``.
+
+        Args:
+            x: a current ``[T, B, *f]``.
+            threshold: theta > 0, scalar or broadcastable to the features (a float32 initializer).
+            beta: the decay, 0 <= beta <= 1 (1: IF), scalar or broadcastable to the features.
+            reset: ``"subtract"`` or ``"zero"``.
+            delayed_reset: the attribute ``delayed_reset`` (0/1, always written).
+            recurrent_weight: ``W [n, n]`` (features ``[n]``): ``I[t]`` becomes ``I[t] + S[t-1] @ W.T``.
+            name: the output value's name.
+
+        Returns:
+            spikes ``[T, B, *f]``.
+        """
+        where = "lif"
+        v = self._current(x, where)
+        theta = self._param(threshold, "threshold", v, where, low=0.0, high=None, low_open=True)
+        b = self._param(beta, "beta", v, where, low=0.0, high=1.0, low_open=False)
+        return self._neuron("LIF", where, v, [("threshold", theta), ("beta", b)], recurrent_weight, name,
+                            reset=self._reset(reset, where), delayed_reset=self._delayed(delayed_reset, where))
+
+    def cuba_lif(self, x: SnnValue, threshold: float | np.ndarray, alpha: float | np.ndarray,
+                 beta: float | np.ndarray, reset: str = "subtract", delayed_reset: bool = False,
+                 recurrent_weight: np.ndarray | None = None, *, name: str | None = None) -> SnnValue:
+        """Current-based LIF neuron ``snn.CubaLIF``: ``J[t] = alpha * J[t-1] + I[t]``,
+        ``V[t] = beta * Vr[t-1] + J[t]``; spikes, reset and ``delayed_reset`` as :meth:`lif`
+        (with ``J[t]`` in place of ``I[t]``).
+
+        Args:
+            x: a current ``[T, B, *f]``.
+            threshold: theta > 0.
+            alpha: the synaptic current's decay, 0 <= alpha <= 1.
+            beta: the potential's decay, 0 <= beta <= 1.
+            reset, delayed_reset, recurrent_weight, name: as :meth:`lif` (the recurrent term joins ``I[t]``
+                before the synaptic decay: ``J[t] = alpha*J[t-1] + (I[t] + S[t-1] @ W.T)``).
+
+        Returns:
+            spikes ``[T, B, *f]``.
+        """
+        where = "cuba_lif"
+        v = self._current(x, where)
+        theta = self._param(threshold, "threshold", v, where, low=0.0, high=None, low_open=True)
+        a = self._param(alpha, "alpha", v, where, low=0.0, high=1.0, low_open=False)
+        b = self._param(beta, "beta", v, where, low=0.0, high=1.0, low_open=False)
+        return self._neuron("CubaLIF", where, v, [("threshold", theta), ("alpha", a), ("beta", b)],
+                            recurrent_weight, name, reset=self._reset(reset, where),
+                            delayed_reset=self._delayed(delayed_reset, where))
+
+    def li(self, x: SnnValue, beta: float | np.ndarray, *, name: str | None = None) -> SnnValue:
+        """Leaky integrator ``snn.LI`` (the usual readout): ``V[t] = beta * V[t-1] + I[t]``, no threshold.
+
+        Args:
+            x: a current ``[T, B, *f]``.
+            beta: the decay, 0 <= beta <= 1, scalar or broadcastable to the features.
+            name: the output value's name.
+
+        Returns:
+            the potential trace ``[T, B, *f]`` (float), of kind current: it may be decoded with
+            :meth:`last_step_decode` (``V[T-1]``), :meth:`spike_count_decode` (mean over the steps) or
+            :meth:`max_over_time_decode` (maximum over the steps).
+        """
+        where = "li"
+        v = self._current(x, where)
+        b = self._param(beta, "beta", v, where, low=0.0, high=1.0, low_open=False)
         out = self._fresh(where, name)
-        th = self._initializer(out, "threshold", theta)
-        self._node("IF", [v.name, th], [out], name=out, domain=SNN_DOMAIN, reset=reset)
-        self._functions.add("IF")
-        return self._value(out, Kind.SPIKES, v.features)
+        self._node("LI", [v.name, self._initializer(out, "beta", b)], [out], name=out, domain=SNN_DOMAIN)
+        self._functions.add("LI")
+        self._traces.add(out)
+        return self._value(out, Kind.CURRENT, v.features)
+
+    # ------------------------------------------------------------------------------------ merges
+    def add(self, a: SnnValue, b: SnnValue, *, name: str | None = None) -> SnnValue:
+        """Sum two currents of the same shape with ONNX ``Add`` (skip and residual connections).
+
+        A spike train may feed several synapses (use the same value twice); their currents merge here
+        before a neuron.
+
+        Args:
+            a, b: currents ``[T, B, *f]`` with equal features (no broadcasting).
+            name: the output value's name.
+
+        Returns:
+            a current ``[T, B, *f]``.
+        """
+        where = "add"
+        hint = "add() merges synaptic currents: pass spike trains through dense() or conv2d() first"
+        va = self._expect(a, {Kind.CURRENT}, where, hint=hint)
+        vb = self._expect(b, {Kind.CURRENT}, where, hint=hint)
+        if va.features != vb.features:
+            raise _error(f"cannot add {va.name!r} with features {list(va.features)} and {vb.name!r} with features "
+                         f"{list(vb.features)}: the shapes differ", where,
+                         hint="merged currents must have the same shape; project one with dense() or conv2d()")
+        out = self._fresh(where, name)
+        self._node("Add", [va.name, vb.name], [out], name=out)
+        return self._value(out, Kind.CURRENT, va.features)
 
     # ------------------------------------------------------------------------------------ decoders
-    def _decode(self, op_type: str, x: SnnValue, where: str, name: str | None) -> SnnValue:
-        v = self._expect(x, {Kind.SPIKES}, where, hint="decoders take the output spike train [T, B, N]")
+    def _decode(self, op_type: str, x: SnnValue, where: str, name: str | None, *, spikes: bool = True,
+                traces: bool = False) -> SnnValue:
+        v = self._check_value(x, where)
+        ok = (spikes and v.kind is Kind.SPIKES) or (traces and v.name in self._traces)
+        if not ok:
+            wanted = " or ".join(w for w, on in (("spikes", spikes), ("an LI potential trace", traces)) if on)
+            what = "an LI potential trace" if v.name in self._traces else v.kind.value
+            hint = "decoders take the output spike train [T, B, N]" + (
+                " or the potential trace of li()" if traces else "")
+            raise _error(f"operand {v.name!r} is {what}, expected {wanted}", where, hint=hint)
         return self._snn(op_type, [v.name], where, name, Kind.TENSOR, v.features)
 
     def first_spike_decode(self, x: SnnValue, *, name: str | None = None) -> SnnValue:
@@ -515,12 +687,18 @@ class SnnModelBuilder:
         return self._decode("FirstSpikeDecode", x, "first_spike_decode", name)
 
     def last_step_decode(self, x: SnnValue, *, name: str | None = None) -> SnnValue:
-        """``snn.LastStepDecode``: score ``S[T-1]``. Spikes ``[T,B,*f]`` -> ``[B,*f]``."""
-        return self._decode("LastStepDecode", x, "last_step_decode", name)
+        """``snn.LastStepDecode``: score ``S[T-1]`` (on an LI trace ``V[T-1]``). ``[T,B,*f]`` -> ``[B,*f]``."""
+        return self._decode("LastStepDecode", x, "last_step_decode", name, traces=True)
 
     def spike_count_decode(self, x: SnnValue, *, name: str | None = None) -> SnnValue:
-        """``snn.SpikeCountDecode``: spike count / T. Spikes ``[T,B,*f]`` -> ``[B,*f]``."""
-        return self._decode("SpikeCountDecode", x, "spike_count_decode", name)
+        """``snn.SpikeCountDecode``: spike count / T (on an LI trace the mean potential over the steps).
+        ``[T,B,*f]`` -> ``[B,*f]``."""
+        return self._decode("SpikeCountDecode", x, "spike_count_decode", name, traces=True)
+
+    def max_over_time_decode(self, x: SnnValue, *, name: str | None = None) -> SnnValue:
+        """``snn.MaxOverTimeDecode``: the maximum over the steps of an LI potential trace.
+        ``[T,B,*f]`` -> ``[B,*f]``."""
+        return self._decode("MaxOverTimeDecode", x, "max_over_time_decode", name, spikes=False, traces=True)
 
     def spatiotemporal_decode(self, x: SnnValue, weight: np.ndarray, bias: np.ndarray | None = None, *,
                               name: str | None = None) -> SnnValue:
@@ -577,7 +755,7 @@ class SnnModelBuilder:
             [_value_info(SnnValue(OUTPUT_NAME, v.kind, v.features), self.time_steps)],
             initializer=list(self._initializers), value_info=value_info,
         )
-        functions = [SNN_FUNCTIONS[op]() for op in SNN_FUNCTIONS if op in self._functions]
+        functions = [ALL_SNN_FUNCTIONS[op]() for op in ALL_SNN_FUNCTIONS if op in self._functions]
         model = helper.make_model(
             graph, ir_version=IR_VERSION, functions=functions, producer_name="snnc", doc_string=doc_string,
             opset_imports=[helper.make_opsetid("", ONNX_OPSET), helper.make_opsetid(SNN_DOMAIN, SNN_VERSION)],

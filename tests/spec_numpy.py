@@ -224,3 +224,131 @@ def spike_count_decode(spikes: np.ndarray) -> np.ndarray:
 def predict(scores: np.ndarray) -> np.ndarray:
     """SPEC 2: "the predicted class is always the argmax of the scores, ties to the lowest index"."""
     return np.argmax(scores, axis=-1)
+
+
+# ------------------------------------------------------------------ leaky neurons, recurrence (issue 14)
+def _recurrent_term(spikes_prev: np.ndarray, recurrent_weight: np.ndarray | None) -> np.ndarray | None:
+    """SPEC 2, recurrence: ``S[t-1] @ recurrent_weight^T``, i.e. ``r[..., i] = sum_j S[..., j] * W[i, j]``
+    (None without a recurrent weight)."""
+    if recurrent_weight is None:
+        return None
+    w = np.asarray(recurrent_weight, F32)
+    r = np.zeros((*spikes_prev.shape[:-1], w.shape[0]), F32)
+    for i in range(w.shape[0]):
+        r[..., i] = (spikes_prev * w[i]).sum(axis=-1, dtype=F32)
+    return r
+
+
+def _input_at(current: np.ndarray, t: int, s: np.ndarray, recurrent_weight: np.ndarray | None) -> np.ndarray:
+    """SPEC 2: "``I[t]`` above is replaced by ``I[t] + S[t-1] @ recurrent_weight^T``"."""
+    r = _recurrent_term(s, recurrent_weight)
+    return current[t] if r is None else current[t] + r
+
+
+def if_neuron_recurrent(current: np.ndarray, threshold: np.ndarray | float, reset: str = "subtract",
+                        recurrent_weight: np.ndarray | None = None) -> np.ndarray:
+    """SPEC 2, ``snn.IF`` with the optional ``recurrent_weight``: the IF equations with
+    ``I[t] + S[t-1] @ W^T`` in place of ``I[t]``."""
+    current = np.asarray(current, F32)
+    theta = np.asarray(threshold, F32)
+    v = np.zeros(current.shape[1:], F32)
+    s = np.zeros(current.shape[1:], F32)
+    out = np.zeros(current.shape, F32)
+    for t in range(current.shape[0]):
+        i_t = _input_at(current, t, s, recurrent_weight)
+        if reset == "subtract":
+            v = v - theta * s + i_t
+        elif reset == "zero":
+            v = v * (F32(1) - s) + i_t
+        else:
+            raise ValueError(reset)
+        s = (v >= theta).astype(F32)
+        out[t] = s
+    return out
+
+
+def _leaky_potential(v: np.ndarray, s: np.ndarray, drive: np.ndarray, theta: np.ndarray, beta: np.ndarray,
+                     reset: str, delayed_reset: bool) -> np.ndarray:
+    """SPEC 2, ``snn.LIF``'s potential update with input ``drive``.
+
+    Reset first: ``Vr = V - theta * S`` (subtract) or ``V * (1 - S)`` (zero); ``V = beta * Vr + drive``.
+    Delayed reset: subtract ``V = beta * V + drive - theta * S``; zero ``V = (beta * V + drive) * (1 - S)``.
+    """
+    if reset not in ("subtract", "zero"):
+        raise ValueError(reset)
+    if not delayed_reset:
+        vr = v - theta * s if reset == "subtract" else v * (F32(1) - s)
+        return beta * vr + drive
+    if reset == "subtract":
+        return beta * v + drive - theta * s
+    return (beta * v + drive) * (F32(1) - s)
+
+
+def lif(current: np.ndarray, threshold: np.ndarray | float, beta: np.ndarray | float, reset: str = "subtract",
+        delayed_reset: bool = False, recurrent_weight: np.ndarray | None = None) -> np.ndarray:
+    """SPEC 2, ``snn.LIF``: ``V[t] = beta * Vr[t-1] + I[t]``, ``S[t] = 1 if V[t] >= theta else 0``
+    (reset orders: :func:`_leaky_potential`), state zero before step 0, optional recurrence.
+
+    Returns:
+        spikes ``[T, B, *f]``.
+    """
+    current = np.asarray(current, F32)
+    theta, b = np.asarray(threshold, F32), np.asarray(beta, F32)
+    v = np.zeros(current.shape[1:], F32)
+    s = np.zeros(current.shape[1:], F32)
+    out = np.zeros(current.shape, F32)
+    for t in range(current.shape[0]):
+        i_t = _input_at(current, t, s, recurrent_weight)
+        v = _leaky_potential(v, s, i_t, theta, b, reset, delayed_reset)
+        s = (v >= theta).astype(F32)
+        out[t] = s
+    return out
+
+
+def cuba_lif(current: np.ndarray, threshold: np.ndarray | float, alpha: np.ndarray | float,
+             beta: np.ndarray | float, reset: str = "subtract", delayed_reset: bool = False,
+             recurrent_weight: np.ndarray | None = None) -> np.ndarray:
+    """SPEC 2, ``snn.CubaLIF``: ``J[t] = alpha * J[t-1] + I[t]``, ``V[t] = beta * Vr[t-1] + J[t]``,
+    "spikes and reset as ``snn.LIF``" (so ``delayed_reset`` too); the recurrent term joins ``I[t]``.
+
+    Returns:
+        spikes ``[T, B, *f]``.
+    """
+    current = np.asarray(current, F32)
+    theta, a, b = np.asarray(threshold, F32), np.asarray(alpha, F32), np.asarray(beta, F32)
+    j = np.zeros(current.shape[1:], F32)
+    v = np.zeros(current.shape[1:], F32)
+    s = np.zeros(current.shape[1:], F32)
+    out = np.zeros(current.shape, F32)
+    for t in range(current.shape[0]):
+        i_t = _input_at(current, t, s, recurrent_weight)
+        j = a * j + i_t
+        v = _leaky_potential(v, s, j, theta, b, reset, delayed_reset)
+        s = (v >= theta).astype(F32)
+        out[t] = s
+    return out
+
+
+def li(current: np.ndarray, beta: np.ndarray | float) -> np.ndarray:
+    """SPEC 2, ``snn.LI``: ``V[t] = beta * V[t-1] + I[t]``; the output is the potential trace.
+
+    Returns:
+        the trace ``[T, B, *f]`` (float32).
+    """
+    current = np.asarray(current, F32)
+    b = np.asarray(beta, F32)
+    v = np.zeros(current.shape[1:], F32)
+    out = np.zeros(current.shape, F32)
+    for t in range(current.shape[0]):
+        v = b * v + current[t]
+        out[t] = v
+    return out
+
+
+def max_over_time_decode(trace: np.ndarray) -> np.ndarray:
+    """SPEC 2, ``snn.MaxOverTimeDecode``: "the maximum over steps" of a potential trace."""
+    trace = np.asarray(trace, F32)
+    best = trace[0].copy()
+    for t in range(1, trace.shape[0]):
+        best = np.maximum(best, trace[t])
+    return best
