@@ -1,11 +1,14 @@
-"""A cycle-level 2D-mesh network-on-chip: X-Y routing, wormhole flow control, credit back-pressure.
+"""A cycle-level 2D-mesh network-on-chip: table routing, wormhole flow control, credit back-pressure.
 
 The model (``docs/noc.md`` has the full description and the zero-load formula):
 
 * ``cols x rows`` routers, node id ``x + cols * y``; ports ``N E S W L`` (``L`` the local core), plus
   ``H``, the host link, on the west side of router 0 when ``NocConfig.host`` is set (host node id
   ``cols * rows``).
-* X-Y dimension-order routing (x first, then y); a packet for the host routes X-Y to router 0, then
+* Routing by table (:class:`~snnc.backends.yoso.routing.MeshRoutes`, the routing module the compiler
+  uses too): a packet injected with a multicast ``key`` follows that key's routing tables (a deployment's
+  ``routing.json``, checked when the chip is built); without a key, X-Y dimension-order routing (x
+  first, then y); a packet for the host routes X-Y to router 0, then
   leaves by ``H``.
 * Each input port has a FIFO of ``fifo_depth`` flits. A flit written into a FIFO at cycle ``t`` may
   leave the router at cycle ``t + router_delay`` at the earliest (the router pipeline); on an output
@@ -17,7 +20,8 @@ The model (``docs/noc.md`` has the full description and the zero-load formula):
 * Credit-based back-pressure: an output sends only when the downstream FIFO has a free slot counting
   the flits already on the link; a slot freed at cycle ``t`` is usable upstream from cycle ``t + 1``
   (one cycle of credit return).
-* Multicast (single-flit packets): one packet along the union of the X-Y routes to its destinations; a
+* Multicast (single-flit packets): one packet along the key's tree (without a key: the union of the X-Y
+  routes to its destinations); a
   router sends a copy to each branch when that branch can take it and frees the slot when all have.
 * Injection: an unbounded queue per source feeds the router's ``L`` input (``H`` for the host), one
   flit per cycle; ejection: the ``L`` (or ``H``) output, one flit per cycle, into a sink that has
