@@ -80,7 +80,7 @@ class NetworkModel(Protocol):
         ...
 
     def links(self) -> list[tuple[int, int | str, int]]:
-        """``(from node, to node, 'host' or 'eject', flits)`` for every output port."""
+        """``(from node, to node or 'host' or 'eject', flits)`` for every output port."""
         ...
 
     def router_flits(self) -> np.ndarray:
