@@ -1,10 +1,14 @@
 """The YOSO chip running a deployment: PE cores on the mesh network, the host, and the time-step rule.
 
 :class:`Chip` assembles a deployment read by :func:`~snnc.backends.yoso.load_deployment` into
-:class:`~snnc.backends.yoso.sim.pe.PECore` objects on a :class:`~snnc.backends.yoso.sim.noc.MeshNoC`
-(host link west of PE (0, 0)), and :meth:`Chip.run_image` runs one image. :class:`HostProgram` runs the
-host's ops (encoders before, decoders after) with the reference executor's float kernels, as the
-integer-mode reference executor does, so the scores are bit-identical.
+:class:`~snnc.backends.yoso.sim.pe.PECore` objects on a network model
+(:class:`~snnc.backends.yoso.sim.network.NetworkModel`, by default the
+:class:`~snnc.backends.yoso.sim.noc.MeshNoC` with the host link west of PE (0, 0)), and
+:meth:`Chip.run_image` runs one image. The network forwards every packet by the deployment's own routing
+tables (``routing.json``), checked when the chip is built: each key's table path from its source must
+reach exactly its destinations along a tree (:func:`~snnc.backends.yoso.routing.check_tables`).
+:class:`HostProgram` runs the host's ops (encoders before, decoders after) with the reference
+executor's float kernels, as the integer-mode reference executor does, so the scores are bit-identical.
 
 Time-step rule (``docs/simulator.md``): a **global barrier** ends every step. Step ``t`` starts at cycle
 ``s_t``; then
@@ -39,8 +43,10 @@ from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SpikeTrain
 from snnc.backends.yoso.deploy import Deployment
 from snnc.backends.yoso.packet import END_OF_STEP, SPIKE
+from snnc.backends.yoso.routing import MeshRoutes, Tables, check_tables, deployment_tables
 from snnc.backends.yoso.sim.events import Environment, SimulationError
-from snnc.backends.yoso.sim.noc import H, MeshNoC, NocConfig, P
+from snnc.backends.yoso.sim.network import NetworkFactory, NetworkModel, NetworkStats
+from snnc.backends.yoso.sim.noc import MeshNoC, NocConfig
 from snnc.backends.yoso.sim.pe import COUNTERS, LayerGroup, PECore
 from snnc.errors import SnncError
 from snnc.ir import Graph, Operation
@@ -160,13 +166,22 @@ class Chip:
         eject_depth: packets a PE's spike-address queue holds before it back-pressures the network
             (default: the spike-address SRAM's words).
         watchdog_cycles: the network's no-progress watchdog.
+        network: builds the network model (:data:`~snnc.backends.yoso.sim.network.NetworkFactory`,
+            default :class:`~snnc.backends.yoso.sim.noc.MeshNoC`).
+
+    Attributes:
+        tables: the deployment's routing tables (router ``(x, y)`` -> key -> output ports), as the network
+            forwards by them; ``routes`` the checked per-key trees as the network's arrays.
 
     Raises:
         SimulationError: a deployment of another integer semantics, or one the chip cannot run.
+        DeploymentError: routing tables that do not route every key from its source to exactly its
+            destinations along a tree (a missing entry, a loop, a dropped or extra destination; the
+            message names the router and the key).
     """
 
     def __init__(self, dep: Deployment, *, barrier_cycles: int | None = None, eject_depth: int | None = None,
-                 watchdog_cycles: int = 100_000) -> None:
+                 watchdog_cycles: int = 100_000, network: NetworkFactory = MeshNoC) -> None:
         program = dep.program
         if program.get("semantics") != SEMANTICS:
             raise SimulationError(f"the deployment uses integer semantics {program.get('semantics')!r}; this "
@@ -215,7 +230,19 @@ class Chip:
         self.if_pes = [pe for pe in self.pes if pe.spec.schedule == "step_end"]
         self.host = HostProgram(parse_graph(dep.model_ir, source=str(dep.path / "model.ir")), program)
         self.flits = hw.noc.flits_per_spike
-        self._tree_cache: dict[Any, Any] = {}
+        self.network = network
+        self.tables: Tables = deployment_tables(dep)
+        trees = check_tables(self.tables, ((k.key, self._xy(k.source), [self._xy(d) for d in k.dests])
+                                           for k in self.keys.values()), cols, rows)
+        # one packet per spike along the key's tree; with more than one flit per packet the source sends one
+        # unicast per destination (docs/noc.md), each along its branch of the key's tree
+        self.routes = MeshRoutes(cols, rows, True, trees, branches=self.flits > 1)
+
+    def _xy(self, pe: int | None) -> tuple[int, int] | None:
+        """The router of a PE id (None or -1: the host)."""
+        if pe is None or pe == HOST_DEST:
+            return None
+        return self.node_xy(self.pes[pe].node)
 
     # ------------------------------------------------------------------------------------ one image
     def run_image(self, inputs: dict[str, np.ndarray]) -> ImageRun:
@@ -233,8 +260,8 @@ class Chip:
         """
         T = self.time_steps
         env = self.env = Environment()
-        noc = self.noc = MeshNoC(env, self.noc_config, on_deliver=self._deliver)
-        noc._tree_cache = self._tree_cache  # the multicast trees depend only on the deployment
+        noc: NetworkModel = self.network(env, self.noc_config, self._deliver, self.routes)
+        self.noc = noc
         self._emit: dict[int, list[tuple[int, int, int, int]]] = {}
         self._outstanding: dict[int, deque[int]] = {pe.node: deque() for pe in self.pes}
         self._drain_at: dict[int, int] = {}
@@ -261,13 +288,14 @@ class Chip:
             step_end.append(end)
             start = end + self.barrier
         noc.check_conservation()
+        stats = noc.statistics()
         for name in self.to_host:
             if not np.array_equal(self.host_rx[name], self.spikes[name]):
                 raise SimulationError(f"the host received other spikes of %{name} than its PEs fired",
                                       hint="a packet was lost, duplicated or misrouted")
         return ImageRun(cycles=start, step_end=step_end, spikes=self.spikes, host_spikes=self.host_rx,
-                        counters=self._totals(), pe_counters=[dict(pe.counters) for pe in self.pes],
-                        link_flits=self._links(), packets=dict(self.packets))
+                        counters=self._totals(stats), pe_counters=[dict(pe.counters) for pe in self.pes],
+                        link_flits=list(stats.links), packets=dict(self.packets))
 
     def _host_schedule(self, inputs: dict[str, np.ndarray]) -> list[list[tuple[int, np.ndarray]]]:
         """Per step, per host key in order: (key, neuron indices within the block) that spike."""
@@ -350,12 +378,12 @@ class Chip:
             self.packets["host_out"] += 1
         nodes = k.nodes
         if len(nodes) == 1:
-            self.noc.inject(src, nodes[0], payload=payload)
+            self.noc.inject(src, nodes[0], payload=payload, key=k.key)
         elif self.flits == 1:
-            self.noc.inject(src, nodes, payload=payload)
+            self.noc.inject(src, nodes, payload=payload, key=k.key)
         else:  # multicast needs single-flit packets (docs/noc.md): replicate at the source
             for node in nodes:
-                self.noc.inject(src, node, payload=payload)
+                self.noc.inject(src, node, payload=payload, key=k.key)
 
     def _check_step(self, t: int) -> None:
         stuck = [pe for pe in self.if_pes if pe.updated_step != t]
@@ -432,27 +460,14 @@ class Chip:
             self.noc.consume(pe.node, n)
 
     # ------------------------------------------------------------------------------------ statistics
-    def _totals(self) -> dict[str, int]:
+    def _totals(self, stats: NetworkStats) -> dict[str, int]:
         totals = dict.fromkeys(COUNTERS, 0)
         for pe in self.pes:
             for k, v in pe.counters.items():
                 totals[k] += v
-        noc = self.noc
-        flits = noc.link_flits
-        router_flits = int(sum(flits))
-        mesh_links = sum(f for o, f in enumerate(flits) if o % P not in (4, H))  # N E S W outputs
-        to_host = flits[H] if self.host_node is not None else 0
-        from_host = sum(noc.flits[pid] for pid in range(len(noc.src)) if noc.src[pid] == self.host_node)
-        totals.update(router_flits=router_flits, link_flits=int(mesh_links + to_host + from_host),
-                      packets_injected=len(noc.src), hops=int(sum(noc.hops)))
+        totals.update(router_flits=stats.router_flits, link_flits=stats.link_flits,
+                      packets_injected=stats.packets, hops=stats.hops)
         return totals
-
-    def _links(self) -> list[tuple[int, int | str, int]]:
-        out = [(a, b, f) for a, b, f in self.noc.links() if f and b != "eject"]
-        host_in = sum(self.noc.flits[p] for p in range(len(self.noc.src)) if self.noc.src[p] == self.host_node)
-        if host_in:
-            out.append((self.host_node, 0, host_in))
-        return out
 
     # ------------------------------------------------------------------------------------ layout
     def node_xy(self, node: int) -> tuple[int, int]:

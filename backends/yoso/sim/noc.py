@@ -1,11 +1,14 @@
-"""A cycle-level 2D-mesh network-on-chip: X-Y routing, wormhole flow control, credit back-pressure.
+"""A cycle-level 2D-mesh network-on-chip: table routing, wormhole flow control, credit back-pressure.
 
 The model (``docs/noc.md`` has the full description and the zero-load formula):
 
 * ``cols x rows`` routers, node id ``x + cols * y``; ports ``N E S W L`` (``L`` the local core), plus
   ``H``, the host link, on the west side of router 0 when ``NocConfig.host`` is set (host node id
   ``cols * rows``).
-* X-Y dimension-order routing (x first, then y); a packet for the host routes X-Y to router 0, then
+* Routing by table (:class:`~snnc.backends.yoso.routing.MeshRoutes`, the routing module the compiler
+  uses too): a packet injected with a multicast ``key`` follows that key's routing tables (a deployment's
+  ``routing.json``, checked when the chip is built); without a key, X-Y dimension-order routing (x
+  first, then y); a packet for the host routes X-Y to router 0, then
   leaves by ``H``.
 * Each input port has a FIFO of ``fifo_depth`` flits. A flit written into a FIFO at cycle ``t`` may
   leave the router at cycle ``t + router_delay`` at the earliest (the router pipeline); on an output
@@ -17,7 +20,8 @@ The model (``docs/noc.md`` has the full description and the zero-load formula):
 * Credit-based back-pressure: an output sends only when the downstream FIFO has a free slot counting
   the flits already on the link; a slot freed at cycle ``t`` is usable upstream from cycle ``t + 1``
   (one cycle of credit return).
-* Multicast (single-flit packets): one packet along the union of the X-Y routes to its destinations; a
+* Multicast (single-flit packets): one packet along the key's tree (without a key: the union of the X-Y
+  routes to its destinations); a
   router sends a copy to each branch when that branch can take it and frees the slot when all have.
 * Injection: an unbounded queue per source feeds the router's ``L`` input (``H`` for the host), one
   flit per cycle; ejection: the ``L`` (or ``H``) output, one flit per cycle, into a sink that has
@@ -50,7 +54,10 @@ from typing import Any
 
 import numpy as np
 
+from snnc.backends.yoso.routing import PORTS as ROUTING_PORTS
+from snnc.backends.yoso.routing import MeshRoutes, xy_routes
 from snnc.backends.yoso.sim.events import LATE, Environment, Event, SimulationError
+from snnc.backends.yoso.sim.network import NetworkStats
 from snnc.errors import HardwareConfigError
 
 #: router port indices and names.
@@ -60,6 +67,7 @@ PORT_NAMES = "NESWLH"
 P = 6
 _OPPOSITE = {N: S, E: W, S: N, W: E}
 _STEP = {N: (0, -1), E: (1, 0), S: (0, 1), W: (-1, 0)}
+assert PORT_NAMES == ROUTING_PORTS and P == len(ROUTING_PORTS)  # the routing module's port numbering
 _NO_PORT, _EJECT = -2, -1
 _UNBOUNDED = 1 << 60
 
@@ -139,13 +147,16 @@ def zero_load_latency(hops: int, config: NocConfig, flits: int | None = None, *,
 
 
 class MeshNoC:
-    """The mesh network, driven by an :class:`~snnc.backends.yoso.sim.events.Environment`.
+    """The mesh network, driven by an :class:`~snnc.backends.yoso.sim.events.Environment`; a
+    :class:`~snnc.backends.yoso.sim.network.NetworkModel`.
 
     Args:
         env: the event environment (the network schedules its own ticks on it).
         config: the network parameters.
         on_deliver: called as ``on_deliver(packet_id, node)`` at the cycle the packet's tail is ejected
             at ``node`` (``env.now`` is that cycle); once per destination of a multicast packet.
+        routes: the routing (:class:`~snnc.backends.yoso.routing.MeshRoutes`: X-Y to every node, plus the
+            deployment's key tables for packets injected with a ``key``); default plain X-Y.
 
     Per-packet records (lists indexed by packet id): ``src``, ``dst``, ``flits``, ``created`` (inject
     call), ``head_out`` (head left the source router), ``head_eject``, ``tail_eject``, ``hops`` (links the
@@ -153,7 +164,7 @@ class MeshNoC:
     """
 
     def __init__(self, env: Environment, config: NocConfig,
-                 on_deliver: Callable[[int, int], None] | None = None) -> None:
+                 on_deliver: Callable[[int, int], None] | None = None, routes: MeshRoutes | None = None) -> None:
         self.env = env
         self.config = config
         self.on_deliver = on_deliver
@@ -162,6 +173,12 @@ class MeshNoC:
         self.host = self.nodes if config.host else None
         self._nd = self.nodes + (1 if config.host else 0)  # destinations
         nports = self.nodes * P
+        if routes is None:
+            routes = xy_routes(cols, rows, config.host)
+        elif (routes.cols, routes.rows, routes.host) != (cols, rows, self.host):
+            raise SimulationError(f"the routing is for a {routes.cols}x{routes.rows} mesh (host node {routes.host}), "
+                                  f"the network is {cols}x{rows} (host node {self.host})")
+        self.routes = routes
         self._build_tables()
         self._fifo: list[deque[tuple[int, int, int]]] = [deque() for _ in range(nports)]
         self._lock = [-1] * nports
@@ -183,6 +200,7 @@ class MeshNoC:
         # per packet
         self.src: list[int] = []
         self.dst: list[int] = []
+        self._rid: list[int] = []  # route id (routes.route), -1 for a multicast
         self.flits: list[int] = []
         self.created: list[int] = []
         self.head_out: list[int] = []
@@ -196,12 +214,11 @@ class MeshNoC:
         self.dest_tail: dict[int, dict[int, int]] = {}
         self._mtree: dict[int, dict[int, tuple[int, ...]]] = {}
         self._mserved: dict[int, set[int]] = {}
-        self._tree_cache: dict[tuple[int, tuple[int, ...]], dict[int, tuple[int, ...]]] = {}
         env.add_monitor(self._monitor)
 
     # ------------------------------------------------------------------------------------ tables
     def _build_tables(self) -> None:
-        cols, rows, nodes, nd = self.config.cols, self.config.rows, self.nodes, self._nd
+        cols, rows, nodes = self.config.cols, self.config.rows, self.nodes
         down = [_NO_PORT] * (nodes * P)
         up = [-1] * (nodes * P)
         eject_node = [-1] * (nodes * P)
@@ -218,27 +235,9 @@ class MeshNoC:
         if self.host is not None:
             down[H] = _EJECT
             eject_node[H] = self.host
-        route = [0] * (nodes * nd)
-        for r in range(nodes):
-            x, y = r % cols, r // cols
-            for d in range(nd):
-                if d == self.host:
-                    tx, ty = 0, 0
-                else:
-                    tx, ty = d % cols, d // cols
-                if tx > x:
-                    p = E
-                elif tx < x:
-                    p = W
-                elif ty > y:
-                    p = S
-                elif ty < y:
-                    p = N
-                else:
-                    p = H if d == self.host else L
-                route[r * nd + d] = r * P + p
-        self._down, self._up, self._route, self._eject_node = down, up, route, eject_node
-        self._rbase = [(ip // P) * nd for ip in range(nodes * P)]
+        stride = self.routes.stride
+        self._down, self._up, self._route, self._eject_node = down, up, self.routes.route, eject_node
+        self._rbase = [(ip // P) * stride for ip in range(nodes * P)]
 
     # ------------------------------------------------------------------------------------ API
     def node_xy(self, node: int) -> tuple[int, int]:
@@ -257,25 +256,35 @@ class MeshNoC:
         (sx, sy), (dx, dy) = self.node_xy(src), self.node_xy(dst)
         return abs(sx - dx) + abs(sy - dy) + extra
 
-    def inject(self, src: int, dst: int | Sequence[int], flits: int | None = None, payload: Any = None) -> int:
+    def inject(self, src: int, dst: int | Sequence[int], flits: int | None = None, payload: Any = None,
+               key: int | None = None) -> int:
         """Queue a packet at ``src`` at the current cycle; returns its packet id.
 
         Args:
             src: the sending node.
             dst: the receiving node, or several (multicast, single-flit packets only: the packet is
-                replicated along the union of the X-Y routes to them, a tree; a router on the tree sends a
-                copy to each branch as soon as that branch can take it, and frees the flit's slot when
-                every branch has its copy).
+                replicated along a tree; a router on the tree sends a copy to each branch as soon as that
+                branch can take it, and frees the flit's slot when every branch has its copy).
             flits: flits of this packet (default ``config.flits``).
             payload: anything; the network does not look at it (``noc.payload[pid]``).
+            key: the packet's multicast key: it is forwarded by the key's routing tables
+                (``routes.key_tree``: a multicast to all the key's destinations, or a unicast along the
+                branch of the key's tree to ``dst``). Without a key: the union of the X-Y routes.
 
         Raises:
-            SimulationError: a node id out of range, a repeated destination, or ``flits < 1``.
+            SimulationError: a node id out of range, a repeated destination, ``flits < 1``, or (with a key)
+                a source, destinations or a destination the key's tables do not route.
         """
         nd = self._nd
         dests: tuple[int, ...] | None = None
-        if dst.__class__ is not int or src.__class__ is not int or not (0 <= src < nd and 0 <= dst < nd):
+        tree: dict[int, tuple[int, ...]] | None = None
+        if key is not None:
+            rid, dst, dests, tree = self._key_route(src, dst, key)
+        elif dst.__class__ is not int or src.__class__ is not int or not (0 <= src < nd and 0 <= dst < nd):
             src, dst, dests = self._check_nodes(src, dst)
+            rid = dst
+        else:
+            rid = dst
         f = self.config.flits if flits is None else flits
         if f < 1:
             raise SimulationError(f"a packet needs at least one flit, got {f}")
@@ -288,11 +297,13 @@ class MeshNoC:
         self.src.append(src)
         if dests is None:
             self.dst.append(dst)
+            self._rid.append(rid)
         else:
             self.dst.append(-1)
+            self._rid.append(-1)
             self.dests[pid] = dests
             self.dest_tail[pid] = {}
-            self._mtree[pid] = self._tree(src, dests)
+            self._mtree[pid] = self.routes.xy_tree(src, dests) if tree is None else tree
         self.flits.append(f)
         self.created.append(now)
         self.head_out.append(-1)
@@ -335,26 +346,29 @@ class MeshNoC:
                                       f"(ids 0..{nd - 1}{host})")
         return int(src), (-1 if dests is not None else int(dst)), dests
 
-    def _tree(self, src: int, dests: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
-        """Router -> output ports of the union of the X-Y routes from ``src`` to ``dests`` (cached)."""
-        key = (src, tuple(sorted(dests)))
-        tree = self._tree_cache.get(key)
-        if tree is not None:
-            return tree
-        nd, route, down = self._nd, self._route, self._down
-        outs: dict[int, set[int]] = {}
-        for d in dests:
-            r = 0 if src == self.host else src
-            while True:
-                o = route[r * nd + d]
-                outs.setdefault(r, set()).add(o)
-                nxt = down[o]
-                if nxt < 0:
-                    break
-                r = nxt // P
-        tree = {r: tuple(sorted(os)) for r, os in outs.items()}
-        self._tree_cache[key] = tree
-        return tree
+    def _key_route(self, src: Any, dst: Any, key: Any) -> tuple[int, int, tuple[int, ...] | None,
+                                                               dict[int, tuple[int, ...]] | None]:
+        """``(route id, dst, dests, tree)`` of a packet of ``key``: from the key's tables."""
+        routes = self.routes
+        ksrc = routes.key_src.get(key)
+        if ksrc is None:
+            raise SimulationError(f"key {key} has no routing table entries", where="network inject")
+        if src != ksrc:
+            raise SimulationError(f"a packet of key {key} was injected at node {src}, but the key's tables route "
+                                  f"it from node {ksrc}", where="network inject")
+        if not isinstance(dst, int | np.integer):
+            dests = dst if dst.__class__ is tuple else tuple(int(d) for d in dst)
+            if len(dests) != 1:
+                if dests != routes.key_dests[key] and sorted(dests) != sorted(routes.key_dests[key]):
+                    raise SimulationError(f"a packet of key {key} for nodes {list(dests)}, but the key's tables "
+                                          f"deliver to nodes {list(routes.key_dests[key])}", where="network inject")
+                return -1, -1, dests, routes.key_tree[key]
+            dst = dests[0]
+        rid = routes.key_rid[key].get(dst)
+        if rid is None:
+            raise SimulationError(f"the tables of key {key} have no unicast route to node {dst} (destinations "
+                                  f"{list(routes.key_dests[key])})", where="network inject")
+        return rid, int(dst), None, None
 
     def consume(self, node: int, flits: int = 1) -> None:
         """The consumer at ``node`` drained ``flits`` flits from its ejection sink (with ``eject_depth``)."""
@@ -416,7 +430,7 @@ class MeshNoC:
         the head of its FIFO until every branch of its tree at this router has taken a copy.
         """
         self.cycles_simulated += 1
-        fifo, dstv, route, rbase = self._fifo, self.dst, self._route, self._rbase
+        fifo, dstv, route, rbase = self._fifo, self._rid, self._route, self._rbase
         lock, credit = self._lock, self._credit
         cands = self._waiting
         wt = self._wheel_times
@@ -673,8 +687,8 @@ class MeshNoC:
                 continue
             pids = list(dict.fromkeys(f[1] for f in q))
             _, pid, k = q[0]
-            if self.dst[pid] >= 0:
-                outs: tuple[int, ...] = (self._route[self._rbase[ip] + self.dst[pid]],)
+            if self._rid[pid] >= 0:
+                outs: tuple[int, ...] = (self._route[self._rbase[ip] + self._rid[pid]],)
             else:
                 served = self._mserved.get(ip, set())
                 outs = tuple(o for o in self._mtree[pid][ip // P] if o not in served)
@@ -724,6 +738,19 @@ class MeshNoC:
     def router_flits(self) -> np.ndarray:
         """Flits each router sent out (all its output ports, ejection included)."""
         return np.asarray(self.link_flits, dtype=np.int64).reshape(self.nodes, P).sum(axis=1)
+
+    def statistics(self) -> NetworkStats:
+        """The run's totals (:class:`~snnc.backends.yoso.sim.network.NetworkStats`)."""
+        flits = self.link_flits
+        mesh_links = sum(f for o, f in enumerate(flits) if o % P < L)  # N E S W outputs
+        to_host = flits[H] if self.host is not None else 0
+        host_in = sum(self.flits[pid] for pid in range(len(self.src)) if self.src[pid] == self.host)
+        links = [(a, b, f) for a, b, f in self.links() if f and b != "eject"]
+        if host_in:
+            links.append((self.host, 0, host_in))  # type: ignore[arg-type]
+        return NetworkStats(packets=len(self.src), delivered=self.delivered, hops=int(sum(self.hops)),
+                            router_flits=int(sum(flits)), link_flits=int(mesh_links + to_host + host_in),
+                            host_in_flits=int(host_in), links=links)
 
     def packet_table(self) -> dict[str, np.ndarray]:
         """Per-packet records as int64 arrays (-1 where an event has not happened)."""
