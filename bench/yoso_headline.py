@@ -6,7 +6,7 @@ The paper (section IV) runs a 784-800-10 STDBP MLP on MNIST on its 6 x 7 chip (2
 the chip model (``snnc simulate``), and prints the figures beside the paper's, what sets each gap, and the
 simulator's speed (wall time per image, extrapolated to the 10,000 test images).
 
-Without ``--model`` the model is synthetic (``snnc.backends.yoso.synthetic.ttfs_mlp``: Gaussian weights,
+Without ``--model`` the model is synthetic (``ttfs_mlp`` of ``tests/yoso_models.py``: Gaussian weights,
 about half the hidden neurons fire), so its accuracy is chance and only the hardware figures mean
 something; give a trained ONNX file (``snnc train stdbp --arch 784-800-10``) for the accuracy.
 
@@ -30,7 +30,7 @@ import numpy as np
 from snnc.backends import get_backend
 from snnc.backends.yoso import compile_yoso
 from snnc.backends.yoso.drivers.simulate import simulate_deployment
-from snnc.backends.yoso.synthetic import ttfs_mlp
+from snnc.tests.yoso_models import ttfs_mlp
 from snnc.datasets import load_dataset
 
 PAPER = {"accuracy_pct": 98.45, "power_mw": 0.751, "latency_ms": 47.71, "energy_uj": 35.839}

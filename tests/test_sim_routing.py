@@ -32,7 +32,7 @@ from snnc.backends.yoso.sim.chip import Chip
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.network import NetworkModel
 from snnc.backends.yoso.sim.noc import MeshNoC, NocConfig
-from snnc.backends.yoso.synthetic import ttfs_mlp
+from snnc.tests.yoso_models import ttfs_mlp
 from snnc.errors import DeploymentError
 
 #: small PEs, so that a small model spreads over several PEs and the network carries multicast traffic
