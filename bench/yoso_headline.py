@@ -30,8 +30,8 @@ import numpy as np
 from snnc.backends import get_backend
 from snnc.backends.yoso import compile_yoso
 from snnc.backends.yoso.drivers.simulate import simulate_deployment
-from snnc.tests.yoso_models import ttfs_mlp
 from snnc.datasets import load_dataset
+from snnc.tests.yoso_models import ttfs_mlp
 
 PAPER = {"accuracy_pct": 98.45, "power_mw": 0.751, "latency_ms": 47.71, "energy_uj": 35.839}
 DEFAULT_DATA = "/work/shared/data/mnist"

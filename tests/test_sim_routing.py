@@ -32,8 +32,8 @@ from snnc.backends.yoso.sim.chip import Chip
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.network import NetworkModel
 from snnc.backends.yoso.sim.noc import MeshNoC, NocConfig
-from snnc.tests.yoso_models import ttfs_mlp
 from snnc.errors import DeploymentError
+from snnc.tests.yoso_models import ttfs_mlp
 
 #: small PEs, so that a small model spreads over several PEs and the network carries multicast traffic
 HW = with_overrides(load_hardware(), pe={"neurons": 8, "weights": 400})
