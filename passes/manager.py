@@ -79,8 +79,9 @@ class PassManager:
                     p.apply(result.graph)
                 result.graph.verify()
             except MissingPassError as err:
-                raise MissingPassError(f"pass {p.name} failed after [{', '.join(done)}]: {err.format()}",
-                                       needed_by=err.needed_by, missing=err.missing) from err
+                ran = ", ".join(done) or "none"
+                raise MissingPassError(f"{err.message} (passes run before it: {ran})", where=err.where,
+                                       hint=err.hint, needed_by=err.needed_by, missing=err.missing) from err
             except SnncError as err:
                 raise PassError(f"pass {p.name} failed after [{', '.join(done)}]: {err.format()}") from err
             except Exception as err:  # an internal bug: still name the pass

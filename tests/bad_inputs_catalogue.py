@@ -954,6 +954,15 @@ def _ir_float_range(ws: Workspace, folder: Path) -> BadInput:
                   "f32[4] cannot hold 1e+308: beyond its largest value 3.40282e+38", f"{path}:4:126")
 
 
+@case("ir-pass-order", "ir")
+def _ir_pass_order(ws: Workspace, folder: Path) -> BadInput:
+    path = ws.write(folder / "model.snnir", ws.digits_ir)
+    return _entry("ir-pass-order", "ir", "a YOSO pass run before the pass whose result it needs (route, no partition)",
+                  ["ir", path, "--passes", "route"],
+                  "route needs the partition pass to run before it (found no YOSO plan) (passes run before it: none)",
+                  None)
+
+
 # ----------------------------------------------------------------------------------------------- docs
 def markdown_table(entries: list[BadInput], outputs: dict[str, str] | None = None) -> str:
     """The catalogue as the markdown table of ``docs/errors.md``: entry, bad input, command, what snnc says.
