@@ -475,7 +475,7 @@ def test_threshold_and_bias_shape_mismatch() -> None:
     nodes = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
              snn("IF", ["h", "theta"], ["o"]), snn("LastStepDecode", ["o"], ["scores"])]
     err = fails(make(nodes, [init("W", dyadic((4, 3))), init("theta", [1.0, 1.0])]))
-    assert err.message == "shape mismatch: threshold of shape [2] does not broadcast to the features [3] of 'h'"
+    assert err.message == "shape mismatch: threshold 'theta' of shape [2] does not broadcast to the features [3] of 'h'"
     err = fails(mlp(dyadic((4, 3)), np.ones(4, np.float32)))
     assert err.message == "shape mismatch: bias of shape [4] does not add along the last axis of the 3 output features"
 
@@ -604,7 +604,8 @@ def test_layout_errors() -> None:
     dec = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
            snn("SpikeCountDecode", ["h"], ["scores"])]
     assert fails(make(dec, [init("W", dyadic((4, 3)))])).message == \
-        "snn.SpikeCountDecode decodes a spike train, 'h' is a current"
+        "snn.SpikeCountDecode decodes a spike train or a potential trace (the output of snn.LI), " \
+        "'h' is a synaptic current"
     neuron = [snn("RateEncode", ["x"], ["s"], time_steps=T), snn("IF", ["s", "theta"], ["o"]),
               snn("SpikeCountDecode", ["o"], ["scores"])]
     assert fails(make(neuron, [init("theta", 1.0)], n_out=4)).message == \
