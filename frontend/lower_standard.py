@@ -108,8 +108,9 @@ def add(ctx: Context, node: NodeProto) -> None:
     if (producer is None or producer.opname != "snn.dense" or not isinstance(other, np.ndarray)
             or not ctx.only_used_here(node, y.value)):
         raise ctx.error(node, "Add is supported only as the bias of a MatMul or Gemm: Add(MatMul(x, W), b) "
-                              "with a constant b, where the MatMul result has no other use",
-                        hint="the IR has no general addition of activations")
+                              "with a constant b, where the MatMul result has no other use; or as the sum of two "
+                              "synaptic currents of the same shape",
+                        hint="the IR adds no constant to an activation other than a synapse's bias")
     bias = ctx.param(node, 1 - y_index, "bias")
     weight = producer.attrs["weight"]
     n = weight.shape[0]
