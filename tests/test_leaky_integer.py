@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from snnc.backends.reference import ReferenceBackend, decay, leak_accuracy_cost, quantize_leak, with_quantized_leak
-from snnc.errors import BackendError
+from snnc.errors import BackendError, VerificationError
 from snnc.ir import Graph, ValueType
 from snnc.ir.parser import parse_graph
 from snnc.tests import spec_numpy as spec
@@ -369,3 +369,48 @@ def test_the_accuracy_cost_with_the_integer_graph() -> None:
     cost = leak_accuracy_cost(g, x, frac_bits=8, quantized=quantized)
     assert cost.rounding == "nearest" and cost.agreement_integer is not None and 0.5 <= cost.agreement_integer <= 1
     assert "integer mode: agreement" in cost.summary()
+
+
+# ------------------------------------------------------------------------------------------ merges
+def _merge_text(input_bits: int = 16, second_float: bool = False) -> tuple[str, dict]:
+    rng = _rng(41)
+    p = {"wa": rng.integers(-8, 40, (N_HID, N_IN)).astype(np.int8),
+         "wb": rng.integers(-20, 20, (N_HID, N_IN)).astype(np.int8),
+         "F": 6, "rounding": "nearest", "reset": "zero", "delayed": 0, "P": 16}
+    q = quantize_leak(np.full(N_HID, 0.875, F32), 6)
+    p["beta_q"] = q["beta_q"]
+    quant = _meta({"semantics": "yoso-int-1", "potential_bits": 16, "input_bits": input_bits, **q})
+    wb = _dense(p["wb"].astype(F32) / 64) if second_float else _dense(p["wb"])
+    tb = f"current<TxBx{N_HID}xf32>" if second_float else f"current<TxBx{N_HID}xi32> {SYN}"
+    ti = f"current<TxBx{N_HID}xf32>" if second_float else f"current<TxBx{N_HID}xi32>"
+    text = f"""snnc.ir 1
+graph @merge(%x: tensor<Bx{N_IN}xf32>) time_steps = {T} {{
+  %s = snn.rate_encode(%x) {{time_steps = {T}, threshold = 0.5}} : spikes<TxBx{N_IN}>
+  %a = snn.dense(%s) {{weight = {_dense(p['wa'])}}} : current<TxBx{N_HID}xi32> {SYN}
+  %b = snn.dense(%s) {{weight = {wb}}} : {tb}
+  %m = snn.add(%a, %b) : {ti}
+  %h = snn.lif(%m) {{threshold = dense<[64]> : i32[1], beta = {_dense(np.full(N_HID, 0.875, F32))}, reset = "zero", delayed_reset = 0}} : spikes<TxBx{N_HID}> meta {{quant = {quant}}}
+  %y = snn.spike_count_decode(%h) : tensor<Bx{N_HID}xf32>
+  return %y
+}}
+"""  # noqa: E501
+    return text, p
+
+
+def test_an_integer_merge_sums_the_synapses_exactly() -> None:
+    text, p = _merge_text()
+    x = _inputs(16)
+    got = ReferenceBackend().run(parse_graph(text), x, record=True).spikes["h"]
+    s = spec.rate_encode(x, T, 0.5).astype(np.int64)
+    current = s @ p["wa"].T.astype(np.int64) + s @ p["wb"].T.astype(np.int64)
+    want, _ = t_neuron(current, np.int64(64), p["beta_q"], p)
+    assert np.array_equal(got, want) and 0 < want.mean() < 1
+
+
+def test_merges_that_the_integer_mode_refuses() -> None:
+    text, _ = _merge_text(input_bits=8)
+    with pytest.raises(BackendError, match=r"%h = snn.lif: the accumulated weight .* fed by a merge of 2 synapses"):
+        ReferenceBackend().run(parse_graph(text), _inputs(2))
+    text, _ = _merge_text(second_float=True)  # an integer and a float current: the IR refuses the merge
+    with pytest.raises(VerificationError, match=r"%m = snn.add: cannot add currents of different dtypes: i32 and f32"):
+        parse_graph(text)
