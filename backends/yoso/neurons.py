@@ -323,3 +323,13 @@ register_yoso_neuron(YosoNeuron(
 __all__ = ["SCHEDULES", "YOSO_NEURONS", "YosoNeuron", "array_threshold_rule", "check_fits",
            "per_neuron_threshold_config", "read_per_neuron_threshold", "read_scalar_threshold", "register_yoso_neuron",
            "require_one_scale", "scalar_threshold_config", "scalar_threshold_rule", "yoso_neuron", "yoso_neuron_kind"]
+
+# ---------------------------------------------------------------------------- issue 14: leaky neurons (placeholder)
+# Added by the IR side (wip/leakyir) so that every neuron table has an entry; the YOSO engineer (wip/leakyyoso)
+# replaces this block with the real entries (hardware leak option, host placement of LI readouts).
+register_yoso_neuron(Refusal("the YOSO PE has no leak yet: snn.lif needs the hardware leak option (fixed-point beta), "
+                             "not implemented in this snnc version"), "snn.lif")
+register_yoso_neuron(Refusal("the YOSO PE has no leak yet: snn.cuba_lif needs the hardware leak option (fixed-point "
+                             "alpha and beta), not implemented in this snnc version"), "snn.cuba_lif")
+register_yoso_neuron(Refusal("snn.li is a potential-trace readout, not a PE layer, and host placement of LI readouts "
+                             "is not implemented in this snnc version"), "snn.li")
