@@ -1,10 +1,12 @@
 """Which parts of a graph run on the YOSO mesh, and which on the host.
 
-A *layer* is one synapse op (``snn.dense`` or ``snn.conv2d``) whose result feeds one neuron op
-(``snn.relpsp`` or ``snn.if``); its input is a spike train produced by an encoder (the host sends
-it) or by another layer's neuron op, possibly through ``snn.flatten`` / ``snn.reshape`` (which keep
+A *layer* is one synapse op (``snn.dense`` or ``snn.conv2d``) whose result feeds one spiking neuron op
+(``snn.relpsp``, ``snn.if``, ``snn.lif``, ``snn.cuba_lif``); its input is a spike train produced by an encoder
+(the host sends it) or by another layer's neuron op, possibly through ``snn.flatten`` / ``snn.reshape`` (which keep
 the row-major flat index of every neuron, so they cost nothing on the mesh). Everything else
-(encoders, decoders, ``snn.time_flatten`` and the dense of a spatio-temporal decoder) runs on the host.
+(encoders, decoders, ``snn.time_flatten`` and the dense of a spatio-temporal decoder) runs on the host,
+and so does a neuron op that emits no spikes (``snn.li``, a potential trace: PEs send spikes only) with the
+synapse that feeds it: a readout layer runs on the host, fed by the spikes of the layer before it.
 
 Neuron ``j`` of a layer is the row-major flat index of its neuron op's features: ``j`` for a dense
 layer, ``(c * Ho + y) * Wo + x`` for a conv layer.
@@ -16,16 +18,22 @@ import math
 from dataclasses import dataclass, field
 
 from snnc.errors import DesignRuleError
-from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron
+from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron, neuron_traits
 from snnc.passes.canonicalize import SHAPE_OPS
 
 __all__ = ["ENCODER_OPS", "HOST", "SHAPE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
-           "Network", "find_network"]
+           "Network", "find_network", "runs_on_pes"]
 
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
 ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
 #: the destination id of the host in flows and routes.
 HOST = -1
+
+
+def runs_on_pes(opname: str) -> bool:
+    """Whether a neuron op runs on the PEs: a neuron that emits spikes. One that emits a potential trace
+    (``snn.li``) runs on the host with its synapse (the PEs' only output is spike packets)."""
+    return is_neuron(opname) and neuron_traits(opname).emits == "spikes"
 
 
 @dataclass
@@ -124,7 +132,7 @@ def find_network(graph: Graph) -> Network:
     host: dict[int, HostSource] = {}
     by_neuron: dict[int, int] = {}
     for op in graph.ops:
-        if not is_neuron(op.opname):
+        if not runs_on_pes(op.opname):
             continue
         where = f"%{op.result.name} = {op.opname}"
         syn = producers.get(id(op.operands[0]))
@@ -144,7 +152,7 @@ def find_network(graph: Graph) -> Network:
         while root is not None and root.opname in SHAPE_OPS:
             source = root.operands[0]
             root = producers.get(id(source))
-        if root is None or not (root.opname in ENCODER_OPS or is_neuron(root.opname)):
+        if root is None or not (root.opname in ENCODER_OPS or runs_on_pes(root.opname)):
             got = "a graph input" if root is None else f"%{root.result.name} = {root.opname}"
             raise DesignRuleError(f"the synapse %{syn.result.name} reads {got}; on YOSO a synapse reads spikes "
                                   "from an encoder or a neuron layer", where=where,

@@ -16,6 +16,8 @@ field               used by
                     once every input of the step is in, which takes end-of-step packets: IF)
 ``update``          the simulated PE's per-step neuron update ``(pe, now, step) -> (start, fired, times)``
 ``group_update``    optional: the same for a whole layer at once (vectorised; ``step_start`` only)
+``leaky``           whether the neuron decays its state every step: it needs the hardware file's ``[leak]``
+                    option (:func:`require_leak`), and its update sweeps every neuron of the layer each step
 ``counters``        the PE counters (:data:`snnc.backends.yoso.sim.pe.COUNTERS`) its update raises: the energy
                     model prices those (``updates``: a potential read and write, an accumulated-weight read,
                     two adds; ``resets``: one add; ``acc_clears``: one accumulated-weight write)
@@ -62,6 +64,7 @@ class YosoNeuron:
     update: Update
     counters: tuple[str, ...]
     check_scale: Callable[[Operation, np.ndarray], None] | None = None
+    leaky: bool = False
     group_update: Callable[[LayerGroup, int, int], tuple[np.ndarray, np.ndarray, list[int]]] | None = None
 
     def __post_init__(self) -> None:
@@ -130,6 +133,24 @@ def yoso_neuron_kind(kind: str) -> YosoNeuron | None:
                 return entry
         load_op_plugins()
     return None
+
+
+# ------------------------------------------------------------------------------------------ the leak option
+#: the example chip file with the leak option (``examples/`` of the snnc repository).
+LEAKY_EXAMPLE = "examples/yoso-leaky-6x7.toml"
+
+
+def require_leak(neuron: Operation, hw: Hardware) -> None:
+    """A leaky neuron (its entry's ``leaky``) compiles only for a chip whose file declares ``[leak]``; the paper's
+    PE has none (SPEC section 4). Raises a DesignRuleError naming the layer otherwise."""
+    entry = _lookup(neuron.opname)
+    if not isinstance(entry, YosoNeuron) or not entry.leaky or hw.leak is not None:
+        return
+    raise DesignRuleError(
+        f"a leaky layer: {neuron.opname} decays every neuron's state every step, but the chip {hw.chip.name} "
+        f"({hw.name}) has no leak option (no [leak] section; the paper's PE has no leak)", where=_where(neuron),
+        hint=f"compile for a hardware file with a [leak] section, e.g. {LEAKY_EXAMPLE} (snnc compile ... --hw "
+             f"{LEAKY_EXAMPLE}); docs/yoso.md, 'The leak option'")
 
 
 # ------------------------------------------------------------------------------------------ quantization
@@ -321,5 +342,6 @@ register_yoso_neuron(YosoNeuron(
     counters=("updates", "resets", "acc_clears", "spikes_out")))
 
 __all__ = ["SCHEDULES", "YOSO_NEURONS", "YosoNeuron", "array_threshold_rule", "check_fits",
-           "per_neuron_threshold_config", "read_per_neuron_threshold", "read_scalar_threshold", "register_yoso_neuron",
-           "require_one_scale", "scalar_threshold_config", "scalar_threshold_rule", "yoso_neuron", "yoso_neuron_kind"]
+           "per_neuron_threshold_config", "read_per_neuron_threshold", "read_scalar_threshold",
+           "register_yoso_neuron", "require_leak", "require_one_scale", "scalar_threshold_config",
+           "scalar_threshold_rule", "yoso_neuron", "yoso_neuron_kind"]

@@ -147,10 +147,9 @@ class SimResult:
 
     def mean_energy_pj(self) -> dict[str, float]:
         """Energy per category, averaged over the images (pJ)."""
-        from snnc.backends.yoso.sim.energy import CATEGORIES
-
         n = max(1, len(self.images))
-        return {k: sum(r.energy_pj[k] for r in self.images) / n for k in CATEGORIES}
+        keys = self.images[0].energy_pj if self.images else {}
+        return {k: sum(r.energy_pj[k] for r in self.images) / n for k in keys}
 
     def mean_spikes(self) -> dict[str, float]:
         """Spikes per image of each spiking value, averaged."""

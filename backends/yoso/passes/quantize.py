@@ -14,7 +14,8 @@ scale per layer or per output channel:
 ``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
 the rules and the saturating widths of the neuron state (from the hardware file) go into the ops'
 ``meta['quant']``; ``docs/yoso.md`` ("Integer semantics") states exactly what the hardware computes.
-Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float.
+Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float, and so do
+a readout neuron that emits no spikes (``snn.li``) and its synapse.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import numpy as np
 
 from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
-from snnc.backends.yoso.neurons import check_fits, yoso_neuron
+from snnc.backends.yoso.layers import runs_on_pes
+from snnc.backends.yoso.neurons import check_fits, require_leak, yoso_neuron
 from snnc.errors import PassError
-from snnc.ir import Graph, Operation, ValueType, is_neuron
+from snnc.ir import Graph, Operation, ValueType
 from snnc.passes.base import Pass
 from snnc.passes.registry import register_pass
 
@@ -72,7 +74,7 @@ class Quantize(Pass):
                             f"the weight SRAM ({hw.source})",
                             hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
         producers = {id(op.result): op for op in graph.ops}
-        for neuron in [op for op in graph.ops if is_neuron(op.opname)]:
+        for neuron in [op for op in graph.ops if runs_on_pes(op.opname)]:
             syn = producers.get(id(neuron.operands[0]))
             if syn is None:
                 continue
@@ -80,6 +82,7 @@ class Quantize(Pass):
                 syn = _lower_avgpool(graph, syn)
             if syn.opname not in ("snn.dense", "snn.conv2d"):
                 continue
+            require_leak(neuron, hw)
             if np.issubdtype(syn.attrs["weight"].dtype, np.integer):
                 continue  # already quantized
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by check_fits
