@@ -22,12 +22,24 @@ from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron, neu
 from snnc.passes.canonicalize import SHAPE_OPS
 
 __all__ = ["ENCODER_OPS", "HOST", "SHAPE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
-           "Network", "find_network", "runs_on_pes"]
+           "MERGE_OPS", "Network", "find_network", "refuse_not_yet", "runs_on_pes"]
 
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
 ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
 #: the destination id of the host in flows and routes.
 HOST = -1
+
+
+#: ops that sum the currents of several synapses (a skip or residual connection); YOSO does not map them yet.
+MERGE_OPS = frozenset({"snn.add"})
+
+
+def refuse_not_yet(neuron: Operation) -> None:
+    """A recurrent neuron (``recurrent_weight``) is a DesignRuleError naming the layer: not mapped on YOSO yet."""
+    if neuron.attrs.get("recurrent_weight") is not None:
+        raise DesignRuleError(f"recurrence on YOSO: not yet ({neuron.opname} with a recurrent_weight)",
+                              where=f"%{neuron.result.name} = {neuron.opname}",
+                              hint="run the model on the reference backend (docs/yoso.md, 'What is refused')")
 
 
 def runs_on_pes(opname: str) -> bool:
@@ -135,7 +147,13 @@ def find_network(graph: Graph) -> Network:
         if not runs_on_pes(op.opname):
             continue
         where = f"%{op.result.name} = {op.opname}"
+        refuse_not_yet(op)
         syn = producers.get(id(op.operands[0]))
+        if syn is not None and syn.opname in MERGE_OPS:
+            raise DesignRuleError(f"skip connections on YOSO: not yet (the layer's current is %{syn.result.name} = "
+                                  f"{syn.opname}, a sum of synapses)", where=where,
+                                  hint="a YOSO layer is one snn.dense or snn.conv2d on spikes followed by the neuron "
+                                       "op; run the model on the reference backend (docs/yoso.md, 'What is refused')")
         if syn is None or syn.opname not in SYNAPSE_OPS:
             got = "a graph input" if syn is None else f"%{syn.result.name} = {syn.opname}"
             hint = ("run the quantize pass first: it lowers snn.avgpool2d to a depthwise snn.conv2d"

@@ -27,7 +27,7 @@ import numpy as np
 
 from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
-from snnc.backends.yoso.layers import runs_on_pes
+from snnc.backends.yoso.layers import refuse_not_yet, runs_on_pes
 from snnc.backends.yoso.neurons import check_fits, require_leak, yoso_neuron
 from snnc.errors import PassError
 from snnc.ir import Graph, Operation, ValueType
@@ -75,6 +75,7 @@ class Quantize(Pass):
                             hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
         producers = {id(op.result): op for op in graph.ops}
         for neuron in [op for op in graph.ops if runs_on_pes(op.opname)]:
+            refuse_not_yet(neuron)
             syn = producers.get(id(neuron.operands[0]))
             if syn is None:
                 continue
