@@ -70,6 +70,20 @@ REFUSED: dict[str, tuple[str, str]] = {
         "the spatio-temporal decoder reads all T steps at once ([T, B, N] -> [B, T*N]); NIR nodes act on one "
         "instant of a signal and have no notion of T",
         "use a spike-count or last-step decoder"),
+    # the leaky neurons (issue 14): NIR's LIF / CubaLIF / LI are continuous-time (tau, r, v_leak, dt); the exact
+    # mapping onto snnc's discrete equations (reset order included) is not written yet, so export refuses them
+    "snn.lif": (
+        "NIR export of snn.lif is not implemented yet: NIR's LIF is continuous-time (tau, r, v_leak) and the exact "
+        "mapping of beta, the reset and its order onto it is not written down yet",
+        "keep leaky models in ONNX (snn.LIF) for now"),
+    "snn.cuba_lif": (
+        "NIR export of snn.cuba_lif is not implemented yet: NIR's CubaLIF is continuous-time (tau_syn, tau_mem, r, "
+        "v_leak) and the exact mapping of alpha, beta and the reset order onto it is not written down yet",
+        "keep leaky models in ONNX (snn.CubaLIF) for now"),
+    "snn.li": (
+        "NIR export of snn.li is not implemented yet: NIR's LI is continuous-time (tau, r, v_leak) and the exact "
+        "mapping of beta onto it is not written down yet",
+        "keep leaky models in ONNX (snn.LI) for now"),
 }
 
 #: decoder IR op -> the name recorded in the metadata (import's ``decoder`` choice)
@@ -136,6 +150,10 @@ def _refuse(graph: Graph) -> None:
                 raise NirExportError(f"{op.opname} has integer (quantized) parameter '{key}'; NIR describes the "
                                      f"float network", where=_where(op),
                                      hint="export the float model (before the quantize pass)")
+        if "recurrent_weight" in op.attrs:
+            raise NirExportError(f"{op.opname} with a recurrent_weight cannot be exported to NIR yet: the exporter "
+                                 "writes feed-forward layers only", where=_where(op),
+                                 hint="keep recurrent models in ONNX for now")
         if op.opname == "snn.dense" and op.operands[0].type.kind is Kind.TENSOR:
             raise NirExportError("a dense layer on a per-sample tensor (a decoder stage) has no NIR equivalent: NIR "
                                  "synapses act on signals over time", where=_where(op),

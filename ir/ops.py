@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 TIME_MAJOR = frozenset({Kind.SPIKES, Kind.CURRENT})
 ANY_KIND = frozenset(Kind)
+#: what a synapse reads: anything but a potential trace (a trace is decoded, never weighted again).
+SYNAPSE_INPUT = frozenset({Kind.SPIKES, Kind.CURRENT, Kind.TENSOR})
 
 
 class OpError(Exception):
@@ -45,7 +47,7 @@ class OpDef:
         name: the op's IR name, e.g. ``snn.dense``.
         operands: for each operand, the kinds it may have.
         attrs: the op's attributes by name.
-        category: encoder, synapse, neuron, decoder or shape (for docs and backends).
+        category: encoder, synapse, merge, neuron, decoder or shape (for docs and backends).
         neuron: for a neuron op, its :class:`~snnc.ir.neurons.NeuronTraits`; None otherwise.
         single_spike: an op other than a neuron (an encoder) whose spike values fire at most once per image
             (a neuron says it in its traits; :func:`~snnc.ir.neurons.emits_single_spikes` reads both).
@@ -190,7 +192,7 @@ class Dense(OpDef):
 
     name = "snn.dense"
     category = "synapse"
-    operands = (ANY_KIND,)
+    operands = (SYNAPSE_INPUT,)
     attrs = {
         "weight": Attr("array", check=all_of(ndim(2), finite), doc="[n_out, n_in]"),
         "bias": Attr("array", required=False, check=all_of(ndim(1), finite), doc="[n_out], added every step"),
@@ -355,12 +357,69 @@ class ReLPSP(OpDef):
         return ValueType.spikes(*operand_types[0].features)
 
 
+def _check_broadcast(name: str, arr: np.ndarray, features: tuple[int, ...]) -> None:
+    try:
+        shape = np.broadcast_shapes(arr.shape, features)
+    except ValueError:
+        shape = None
+    if shape != features:
+        raise OpError(f"{name} {list(arr.shape)} does not broadcast to the features {list(features)}")
+
+
+def _check_threshold(op: Operation, features: tuple[int, ...]) -> None:
+    theta = op.attrs["threshold"]
+    _check_broadcast("threshold", theta, features)
+    if np.any(theta <= 0):
+        raise OpError("threshold must be > 0 everywhere")
+
+
+def _check_decay(op: Operation, name: str, features: tuple[int, ...]) -> None:
+    """A decay factor (``beta``, ``alpha``): broadcast to the features, every entry in [0, 1]."""
+    value = op.attrs[name]
+    _check_broadcast(name, value, features)
+    bad = (value < 0) | (value > 1)
+    if np.any(bad):
+        first = float(np.asarray(value).reshape(-1)[int(np.argmax(np.asarray(bad).reshape(-1)))])
+        raise OpError(f"{name} must lie in [0, 1] everywhere (1 = no leak, 0 = no memory), got {first!r}")
+
+
+def _check_recurrent(op: Operation, features: tuple[int, ...]) -> None:
+    """The optional ``recurrent_weight [n, n]`` of a layer with features ``[n]``."""
+    w = op.attrs.get("recurrent_weight")
+    if w is None:
+        return
+    if len(features) != 1:
+        raise OpError(f"recurrent_weight needs one feature axis [n]; the operand has features {list(features)}")
+    n = features[0]
+    if w.shape != (n, n):
+        raise OpError(f"recurrent_weight {list(w.shape)} has the wrong shape: the {n} neurons need [{n}, {n}] "
+                      "(recurrent_weight[i, j] weighs neuron j's spike at step t-1 into neuron i at step t)")
+
+
+def _check_delayed(op: Operation) -> None:
+    if op.attrs["delayed_reset"] not in (0, 1):
+        raise OpError(f"delayed_reset must be 0 or 1, got {op.attrs['delayed_reset']}")
+
+
+def _spikes_like(op: Operation, operand_types: list[ValueType]) -> ValueType:
+    return ValueType.spikes(*operand_types[0].features)
+
+
+_THRESHOLD = Attr("array", check=finite, doc="theta > 0, broadcastable to the features (per channel allowed)")
+_RESET = Attr("str", check=one_of("subtract", "zero"), doc='"subtract" or "zero"')
+_RECURRENT = Attr("array", required=False, check=all_of(ndim(2), finite),
+                  doc="W [n, n] (features [n]): I[t] becomes I[t] + S[t-1] @ W.T")
+_DELAYED = Attr("int", doc="0: the reset of step t-1 before step t's decay; 1: after decay and input (snnTorch)")
+
+
 @register_op
 class IF(OpDef):
     """Integrate-and-fire neuron, state zero before step 0.
 
     subtract: ``V[t] = V[t-1] - theta*S[t-1] + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``;
     ``S[t] = 1 if V[t] >= theta else 0``. ``threshold`` broadcasts to the features (per channel allowed).
+    With the optional ``recurrent_weight`` W ``[n, n]`` (features ``[n]``), ``I[t]`` is replaced by
+    ``I[t] + S[t-1] @ W.T`` (one step of delay), computed before the update.
     """
 
     name = "snn.if"
@@ -368,24 +427,126 @@ class IF(OpDef):
     neuron = NeuronTraits(single_spike=False, state=("V", "I"), accumulator="I", accumulator_name="step input I",
                           accumulator_persists=False, reset="attr")
     operands = (frozenset({Kind.CURRENT}),)
+    attrs = {"threshold": _THRESHOLD, "reset": _RESET, "recurrent_weight": _RECURRENT}
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        features = operand_types[0].features
+        _check_threshold(op, features)
+        _check_recurrent(op, features)
+        return _spikes_like(op, operand_types)
+
+
+@register_op
+class LIF(OpDef):
+    """Leaky integrate-and-fire neuron (SPEC 2, ``snn.LIF``), state zero before step 0.
+
+    ``I'[t] = I[t] (+ S[t-1] @ recurrent_weight.T)``. Reset first (``delayed_reset = 0``, the default of
+    SpikingJelly, Sinabs, Norse): ``Vr = V[t-1] - theta*S[t-1]`` (subtract) or ``V[t-1]*(1 - S[t-1])`` (zero),
+    ``V[t] = beta*Vr + I'[t]``. Delayed reset (``delayed_reset = 1``, snnTorch): ``U = beta*V[t-1] + I'[t]``,
+    ``V[t] = U - theta*S[t-1]`` (subtract) or ``U*(1 - S[t-1])`` (zero). ``S[t] = 1 if V[t] >= theta``.
+    ``threshold`` (> 0) and ``beta`` (in [0, 1]) broadcast to the features; ``beta = 1`` is ``snn.if``.
+    """
+
+    name = "snn.lif"
+    category = "neuron"
+    neuron = NeuronTraits(single_spike=False, state=("V", "I"), accumulator="I", accumulator_name="step input I",
+                          accumulator_persists=False, reset="attr")
+    operands = (frozenset({Kind.CURRENT}),)
     attrs = {
-        "threshold": Attr("array", check=finite, doc="theta, broadcastable to the features"),
-        "reset": Attr("str", check=one_of("subtract", "zero"), doc='"subtract" or "zero"'),
+        "threshold": _THRESHOLD,
+        "beta": Attr("array", check=finite, doc="the potential's decay per step, in [0, 1], broadcastable"),
+        "reset": _RESET,
+        "delayed_reset": _DELAYED,
+        "recurrent_weight": _RECURRENT,
     }
 
     @classmethod
     def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        features = operand_types[0].features
+        _check_threshold(op, features)
+        _check_decay(op, "beta", features)
+        _check_delayed(op)
+        _check_recurrent(op, features)
+        return _spikes_like(op, operand_types)
+
+
+@register_op
+class CubaLIF(OpDef):
+    """Current-based LIF neuron (SPEC 2, ``snn.CubaLIF``), state zero before step 0: a synaptic current
+    that decays too, ``J[t] = alpha*J[t-1] + I'[t]``, then the ``snn.lif`` update with ``J[t]`` in place of
+    ``I'[t]`` (both reset orders): reset first ``V[t] = beta*Vr[t-1] + J[t]``; delayed
+    ``V[t] = (beta*V[t-1] + J[t]) - theta*S[t-1]`` / ``(beta*V[t-1] + J[t])*(1 - S[t-1])``.
+    ``I'[t] = I[t] (+ S[t-1] @ recurrent_weight.T)``: the recurrent term joins the input before the decay.
+    The accumulator is ``J``: it persists from step to step (decayed by ``alpha``).
+    """
+
+    name = "snn.cuba_lif"
+    category = "neuron"
+    neuron = NeuronTraits(single_spike=False, state=("V", "J"), accumulator="J",
+                          accumulator_name="synaptic current J", accumulator_persists=True, reset="attr")
+    operands = (frozenset({Kind.CURRENT}),)
+    attrs = {
+        "threshold": _THRESHOLD,
+        "alpha": Attr("array", check=finite, doc="the synaptic current's decay per step, in [0, 1], broadcastable"),
+        "beta": Attr("array", check=finite, doc="the potential's decay per step, in [0, 1], broadcastable"),
+        "reset": _RESET,
+        "delayed_reset": _DELAYED,
+        "recurrent_weight": _RECURRENT,
+    }
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        features = operand_types[0].features
+        _check_threshold(op, features)
+        _check_decay(op, "alpha", features)
+        _check_decay(op, "beta", features)
+        _check_delayed(op)
+        _check_recurrent(op, features)
+        return _spikes_like(op, operand_types)
+
+
+@register_op
+class LI(OpDef):
+    """Leaky integrator (SPEC 2, ``snn.LI``), the usual readout: ``V[t] = beta*V[t-1] + I[t]``, state zero
+    before step 0, no threshold, no spikes. The result is the potential trace ``V`` (kind ``potential``,
+    ``[T, B, *f]``, float32), which only decoders (and flatten / reshape) read.
+    """
+
+    name = "snn.li"
+    category = "neuron"
+    neuron = NeuronTraits(single_spike=False, state=("V", "I"), accumulator="I", accumulator_name="step input I",
+                          accumulator_persists=False, emits="potential", reset="none")
+    operands = (frozenset({Kind.CURRENT}),)
+    attrs = {"beta": Attr("array", check=finite, doc="the potential's decay per step, in [0, 1], broadcastable")}
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
         (x,) = operand_types
-        theta = op.attrs["threshold"]
-        try:
-            shape = np.broadcast_shapes(theta.shape, x.features)
-        except ValueError:
-            shape = None
-        if shape != x.features:
-            raise OpError(f"threshold {list(theta.shape)} does not broadcast to the features {list(x.features)}")
-        if np.any(theta <= 0):
-            raise OpError("threshold must be > 0 everywhere")
-        return ValueType.spikes(*x.features)
+        _check_decay(op, "beta", x.features)
+        return ValueType.potential(*x.features, dtype="f32")
+
+
+# ------------------------------------------------------------------------------------------- merges
+@register_op
+class Add(OpDef):
+    """Sum of two currents of the same type, at every step: ``y[t] = a[t] + b[t]`` (SPEC 2: currents of
+    several synapses summed with ONNX ``Add`` before a neuron; skip and residual connections). No
+    broadcasting: both operands have the same features and dtype."""
+
+    name = "snn.add"
+    category = "merge"
+    operands = (frozenset({Kind.CURRENT}), frozenset({Kind.CURRENT}))
+
+    @classmethod
+    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
+        a, b = operand_types
+        if a.features != b.features:
+            raise OpError(f"cannot add currents of different shapes: features {list(a.features)} and "
+                          f"{list(b.features)}")
+        if a.dtype != b.dtype:
+            raise OpError(f"cannot add currents of different dtypes: {a.dtype} and {b.dtype}")
+        return ValueType.current(*a.features, dtype=a.dtype)
 
 
 # ----------------------------------------------------------------------------------------- decoders
@@ -407,13 +568,24 @@ class FirstSpikeDecode(_Decoder):
 
 @register_op
 class LastStepDecode(_Decoder):
-    """Score ``S[T-1]``: only the last step's spikes count."""
+    """Score ``S[T-1]``: only the last step's spikes count. On a potential trace: ``V[T-1]``."""
 
     name = "snn.last_step_decode"
+    operands = (frozenset({Kind.SPIKES, Kind.POTENTIAL}),)
 
 
 @register_op
 class SpikeCountDecode(_Decoder):
-    """Score = spike count over all steps divided by T."""
+    """Score = spike count over all steps divided by T. On a potential trace: the mean over the steps,
+    ``(((V[0] + V[1]) + V[2]) + ...) / T`` in float32, summed in step order."""
 
     name = "snn.spike_count_decode"
+    operands = (frozenset({Kind.SPIKES, Kind.POTENTIAL}),)
+
+
+@register_op
+class MaxOverTimeDecode(_Decoder):
+    """Score = ``max_t V[t]``, the maximum of a potential trace over the steps."""
+
+    name = "snn.max_over_time_decode"
+    operands = (frozenset({Kind.POTENTIAL}),)

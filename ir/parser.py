@@ -49,8 +49,9 @@ SUPPORTED_VERSIONS: tuple[int, ...] = (VERSION,)
 
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 _HEADER = re.compile(r"snnc\.ir[ \t]+(\S+)")
-_TYPE = re.compile(r"(spikes|current|tensor)<([^<>\s]*)>")
-_TYPE_HINT = "write spikes<TxBx...>, current<TxBx...xDTYPE> or tensor<Bx...xDTYPE>, e.g. current<TxBx800xf32>"
+_TYPE = re.compile(r"(spikes|current|potential|tensor)<([^<>\s]*)>")
+_TYPE_HINT = ("write spikes<TxBx...>, current<TxBx...xDTYPE>, potential<TxBx...xDTYPE> or tensor<Bx...xDTYPE>, "
+              "e.g. current<TxBx800xf32>")
 _DTYPE_HINT = f"known dtypes: {', '.join(sorted(DTYPES))}"
 #: how a syntax error names the token kinds it expected (keywords and punctuation print quoted).
 _TOKEN_NAMES = {

@@ -8,6 +8,7 @@ kind      full shape              meaning
 ========  ======================  ==========================================================
 spikes    ``[T, B, *features]``   binary spike train on the time grid (printed without dtype)
 current   ``[T, B, *features]``   time-major real or integer values (synaptic input ``I``)
+potential ``[T, B, *features]``   a neuron's potential trace ``V[t]`` (``snn.li``): decoded, never a synapse input
 tensor    ``[B, *features]``      dense per-sample tensor (encoder input, decoder scores)
 ========  ======================  ==========================================================
 
@@ -22,10 +23,12 @@ from enum import StrEnum
 
 
 class Kind(StrEnum):
-    """What a value is: a spike train, a time-major current, or a dense per-sample tensor."""
+    """What a value is: a spike train, a time-major current, a time-major potential trace, or a dense
+    per-sample tensor."""
 
     SPIKES = "spikes"
     CURRENT = "current"
+    POTENTIAL = "potential"
     TENSOR = "tensor"
 
     @property
@@ -67,6 +70,10 @@ class ValueType:
     @staticmethod
     def current(*features: int, dtype: str = "f32") -> ValueType:
         return ValueType(Kind.CURRENT, tuple(features), dtype)
+
+    @staticmethod
+    def potential(*features: int, dtype: str = "f32") -> ValueType:
+        return ValueType(Kind.POTENTIAL, tuple(features), dtype)
 
     @staticmethod
     def tensor(*features: int, dtype: str = "f32") -> ValueType:

@@ -22,11 +22,11 @@ def mlp(reset: str = "subtract") -> Graph:
 
 
 def test_every_op_is_documented_and_named_in_the_snn_dialect() -> None:
-    assert len(OPS) == 13
+    assert len(OPS) == 18
     for name, defn in OPS.items():
         assert name.startswith("snn.") and name == defn.name
         assert defn.__doc__ and defn.__doc__.strip(), name
-        assert defn.category in {"encoder", "synapse", "neuron", "decoder", "shape"}
+        assert defn.category in {"encoder", "synapse", "merge", "neuron", "decoder", "shape"}
         for attr, spec in defn.attrs.items():
             assert spec.doc, f"{name}.{attr} has no doc"
 
@@ -90,7 +90,7 @@ def test_types_print_with_implied_leading_axes() -> None:
     (lambda g: setattr(g.ops[2].result, "type", ValueType.spikes(4)),
      "%if1 = snn.if: result type spikes<TxBx4> does not match the inferred type spikes<TxBx3>"),
     (lambda g: g.ops[3].operands.__setitem__(0, g.ops[1].result),
-     "%scores = snn.spike_count_decode: operand 0 (%fc) is current, expected spikes"),
+     "%scores = snn.spike_count_decode: operand 0 (%fc) is current, expected potential or spikes"),
     (lambda g: g.ops.reverse(),
      "%scores = snn.spike_count_decode: operand %if1 is used before it is defined (or never defined)"),
     (lambda g: g.set_outputs([]), "graph @mlp: the graph has no outputs"),

@@ -11,7 +11,13 @@ accumulated-weight width, all state zero before step 0:
 * ``snn.relpsp``: ``V[t] = sat_P(V[t-1] + K[t-1])``, ``K[t] = K[t-1] + I[t]``, ``S[t] = 1`` at the first
   step with ``V[t] >= theta_q``, never again;
 * ``snn.if``: subtract ``V[t] = sat_P(V[t-1] - theta_q * S[t-1] + I[t])``, zero
-  ``V[t] = sat_P(V[t-1] * (1 - S[t-1]) + I[t])``, ``S[t] = V[t] >= theta_q``.
+  ``V[t] = sat_P(V[t-1] * (1 - S[t-1]) + I[t])``, ``S[t] = V[t] >= theta_q``;
+* ``snn.lif`` / ``snn.cuba_lif`` (the leak option): as ``snn.if`` with the fixed-point decay :func:`decay`
+  of ``beta_q / 2**F`` (and ``alpha_q / 2**F``) in the float equations' order (:func:`integer_lif`); the
+  factors come from :func:`quantize_leak`; a recurrent weight is an integer matrix at the scale of the
+  layer's input weights, its term ``S[t-1] @ W_q.T`` exact.
+
+``snn.li`` (a readout emitting a potential trace) runs on the host in float32, fed by a float synapse.
 
 The accumulated weight (``K`` of ReL-PSP, the step's ``I`` of IF; ``A`` bits) is summed on the chip one
 spike at a time with a saturating adder, in the order the spikes arrive. Its result is independent of
@@ -45,10 +51,11 @@ from snnc.backends.reference.kernels import (
     _integrate_and_fire,
     conv2d,
     dense,
+    leaky_dynamics,
     relpsp_dynamics,
 )
 from snnc.errors import BackendError
-from snnc.ir import Graph, Operation, is_neuron, neuron_traits
+from snnc.ir import Graph, Operation, Refusal, is_neuron, neuron_traits
 
 #: version tag of the integer semantics (docs/yoso.md, "Integer semantics") this module implements, which quantized
 #: ops name in ``meta['quant']['semantics']`` and the YOSO simulator implements too.
@@ -154,8 +161,11 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
     hint = "quantize the float graph with the quantize pass: PassManager(['canonicalize', 'dce', 'quantize'])"
     for op in graph.ops:
         ints = integer_params(op)
-        if is_neuron(op.opname):
+        if chip_neuron(op.opname):
             _check_neuron(op, producers.get(op.operands[0].name), hint)
+        elif is_neuron(op.opname) and ints:  # a host neuron (snn.li) runs in float32
+            raise BackendError(f"parameter {ints[0]!r} has integer dtype {op.attrs[ints[0]].dtype}, but "
+                               f"{op.opname} runs on the host in float32", where=where(op), hint=hint)
         elif ints and not _is_integer_synapse(op):
             raise BackendError(f"parameter {ints[0]!r} has integer dtype {op.attrs[ints[0]].dtype}, but only the "
                                "synapses of quantized layers (snn.dense, snn.conv2d feeding a neuron) are integer",
@@ -168,13 +178,19 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
             raise BackendError(f"parameter 'weight' has integer dtype {weight.dtype} but the op has no meta['quant']: "
                                "the integer mode runs graphs made by the quantize pass", where=where(op), hint=hint)
         _check_semantics(op, quant)
-        neurons = [r for r in readers.get(op.result.name, []) if is_neuron(r.opname)]
-        others = [r for r in readers.get(op.result.name, []) if not is_neuron(r.opname)]
+        neurons = [r for r in readers.get(op.result.name, []) if chip_neuron(r.opname)]
+        others = [r for r in readers.get(op.result.name, []) if not chip_neuron(r.opname)]
         if others:
             raise BackendError(f"the integer synaptic input is read by {where(others[0])}; on the chip only the "
                                "layer's neurons read it", where=where(op), hint=hint)
         ctx.layers[op.result.name] = _layer(op, neurons, sparse, graph.time_steps)
     return ctx
+
+
+def chip_neuron(opname: str) -> bool:
+    """Whether ``opname`` is a neuron op the integer mode runs with the chip's arithmetic: a neuron that emits
+    spikes (a readout emitting a potential trace, ``snn.li``, runs on the host in float32)."""
+    return is_neuron(opname) and neuron_traits(opname).emits == "spikes"
 
 
 def _check_semantics(op: Operation, quant: Mapping[str, Any]) -> None:
@@ -283,8 +299,12 @@ def _check_headroom(ctx: IntegerContext, layer: Layer, neuron: Operation, x: Spi
     plus = float_kernel(layer.exact, layer.positive, x).astype(np.int64)
     minus = current.astype(np.int64) - plus
     if traits.accumulator_persists:
-        before = np.cumsum(current, axis=0, dtype=np.int64)
-        before -= current  # K[t-1], the slope before step t's additions
+        acc_before = integer_neuron(neuron.opname).acc_before
+        if acc_before is not None:
+            before = acc_before(neuron, current.astype(np.int64))
+        else:
+            before = np.cumsum(current, axis=0, dtype=np.int64)
+            before -= current  # K[t-1], the slope before step t's additions
         plus += before
         minus += before
     bad = (plus > hi) | (minus < lo)
@@ -329,11 +349,192 @@ def integer_if(ctx: IntegerContext, op: Operation, current: np.ndarray) -> Spike
     """
     lo, hi, dtype = state_range(op)
     shape = current.shape[1:]
+    theta = _integer_theta(op, shape, hi, dtype)
+    if "recurrent_weight" in op.attrs:  # I'[t] = I[t] + S[t-1] @ W_q.T, exact
+        acc_bits = int(op.meta["quant"][integer_neuron(op.opname).acc_key])
+        return leaky_dynamics(current, theta, reset=op.attrs["reset"], delayed=False, decay_v=None,
+                              recurrent=_integer_recurrence(ctx, op, acc_bits), dtype=dtype, clip=(lo, hi))
+    return _integrate_and_fire(current.__getitem__, shape, theta, op.attrs["reset"], ctx.time_steps, dtype,
+                               clip=(lo, hi))
+
+
+# ------------------------------------------------------------------------------------------ leak
+#: rounding rules of the fixed-point decay (``meta['quant']['leak_rounding']``).
+LEAK_ROUNDINGS = ("floor", "nearest")
+#: the most fraction bits a leak factor may have (``beta_q <= 2**F`` and ``beta_q * v`` stay far inside int64).
+MAX_FRAC_BITS = 24
+
+
+def decay(v: Any, factor_q: Any, frac_bits: int, rounding: str = "nearest", bits: int | None = None) -> np.ndarray:
+    """The fixed-point decay of the integer mode (and of the YOSO PE's leak option), elementwise:
+    ``sat_bits((factor_q * v + r) >> frac_bits)`` in int64, where ``r = 0`` for ``rounding = "floor"`` and
+    ``r = 2**(frac_bits - 1)`` for ``"nearest"`` (round half up; ``r = 0`` when ``frac_bits = 0``).
+
+    ``>>`` is the arithmetic shift: it rounds toward minus infinity, so for a negative ``v`` "floor" moves
+    away from zero (``-3 * 0.5 -> -2``) and "nearest" rounds halves up (``-1.5 -> -1``, ``1.5 -> 2``).
+    With ``0 <= factor_q <= 2**frac_bits`` (a factor in [0, 1]) the result never has a larger magnitude
+    than ``v`` nor the opposite sign, so the saturation to ``bits`` (the potential width) only matters
+    for a ``v`` already outside that range; ``bits=None`` skips it.
+
+    Args:
+        v: integer state (any shape; int32 or int64).
+        factor_q: the integer factor ``beta_q`` / ``alpha_q`` (broadcast against ``v``).
+        frac_bits: F, the factor's fraction bits (``factor = factor_q / 2**F``).
+        rounding: ``"floor"`` or ``"nearest"``.
+        bits: saturate the result to a ``bits``-bit two's-complement word, or None.
+
+    Returns:
+        int64 array.
+
+    >>> decay(np.array([7, -7, 3, -3]), 2, 2, "floor").tolist()      # * 0.5, floor
+    [3, -4, 1, -2]
+    >>> decay(np.array([7, -7, 3, -3]), 2, 2, "nearest").tolist()    # * 0.5, half up
+    [4, -3, 2, -1]
+    """
+    if rounding not in LEAK_ROUNDINGS:
+        raise ValueError(f"rounding must be one of {LEAK_ROUNDINGS}, got {rounding!r}")
+    r = (1 << (frac_bits - 1)) if rounding == "nearest" and frac_bits > 0 else 0
+    out = (np.asarray(factor_q, np.int64) * np.asarray(v, np.int64) + r) >> frac_bits
+    if bits is not None:
+        lo, hi = sat_range(bits)
+        out = np.clip(out, lo, hi)
+    return out
+
+
+def quantize_leak(factor: Any, frac_bits: int, rounding: str = "nearest", *, name: str = "beta") -> dict[str, Any]:
+    """The ``meta['quant']`` entries of a fixed-point leak factor (``beta`` or ``alpha``), for the quantize
+    rule of every target that runs leaky neurons with :func:`decay`:
+
+    * ``<name>_float``: the float factor, float32 array, as the op held it;
+    * ``<name>_q``: ``floor(factor * 2**F + 0.5)`` (round half up), int32 array in ``0 .. 2**F``;
+    * ``beta_frac_bits``: F (one F for every factor of the neuron: ``alpha`` uses the same key);
+    * ``leak_rounding``: ``rounding``, the rule of the products in :func:`decay`.
+
+    Raises:
+        ValueError: a factor outside [0, 1] (or not finite), F outside 0 .. :data:`MAX_FRAC_BITS`, an unknown
+            rounding.
+
+    >>> q = quantize_leak(np.array([0.9, 0.5], np.float32), 4)
+    >>> q["beta_q"].tolist(), q["beta_frac_bits"], q["leak_rounding"]
+    ([14, 8], 4, 'nearest')
+    """
+    if isinstance(frac_bits, bool) or not isinstance(frac_bits, int | np.integer) or \
+            not 0 <= frac_bits <= MAX_FRAC_BITS:
+        raise ValueError(f"frac_bits must be an int in 0 .. {MAX_FRAC_BITS}, got {frac_bits!r}")
+    if rounding not in LEAK_ROUNDINGS:
+        raise ValueError(f"leak rounding must be one of {LEAK_ROUNDINGS}, got {rounding!r}")
+    f = np.asarray(factor, np.float32)
+    if not np.all(np.isfinite(f)) or np.any(f < 0) or np.any(f > 1):
+        raise ValueError(f"{name} must lie in [0, 1], got {f.tolist()}")
+    q = np.floor(f.astype(np.float64) * float(1 << int(frac_bits)) + 0.5).astype(np.int32)
+    return {f"{name}_float": f.copy(), f"{name}_q": q, "beta_frac_bits": int(frac_bits), "leak_rounding": rounding}
+
+
+def leak_factor(op: Operation, name: str = "beta") -> tuple[np.ndarray, int, str]:
+    """``(factor_q, F, rounding)`` of a quantized leaky neuron from its ``meta['quant']`` (``name``: ``beta`` or
+    ``alpha``), checked.
+
+    Raises:
+        BackendError: a key missing or out of range, naming the op.
+    """
+    quant = op.meta.get("quant") or {}
+    hint = "the quantize rule of a leaky neuron writes <factor>_q, beta_frac_bits and leak_rounding (quantize_leak)"
+    frac_bits, rounding, q = quant.get("beta_frac_bits"), quant.get("leak_rounding"), quant.get(f"{name}_q")
+    if isinstance(frac_bits, bool) or not isinstance(frac_bits, int | np.integer) or \
+            not 0 <= frac_bits <= MAX_FRAC_BITS:
+        raise BackendError(f"meta['quant'] beta_frac_bits must be an int in 0 .. {MAX_FRAC_BITS}, got {frac_bits!r}",
+                           where=where(op), hint=hint)
+    if rounding not in LEAK_ROUNDINGS:
+        raise BackendError(f"meta['quant'] leak_rounding must be one of {LEAK_ROUNDINGS}, got {rounding!r}",
+                           where=where(op), hint=hint)
+    arr = np.asarray(q) if q is not None else None
+    if arr is None or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < 0) or \
+            np.any(arr > (1 << int(frac_bits))):
+        raise BackendError(f"meta['quant'] {name}_q must be integers in 0 .. 2**beta_frac_bits = {1 << int(frac_bits)}"
+                           f", got {q!r}", where=where(op), hint=hint)
+    return arr.astype(np.int64), int(frac_bits), str(rounding)
+
+
+def _integer_recurrence(ctx: IntegerContext, op: Operation, acc_bits: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``S[t-1] @ W_q.T`` exactly (int64) for a quantized recurrent neuron, after checking that the accumulator
+    can hold every partial sum: the static bound of the layer's synapse plus ``sum_j |W_q[i, j]|``."""
+    w = op.attrs.get("recurrent_weight")
+    if w is None:
+        return None
+    if not np.issubdtype(np.asarray(w).dtype, np.integer):
+        raise BackendError("the recurrent_weight is float in a quantized neuron: the integer mode needs it quantized "
+                           "with the scale of the layer's input weights", where=where(op),
+                           hint="quantize the graph with a quantize pass that handles recurrent layers")
+    w64 = np.asarray(w).astype(np.int64)
+    traits = neuron_traits(op.opname)
+    layer = ctx.layers.get(op.operands[0].name)
+    rec_abs = np.abs(w64).sum(axis=1)
+    row_abs = (layer.row_abs if layer is not None else 0) + rec_abs
+    bias_abs = layer.bias_abs if layer is not None else np.zeros_like(rec_abs)
+    bound = accumulator_bound(traits.accumulator_persists, row_abs, bias_abs, False, ctx.time_steps)
+    lo, hi = sat_range(acc_bits)
+    if bound.size and int(bound.max()) > hi:
+        raise BackendError(f"the accumulated weight ({traits.accumulator_name}, {acc_bits} bits, {lo} .. {hi}) of the "
+                           f"recurrent layer can reach {int(bound.max())} (input and recurrent weights together): on "
+                           "the chip its result could depend on the arrival order", where=where(op),
+                           hint="widen [sram.acc_weight] bits, or quantize with fewer weight bits")
+    wt = np.ascontiguousarray(w64.T)
+    return lambda s: s.astype(np.int64) @ wt
+
+
+def _integer_theta(op: Operation, shape: tuple[int, ...], hi: int, dtype: type) -> np.ndarray:
     theta = np.broadcast_to(np.asarray(op.attrs["threshold"]).astype(np.int64), shape)
     if dtype is np.int32:  # a threshold above the potential's range is never reached: clamp it to hi + 1
         theta = np.minimum(theta, hi + 1).astype(np.int32)
-    return _integrate_and_fire(current.__getitem__, shape, theta, op.attrs["reset"], ctx.time_steps, dtype,
-                               clip=(lo, hi))
+    return theta
+
+
+def integer_lif(ctx: IntegerContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """Quantized LIF (``yoso-int-1`` with the leak option), state zero before step 0, ``S[t] = V[t] >= theta_q``,
+    ``d(v) = decay(v, beta_q, F, leak_rounding, P)`` (:func:`decay`), ``I'[t] = I[t] (+ S[t-1] @ W_q.T)``:
+
+    * reset first: ``Vr = V[t-1] - theta_q*S[t-1]`` (subtract) or ``V[t-1]*(1 - S[t-1])`` (zero), then
+      ``V[t] = sat_P(d(Vr) + I'[t])``: the reset of step t-1 happens before step t's decay, as in float;
+    * delayed reset: ``V[t] = sat_P(d(V[t-1]) + I'[t] - theta_q*S[t-1])`` (subtract) or
+      ``sat_P(d(V[t-1]) + I'[t]) * (1 - S[t-1])`` (zero): the reset after the decay and the input.
+    """
+    lo, hi, dtype = state_range(op)
+    beta_q, frac_bits, rounding = leak_factor(op, "beta")
+    acc_bits = int(op.meta["quant"][integer_neuron(op.opname).acc_key])
+    bits = int(op.meta["quant"]["potential_bits"])
+    return leaky_dynamics(current, _integer_theta(op, current.shape[1:], hi, dtype), reset=op.attrs["reset"],
+                          delayed=bool(op.attrs["delayed_reset"]),
+                          decay_v=lambda v: decay(v, beta_q, frac_bits, rounding, bits),
+                          recurrent=_integer_recurrence(ctx, op, acc_bits), dtype=dtype, clip=(lo, hi))
+
+
+def integer_cuba_lif(ctx: IntegerContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """Quantized CubaLIF: ``J[t] = sat_A(decay(J[t-1], alpha_q) + I'[t])`` (``A`` = ``current_bits``; within
+    range by the headroom check, so ``sat_A`` is the identity), then the :func:`integer_lif` update with
+    ``J[t]`` in place of ``I'[t]``; one F and one rounding for ``alpha_q`` and ``beta_q``."""
+    lo, hi, dtype = state_range(op)
+    beta_q, frac_bits, rounding = leak_factor(op, "beta")
+    alpha_q, frac_bits_a, _ = leak_factor(op, "alpha")
+    acc_bits = int(op.meta["quant"][integer_neuron(op.opname).acc_key])
+    bits = int(op.meta["quant"]["potential_bits"])
+    return leaky_dynamics(current, _integer_theta(op, current.shape[1:], hi, dtype), reset=op.attrs["reset"],
+                          delayed=bool(op.attrs["delayed_reset"]),
+                          decay_v=lambda v: decay(v, beta_q, frac_bits, rounding, bits),
+                          decay_j=lambda j: decay(j, alpha_q, frac_bits_a, rounding, acc_bits),
+                          recurrent=_integer_recurrence(ctx, op, acc_bits), dtype=dtype, clip=(lo, hi),
+                          clip_acc=sat_range(acc_bits))
+
+
+def cuba_acc_before(op: Operation, current: np.ndarray) -> np.ndarray:
+    """For the headroom check: CubaLIF's ``J`` before step t's additions, ``decay(J[t-1], alpha_q)`` (int64
+    ``[T, ...]``), from the synapse's current (the recurrent part has its own static check)."""
+    alpha_q, frac_bits, rounding = leak_factor(op, "alpha")
+    before = np.zeros(current.shape, np.int64)
+    j = np.zeros(current.shape[1:], np.int64)
+    for t in range(current.shape[0]):
+        before[t] = decay(j, alpha_q, frac_bits, rounding)
+        j = before[t] + current[t]
+    return before
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -345,33 +546,49 @@ class IntegerNeuron:
         kernel: the integer kernel ``(ctx, op, current) -> SpikeTrain``.
         acc_key: the key of the accumulated weight's width in the op's ``meta['quant']`` (the quantization
             rule writes it; ``potential_bits`` is common to every neuron).
+        acc_before: for a persisting accumulator that is not a plain running sum (CubaLIF's decaying ``J``):
+            ``(op, current) -> [T, ...]`` int64, its value before each step's additions, for the exact
+            headroom check (None: the running sum ``K[t-1]``, ReL-PSP's slope).
     """
 
     kernel: Kernel
     acc_key: str
+    acc_before: Callable[[Operation, np.ndarray], np.ndarray] | None = None
 
 
-#: neuron op name -> its integer-mode entry (a plugin adds one with :func:`register_kernels`).
-INTEGER_NEURONS: dict[str, IntegerNeuron] = {
+#: why the integer mode runs ``snn.li`` as a host op (its float kernel) rather than with chip arithmetic.
+LI_ON_HOST = ("snn.li is a readout that emits a potential trace, not spikes: it runs on the host in float32 (like "
+              "the spatio-temporal decoder's dense), fed by a float synapse, in the integer mode too")
+
+#: neuron op name -> its integer-mode entry (a plugin adds one with :func:`register_kernels`), or a
+#: :class:`~snnc.ir.Refusal` for a neuron that never runs with the chip's arithmetic (a host readout).
+INTEGER_NEURONS: dict[str, IntegerNeuron | Refusal] = {
     "snn.relpsp": IntegerNeuron(integer_relpsp, "slope_bits"),
     "snn.if": IntegerNeuron(integer_if, "input_bits"),
+    "snn.lif": IntegerNeuron(integer_lif, "input_bits"),
+    "snn.cuba_lif": IntegerNeuron(integer_cuba_lif, "current_bits", acc_before=cuba_acc_before),
+    "snn.li": Refusal(LI_ON_HOST),
 }
 
-#: op name -> kernel in integer mode: the float table with the quantized layers' kernels replaced.
+#: op name -> kernel in integer mode: the float table with the quantized layers' kernels replaced (host
+#: ops, ``snn.li`` included, keep their float kernels).
 INTEGER_KERNELS: dict[str, Kernel] = {
     **KERNELS,
     "snn.dense": integer_dense,
     "snn.conv2d": integer_conv2d,
-    **{name: entry.kernel for name, entry in INTEGER_NEURONS.items()},
+    **{name: entry.kernel for name, entry in INTEGER_NEURONS.items() if isinstance(entry, IntegerNeuron)},
 }
 
 
 def integer_neuron(opname: str) -> IntegerNeuron:
-    """The integer-mode entry of a neuron op (BackendError if the integer mode has none)."""
+    """The integer-mode entry of a neuron op (BackendError if the integer mode has none, or refuses it)."""
     entry = INTEGER_NEURONS.get(opname)
     if entry is None:
         raise BackendError(f"the integer mode has no kernel for the neuron op {opname}", where=opname,
                            hint="its package registers one with snnc.backends.reference.register_kernels")
+    if isinstance(entry, Refusal):
+        raise BackendError(f"the integer mode does not run the neuron op {opname} with the chip's arithmetic: "
+                           f"{entry.reason}", where=opname)
     return entry
 
 
@@ -387,6 +604,7 @@ def register_kernels(opname: str, kernel: Kernel, integer_kernel: Kernel | None 
         INTEGER_NEURONS[opname] = IntegerNeuron(integer_kernel or kernel, acc_key)
 
 
-__all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "ExactContext", "IntegerContext", "IntegerNeuron", "Layer",
-           "accumulator_bound", "integer_conv2d", "integer_dense", "integer_if", "integer_neuron", "integer_relpsp",
-           "is_quantized", "prepare_integer", "register_kernels", "sat_range", "state_range"]
+__all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "LEAK_ROUNDINGS", "ExactContext", "IntegerContext", "IntegerNeuron",
+           "Layer", "accumulator_bound", "decay", "integer_conv2d", "integer_cuba_lif", "integer_dense", "integer_if",
+           "integer_lif", "integer_neuron", "integer_relpsp", "is_quantized", "leak_factor", "prepare_integer",
+           "quantize_leak", "register_kernels", "sat_range", "state_range"]

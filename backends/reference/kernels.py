@@ -256,11 +256,123 @@ def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain
 
 def if_neuron(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
     """Integrate-and-fire, state zero before step 0, ``S[t] = 1 if V[t] >= theta``;
-    subtract: ``V[t] = V[t-1] - theta*S[t-1] + I[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I[t]``.
-    ``theta`` broadcasts to the features (per channel: ``[C, 1, 1]``)."""
+    subtract: ``V[t] = V[t-1] - theta*S[t-1] + I'[t]``; zero: ``V[t] = V[t-1]*(1 - S[t-1]) + I'[t]``.
+    ``theta`` broadcasts to the features (per channel: ``[C, 1, 1]``). ``I'[t] = I[t]``, or with a
+    ``recurrent_weight`` W: ``I'[t] = I[t] + S[t-1] @ W.T`` (float32, computed first)."""
     theta = ctx.param(op, "threshold")
+    if "recurrent_weight" in op.attrs:
+        return leaky_dynamics(current, theta, reset=op.attrs["reset"], delayed=False, decay_v=None,
+                              recurrent=_float_recurrence(ctx, op), dtype=current.dtype)
     return _integrate_and_fire(current.__getitem__, current.shape[1:], theta, op.attrs["reset"], ctx.time_steps,
                                current.dtype)
+
+
+Decay = Callable[[np.ndarray], np.ndarray]
+Recurrence = Callable[[np.ndarray], np.ndarray]
+
+
+def leaky_dynamics(current: np.ndarray, theta: Any, *, reset: str, delayed: bool, decay_v: Decay | None,
+                   decay_j: Decay | None = None, recurrent: Recurrence | None = None, dtype: type,
+                   clip: tuple[int, int] | None = None, clip_acc: tuple[int, int] | None = None) -> SpikeTrain:
+    """The step loop of ``snn.if`` (recurrent), ``snn.lif`` and ``snn.cuba_lif`` on ``current [T, *shape]``,
+    state zero before step 0, in this order at every step ``t`` (SPEC 2, and the ONNX function bodies):
+
+    1. input: ``I' = I[t] + recurrent(S[t-1])`` (``recurrent(S) = S @ W.T``; only with a recurrent weight);
+    2. CubaLIF (``decay_j``): ``J = decay_j(J) + I'``, saturated to ``clip_acc``; the drive is ``J`` (else ``I'``);
+    3. reset first (``delayed`` false): ``Vr = V - theta`` where ``S[t-1]`` (subtract) or ``0`` there (zero),
+       ``V = decay_v(Vr) + drive``; delayed: ``U = decay_v(V) + drive``, then ``U - theta`` / ``0`` where
+       ``S[t-1]``. ``decay_v`` None is IF (no decay: ``V = Vr + drive``);
+    4. saturation of ``V`` to ``clip`` (integer mode), then ``S[t] = V >= theta``.
+
+    The float kernels pass ``decay(v) = beta * v`` (float32), the integer kernels the fixed-point
+    :func:`snnc.backends.reference.integer.decay`; ``V - theta*S`` is ``V - theta`` where ``S`` and ``V*(1 - S)`` is
+    ``0`` there (equal up to the sign of zero, which no comparison sees).
+    """
+    time_steps = current.shape[0]
+    shape = current.shape[1:]
+    v = np.zeros(shape, dtype)
+    j = np.zeros(shape, dtype) if decay_j is not None else None
+    out = np.zeros((time_steps, *shape), np.bool_)
+    theta_full = np.broadcast_to(theta, shape)
+    for t in range(time_steps):
+        drive = current[t]
+        if recurrent is not None and t:
+            drive = drive + recurrent(out[t - 1])
+        if j is not None:
+            j = decay_j(j) + drive
+            if clip_acc is not None:
+                j = np.clip(j, clip_acc[0], clip_acc[1])
+            j = drive = np.asarray(j, dtype)
+        fired = out[t - 1] if t else None
+        if not delayed:
+            if fired is not None:
+                v = _reset(v, fired, theta_full, reset)
+            v = (v if decay_v is None else decay_v(v)) + drive
+        else:
+            v = (v if decay_v is None else decay_v(v)) + drive
+            if fired is not None:
+                v = _reset(v, fired, theta_full, reset)
+        if clip is not None:
+            v = np.clip(v, clip[0], clip[1])
+        v = np.asarray(v, dtype)
+        np.greater_equal(v, theta_full, out=out[t])
+    return SpikeTrain(time_steps, dense=out)
+
+
+def _reset(v: np.ndarray, fired: np.ndarray, theta: np.ndarray, reset: str) -> np.ndarray:
+    """``v - theta*S`` (subtract) or ``v*(1 - S)`` (zero), as a new array."""
+    if reset == "subtract":
+        return np.where(fired, v - theta, v)
+    return np.where(fired, v.dtype.type(0), v)
+
+
+def _float_recurrence(ctx: KernelContext, op: Operation) -> Recurrence:
+    """``S[t-1] @ W.T`` in float32 (``W`` the op's ``recurrent_weight``)."""
+    wt = ctx.param(op, "recurrent_weight", lambda w: np.ascontiguousarray(w.T))
+    return lambda s: s.astype(wt.dtype) @ wt
+
+
+def _float_decay(factor: np.ndarray) -> Decay:
+    return lambda v: factor * v
+
+
+def lif(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """Leaky integrate-and-fire (SPEC 2, ``snn.LIF``), float32, state zero before step 0: reset first
+    ``V[t] = beta*Vr[t-1] + I'[t]`` with ``Vr = V - theta*S`` / ``V*(1 - S)``; delayed reset
+    ``V[t] = (beta*V[t-1] + I'[t]) - theta*S[t-1]`` / ``(beta*V[t-1] + I'[t])*(1 - S[t-1])``;
+    ``I'[t] = I[t] (+ S[t-1] @ W.T)``; ``S[t] = V[t] >= theta`` (see :func:`leaky_dynamics`)."""
+    recurrent = _float_recurrence(ctx, op) if "recurrent_weight" in op.attrs else None
+    return leaky_dynamics(current, ctx.param(op, "threshold"), reset=op.attrs["reset"],
+                          delayed=bool(op.attrs["delayed_reset"]), decay_v=_float_decay(ctx.param(op, "beta")),
+                          recurrent=recurrent, dtype=current.dtype)
+
+
+def cuba_lif(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+    """Current-based LIF (SPEC 2, ``snn.CubaLIF``), float32: ``J[t] = alpha*J[t-1] + I'[t]``, then the
+    :func:`lif` update with ``J[t]`` in place of ``I'[t]`` (see :func:`leaky_dynamics`)."""
+    recurrent = _float_recurrence(ctx, op) if "recurrent_weight" in op.attrs else None
+    return leaky_dynamics(current, ctx.param(op, "threshold"), reset=op.attrs["reset"],
+                          delayed=bool(op.attrs["delayed_reset"]), decay_v=_float_decay(ctx.param(op, "beta")),
+                          decay_j=_float_decay(ctx.param(op, "alpha")), recurrent=recurrent, dtype=current.dtype)
+
+
+def li(ctx: KernelContext, op: Operation, current: np.ndarray) -> np.ndarray:
+    """Leaky integrator (SPEC 2, ``snn.LI``): ``V[t] = beta*V[t-1] + I[t]`` in float32, state zero before
+    step 0; returns the potential trace ``[T, B, *f]``."""
+    beta = ctx.param(op, "beta")
+    current = np.asarray(current, ctx.dtype)
+    out = np.empty_like(current)
+    v = np.zeros(current.shape[1:], ctx.dtype)
+    for t in range(current.shape[0]):
+        v = beta * v + current[t]
+        out[t] = v
+    return out
+
+
+# ------------------------------------------------------------------------------------------- merges
+def add(ctx: KernelContext, op: Operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``y = a + b`` elementwise at every step (two currents of the same shape)."""
+    return a + b
 
 
 # ----------------------------------------------------------------------------------------- synapses
@@ -441,20 +553,33 @@ def first_spike_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.n
     return (ctx.time_steps - s.first_spike_times()).astype(ctx.dtype)
 
 
-def last_step_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.ndarray:
-    """Score ``S[T-1]``."""
+def last_step_decode(ctx: KernelContext, op: Operation, s: Any) -> np.ndarray:
+    """Score ``S[T-1]``; on a potential trace ``V[T-1]``."""
+    if not isinstance(s, SpikeTrain):
+        return np.array(s[-1], ctx.dtype)
     if s.times is not None:
         return (s.times == ctx.time_steps - 1).astype(ctx.dtype)
     return s.dense()[-1].astype(ctx.dtype)
 
 
-def spike_count_decode(ctx: KernelContext, op: Operation, s: SpikeTrain) -> np.ndarray:
-    """Score = spike count over all steps divided by T (float32 division)."""
+def spike_count_decode(ctx: KernelContext, op: Operation, s: Any) -> np.ndarray:
+    """Score = spike count over all steps divided by T (float32 division); on a potential trace the mean,
+    ``(((V[0] + V[1]) + V[2]) + ...) / T`` summed in step order in float32."""
+    if not isinstance(s, SpikeTrain):
+        total = np.array(s[0], ctx.dtype)
+        for t in range(1, s.shape[0]):
+            total += s[t]
+        return total / ctx.scalar(ctx.time_steps)
     if s.times is not None:
         count = (s.times < ctx.time_steps).astype(ctx.dtype)
     else:
         count = np.count_nonzero(s.dense(), axis=0).astype(ctx.dtype)
     return count / ctx.scalar(ctx.time_steps)
+
+
+def max_over_time_decode(ctx: KernelContext, op: Operation, v: np.ndarray) -> np.ndarray:
+    """Score = ``max_t V[t]`` of a potential trace."""
+    return np.max(np.asarray(v, ctx.dtype), axis=0)
 
 
 #: A kernel: ``(ctx, op, *operand values) -> result value``.
@@ -473,7 +598,12 @@ KERNELS: dict[str, Kernel] = {
     "snn.time_flatten": time_flatten,
     "snn.relpsp": relpsp,
     "snn.if": if_neuron,
+    "snn.lif": lif,
+    "snn.cuba_lif": cuba_lif,
+    "snn.li": li,
+    "snn.add": add,
     "snn.first_spike_decode": first_spike_decode,
     "snn.last_step_decode": last_step_decode,
     "snn.spike_count_decode": spike_count_decode,
+    "snn.max_over_time_decode": max_over_time_decode,
 }

@@ -122,9 +122,38 @@ def quoted_names() -> Graph:
     return g
 
 
+def leaky_dag() -> Graph:
+    """The leaky ops (issue 14): a spike train feeding two synapses merged with snn.add, a recurrent LIF
+    (delayed reset), a CubaLIF, a recurrent IF, an LI readout whose potential trace three decoders read."""
+    g = Graph("leaky_dag", time_steps=6)
+    x = g.add_input("x", ValueType.tensor(4))
+    s = g.add_op("snn.rate_encode", [x], {"time_steps": 6, "threshold": 0.5}, name="s")
+    a = g.add_op("snn.dense", [s], {"weight": np.full((3, 4), 0.25, np.float32)}, name="a")
+    b = g.add_op("snn.dense", [s], {"weight": np.full((3, 4), -0.125, np.float32)}, name="b")
+    m = g.add_op("snn.add", [a, b], name="merged")
+    h = g.add_op("snn.lif", [m], {"threshold": np.array([0.5], np.float32),
+                                  "beta": np.array([0.5, 0.75, 1.0], np.float32), "reset": "subtract",
+                                  "delayed_reset": 1, "recurrent_weight": np.eye(3, dtype=np.float32) / 4}, name="h")
+    c = g.add_op("snn.dense", [h], {"weight": np.eye(3, dtype=np.float32)}, name="c")
+    k = g.add_op("snn.cuba_lif", [c], {"threshold": np.array([0.75], np.float32),
+                                       "alpha": np.array([0.5], np.float32), "beta": np.array([0.875], np.float32),
+                                       "reset": "zero", "delayed_reset": 0}, name="k")
+    d = g.add_op("snn.dense", [k], {"weight": np.eye(3, dtype=np.float32)}, name="d")
+    r = g.add_op("snn.if", [d], {"threshold": np.array([1.0], np.float32), "reset": "zero",
+                                 "recurrent_weight": np.full((3, 3), -0.5, np.float32)}, name="r")
+    o = g.add_op("snn.dense", [r], {"weight": np.full((2, 3), 0.5, np.float32)}, name="o")
+    v = g.add_op("snn.li", [o], {"beta": np.array([0.875], np.float32)}, name="trace")
+    y = g.add_op("snn.max_over_time_decode", [v], name="scores")
+    last = g.add_op("snn.last_step_decode", [v], name="last")
+    mean = g.add_op("snn.spike_count_decode", [v], name="mean")
+    g.set_outputs([y, last, mean])
+    return g
+
+
 #: file stem -> graph builder (the test module imports this table).
 GRAPHS: dict[str, Callable[[], Graph]] = {f.__name__: f for f in
-                                           (mlp_ttfs, conv_rate_if, int8_quantized, stbp_two_inputs, quoted_names)}
+                                           (mlp_ttfs, conv_rate_if, int8_quantized, stbp_two_inputs, quoted_names,
+                                            leaky_dag)}
 
 
 def main(argv: list[str]) -> None:
