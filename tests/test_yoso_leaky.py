@@ -96,9 +96,9 @@ def test_lif_mlp_with_an_li_readout_equals_the_integer_reference(tmp_path: Path,
     assert int(sim.spikes["h1"].sum()) > 0  # the hidden layer fires: the check has something to compare
     layers = load_deployment(tmp_path / "dep").program["layers"]
     assert [ly["name"] for ly in layers] == ["h1"] and layers[0]["to_host"]  # the readout runs on the host
-    q = compiled.graph.op("h1").meta["quant"] if hasattr(compiled.graph, "op") else None
-    if q is not None:
-        assert q["leak_rounding"] == rounding
+    q = next(op for op in compiled.graph.ops if op.result.name == "h1").meta["quant"]
+    assert q["leak_rounding"] == rounding and q["beta_frac_bits"] == hw.leak.beta_frac_bits
+    assert "beta_q" in q and "beta_float" in q
 
 
 @pytest.mark.parametrize("neuron", ["snn.lif", "snn.cuba_lif"])
@@ -116,6 +116,14 @@ def test_cuba_lif_with_its_persisting_current_equals_the_integer_reference(tmp_p
     hw = with_overrides(SMALL, leak={"rounding": rounding})
     graph = leaky_mlp("snn.cuba_lif", readout="li", reset=reset, delayed=1 if reset == "zero" else 0, seed=8)
     check_bit_exact(graph, tmp_path / "dep", hw, inputs(3, seed=4))
+
+
+def test_a_leaky_mlp_on_the_example_chip_as_shipped(tmp_path: Path) -> None:
+    """examples/yoso-leaky-6x7.toml itself (N = 256): one PE per layer, bit-exact, TTFS input."""
+    graph = leaky_mlp("snn.lif", readout="li", encoder="ttfs", sizes=(64, 40, 10), time_steps=12, seed=4)
+    compiled, _, sim = check_bit_exact(graph, tmp_path / "dep", LEAKY_HW, inputs(3, features=64))
+    assert compiled.graph.metadata["yoso.pes"] in (1, "1")
+    assert int(sim.spikes["h1"].sum()) > 0
 
 
 # ------------------------------------------------------------------------------------------ invariants

@@ -120,8 +120,9 @@ def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[s
         out.append(f"  %{ly.name} {ly.neuron.opname}: {ly.n} neurons x {entry.leak_words} word(s) x T = {time_steps} "
                    f"= {decays} decays, {decays * lk.sweep_cycles_per_neuron // entry.leak_words} core cycles per "
                    f"image over its PEs ({largest * lk.sweep_cycles_per_neuron} per step on its largest PE, on the "
-                   f"step's critical path), {pj / 1e6:.4f} uJ per image" + (f"; {factors}" if factors else ""))
-    out.append(f"  total: {total_pj / 1e6:.4f} uJ per image of decay multiplies (the simulator's leak_sweep category)")
+                   f"step's critical path), {pj:.1f} pJ per image" + (f"; {factors}" if factors else ""))
+    out.append(f"  total: {total_pj:.1f} pJ per image of decay multiplies (the simulator's leak_sweep category; its "
+               "cycles are in the latency)")
     return out
 
 

@@ -220,7 +220,7 @@ class SimResult:
         if sweeps:
             mean = {k: sum(sw[k] for sw in sweeps) / len(sweeps) for k in sweeps[0]}
             lines.append(f"leak sweep  {mean['decays']:.0f} decays, {mean['cycles']:.0f} core cycles (all PEs; "
-                         f"{mean['pe_cycles_max']:.0f} on the busiest PE), {mean['energy_pj'] / 1e6:.4f} uJ "
+                         f"{mean['pe_cycles_max']:.0f} on the busiest PE), {mean['energy_pj']:.1f} pJ "
                          f"({100 * mean['energy_pj'] / total:.1f} %) per image: every neuron of a leaky layer is "
                          "decayed every step, input or not")
         lines.append("spikes      " + ", ".join(f"%{k} {v:.1f}" for k, v in self.mean_spikes().items()) + " per image")
