@@ -855,9 +855,11 @@ def _limit_leaky_layer(ws: Workspace, folder: Path) -> BadInput:
                                   "reset": "subtract", "delayed_reset": 0}, name="h1")
     g.set_outputs([g.add_op("snn.spike_count_decode", [h], name="scores")])
     path = ws.write(folder / "leaky.snnir", print_graph(g))
-    return _entry("limit-leaky-layer", "limits", "a leaky layer (snn.lif) compiled for the shipped chip (no leak option)",
+    return _entry("limit-leaky-layer", "limits",
+                  "a leaky layer (snn.lif) compiled for the shipped chip (no leak option)",
                   ["compile", path, "-o", str(folder / "out")],
-                  "a leaky layer: snn.lif decays every neuron's state every step, but the chip yoso-6x7", "%h1 = snn.lif")
+                  "a leaky layer: snn.lif decays every neuron's state every step, but the chip yoso-6x7",
+                  "%h1 = snn.lif")
 
 
 @case("limit-mesh-option", "limits")
