@@ -127,11 +127,16 @@ def test_a_leaky_mlp_on_the_example_chip_as_shipped(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ invariants
-def test_conservation_and_no_deadlock_on_a_leaky_deployment(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_conservation_and_no_deadlock_on_a_leaky_deployment(tmp_path: Path, recurrent: bool) -> None:
     """Every spike packet reaches its destinations once (the chip checks conservation after each image and
     raises on a deadlock); spike packets = spikes of every key with destinations, end-of-step packets = T per key
     that reaches a PE updating at the end of a step (the leaky layers), hops = packets x their tree's links."""
     graph = leaky_mlp("snn.lif", readout="spikes", seed=5)
+    if recurrent:  # the hidden layer's PEs also send to themselves: a key whose tree starts at a destination
+        next(op for op in graph.ops if op.result.name == "h1").attrs["recurrent_weight"] = \
+            _dyadic(np.random.default_rng(1), (10, 10), -32, 24)
+        graph.verify()
     compile_yoso(graph, tmp_path / "dep", hw_path=SMALL)
     dep = load_deployment(tmp_path / "dep")
     x = inputs(3, seed=6)
@@ -224,14 +229,29 @@ def test_cuba_lif_needs_one_fraction_width(tmp_path: Path) -> None:
     compile_yoso(leaky_mlp("snn.lif"), tmp_path / "lif", hw_path=hw)  # a LIF has no alpha: fine
 
 
-def test_recurrence_is_refused_by_name(tmp_path: Path) -> None:
-    graph = leaky_mlp("snn.lif", readout="li")
+@pytest.mark.parametrize("neuron", ["snn.lif", "snn.cuba_lif", "snn.if"])
+@pytest.mark.parametrize("readout", ["li", "spikes"])
+def test_a_recurrent_layer_equals_the_integer_reference(tmp_path: Path, neuron: str, readout: str) -> None:
+    """A recurrent hidden layer: its PEs are destinations of their own spikes, the recurrent weights sit in the weight
+    SRAM after the input weights, and the spikes of step t - 1 count at step t, bit for bit with the reference."""
+    graph = leaky_mlp("snn.lif" if neuron == "snn.if" else neuron, readout=readout, seed=11)
     h1 = next(op for op in graph.ops if op.result.name == "h1")
-    h1.attrs["recurrent_weight"] = np.zeros((10, 10), np.float32)
+    if neuron == "snn.if":  # the same layer as an IF neuron (no leak)
+        h1.opname = "snn.if"
+        h1.attrs = {"threshold": h1.attrs["threshold"], "reset": "subtract"}
+    rng = np.random.default_rng(2)
+    h1.attrs["recurrent_weight"] = _dyadic(rng, (10, 10), -32, 24)
     graph.verify()
-    with pytest.raises(DesignRuleError, match="recurrence on YOSO: not yet") as err:
-        compile_yoso(graph, tmp_path / "dep", hw_path=SMALL)
-    assert "%h1 = snn.lif" in err.value.format()
+    compiled, _, sim = check_bit_exact(graph, tmp_path / "dep", SMALL, inputs(4, seed=9))
+    assert int(sim.spikes["h1"].sum()) > 0
+    dep = load_deployment(tmp_path / "dep")
+    layer = dep.program["layers"][0]
+    assert layer["m"] == 12 + 10 and layer["inputs"] == 12 + 10 and 0 in layer["consumers"]
+    own = {k["key"] for k in dep.routing["keys"] if k["value"] == "h1"}
+    for pe in dep.pes:
+        if pe.config["layer"] == 0:  # every PE of the layer hears every PE of it, at base 12 + lo
+            assert own <= {int(k) for k in pe.config["input_map"]}
+            assert all(pe.config["input_map"][str(k)] >= 12 for k in own)
 
 
 def test_skip_connections_are_refused_by_name(tmp_path: Path) -> None:

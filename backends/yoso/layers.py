@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from snnc.errors import DesignRuleError
 from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron, neuron_traits
 from snnc.passes.canonicalize import SHAPE_OPS
 
 __all__ = ["ENCODER_OPS", "HOST", "SHAPE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
-           "MERGE_OPS", "Network", "find_network", "refuse_not_yet", "runs_on_pes"]
+           "MERGE_OPS", "Network", "find_network", "runs_on_pes"]
 
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
 ENCODER_OPS = frozenset({"snn.ttfs_encode", "snn.rate_encode"})
@@ -32,14 +34,6 @@ HOST = -1
 
 #: ops that sum the currents of several synapses (a skip or residual connection); YOSO does not map them yet.
 MERGE_OPS = frozenset({"snn.add"})
-
-
-def refuse_not_yet(neuron: Operation) -> None:
-    """A recurrent neuron (``recurrent_weight``) is a DesignRuleError naming the layer: not mapped on YOSO yet."""
-    if neuron.attrs.get("recurrent_weight") is not None:
-        raise DesignRuleError(f"recurrence on YOSO: not yet ({neuron.opname} with a recurrent_weight)",
-                              where=f"%{neuron.result.name} = {neuron.opname}",
-                              hint="run the model on the reference backend (docs/yoso.md, 'What is refused')")
 
 
 def runs_on_pes(opname: str) -> bool:
@@ -76,6 +70,21 @@ class Layer:
     source_opname: str = ""
     consumers: list[int] = field(default_factory=list)
     to_host: bool = False
+    recurrent: bool = False
+
+    @property
+    def recurrent_base(self) -> int:
+        """The input index of the layer's own neuron 0 (a recurrent layer's inputs are its source's, then its
+        own ``n`` neurons, whose spikes of step ``t - 1`` it adds at step ``t``)."""
+        return self.inputs - self.n if self.recurrent else self.inputs
+
+    def weight_matrix(self) -> np.ndarray:
+        """Dense layers: ``[n, m]``, the synapse's weights, then the recurrent weights (``recurrent_weight[i, j]``
+        weighs neuron ``j``'s spike into neuron ``i``: input ``recurrent_base + j``)."""
+        w = self.synapse.attrs["weight"]
+        if not self.recurrent:
+            return w
+        return np.concatenate([w, self.neuron.attrs["recurrent_weight"].astype(w.dtype)], axis=1)
 
     @property
     def name(self) -> str:
@@ -99,8 +108,8 @@ class Layer:
 
     @property
     def single_spike_source(self) -> bool:
-        """Whether every source neuron spikes at most once per image."""
-        return emits_single_spikes(self.source_opname)
+        """Whether every input neuron spikes at most once per image (a recurrent layer's own neurons may not)."""
+        return emits_single_spikes(self.source_opname) and not self.recurrent
 
 
 @dataclass
@@ -132,7 +141,10 @@ def find_network(graph: Graph) -> Network:
 
     Raises:
         DesignRuleError: a neuron op that YOSO cannot map (fed by something other than a dense or conv2d
-            synapse on spikes, a dense on multi-axis features, a synapse chain), naming the op.
+            synapse on spikes, a dense on multi-axis features, a synapse chain, a sum of synapses), naming the op.
+
+    A recurrent neuron (``recurrent_weight``) makes a recurrent layer: its ``m`` and ``inputs`` count its own
+    neurons after its source's, and it is among its own consumers (its PEs receive its spikes).
     """
     producers = {id(op.result): op for op in graph.ops}
     users: dict[int, list[Operation]] = {}
@@ -147,7 +159,6 @@ def find_network(graph: Graph) -> Network:
         if not runs_on_pes(op.opname):
             continue
         where = f"%{op.result.name} = {op.opname}"
-        refuse_not_yet(op)
         syn = producers.get(id(op.operands[0]))
         if syn is not None and syn.opname in MERGE_OPS:
             raise DesignRuleError(f"skip connections on YOSO: not yet (the layer's current is %{syn.result.name} = "
@@ -192,8 +203,14 @@ def find_network(graph: Graph) -> Network:
             source_layer = by_neuron[id(root)]
         else:
             host.setdefault(id(root), HostSource(root))
+        recurrent = op.attrs.get("recurrent_weight") is not None
+        if recurrent and syn.opname != "snn.dense":
+            raise DesignRuleError(f"recurrence on YOSO: not yet for a {syn.opname} layer", where=where,
+                                  hint="a recurrent YOSO layer is one snn.dense on spikes and its neuron op")
+        n = op.result.type.size
         layer = Layer(index=len(layers), synapse=syn, neuron=op, source=source, source_layer=source_layer,
-                      n=op.result.type.size, m=m, inputs=source.type.size, source_opname=root.opname)
+                      n=n, m=m + (n if recurrent else 0), inputs=source.type.size + (n if recurrent else 0),
+                      source_opname=root.opname, recurrent=recurrent)
         by_neuron[id(op)] = layer.index
         layers.append(layer)
 
@@ -202,6 +219,8 @@ def find_network(graph: Graph) -> Network:
     outputs = {id(v) for v in graph.outputs}
     for layer in layers:
         _collect_consumers(layer.neuron.result, users, synapse_layer, outputs, layer)
+        if layer.recurrent and layer.index not in layer.consumers:
+            layer.consumers.append(layer.index)  # its PEs receive their own layer's spikes (one step later)
     for src in host.values():
         src.consumers = [layer.index for layer in layers if layer.source is src.value]
     return Network(layers, list(host.values()))

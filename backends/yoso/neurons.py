@@ -94,7 +94,7 @@ class YosoNeuron:
 
     def layer_bound(self, layer: Layer, time_steps: int) -> int:
         """:meth:`accumulator_bound` of a partitioned layer with integer weights."""
-        w = layer.synapse.attrs["weight"].astype(np.int64)
+        w = layer.weight_matrix().astype(np.int64)
         rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
         bias = layer.synapse.attrs.get("bias")
         b = np.zeros_like(rows) if bias is None else np.abs(bias.astype(np.int64))

@@ -10,8 +10,9 @@ scale per layer or per output channel:
     theta_q = max(1, rint(theta / scale))         snn.relpsp: a float attribute holding an integer;
                                                   snn.if: an int32 array
 
-(``rint`` rounds half to even.) Since every neuron's potential is linear in its weights and bias,
-``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
+A recurrent neuron's ``recurrent_weight`` (row ``i``: into neuron ``i``) is quantized with the same scale, which
+then covers both matrices. (``rint`` rounds half to even.) Since every neuron's potential is linear in its
+weights and bias, ``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
 the rules and the saturating widths of the neuron state (from the hardware file) go into the ops'
 ``meta['quant']``; ``docs/yoso.md`` ("Integer semantics") states exactly what the hardware computes.
 Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float, and so do
@@ -27,7 +28,7 @@ import numpy as np
 
 from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
-from snnc.backends.yoso.layers import refuse_not_yet, runs_on_pes
+from snnc.backends.yoso.layers import runs_on_pes
 from snnc.backends.yoso.neurons import check_fits, require_leak, yoso_neuron
 from snnc.errors import PassError
 from snnc.ir import Graph, Operation, ValueType
@@ -75,7 +76,6 @@ class Quantize(Pass):
                             hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
         producers = {id(op.result): op for op in graph.ops}
         for neuron in [op for op in graph.ops if runs_on_pes(op.opname)]:
-            refuse_not_yet(neuron)
             syn = producers.get(id(neuron.operands[0]))
             if syn is None:
                 continue
@@ -112,6 +112,9 @@ def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: s
     qmax = (1 << (bits - 1)) - 1
     w = syn.attrs["weight"].astype(np.float64)
     flat = np.abs(w).reshape(w.shape[0], -1)
+    rec = neuron.attrs.get("recurrent_weight")
+    if rec is not None:  # one scale for the input and the recurrent weights: their sums meet in one accumulator
+        flat = np.concatenate([flat, np.abs(rec.astype(np.float64))], axis=1)
     layer_max = float(flat.max()) if flat.size else 0.0
     layer_scale = layer_max / qmax if layer_max > 0 else 1.0
     if granularity == "per-layer":
@@ -125,6 +128,9 @@ def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: s
     wshape = (-1,) + (1,) * (w.ndim - 1)
     w_q = np.clip(np.rint(w / scale.reshape(wshape)), -qmax, qmax).astype(weight_dtype(bits))
     syn.attrs["weight"] = w_q
+    if rec is not None:
+        neuron.attrs["recurrent_weight"] = np.clip(np.rint(rec.astype(np.float64) / scale.reshape(-1, 1)), -qmax,
+                                                   qmax).astype(weight_dtype(bits))
     if "bias" in syn.attrs:
         b_q = np.rint(syn.attrs["bias"].astype(np.float64) / scale)
         check_fits(b_q, hw.sram["acc_weight"].bits, "bias", f"%{syn.result.name} = {syn.opname}", scale)

@@ -114,6 +114,8 @@ class PECore:
         #: per-neuron configuration a neuron's update keeps between steps, read once (its own keys)
         self.params: dict[str, Any] = {}
         self.input_base = {int(k): int(v) for k, v in cfg["input_map"].items()}
+        #: the keys of the PE's own layer that reach it (a recurrent layer; set by the chip from the routing)
+        self.recurrent_keys: frozenset[int] = frozenset()
         self.p_lo, self.p_hi = sat_range(int(cfg["state_bits"]["potential"]))
         self.a_lo, self.a_hi = sat_range(int(cfg["state_bits"]["acc_weight"]))
         self.theta: Any
@@ -141,6 +143,9 @@ class PECore:
         self.live[:] = True
         #: which neurons fired at the last update (a delayed reset applies it one step later)
         self.spiked = np.zeros(self.n, bool)
+        #: spikes of the PE's own layer (recurrence) that arrived before its update of the step: the core takes
+        #: them after that update, into the next step's accumulated weight
+        self.deferred: list[int] = []
         self.pending: list[int] = []
         self.pending_bias = False
         self.free = 0  # first cycle the issue slot is free
@@ -199,11 +204,19 @@ class PECore:
 
     def end_of_step(self, now: int, key: int, step: int) -> tuple[int, int]:
         """An end-of-step marker from ``key`` arrives; returns (cycle taken from the queue, cycle every
-        event queued before it has completed)."""
+        event queued before it has completed). A marker from the PE's own layer (:attr:`recurrent_keys`) is
+        counted but does not count toward the update: those spikes are for the next step."""
         start = now if now > self.free else self.free
         self._counters["eos_in"] += 1
-        self.eos_seen[step] = self.eos_seen.get(step, 0) + 1
+        if key not in self.recurrent_keys:
+            self.eos_seen[step] = self.eos_seen.get(step, 0) + 1
         return start, max(start, self.done)
+
+    @property
+    def eos_needed(self) -> int:
+        """End-of-step markers the PE waits for before a step-end update: one per key that feeds it, but its own
+        layer's (a recurrent layer's spikes of step ``t`` count at ``t + 1``)."""
+        return len(self.input_base) - len(self.recurrent_keys)
 
     def drop(self) -> None:
         """Count a spike outside the accepted box (filtered by the network interface, no core work)."""
