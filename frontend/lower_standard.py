@@ -17,6 +17,7 @@ from snnc.errors import UnsupportedOpError
 from snnc.frontend import shape_values as sv
 from snnc.frontend.layout import Layout, classify, flatten_dims, resolve_reshape, transpose
 from snnc.frontend.onnx_context import Context, Tracked, lowering, supported_text
+from snnc.ir import Kind
 from snnc.ir.ops import conv_output_size
 
 # --------------------------------------------------------------------------------------- constants
@@ -84,6 +85,7 @@ def matmul(ctx: Context, node: NodeProto) -> None:
     """MatMul(x, W) with a constant W [m, n] on the last axis, every step: dense with weight W.T [n, m]."""
     ctx.expect_io(node, (2, 2))
     x = ctx.tracked(node, 0, "MatMul input A")
+    _not_a_trace(ctx, node, x)
     w = ctx.param(node, 1, "MatMul weight B", ndims=(2,))
     _check_in_features(ctx, node, x, w.shape[0], list(w.shape), "weight B of shape")
     value = ctx.emit(node, "snn.dense", [x.value], {"weight": np.ascontiguousarray(w.T)})
@@ -92,9 +94,13 @@ def matmul(ctx: Context, node: NodeProto) -> None:
 
 @lowering("", "Add")
 def add(ctx: Context, node: NodeProto) -> None:
-    """Add(y, b) of a constant b along the last axis, folded into the dense (MatMul / Gemm) that made y."""
+    """Add(a, b) of two currents of the same shape -> snn.add (a merge: skip and residual connections);
+    Add(y, b) of a constant b along the last axis, folded into the dense (MatMul / Gemm) that made y."""
     ctx.expect_io(node, (2, 2))
     a, b = ctx.get(node, 0), ctx.get(node, 1)
+    if isinstance(a, Tracked) and isinstance(b, Tracked):
+        _merge(ctx, node, a, b)
+        return
     y_index = 1 if isinstance(b, Tracked) and not isinstance(a, Tracked) else 0
     y = ctx.get(node, y_index)
     producer = ctx.graph.producer(y.value) if isinstance(y, Tracked) else None
@@ -102,8 +108,9 @@ def add(ctx: Context, node: NodeProto) -> None:
     if (producer is None or producer.opname != "snn.dense" or not isinstance(other, np.ndarray)
             or not ctx.only_used_here(node, y.value)):
         raise ctx.error(node, "Add is supported only as the bias of a MatMul or Gemm: Add(MatMul(x, W), b) "
-                              "with a constant b, where the MatMul result has no other use",
-                        hint="the IR has no general addition of activations")
+                              "with a constant b, where the MatMul result has no other use; or as the sum of two "
+                              "synaptic currents of the same shape",
+                        hint="the IR adds no constant to an activation other than a synapse's bias")
     bias = ctx.param(node, 1 - y_index, "bias")
     weight = producer.attrs["weight"]
     n = weight.shape[0]
@@ -119,11 +126,45 @@ def add(ctx: Context, node: NodeProto) -> None:
     ctx.bind(node, Tracked(value, y.layout))
 
 
+_KIND_WORDS = {Kind.SPIKES: "a spike train", Kind.POTENTIAL: "a potential trace (the output of snn.LI)",
+               Kind.TENSOR: "a per-sample tensor", Kind.CURRENT: "a current"}
+
+
+def _merge(ctx: Context, node: NodeProto, a: Tracked, b: Tracked) -> None:
+    """Add of two activations: both synaptic currents, same layout, same features (no broadcasting)."""
+    for index, x in enumerate((a, b)):
+        if x.value.type.kind is not Kind.CURRENT:
+            raise ctx.error(node, f"Add merges synaptic currents, input {index} '{node.input[index]}' is "
+                                  f"{_KIND_WORDS[x.value.type.kind]}",
+                            hint="sum the currents of synapses (MatMul, Gemm, Conv) before a neuron; a spike train "
+                                 "feeding several synapses is used as the input of each")
+    if a.layout is not b.layout or a.features != b.features:
+        raise ctx.error(node, f"shape mismatch: Add of '{node.input[0]}' {_shape_text(ctx, a)} and "
+                              f"'{node.input[1]}' {_shape_text(ctx, b)}: merged currents must have the same shape",
+                        hint="project one of them (MatMul, Conv) to the other's shape; Add does not broadcast "
+                             "activations")
+    value = ctx.emit(node, "snn.add", [a.value, b.value], {})
+    ctx.bind(node, Tracked(value, a.layout))
+
+
+def _shape_text(ctx: Context, x: Tracked) -> str:
+    return "[" + ", ".join(str(d) for d in ctx.dims(x)) + "]"
+
+
+def _not_a_trace(ctx: Context, node: NodeProto, x: Tracked) -> None:
+    if x.value.type.kind is Kind.POTENTIAL:
+        raise ctx.error(node, f"{node.op_type} cannot weigh '{node.input[0]}', a potential trace (the output of "
+                              "snn.LI): a trace is a readout, decoded, never a synapse's input",
+                        hint="decode the trace (snn.LastStepDecode, SpikeCountDecode, MaxOverTimeDecode), or use a "
+                             "spiking neuron (snn.LIF) before further synapses")
+
+
 @lowering("", "Gemm")
 def gemm(ctx: Context, node: NodeProto) -> None:
     """Gemm(A, B, C) on a 2-D input ([B, n] or the merged [T*B, n]): dense with weight B.T (B if transB)."""
     ctx.expect_io(node, (2, 3))
     x = ctx.tracked(node, 0, "Gemm input A")
+    _not_a_trace(ctx, node, x)
     if len(ctx.dims(x)) != 2:
         raise ctx.error(node, f"Gemm needs a 2-D input, '{node.input[0]}' is {x.layout.describe()} with features "
                               f"{list(x.features)}", hint="use MatMul for [T, B, n] inputs, or reshape to [-1, n]")
@@ -150,6 +191,7 @@ def gemm(ctx: Context, node: NodeProto) -> None:
 
 def _merged_image(ctx: Context, node: NodeProto) -> Tracked:
     x = ctx.tracked(node, 0, f"{node.op_type} input X")
+    _not_a_trace(ctx, node, x)
     if x.layout is not Layout.MERGED or len(x.features) != 3:
         raise ctx.error(node, f"{node.op_type} needs the merged view [T*B, C, H, W] of a spike train or current, "
                               f"'{node.input[0]}' is {x.layout.describe()} with features {list(x.features)}",

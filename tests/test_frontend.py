@@ -358,8 +358,8 @@ def test_supported_ops_lists_both_domains() -> None:
     ops = supported_ops()
     assert {"MatMul", "Gemm", "Add", "Conv", "AveragePool", "Reshape", "Flatten", "Transpose", "Identity",
             "Constant"} <= set(ops["ai.onnx"])
-    assert ops["snn"] == ["FirstSpikeDecode", "IF", "LastStepDecode", "RateEncode", "ReLPSP", "SpikeCountDecode",
-                          "TTFSEncode"]
+    assert ops["snn"] == ["CubaLIF", "FirstSpikeDecode", "IF", "LI", "LIF", "LastStepDecode", "MaxOverTimeDecode",
+                          "RateEncode", "ReLPSP", "SpikeCountDecode", "TTFSEncode"]
 
 
 # -------------------------------------------------------------------------------- builder model cases
@@ -404,7 +404,8 @@ def test_unsupported_standard_op_lists_the_supported_ops() -> None:
     assert err.message == "op 'MaxPool' of domain ai.onnx is not supported"
     assert err.where == "ONNX node 'pool1' (op_type MaxPool, domain ai.onnx)"
     assert err.hint.startswith("supported standard ops: Add, AveragePool, ")
-    assert "snn ops: FirstSpikeDecode, IF, LastStepDecode, RateEncode, ReLPSP, SpikeCountDecode, TTFSEncode" in err.hint
+    assert ("snn ops: CubaLIF, FirstSpikeDecode, IF, LI, LIF, LastStepDecode, MaxOverTimeDecode, RateEncode, ReLPSP, "
+            "SpikeCountDecode, TTFSEncode") in err.hint
 
 
 def test_unknown_snn_op_suggests_the_closest() -> None:
@@ -413,7 +414,7 @@ def test_unknown_snn_op_suggests_the_closest() -> None:
     err = fails(make(nodes, [init("W", dyadic((4, 3))), init("theta", 1.0)]), UnsupportedOpError)
     assert err.message == "unknown snn op 'snn.IFF'"
     assert err.where == "ONNX node 'lif1' (op_type IFF, domain snn)"
-    assert err.hint.startswith("did you mean snn.IF? the snn domain defines: snn.FirstSpikeDecode, snn.IF, ")
+    assert err.hint.startswith("did you mean snn.IF? the snn domain defines: snn.CubaLIF, snn.FirstSpikeDecode, ")
 
 
 def test_op_of_another_domain_is_unsupported() -> None:
@@ -475,7 +476,7 @@ def test_threshold_and_bias_shape_mismatch() -> None:
     nodes = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
              snn("IF", ["h", "theta"], ["o"]), snn("LastStepDecode", ["o"], ["scores"])]
     err = fails(make(nodes, [init("W", dyadic((4, 3))), init("theta", [1.0, 1.0])]))
-    assert err.message == "shape mismatch: threshold of shape [2] does not broadcast to the features [3] of 'h'"
+    assert err.message == "shape mismatch: threshold 'theta' of shape [2] does not broadcast to the features [3] of 'h'"
     err = fails(mlp(dyadic((4, 3)), np.ones(4, np.float32)))
     assert err.message == "shape mismatch: bias of shape [4] does not add along the last axis of the 3 output features"
 
@@ -604,7 +605,8 @@ def test_layout_errors() -> None:
     dec = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
            snn("SpikeCountDecode", ["h"], ["scores"])]
     assert fails(make(dec, [init("W", dyadic((4, 3)))])).message == \
-        "snn.SpikeCountDecode decodes a spike train, 'h' is a current"
+        "snn.SpikeCountDecode decodes a spike train or a potential trace (the output of snn.LI), " \
+        "'h' is a synaptic current"
     neuron = [snn("RateEncode", ["x"], ["s"], time_steps=T), snn("IF", ["s", "theta"], ["o"]),
               snn("SpikeCountDecode", ["o"], ["scores"])]
     assert fails(make(neuron, [init("theta", 1.0)], n_out=4)).message == \
@@ -622,9 +624,15 @@ def test_other_unsupported_patterns() -> None:
     add = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
            node("Add", ["h", "h"], ["h2"], name="residual"), snn("IF", ["h2", "theta"], ["o"]),
            snn("LastStepDecode", ["o"], ["scores"])]
+    merged = import_onnx(make(add, [init("W", dyadic((4, 3))), init("theta", 1.0)]))  # two currents: a merge
+    assert opnames(merged) == ["snn.rate_encode", "snn.dense", "snn.add", "snn.if", "snn.last_step_decode"]
+    add[2] = node("Add", ["h", "s"], ["h2"], name="residual")  # a current and a spike train
     err = fails(make(add, [init("W", dyadic((4, 3))), init("theta", 1.0)]))
-    assert err.message.startswith("Add is supported only as the bias of a MatMul or Gemm")
+    assert err.message == "Add merges synaptic currents, input 1 's' is a spike train"
     assert err.where == "ONNX node 'residual' (op_type Add, domain ai.onnx)"
+    add[2] = node("Add", ["s", "b"], ["h2"], name="residual")  # a constant added to spikes: no bias
+    err = fails(make(add, [init("W", dyadic((4, 3))), init("theta", 1.0), init("b", [1.0, 1.0, 1.0, 1.0])]))
+    assert err.message.startswith("Add is supported only as the bias of a MatMul or Gemm")
     # a bias Add whose MatMul result is also read elsewhere cannot fold
     twice = [snn("RateEncode", ["x"], ["s"], time_steps=T), node("MatMul", ["s", "W"], ["h"]),
              node("Add", ["h", "b"], ["hb"]), node("Identity", ["h"], ["h_again"]),
