@@ -1,6 +1,8 @@
 """The YOSO hardware description: one TOML file with every figure the backend uses.
 
-A file has a ``format`` version and the sections of :data:`SCHEMA` (``docs/yoso.md`` lists every key).
+A file has a ``format`` version and the sections of :data:`SCHEMA` (``docs/yoso.md`` lists every key); the
+sections in :data:`OPTIONAL_SECTIONS` may be left out (``[leak]``, the leak option: the paper's chip has none,
+``examples/yoso-leaky-6x7.toml`` declares it).
 :func:`load_hardware` reads and validates it: an unknown key, a missing key, a value of the wrong
 type or an impossible value is a :class:`~snnc.errors.HardwareConfigError` naming the file and the
 key, e.g. ``yoso.toml: [pe] neurons: must be >= 1, got 0``, with a hint.
