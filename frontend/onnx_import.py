@@ -21,12 +21,19 @@ The model
 * ``snn.IF(I, threshold){reset: str = "subtract"}`` -> ``snn.if``; ``threshold`` is a float32 constant input
   that broadcasts to the features (a scalar, per channel ``[C, 1, 1]``, or the full shape); leading size-1
   axes of the ``[T, B, *f]`` broadcast are dropped and a scalar becomes shape ``[1]``.
+  With an optional third input ``recurrent_weight [n, n]`` (features ``[n]``) -> ``snn.if`` with ``recurrent_weight``.
+* ``snn.LIF(I, threshold, beta[, recurrent_weight]){reset: str = "subtract", delayed_reset: int = 0}`` -> ``snn.lif``;
+  ``snn.CubaLIF(I, threshold, alpha, beta[, recurrent_weight]){reset, delayed_reset}`` -> ``snn.cuba_lif``;
+  ``alpha`` / ``beta`` are float32 constants in [0, 1] broadcast like the threshold.
+* ``snn.LI(I, beta)`` -> ``snn.li``, whose result is a potential trace (kind ``potential``).
 * ``snn.FirstSpikeDecode`` / ``snn.LastStepDecode`` / ``snn.SpikeCountDecode(S)`` -> ``snn.first_spike_decode``
-  / ``snn.last_step_decode`` / ``snn.spike_count_decode`` (``[T, B, N]`` spikes -> ``[B, N]`` scores).
+  / ``snn.last_step_decode`` / ``snn.spike_count_decode`` (``[T, B, N]`` spikes -> ``[B, N]`` scores; the last two
+  also decode an LI trace); ``snn.MaxOverTimeDecode(V)`` (a trace only) -> ``snn.max_over_time_decode``.
 * Attributes must have their ONNX types (``threshold=1`` is an int, not a float); unknown attributes,
   ``time_steps`` missing and encoders that disagree on ``time_steps`` are errors.
 
-Neurons need a time-major current ``[T, B, *f]`` (a synapse's output), decoders a spike train.
+Neurons need a time-major current ``[T, B, *f]`` (a synapse's output), decoders a spike train (or a trace).
+Graphs may branch: a value may feed several nodes.
 
 Standard ops and layouts
 ------------------------
@@ -36,7 +43,8 @@ Every ONNX value computed from ``x`` is an IR value seen in a *layout* (``layout
 * ``MatMul(A, W)``, W a constant [m, n], on the last axis of any layout -> ``snn.dense`` with
   weight ``W.T`` [n, m]. ``Add(MatMul(A, W), b)`` with a constant b of shape [n] (or [1, .., n])
   folds into the dense's bias when the MatMul result has no other use (also after a Gemm: the
-  biases add up). Any other Add is rejected.
+  biases add up). ``Add(a, b)`` of two synaptic currents of the same layout and features -> ``snn.add`` (a merge:
+  skip and residual connections). Any other Add is rejected.
 * ``Gemm(A, B, C)`` on a 2-D input ([B, n] or the merged [T*B, n]) -> ``snn.dense``; transA = 0,
   alpha = beta = 1; transB honoured (weight ``B`` if transB else ``B.T``); C of shape [n], [1, n] or [1].
 * ``Conv(X, W, B)`` (2-D, any group, pads / strides / dilations / auto_pad) and ``AveragePool``

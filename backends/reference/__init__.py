@@ -27,10 +27,13 @@ from snnc.backends.reference.integer import (
     INTEGER_NEURONS,
     IntegerContext,
     IntegerNeuron,
+    decay,
     is_quantized,
+    quantize_leak,
     register_kernels,
 )
 from snnc.backends.reference.kernels import KERNELS, KernelContext, SparseMode, SpikeTrain
+from snnc.backends.reference.leak import LeakCost, leak_accuracy_cost, with_quantized_leak
 from snnc.errors import BackendError
 from snnc.ir import Kind
 
@@ -38,8 +41,8 @@ if TYPE_CHECKING:
     from snnc.ir import Graph
 
 __all__ = ["INTEGER_KERNELS", "INTEGER_NEURONS", "KERNELS", "MODES", "Execution", "IntegerContext", "IntegerNeuron",
-           "KernelContext", "Mode", "ReferenceBackend", "ReferenceExecutor", "SpikeTrain", "is_quantized",
-           "register_kernels"]
+           "KernelContext", "LeakCost", "Mode", "ReferenceBackend", "ReferenceExecutor", "SpikeTrain", "decay",
+           "is_quantized", "leak_accuracy_cost", "quantize_leak", "register_kernels", "with_quantized_leak"]
 
 
 class ReferenceBackend(Backend):

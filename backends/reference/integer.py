@@ -135,9 +135,11 @@ class IntegerContext(KernelContext):
 
     Attributes:
         layers: synapse result name -> :class:`Layer` (every synapse with integer weights).
+        merges: ``snn.add`` result name -> :class:`Merge` (every merge of integer currents).
     """
 
     layers: dict[str, Layer] = field(default_factory=dict)
+    merges: dict[str, Merge] = field(default_factory=dict)
 
 
 def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
@@ -145,8 +147,10 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
 
     Rules (each failure is a :class:`BackendError` naming the op): every synapse with integer weights
     carries ``meta['quant']`` of a supported semantics and feeds only quantized neurons (or graph
-    outputs); every neuron op is quantized (``meta['quant']`` with its state widths) and fed by such a
-    synapse; a ReL-PSP threshold holds an integer.
+    outputs), directly or through merges (``snn.add`` of integer currents); every neuron op that emits
+    spikes is quantized (``meta['quant']`` with its state widths) and fed by such a synapse or merge; a
+    ReL-PSP threshold holds an integer. A neuron fed by a merge sums the terms of every merged synapse in
+    its accumulator: the static bound of them all must fit the accumulator (no exact per-input check).
 
     Args:
         graph: a verified graph.
@@ -162,7 +166,7 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
     for op in graph.ops:
         ints = integer_params(op)
         if chip_neuron(op.opname):
-            _check_neuron(op, producers.get(op.operands[0].name), hint)
+            _check_neuron(op, producers.get(op.operands[0].name), ctx, hint)
         elif is_neuron(op.opname) and ints:  # a host neuron (snn.li) runs in float32
             raise BackendError(f"parameter {ints[0]!r} has integer dtype {op.attrs[ints[0]].dtype}, but "
                                f"{op.opname} runs on the host in float32", where=where(op), hint=hint)
@@ -170,6 +174,17 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
             raise BackendError(f"parameter {ints[0]!r} has integer dtype {op.attrs[ints[0]].dtype}, but only the "
                                "synapses of quantized layers (snn.dense, snn.conv2d feeding a neuron) are integer",
                                where=where(op), hint=hint)
+        if _is_merge(op):
+            merged = [ctx.merges.get(v.name) or ctx.layers.get(v.name) for v in op.operands]
+            if all(m is None for m in merged):
+                continue  # a float merge on the host
+            if any(m is None for m in merged):
+                fed = next(v for v, m in zip(op.operands, merged, strict=True) if m is None)
+                raise BackendError(f"the merge adds an integer current and the float value %{fed.name}: a layer's "
+                                   "synapses are all quantized or none", where=where(op), hint=hint)
+            _check_integer_readers(op, readers, hint)
+            ctx.merges[op.result.name] = Merge([layer for m in merged for layer in _layers_of(m)])
+            continue
         if not _is_integer_synapse(op):
             continue
         weight = op.attrs["weight"]
@@ -178,13 +193,64 @@ def prepare_integer(graph: Graph, *, sparse: Any = "auto") -> IntegerContext:
             raise BackendError(f"parameter 'weight' has integer dtype {weight.dtype} but the op has no meta['quant']: "
                                "the integer mode runs graphs made by the quantize pass", where=where(op), hint=hint)
         _check_semantics(op, quant)
+        _check_integer_readers(op, readers, hint)
         neurons = [r for r in readers.get(op.result.name, []) if chip_neuron(r.opname)]
-        others = [r for r in readers.get(op.result.name, []) if not chip_neuron(r.opname)]
-        if others:
-            raise BackendError(f"the integer synaptic input is read by {where(others[0])}; on the chip only the "
-                               "layer's neurons read it", where=where(op), hint=hint)
         ctx.layers[op.result.name] = _layer(op, neurons, sparse, graph.time_steps)
+    for op in graph.ops:
+        merge = ctx.merges.get(op.operands[0].name) if op.operands else None
+        if chip_neuron(op.opname) and merge is not None:
+            _check_merged_headroom(ctx, op, merge)
     return ctx
+
+
+@dataclass
+class Merge:
+    """An integer merge (``snn.add`` of integer currents): the synapse layers whose terms it sums."""
+
+    layers: list[Layer]
+
+    @property
+    def row_abs(self) -> np.ndarray:
+        return np.sum([layer.row_abs for layer in self.layers], axis=0)
+
+    @property
+    def bias_abs(self) -> np.ndarray:
+        return np.sum([layer.bias_abs for layer in self.layers], axis=0)
+
+
+def _layers_of(m: Layer | Merge) -> list[Layer]:
+    return m.layers if isinstance(m, Merge) else [m]
+
+
+def _is_merge(op: Operation) -> bool:
+    return op.definition.category == "merge"
+
+
+def _check_integer_readers(op: Operation, readers: dict[str, list[Operation]], hint: str) -> None:
+    others = [r for r in readers.get(op.result.name, []) if not chip_neuron(r.opname) and not _is_merge(r)]
+    if others:
+        raise BackendError(f"the integer synaptic input is read by {where(others[0])}; on the chip only the "
+                           "layer's neurons read it", where=where(op), hint=hint)
+
+
+def _input_bounds(ctx: IntegerContext, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(row_abs, bias_abs)`` of the integer current ``name`` (a synapse or a merge), None if it is not one."""
+    m = ctx.merges.get(name) or ctx.layers.get(name)
+    return None if m is None else (m.row_abs, m.bias_abs)
+
+
+def _check_merged_headroom(ctx: IntegerContext, neuron: Operation, merge: Merge) -> None:
+    """A neuron fed by a merge: the static accumulator bound of every merged synapse together must fit."""
+    traits = neuron_traits(neuron.opname)
+    bits = int(neuron.meta["quant"][integer_neuron(neuron.opname).acc_key])
+    lo, hi = sat_range(bits)
+    bound = accumulator_bound(traits.accumulator_persists, merge.row_abs, merge.bias_abs, False, ctx.time_steps)
+    if bound.size and int(bound.max()) > hi:
+        raise BackendError(f"the accumulated weight ({traits.accumulator_name}, {bits} bits, {lo} .. {hi}) of the "
+                           f"neuron fed by a merge of {len(merge.layers)} synapses can reach {int(bound.max())} (the "
+                           "static bound of their weights together): on the chip its result could depend on the "
+                           "arrival order", where=where(neuron),
+                           hint="widen [sram.acc_weight] bits, or quantize with fewer weight bits")
 
 
 def chip_neuron(opname: str) -> bool:
@@ -201,7 +267,7 @@ def _check_semantics(op: Operation, quant: Mapping[str, Any]) -> None:
                            hint="re-run the quantize pass of this snnc version")
 
 
-def _check_neuron(op: Operation, producer: Operation | None, hint: str) -> None:
+def _check_neuron(op: Operation, producer: Operation | None, ctx: IntegerContext, hint: str) -> None:
     entry = integer_neuron(op.opname)
     quant = op.meta.get("quant")
     if not isinstance(quant, Mapping):
@@ -213,10 +279,10 @@ def _check_neuron(op: Operation, producer: Operation | None, hint: str) -> None:
         if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 2 <= bits <= 63:
             raise BackendError(f"meta['quant'] {key} must be an integer width in 2 .. 63, got {bits!r}",
                                where=where(op), hint=hint)
-    if producer is None or not _is_integer_synapse(producer):
+    if producer is None or not (_is_integer_synapse(producer) or producer.result.name in ctx.merges):
         fed = "a graph input" if producer is None else where(producer)
-        raise BackendError(f"the quantized neuron is fed by {fed}, not by a synapse with integer weights",
-                           where=where(op), hint=hint)
+        raise BackendError(f"the quantized neuron is fed by {fed}, not by a synapse with integer weights (or a "
+                           "merge of such synapses)", where=where(op), hint=hint)
     theta = np.asarray(op.attrs["threshold"])
     if not np.issubdtype(theta.dtype, np.integer) and not np.all(theta == np.round(theta)):
         raise BackendError(f"the threshold {op.attrs['threshold']!r} is not an integer", where=where(op), hint=hint)
@@ -266,6 +332,16 @@ def _synapse(float_kernel: Kernel) -> Kernel:
 
 integer_dense = _synapse(dense)
 integer_conv2d = _synapse(conv2d)
+
+
+def integer_add(ctx: IntegerContext, op: Operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``snn.add``: an integer merge sums its currents exactly (int64, then int32 where it fits; on the chip the
+    merged synapses' terms all reach the neuron's accumulator); a float merge on the host adds in float32."""
+    if op.result.name not in ctx.merges:
+        return a + b
+    total = np.add(a, b, dtype=np.int64)
+    small = total.size == 0 or int(np.abs(total).max()) <= np.iinfo(np.int32).max
+    return total.astype(np.int32) if small else total
 
 
 def accumulator_bound(persists: bool, row_abs: np.ndarray, bias_abs: np.ndarray, single_spike_input: bool,
@@ -467,10 +543,10 @@ def _integer_recurrence(ctx: IntegerContext, op: Operation, acc_bits: int) -> Ca
                            hint="quantize the graph with a quantize pass that handles recurrent layers")
     w64 = np.asarray(w).astype(np.int64)
     traits = neuron_traits(op.opname)
-    layer = ctx.layers.get(op.operands[0].name)
     rec_abs = np.abs(w64).sum(axis=1)
-    row_abs = (layer.row_abs if layer is not None else 0) + rec_abs
-    bias_abs = layer.bias_abs if layer is not None else np.zeros_like(rec_abs)
+    bounds = _input_bounds(ctx, op.operands[0].name)
+    row_abs = rec_abs if bounds is None else bounds[0] + rec_abs
+    bias_abs = np.zeros_like(rec_abs) if bounds is None else bounds[1]
     bound = accumulator_bound(traits.accumulator_persists, row_abs, bias_abs, False, ctx.time_steps)
     lo, hi = sat_range(acc_bits)
     if bound.size and int(bound.max()) > hi:
@@ -576,6 +652,7 @@ INTEGER_KERNELS: dict[str, Kernel] = {
     **KERNELS,
     "snn.dense": integer_dense,
     "snn.conv2d": integer_conv2d,
+    "snn.add": integer_add,
     **{name: entry.kernel for name, entry in INTEGER_NEURONS.items() if isinstance(entry, IntegerNeuron)},
 }
 
