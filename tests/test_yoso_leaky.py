@@ -254,21 +254,93 @@ def test_a_recurrent_layer_equals_the_integer_reference(tmp_path: Path, neuron: 
             assert all(pe.config["input_map"][str(k)] >= 12 for k in own)
 
 
-def test_skip_connections_are_refused_by_name(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    g = Graph("skip", time_steps=6)
+def skip_model(neuron: str = "snn.lif", *, seed: int = 0, time_steps: int = 8, bias: bool = True) -> Graph:
+    """A skip connection: s0 -> fc1 -> h1 -> fc2, and s0 -> skip; the output layer's current is fc2 + skip
+    (``snn.add``): its PEs hear the host's input and the hidden layer's spikes."""
+    rng = np.random.default_rng(seed)
+    g = Graph("skip", time_steps=time_steps)
     x = g.add_input("x", ValueType.tensor(12))
-    s = g.add_op("snn.rate_encode", [x], {"time_steps": 6, "threshold": 0.5}, name="s0")
-    h = g.add_op("snn.lif", [g.add_op("snn.dense", [s], {"weight": _dyadic(rng, (8, 12))}, name="fc1")],
-                 {"threshold": np.full(8, 0.75, np.float32), "beta": np.full(8, 0.5, np.float32), "reset": "subtract",
-                  "delayed_reset": 0}, name="h1")
-    a = g.add_op("snn.dense", [s], {"weight": _dyadic(rng, (4, 12))}, name="skip")
-    b = g.add_op("snn.dense", [h], {"weight": _dyadic(rng, (4, 8))}, name="fc2")
-    m = g.add_op("snn.add", [a, b], name="sum")
-    o = g.add_op("snn.lif", [m], {"threshold": np.full(4, 0.75, np.float32), "beta": np.full(4, 0.5, np.float32),
-                                  "reset": "subtract", "delayed_reset": 0}, name="o")
+    s = g.add_op("snn.rate_encode", [x], {"time_steps": time_steps, "threshold": 0.5}, name="s0")
+
+    def neuron_attrs(n: int) -> dict:
+        attrs = {"threshold": np.full(n, 0.75, np.float32)}
+        if neuron == "snn.if":
+            return {**attrs, "reset": "subtract"}
+        attrs.update(beta=(rng.integers(8, 17, n) / 16).astype(np.float32), reset="subtract", delayed_reset=0)
+        if neuron == "snn.cuba_lif":
+            attrs["alpha"] = (rng.integers(4, 17, n) / 16).astype(np.float32)
+        return attrs
+
+    fc1 = {"weight": _dyadic(rng, (10, 12))}
+    if bias:
+        fc1["bias"] = _dyadic(rng, (10,), -8, 8)
+    h = g.add_op(neuron, [g.add_op("snn.dense", [s], fc1, name="fc1")], neuron_attrs(10), name="h1")
+    skip = {"weight": _dyadic(rng, (4, 12), -16, 32)}
+    if bias:
+        skip["bias"] = _dyadic(rng, (4,), -8, 8)
+    a = g.add_op("snn.dense", [s], skip, name="skip")
+    b = g.add_op("snn.dense", [h], {"weight": _dyadic(rng, (4, 10))}, name="fc2")
+    o = g.add_op(neuron, [g.add_op("snn.add", [b, a], name="sum")], neuron_attrs(4), name="o")
     g.set_outputs([g.add_op("snn.spike_count_decode", [o], name="scores")])
     g.verify()
-    with pytest.raises(DesignRuleError, match="skip connections on YOSO: not yet") as err:
+    return g
+
+
+@pytest.mark.parametrize("neuron", ["snn.lif", "snn.cuba_lif", "snn.if"])
+def test_a_skip_connection_equals_the_integer_reference(tmp_path: Path, neuron: str) -> None:
+    """A merged layer: its fan-in is the sum of its sources' (partition), its PEs hear both source layers (host
+    blocks and hidden PEs), its weight SRAM holds both synapses' weights (one scale), bit for bit."""
+    graph = skip_model(neuron, seed=3)
+    compiled, _, sim = check_bit_exact(graph, tmp_path / "dep", SMALL, inputs(4, seed=5))
+    assert int(sim.spikes["o"].sum()) > 0
+    dep = load_deployment(tmp_path / "dep")
+    out = next(ly for ly in dep.program["layers"] if ly["name"] == "o")
+    assert out["m"] == 10 + 12 and out["inputs"] == 22
+    assert [(s["value"], s["base"]) for s in out["sources"]] == [("h1", 0), ("s0", 10)]
+    host = dep.program["host"]["encoders"][0]
+    assert host["consumers"] == [0, 1]  # the host's blocks go to both layers
+    q = {op.result.name: op.meta.get("quant", {}).get("scale") for op in compiled.graph.ops}
+    assert q["fc2"] == q["skip"] == q["o"]  # one scale for the merged synapses
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_conservation_on_a_skip_connection(tmp_path: Path, recurrent: bool) -> None:
+    """Spike and end-of-step packets, hops: as the routing says, with a merged (and recurrent) layer."""
+    graph = skip_model("snn.lif", seed=4)
+    if recurrent:
+        next(op for op in graph.ops if op.result.name == "o").attrs["recurrent_weight"] = \
+            _dyadic(np.random.default_rng(3), (4, 4), -32, 24)
+        graph.verify()
+    _, _, sim = check_bit_exact(graph, tmp_path / "dep", SMALL, inputs(3, seed=8))
+    dep = load_deployment(tmp_path / "dep")
+    T = dep.program["time_steps"]
+    step_end = {k for ly in dep.program["layers"] for k in ly["pes"]}
+    for b, rec in enumerate(sim.images):
+        spikes = eos = hops = 0
+        for key in dep.routing["keys"]:
+            lo, hi = key["neurons"]
+            n = int(sim.spikes[key["value"]][:, b].reshape(T, -1)[:, lo:hi].sum())
+            sends_eos = bool(step_end & set(key["dests"]))
+            spikes += n
+            eos += T * sends_eos
+            hops += (n + T * sends_eos) * key["links"]
+        assert rec.packets["spike"] == spikes and rec.packets["end_of_step"] == eos and rec.hops == hops
+
+
+def test_a_merge_of_conv_synapses_is_refused_by_name(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    g = Graph("convskip", time_steps=4)
+    x = g.add_input("x", ValueType.tensor(1, 6, 6))
+    s = g.add_op("snn.rate_encode", [x], {"time_steps": 4, "threshold": 0.5}, name="s0")
+    conv = {"weight": _dyadic(rng, (2, 1, 3, 3)), "strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1],
+            "group": 1}
+    a = g.add_op("snn.conv2d", [s], conv, name="c1")
+    b = g.add_op("snn.conv2d", [s], {**conv, "weight": _dyadic(rng, (2, 1, 3, 3))}, name="c2")
+    o = g.add_op("snn.lif", [g.add_op("snn.add", [a, b], name="sum")],
+                 {"threshold": np.full((2, 1, 1), 0.75, np.float32), "beta": np.full((2, 1, 1), 0.5, np.float32),
+                  "reset": "subtract", "delayed_reset": 0}, name="o")
+    g.set_outputs([g.add_op("snn.spike_count_decode", [o], name="scores")])
+    g.verify()
+    with pytest.raises(DesignRuleError, match="skip connections on YOSO: not yet for a merge of snn.conv2d") as err:
         compile_yoso(g, tmp_path / "dep", hw_path=SMALL)
     assert "%o = snn.lif" in err.value.format()

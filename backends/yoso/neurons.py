@@ -96,7 +96,7 @@ class YosoNeuron:
         """:meth:`accumulator_bound` of a partitioned layer with integer weights."""
         w = layer.weight_matrix().astype(np.int64)
         rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
-        bias = layer.synapse.attrs.get("bias")
+        bias = layer.bias()
         b = np.zeros_like(rows) if bias is None else np.abs(bias.astype(np.int64))
         return self.accumulator_bound(rows, b, layer.single_spike_source, time_steps)
 

@@ -81,9 +81,12 @@ class LayerPlan:
 
     def to_meta(self) -> dict[str, Any]:
         ly = self.layer
-        return {"layer": ly.index, "kind": ly.kind, "m": ly.m, "n": ly.n, "inputs": ly.inputs,
-                "source": ly.source.name, "source_layer": -1 if ly.source_layer is None else ly.source_layer,
-                "formula_pes": self.formula_pes, "pes": [pe.to_meta() for pe in self.pes]}
+        d = {"layer": ly.index, "kind": ly.kind, "m": ly.m, "n": ly.n, "inputs": ly.inputs,
+             "source": ly.source.name, "source_layer": -1 if ly.source_layer is None else ly.source_layer,
+             "formula_pes": self.formula_pes, "pes": [pe.to_meta() for pe in self.pes]}
+        if ly.merged:
+            d["sources"] = [v.name for v, _ in ly.sources]
+        return d
 
 
 # ------------------------------------------------------------------------------------------ counting

@@ -58,9 +58,11 @@ def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequ
                 f"{float(scale.max()):.3g}"
             quant = f", scale {scale_text}, threshold {_theta_float(q['threshold_float'])} -> {theta_text}"
         note = "" if len(lp.pes) == lp.formula_pes else f" (formula {lp.formula_pes})"
-        src = "host" if ly.source_layer is None else f"layer {ly.source_layer}"
+        src = " + ".join(f"{'host' if s is None else f'layer {s}'} (%{v.name})" for v, s in ly.sources)
+        if ly.recurrent:
+            src += f" + itself (recurrent, {ly.n} inputs one step later)"
         out.append(f"  {ly.index} %{ly.name}: {ly.kind} {ly.m} weights/neuron x {ly.n} neurons "
-                   f"{ly.neuron.opname}, from {src} (%{ly.source.name}), {_count(len(lp.pes), 'PE')}{note}{quant}")
+                   f"{ly.neuron.opname}, from {src}, {_count(len(lp.pes), 'PE')}{note}{quant}")
     out += _leak_lines(plans, hw, graph.time_steps)
     host_neurons = [op for op in graph.ops if is_neuron(op.opname) and not runs_on_pes(op.opname)]
     if host_neurons:
