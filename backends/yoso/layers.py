@@ -1,6 +1,7 @@
 """Which parts of a graph run on the YOSO mesh, and which on the host.
 
-A *layer* is one synapse op (``snn.dense`` or ``snn.conv2d``) whose result feeds one spiking neuron op
+A *layer* is one synapse op (``snn.dense`` or ``snn.conv2d``; or ``snn.add`` of dense synapses, a merged layer
+whose inputs are its sources' one after the other) whose result feeds one spiking neuron op
 (``snn.relpsp``, ``snn.if``, ``snn.lif``, ``snn.cuba_lif``); its input is a spike train produced by an encoder
 (the host sends it) or by another layer's neuron op, possibly through ``snn.flatten`` / ``snn.reshape`` (which keep
 the row-major flat index of every neuron, so they cost nothing on the mesh). Everything else
