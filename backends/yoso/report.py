@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from snnc.backends.yoso.hardware import Hardware, hardware_summary
 from snnc.backends.yoso.layers import runs_on_pes
 from snnc.backends.yoso.neurons import yoso_neuron
@@ -117,7 +119,7 @@ def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[s
         pj = decays * lk.multiply_pj
         total_pj += pj
         q = ly.neuron.meta.get("quant", {})
-        factors = ", ".join(f"{k} {_theta_float(q[k + '_float'])} -> {_theta_float(q[k + '_q'])}"
+        factors = ", ".join(f"{k} {_values(q[k + '_float'])} -> {_values(q[k + '_q'])}"
                             for k in ("beta", "alpha") if k + "_q" in q and k + "_float" in q)
         out.append(f"  %{ly.name} {ly.neuron.opname}: {ly.n} neurons x {entry.leak_words} word(s) x T = {time_steps} "
                    f"= {decays} decays, {decays * lk.sweep_cycles_per_neuron // entry.leak_words} core cycles per "
@@ -126,6 +128,13 @@ def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[s
     out.append(f"  total: {total_pj:.1f} pJ per image of decay multiplies (the simulator's leak_sweep category; its "
                "cycles are in the latency)")
     return out
+
+
+def _values(v: object, shown: int = 4) -> str:
+    """``[0.9, 0.875]`` / ``[230, 224, ...]``: the first values of a scalar or array, floats to 4 digits."""
+    flat = np.asarray(v).reshape(-1)
+    text = ", ".join(f"{float(x):.4g}" if flat.dtype.kind == "f" else str(int(x)) for x in flat[:shown])
+    return f"[{text}{', ...' if flat.size > shown else ''}]"
 
 
 def _count(n: int, word: str) -> str:
