@@ -841,6 +841,27 @@ def _limit_time_steps(ws: Workspace, folder: Path) -> BadInput:
                   "the model runs T = 300 steps but the packet's step field has 8 bits (T <= 256)", "yoso-6x7.toml")
 
 
+@case("limit-leaky-layer", "limits")
+def _limit_leaky_layer(ws: Workspace, folder: Path) -> BadInput:
+    """A leaky layer (snn.lif) compiled for the shipped chip, the paper's, whose PE has no leak."""
+    from snnc.ir import Graph, ValueType
+    from snnc.ir.printer import print_graph
+
+    g = Graph("leaky", time_steps=T)
+    x = g.add_input("x", ValueType.tensor(64))
+    s = g.add_op("snn.rate_encode", [x], {"time_steps": T, "threshold": 0.5}, name="s")
+    c = g.add_op("snn.dense", [s], {"weight": _weights((10, 64), 7)}, name="fc1")
+    h = g.add_op("snn.lif", [c], {"threshold": np.full(10, 0.5, np.float32), "beta": np.full(10, 0.9, np.float32),
+                                  "reset": "subtract", "delayed_reset": 0}, name="h1")
+    g.set_outputs([g.add_op("snn.spike_count_decode", [h], name="scores")])
+    path = ws.write(folder / "leaky.snnir", print_graph(g))
+    return _entry("limit-leaky-layer", "limits",
+                  "a leaky layer (snn.lif) compiled for the shipped chip (no leak option)",
+                  ["compile", path, "-o", str(folder / "out")],
+                  "a leaky layer: snn.lif decays every neuron's state every step, but the chip yoso-6x7",
+                  "%h1 = snn.lif")
+
+
 @case("limit-mesh-option", "limits")
 def _limit_mesh_option(ws: Workspace, folder: Path) -> BadInput:
     return _entry("limit-mesh-option", "limits", "--mesh 1x1: a placement region too small for the model",

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from snnc.backends.yoso.hardware import DEFAULT_HARDWARE, SCHEMA, load_hardware, parse_hardware, with_overrides
+from snnc.backends.yoso.hardware import (
+    DEFAULT_HARDWARE,
+    OPTIONAL_SECTIONS,
+    SCHEMA,
+    load_hardware,
+    parse_hardware,
+    with_overrides,
+)
 from snnc.backends.yoso.partition import formula_pes
 from snnc.errors import HardwareConfigError
 
@@ -31,10 +38,13 @@ def test_every_value_in_the_shipped_file_has_a_rationale_beside_it() -> None:
 
 
 def test_every_schema_key_is_in_the_shipped_file() -> None:
+    """Every key is in the shipped file, but the optional [leak] section's, which the example with it holds."""
+    leaky = (Path(__file__).resolve().parent.parent / "examples" / "yoso-leaky-6x7.toml").read_text()
     for section, keys in SCHEMA.items():
-        assert f"[{section}]" in SHIPPED
+        text = leaky if section in OPTIONAL_SECTIONS else SHIPPED
+        assert f"[{section}]" in text
         for key in keys:
-            assert re.search(rf"^{key}\s*=", SHIPPED, re.M), (section, key)
+            assert re.search(rf"^{key}\s*=", text, re.M), (section, key)
 
 
 def test_load_from_a_path_and_from_text_agree(tmp_path: Path) -> None:
@@ -143,3 +153,51 @@ def test_the_12x13_example_is_the_shipped_chip_on_a_bigger_mesh() -> None:
     expected = with_overrides(shipped, chip={"name": "yoso-12x13"}, mesh={"cols": 12, "rows": 13})
     for section in ("chip", "mesh", "pe", "sram", "core", "noc", "energy"):
         assert getattr(example, section) == getattr(expected, section), section
+
+
+# ------------------------------------------------------------------------------------------ the leak option
+LEAKY_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "yoso-leaky-6x7.toml"
+
+
+def test_the_shipped_chip_has_no_leak_option() -> None:
+    """The paper's PE has no leak (SPEC section 4): the shipped file declares none."""
+    assert load_hardware().leak is None
+    assert "[leak]" not in SHIPPED
+
+
+def test_the_leaky_example_is_the_shipped_chip_with_the_leak_option() -> None:
+    """examples/yoso-leaky-6x7.toml changes only the name of the shipped file and adds [leak]."""
+    example = load_hardware(LEAKY_EXAMPLE)
+    expected = with_overrides(load_hardware(), chip={"name": "yoso-leaky-6x7"})
+    for section in ("chip", "mesh", "pe", "sram", "core", "noc", "energy"):
+        assert getattr(example, section) == getattr(expected, section), section
+    leak = example.leak
+    assert leak is not None and leak.rounding in ("floor", "nearest")
+    assert leak.beta_frac_bits >= 1 and leak.sweep_cycles_per_neuron >= 1 and leak.multiply_pj > 0
+    text = LEAKY_EXAMPLE.read_text()
+    section = text[text.index("[leak]"):]
+    for key in ("beta_frac_bits", "alpha_frac_bits", "rounding", "sweep_cycles_per_neuron", "multiply_pj"):
+        line = next(ln for ln in section.splitlines() if ln.startswith(key))
+        assert "#" in line, f"{key} has no rationale beside it"
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("rounding", '"even"', "[leak] rounding: must be one of 'floor', 'nearest'"),
+    ("beta_frac_bits", "0", "[leak] beta_frac_bits: must be between 1 and 16"),
+    ("multiply_pj", "-1", "[leak] multiply_pj: must be >= 0"),
+    ("sweep_cycles_per_neuron", "1.5", "[leak] sweep_cycles_per_neuron: expected an integer"),
+])
+def test_bad_leak_values_name_the_key(tmp_path: Path, key: str, value: str, expected: str) -> None:
+    f = tmp_path / "leaky.toml"
+    f.write_text(_replace(LEAKY_EXAMPLE.read_text(), "leak", key, value))
+    with pytest.raises(HardwareConfigError) as err:
+        load_hardware(f)
+    assert expected in err.value.format()
+
+
+def test_leak_overrides_add_and_remove_the_option() -> None:
+    leaky = load_hardware(LEAKY_EXAMPLE)
+    assert with_overrides(leaky, leak={"rounding": "floor"}).leak.rounding == "floor"  # type: ignore[union-attr]
+    assert with_overrides(leaky, leak=None).leak is None
+    with pytest.raises(HardwareConfigError, match="missing key"):
+        with_overrides(load_hardware(), leak={"rounding": "floor"})

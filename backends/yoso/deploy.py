@@ -228,10 +228,13 @@ def _program(graph: Graph, plan: YosoPlan) -> dict[str, Any]:
                        "source": ly.source.name, "source_layer": ly.source_layer, "n": ly.n, "m": ly.m,
                        "inputs": ly.inputs, "features": list(ly.neuron.result.type.features),
                        "pes": [pe.id for pe in lp.pes], "consumers": ly.consumers, "to_host": ly.to_host})
+        if ly.merged:  # a skip connection: every source, in the order of the PE's inputs
+            layers[-1]["sources"] = [{"value": v.name, "layer": src, "base": ly.input_base(v.name, src)}
+                                     for v, src in ly.sources]
     encoders = [{"value": s.value.name, "op": s.op.opname, "input": s.op.operands[0].name,
                  "attrs": {k: v for k, v in s.op.attrs.items() if isinstance(v, int | float | str)},
                  "size": s.size, "consumers": s.consumers} for s in network.host_sources]
-    on_pes = {id(op) for ly in network.layers for op in (ly.synapse, ly.neuron)}
+    on_pes = {id(op) for ly in network.layers for op in ly.ops}
     host_ops = [{"result": op.result.name, "op": op.opname, "operands": [v.name for v in op.operands],
                  "attrs": {k: v for k, v in op.attrs.items() if isinstance(v, int | float | str)}}
                 for op in graph.ops if id(op) not in on_pes]

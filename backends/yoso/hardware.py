@@ -1,6 +1,8 @@
 """The YOSO hardware description: one TOML file with every figure the backend uses.
 
-A file has a ``format`` version and the sections of :data:`SCHEMA` (``docs/yoso.md`` lists every key).
+A file has a ``format`` version and the sections of :data:`SCHEMA` (``docs/yoso.md`` lists every key); the
+sections in :data:`OPTIONAL_SECTIONS` may be left out (``[leak]``, the leak option: the paper's chip has none,
+``examples/yoso-leaky-6x7.toml`` declares it).
 :func:`load_hardware` reads and validates it: an unknown key, a missing key, a value of the wrong
 type or an impossible value is a :class:`~snnc.errors.HardwareConfigError` naming the file and the
 key, e.g. ``yoso.toml: [pe] neurons: must be >= 1, got 0``, with a hint.
@@ -104,6 +106,27 @@ class Energy:
 
 
 @dataclass(frozen=True)
+class Leak:
+    """The leak option (``[leak]``, optional): fixed-point decay of leaky neurons' state every step.
+
+    ``beta_q = rint(beta * 2**beta_frac_bits)``, the decay ``V * beta_q >> beta_frac_bits`` rounded as ``rounding``
+    says (the same for ``alpha`` of a current-based neuron); every neuron of a leaky layer is read, decayed and
+    written back once per step, input or not: ``sweep_cycles_per_neuron`` core cycles and one multiply
+    (``multiply_pj``) per decayed state word.
+    """
+
+    beta_frac_bits: int
+    alpha_frac_bits: int
+    rounding: str
+    sweep_cycles_per_neuron: int
+    multiply_pj: float
+
+
+#: the decay's rounding rules (``snnc.backends.reference.integer.decay``).
+LEAK_ROUNDINGS = ("floor", "nearest")
+
+
+@dataclass(frozen=True)
 class Hardware:
     """A validated YOSO hardware description (all sections), plus where it came from.
 
@@ -121,6 +144,7 @@ class Hardware:
     source: str
     text: str
     sha256: str
+    leak: Leak | None = None  #: the leak option, None when the file has no ``[leak]`` (the paper's chip)
 
     @property
     def name(self) -> str:
@@ -166,6 +190,10 @@ MAX_WORDS, MAX_SIDE, MAX_CYCLES, MAX_FIELD_BITS = 1 << 24, 1024, 1 << 20, 32
 _words = _bounded(1, MAX_WORDS)
 _side = _bounded(1, MAX_SIDE)
 _cycles = _bounded(0, MAX_CYCLES)
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(repr(c) for c in choices)}, got {v!r}"
 
 
 def _positive(v: float) -> str | None:
@@ -220,7 +248,16 @@ SCHEMA: dict[str, dict[str, tuple[str, Check | None, str]]] = {
         "injection_pj": ("float", _nonneg, "one packet injected by a core or the host interface, pJ"),
         "leakage_uw_per_pe": ("float", _nonneg, "static power of one PE, microwatts"),
     },
+    "leak": {
+        "beta_frac_bits": ("int", _between(1, 16), "fraction bits of the fixed-point beta (beta_q ~ beta * 2**f)"),
+        "alpha_frac_bits": ("int", _between(1, 16), "fraction bits of the fixed-point alpha (synaptic-current decay)"),
+        "rounding": ("str", _one_of(LEAK_ROUNDINGS), "rounding of the decay product: floor or nearest"),
+        "sweep_cycles_per_neuron": ("int", _cycles, "core cycles the decay adds per neuron per step"),
+        "multiply_pj": ("float", _nonneg, "one fixed-point multiply of a state word by beta or alpha, pJ"),
+    },
 }
+#: sections a file may leave out (then the option is absent: the paper's chip has no leak).
+OPTIONAL_SECTIONS = frozenset({"leak"})
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -273,7 +310,8 @@ def parse_hardware(text: str, source: str = "<text>") -> Hardware:
         chip=Chip(**values["chip"]), mesh=Mesh(**values["mesh"]), pe=PE(**values["pe"]),
         sram={s: Sram(**values[f"sram.{s}"]) for s in SRAM_NAMES}, core=Core(**values["core"]),
         noc=Noc(**values["noc"]), energy=Energy(**values["energy"]), source=source, text=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        leak=Leak(**values["leak"]) if "leak" in values else None)
     _check_consistency(hw, where)
     return hw
 
@@ -298,6 +336,8 @@ def _read_sections(raw: dict[str, Any], where: _Where) -> dict[str, dict[str, An
     out: dict[str, dict[str, Any]] = {}
     for section, keys in SCHEMA.items():
         if section not in tables:
+            if section in OPTIONAL_SECTIONS:
+                continue
             raise where.error(f"[{section}]", "missing section", hint=f"it needs the keys {', '.join(keys)}")
         table = tables[section]
         for key in table:
@@ -389,18 +429,30 @@ def hardware_summary(hw: Hardware) -> str:
     return (f"{hw.chip.name} ({hw.name}, sha256 {hw.sha256[:12]}): mesh {hw.mesh.cols} x {hw.mesh.rows}, "
             f"N = {hw.pe.neurons}, W = {hw.pe.weights}, weights {s['weight'].bits} b, potential "
             f"{s['potential'].bits} b, accumulated weight {s['acc_weight'].bits} b, adder {hw.core.adder_bits} b, "
-            f"clock {hw.chip.clock_hz / 1e6:g} MHz")
+            f"clock {hw.chip.clock_hz / 1e6:g} MHz" + (leak_summary(hw.leak) if hw.leak is not None else ""))
 
 
-def with_overrides(hw: Hardware, **sections: dict[str, Any]) -> Hardware:
+def leak_summary(leak: Leak) -> str:
+    """``, leak: beta 8 / alpha 8 fraction bits, nearest, +1 cycle/neuron/step`` (appended to the summary)."""
+    return (f", leak: beta {leak.beta_frac_bits} / alpha {leak.alpha_frac_bits} fraction bits, {leak.rounding}, "
+            f"+{leak.sweep_cycles_per_neuron} cycle(s) and {leak.multiply_pj:g} pJ per decayed word per step")
+
+
+def with_overrides(hw: Hardware, **sections: dict[str, Any] | None) -> Hardware:
     """A copy of ``hw`` with some values replaced, re-validated (``with_overrides(hw, mesh={"cols": 20})``).
+
+    An optional section the chip lacks (``[leak]``) is added when given, and then needs all its keys;
+    ``leak=None`` removes it.
 
     The text is regenerated, so the copy's ``sha256`` differs from the original's.
     """
     lines = [f"format = {FORMAT}"]
     for section in SCHEMA:
         current = _section_values(hw, section)
-        current.update(sections.get(section, {}))
+        if (current is None and section not in sections) or (section in sections and sections[section] is None):
+            continue  # an optional section the chip does not have (or that is removed)
+        current = dict(current or {})
+        current.update(sections.get(section) or {})
         lines.append(f"\n[{section}]")
         for key, value in current.items():
             lines.append(f"{key} = {_toml_value(value)}")
@@ -410,11 +462,13 @@ def with_overrides(hw: Hardware, **sections: dict[str, Any]) -> Hardware:
     return parse_hardware("\n".join(lines) + "\n", source=f"{hw.name} (modified)")
 
 
-def _section_values(hw: Hardware, section: str) -> dict[str, Any]:
+def _section_values(hw: Hardware, section: str) -> dict[str, Any] | None:
     if section.startswith("sram."):
         obj: Any = hw.sram[section.split(".", 1)[1]]
     else:
         obj = getattr(hw, section)
+    if obj is None:
+        return None
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 

@@ -54,7 +54,7 @@ class PEImage:
 
 def weight_block(layer: Layer, pe: PESlice) -> np.ndarray:
     """The PE's weights in weight-SRAM word order (see the module docstring)."""
-    w = layer.synapse.attrs["weight"]
+    w = layer.weight_matrix()
     if layer.kind == "dense":
         return np.ascontiguousarray(w[pe.lo:pe.hi, :].T).reshape(-1)
     c0, c1 = pe.channels
@@ -101,7 +101,7 @@ def build_image(layer: Layer, pe: PESlice, sources: list[Source], hw: Hardware) 
         "accepts": pe.accepts, "key": pe.id,
     }
     config.update(entry.config(neuron, lambda values: _per_neuron(values, layer, pe)))
-    bias = syn.attrs.get("bias")
+    bias = layer.bias()
     if bias is None:
         config["bias"] = None
     else:
@@ -117,7 +117,8 @@ def build_image(layer: Layer, pe: PESlice, sources: list[Source], hw: Hardware) 
     quant = neuron.meta.get("quant", {})
     config["state_bits"] = {"potential": quant.get("potential_bits", s["potential"].bits),
                             "acc_weight": quant.get(entry.acc_key, s["acc_weight"].bits)}
-    config["input_map"] = {str(src.key): src.lo for src in sources if pe.id in src.dests}
+    config["input_map"] = {str(src.key): layer.input_base(src.value, src.layer) + src.lo
+                           for src in sources if pe.id in src.dests}
     return PEImage(config, srams)
 
 

@@ -16,6 +16,9 @@ field               used by
                     once every input of the step is in, which takes end-of-step packets: IF)
 ``update``          the simulated PE's per-step neuron update ``(pe, now, step) -> (start, fired, times)``
 ``group_update``    optional: the same for a whole layer at once (vectorised; ``step_start`` only)
+``leak_words``      state words per neuron the neuron decays every step (0: not leaky; ``snn.lif`` 1: ``V``,
+                    ``snn.cuba_lif`` 2: ``V`` and ``J``). A leaky neuron needs the hardware file's ``[leak]``
+                    option (:func:`require_leak`), and its update sweeps every neuron of the layer each step
 ``counters``        the PE counters (:data:`snnc.backends.yoso.sim.pe.COUNTERS`) its update raises: the energy
                     model prices those (``updates``: a potential read and write, an accumulated-weight read,
                     two adds; ``resets``: one add; ``acc_clears``: one accumulated-weight write)
@@ -62,6 +65,7 @@ class YosoNeuron:
     update: Update
     counters: tuple[str, ...]
     check_scale: Callable[[Operation, np.ndarray], None] | None = None
+    leak_words: int = 0
     group_update: Callable[[LayerGroup, int, int], tuple[np.ndarray, np.ndarray, list[int]]] | None = None
 
     def __post_init__(self) -> None:
@@ -72,6 +76,11 @@ class YosoNeuron:
     def kind(self) -> str:
         """The neuron kind a PE's ``config.json`` names (the op name without the ``snn.`` prefix)."""
         return self.opname.removeprefix("snn.")
+
+    @property
+    def leaky(self) -> bool:
+        """Whether the neuron decays its state every step (it needs the ``[leak]`` hardware option)."""
+        return self.leak_words > 0
 
     @property
     def traits(self) -> NeuronTraits:
@@ -85,9 +94,9 @@ class YosoNeuron:
 
     def layer_bound(self, layer: Layer, time_steps: int) -> int:
         """:meth:`accumulator_bound` of a partitioned layer with integer weights."""
-        w = layer.synapse.attrs["weight"].astype(np.int64)
+        w = layer.weight_matrix().astype(np.int64)
         rows = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
-        bias = layer.synapse.attrs.get("bias")
+        bias = layer.bias()
         b = np.zeros_like(rows) if bias is None else np.abs(bias.astype(np.int64))
         return self.accumulator_bound(rows, b, layer.single_spike_source, time_steps)
 
@@ -130,6 +139,24 @@ def yoso_neuron_kind(kind: str) -> YosoNeuron | None:
                 return entry
         load_op_plugins()
     return None
+
+
+# ------------------------------------------------------------------------------------------ the leak option
+#: the example chip file with the leak option (``examples/`` of the snnc repository).
+LEAKY_EXAMPLE = "examples/yoso-leaky-6x7.toml"
+
+
+def require_leak(neuron: Operation, hw: Hardware) -> None:
+    """A leaky neuron (its entry's ``leaky``) compiles only for a chip whose file declares ``[leak]``; the paper's
+    PE has none (SPEC section 4). Raises a DesignRuleError naming the layer otherwise."""
+    entry = _lookup(neuron.opname)
+    if not isinstance(entry, YosoNeuron) or not entry.leaky or hw.leak is not None:
+        return
+    raise DesignRuleError(
+        f"a leaky layer: {neuron.opname} decays every neuron's state every step, but the chip {hw.chip.name} "
+        f"({hw.name}) has no leak option (no [leak] section; the paper's PE has no leak)", where=_where(neuron),
+        hint=f"compile for a hardware file with a [leak] section, e.g. {LEAKY_EXAMPLE} (snnc compile ... --hw "
+             f"{LEAKY_EXAMPLE}); docs/yoso.md, 'The leak option'")
 
 
 # ------------------------------------------------------------------------------------------ quantization
@@ -321,15 +348,131 @@ register_yoso_neuron(YosoNeuron(
     counters=("updates", "resets", "acc_clears", "spikes_out")))
 
 __all__ = ["SCHEDULES", "YOSO_NEURONS", "YosoNeuron", "array_threshold_rule", "check_fits",
-           "per_neuron_threshold_config", "read_per_neuron_threshold", "read_scalar_threshold", "register_yoso_neuron",
-           "require_one_scale", "scalar_threshold_config", "scalar_threshold_rule", "yoso_neuron", "yoso_neuron_kind"]
+           "per_neuron_threshold_config", "read_per_neuron_threshold", "read_scalar_threshold",
+           "register_yoso_neuron", "require_leak", "require_one_scale", "scalar_threshold_config",
+           "scalar_threshold_rule", "yoso_neuron", "yoso_neuron_kind"]
 
-# ---------------------------------------------------------------------------- issue 14: leaky neurons (placeholder)
-# Added by the IR side (wip/leakyir) so that every neuron table has an entry; the YOSO engineer (wip/leakyyoso)
-# replaces this block with the real entries (hardware leak option, host placement of LI readouts).
-register_yoso_neuron(Refusal("the YOSO PE has no leak yet: snn.lif needs the hardware leak option (fixed-point beta), "
-                             "not implemented in this snnc version"), "snn.lif")
-register_yoso_neuron(Refusal("the YOSO PE has no leak yet: snn.cuba_lif needs the hardware leak option (fixed-point "
-                             "alpha and beta), not implemented in this snnc version"), "snn.cuba_lif")
-register_yoso_neuron(Refusal("snn.li is a potential-trace readout, not a PE layer, and host placement of LI readouts "
-                             "is not implemented in this snnc version"), "snn.li")
+
+# ------------------------------------------------------------------------------------------ leaky neurons
+# snn.lif and snn.cuba_lif run on a chip with the leak option (``[leak]`` of the hardware file; docs/yoso.md, "The
+# leak option"). The PE keeps the reference's order exactly (snnc.backends.reference.kernels.leaky_dynamics with the
+# integer decay of snnc.backends.reference.integer.decay): at the end of step t, once every input is in,
+#   reset first:  V <- V - theta (subtract) or 0 (zero) where S[t-1];  V <- sat_P(decay(V, beta_q) + drive)
+#   delayed:      V <- decay(V, beta_q) + drive;  V <- V - theta or 0 where S[t-1];  V <- sat_P(V)
+# with drive = I[t] (snn.lif: the accumulated weight, cleared after the update) or J[t] (snn.cuba_lif: the accumulated
+# weight holds J, which persists: after the update it is written back decayed, decay(J[t], alpha_q), so that step t+1's
+# spikes add onto it and it holds J[t+1] = decay(J[t]) + I[t+1] when step t+1 ends). S[t] = V >= theta. Every neuron
+# of the PE is decayed every step, input or not: the sweep (``decays``, ``sweep_cycles``).
+def _leak_quantize(acc_key: str, factors: tuple[str, ...]) -> Callable[[Operation, np.ndarray, str, Hardware],
+                                                                         dict[str, Any]]:
+    """The quantization rule of a leaky neuron: the threshold as ``snn.if`` (:func:`array_threshold_rule`), and each
+    decay factor in fixed point with the chip's ``[leak]`` fraction bits and rounding (``quantize_leak``)."""
+    threshold = array_threshold_rule(acc_key)
+
+    def rule(neuron: Operation, scale: np.ndarray, granularity: str, hw: Hardware) -> dict[str, Any]:
+        from snnc.backends.reference.integer import quantize_leak
+
+        require_leak(neuron, hw)
+        leak = hw.leak
+        assert leak is not None
+        if "alpha" in factors and leak.alpha_frac_bits != leak.beta_frac_bits:
+            raise DesignRuleError(
+                f"the integer semantics ({neuron.opname}) decays alpha and beta with one number of fraction bits, but "
+                f"the chip {hw.name} has [leak] alpha_frac_bits = {leak.alpha_frac_bits} and beta_frac_bits = "
+                f"{leak.beta_frac_bits}", where=_where(neuron),
+                hint="make [leak] alpha_frac_bits equal to beta_frac_bits")
+        state = threshold(neuron, scale, granularity, hw)
+        for name in factors:
+            state.update(quantize_leak(neuron.attrs[name], leak.beta_frac_bits, leak.rounding, name=name))
+        return state
+
+    return rule
+
+
+def leaky_config(neuron: Operation, per_neuron: Callable[[np.ndarray], list[int]]) -> dict[str, Any]:
+    """``config.json`` of a leaky PE: a threshold and the fixed-point decay factors (``beta_q``, and ``alpha_q`` for
+    ``snn.cuba_lif``) per local neuron, the reset mode and order, the fraction bits and the rounding."""
+    q = neuron.meta["quant"]
+    cfg: dict[str, Any] = {"threshold": per_neuron(neuron.attrs["threshold"]), "reset": neuron.attrs["reset"],
+                           "delayed_reset": int(neuron.attrs["delayed_reset"])}
+    for name in ("beta", "alpha"):
+        if f"{name}_q" in q:
+            cfg[f"{name}_q"] = per_neuron(np.asarray(q[f"{name}_q"]))
+    cfg["leak_frac_bits"] = int(q["beta_frac_bits"])
+    cfg["leak_rounding"] = str(q["leak_rounding"])
+    return cfg
+
+
+def _leak_params(pe: PECore) -> dict[str, Any]:
+    """The PE's leak registers as arrays (read from ``config.json`` once per PE)."""
+    p = pe.params
+    if not p:
+        cfg = pe.config
+        p["beta_q"] = np.asarray(cfg["beta_q"], np.int64)
+        p["alpha_q"] = np.asarray(cfg["alpha_q"], np.int64) if "alpha_q" in cfg else None
+        p["frac_bits"] = int(cfg["leak_frac_bits"])
+        p["rounding"] = str(cfg["leak_rounding"])
+        p["delayed"] = bool(cfg.get("delayed_reset", 0))
+        p["potential_bits"] = int(cfg["state_bits"]["potential"])
+        p["acc_bits"] = int(cfg["state_bits"]["acc_weight"])
+    return p
+
+
+def leaky_update(pe: PECore, now: int, step: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """The update of a leaky PE once every input of ``step`` is in (see the block comment above): the decay sweep
+    over every local neuron, the input, the reset in the op's order, the fire check; then the accumulated weight is
+    cleared (``snn.lif``) or written back decayed (``snn.cuba_lif``'s ``J``)."""
+    from snnc.backends.reference.integer import decay
+
+    p = _leak_params(pe)
+    start = pe.begin_update(now, pe.n, sweep=True)
+    v, acc, spiked = pe.v, pe.acc, pe.spiked
+    f, rounding = p["frac_bits"], p["rounding"]
+    theta = pe.theta
+    cuba = p["alpha_q"] is not None
+    drive = acc
+    if cuba:  # J[t] = decay(J[t-1]) + I[t] is what the accumulated weight holds now; sat_A is the identity
+        drive = np.clip(acc, pe.a_lo, pe.a_hi)
+    prev = np.flatnonzero(spiked)
+
+    def reset(x: np.ndarray) -> np.ndarray:
+        if prev.size:
+            if pe.reset_mode == "subtract":
+                x[prev] -= theta if np.ndim(theta) == 0 else theta[prev]
+                pe.count("resets", prev.size)
+            else:
+                x[prev] = 0
+        return x
+
+    if not p["delayed"]:
+        new = decay(reset(v.copy()), p["beta_q"], f, rounding, p["potential_bits"]) + drive
+    else:
+        new = reset(decay(v, p["beta_q"], f, rounding, p["potential_bits"]) + drive)
+    np.clip(new, pe.p_lo, pe.p_hi, out=v)
+    hit = v >= theta
+    spiked[:] = hit
+    fired = np.flatnonzero(hit)
+    if cuba:
+        acc[:] = decay(drive, p["alpha_q"], f, rounding, p["acc_bits"])
+    else:
+        acc[:] = 0
+    pe.count("acc_clears", pe.n)
+    pe.count("decays", pe.n * (2 if cuba else 1))
+    pe.count("spikes_out", fired.size)
+    pe.updated_step = step
+    return start, fired, start + (fired + 1) * pe.neuron_cycles(sweep=True)
+
+
+LIF_COUNTERS = ("updates", "resets", "acc_clears", "decays", "sweep_cycles", "spikes_out")
+register_yoso_neuron(YosoNeuron(
+    "snn.lif", quantize=_leak_quantize("input_bits", ("beta",)), acc_key="input_bits", config=leaky_config,
+    read_config=read_per_neuron_threshold, schedule="step_end", update=leaky_update, counters=LIF_COUNTERS,
+    leak_words=1))
+register_yoso_neuron(YosoNeuron(
+    "snn.cuba_lif", quantize=_leak_quantize("current_bits", ("beta", "alpha")), acc_key="current_bits",
+    config=leaky_config, read_config=read_per_neuron_threshold, schedule="step_end", update=leaky_update,
+    counters=LIF_COUNTERS, leak_words=2))
+#: why YOSO runs ``snn.li`` on the host (the completeness test accepts a Refusal in place of an entry).
+LI_ON_HOST = ("snn.li emits a potential trace, not spikes, and a YOSO PE sends spikes only: a readout synapse, its "
+              "snn.li and the decoder run on the host in float32, fed by the spikes of the layer before (docs/yoso.md)")
+register_yoso_neuron(Refusal(LI_ON_HOST), "snn.li")

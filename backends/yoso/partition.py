@@ -22,7 +22,7 @@ import numpy as np
 
 from snnc.backends.yoso.hardware import Hardware
 from snnc.backends.yoso.layers import Layer, Network
-from snnc.backends.yoso.neurons import yoso_neuron
+from snnc.backends.yoso.neurons import require_leak, yoso_neuron
 from snnc.errors import DesignRuleError
 
 #: key of the partition annotation (the printed mirror of the plan) in a neuron op's ``meta``.
@@ -81,9 +81,12 @@ class LayerPlan:
 
     def to_meta(self) -> dict[str, Any]:
         ly = self.layer
-        return {"layer": ly.index, "kind": ly.kind, "m": ly.m, "n": ly.n, "inputs": ly.inputs,
-                "source": ly.source.name, "source_layer": -1 if ly.source_layer is None else ly.source_layer,
-                "formula_pes": self.formula_pes, "pes": [pe.to_meta() for pe in self.pes]}
+        d = {"layer": ly.index, "kind": ly.kind, "m": ly.m, "n": ly.n, "inputs": ly.inputs,
+             "source": ly.source.name, "source_layer": -1 if ly.source_layer is None else ly.source_layer,
+             "formula_pes": self.formula_pes, "pes": [pe.to_meta() for pe in self.pes]}
+        if ly.merged:
+            d["sources"] = [v.name for v, _ in ly.sources]
+        return d
 
 
 # ------------------------------------------------------------------------------------------ counting
@@ -188,12 +191,14 @@ def plan_network(network: Network, hw: Hardware, *, neurons: int | None = None,
     """Partition every layer; check that the model fits the mesh and the accumulators.
 
     Raises:
-        DesignRuleError: a fan-in larger than W, more PEs than the mesh has, a packet field too narrow,
+        DesignRuleError: a leaky layer on a chip without the leak option, a fan-in larger than W, more PEs
+            than the mesh has, a packet field too narrow,
             or (integer weights) an accumulated weight that could overflow its word.
     """
     n_cap, w_cap = neurons or hw.pe.neurons, weights or hw.pe.weights
     plans: list[LayerPlan] = []
     for layer in network.layers:
+        require_leak(layer.neuron, hw)
         plans.append(plan_layer(layer, n_cap, w_cap, sum(len(p.pes) for p in plans)))
     total = sum(len(p.pes) for p in plans)
     if total > hw.mesh.size:

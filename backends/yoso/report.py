@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from snnc.backends.yoso.hardware import hardware_summary
+import numpy as np
+
+from snnc.backends.yoso.hardware import Hardware, hardware_summary
+from snnc.backends.yoso.layers import runs_on_pes
+from snnc.backends.yoso.neurons import yoso_neuron
 from snnc.backends.yoso.packet import packet_format
 from snnc.backends.yoso.partition import LayerPlan, utilisation_table
-from snnc.ir import Graph
+from snnc.ir import Graph, is_neuron
 
 if TYPE_CHECKING:
     from snnc.backends.yoso.plan import YosoPlan
@@ -56,9 +60,16 @@ def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequ
                 f"{float(scale.max()):.3g}"
             quant = f", scale {scale_text}, threshold {_theta_float(q['threshold_float'])} -> {theta_text}"
         note = "" if len(lp.pes) == lp.formula_pes else f" (formula {lp.formula_pes})"
-        src = "host" if ly.source_layer is None else f"layer {ly.source_layer}"
+        src = " + ".join(f"{'host' if s is None else f'layer {s}'} (%{v.name})" for v, s in ly.sources)
+        if ly.recurrent:
+            src += f" + itself (recurrent, {ly.n} inputs one step later)"
         out.append(f"  {ly.index} %{ly.name}: {ly.kind} {ly.m} weights/neuron x {ly.n} neurons "
-                   f"{ly.neuron.opname}, from {src} (%{ly.source.name}), {_count(len(lp.pes), 'PE')}{note}{quant}")
+                   f"{ly.neuron.opname}, from {src}, {_count(len(lp.pes), 'PE')}{note}{quant}")
+    out += _leak_lines(plans, hw, graph.time_steps)
+    host_neurons = [op for op in graph.ops if is_neuron(op.opname) and not runs_on_pes(op.opname)]
+    if host_neurons:
+        out += ["", "on the host (neurons that emit no spikes, with their synapses: the PEs send spikes only)"]
+        out += [f"  %{op.result.name} = {op.opname} (float32, fed by %{op.operands[0].name})" for op in host_neurons]
     out += ["", "utilisation", _indent(utilisation_table(plans, hw))]
     placer = placed.placer if placed is not None else "?"
     out += [f"placement (placer {placer}; region {cols} x {rows} of the {hw.mesh.cols} x {hw.mesh.rows} mesh)",
@@ -88,6 +99,42 @@ def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequ
     out += ["", f"packet format ({fmt.total_bits} bits = {hw.noc.flits_per_spike} flit(s) of {fmt.flit_bits} bits)",
             fmt.describe(), ""]
     return "\n".join(out)
+
+
+def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[str]:
+    """What the leak option costs (compile-time: the sweep's work does not depend on the input)."""
+    leaky = [(lp, yoso_neuron(lp.layer.neuron.opname)) for lp in plans
+             if yoso_neuron(lp.layer.neuron.opname).leaky]
+    if not leaky or hw.leak is None:
+        return []
+    lk = hw.leak
+    out = ["", f"leak sweep (every neuron of a leaky layer is read, decayed and written back every step, input or "
+               f"not: +{lk.sweep_cycles_per_neuron} cycle(s) per neuron per step, {lk.multiply_pj:g} pJ per "
+               f"decayed word; beta {lk.beta_frac_bits} / alpha {lk.alpha_frac_bits} fraction bits, {lk.rounding})"]
+    total_pj = 0.0
+    for lp, entry in leaky:
+        ly = lp.layer
+        decays = ly.n * entry.leak_words * time_steps
+        largest = max(pe.size for pe in lp.pes)
+        pj = decays * lk.multiply_pj
+        total_pj += pj
+        q = ly.neuron.meta.get("quant", {})
+        factors = ", ".join(f"{k} {_values(q[k + '_float'])} -> {_values(q[k + '_q'])}"
+                            for k in ("beta", "alpha") if k + "_q" in q and k + "_float" in q)
+        out.append(f"  %{ly.name} {ly.neuron.opname}: {ly.n} neurons x {entry.leak_words} word(s) x T = {time_steps} "
+                   f"= {decays} decays, {decays * lk.sweep_cycles_per_neuron // entry.leak_words} core cycles per "
+                   f"image over its PEs ({largest * lk.sweep_cycles_per_neuron} per step on its largest PE, on the "
+                   f"step's critical path), {pj:.1f} pJ per image" + (f"; {factors}" if factors else ""))
+    out.append(f"  total: {total_pj:.1f} pJ per image of decay multiplies (the simulator's leak_sweep category; its "
+               "cycles are in the latency)")
+    return out
+
+
+def _values(v: object, shown: int = 4) -> str:
+    """``[0.9, 0.875]`` / ``[230, 224, ...]``: the first values of a scalar or array, floats to 4 digits."""
+    flat = np.asarray(v).reshape(-1)
+    text = ", ".join(f"{float(x):.4g}" if flat.dtype.kind == "f" else str(int(x)) for x in flat[:shown])
+    return f"[{text}{', ...' if flat.size > shown else ''}]"
 
 
 def _count(n: int, word: str) -> str:

@@ -56,6 +56,10 @@ class ImageRecord:
         busiest_link: ``{"from", "to", "flits"}`` (``[x, y]`` or ``"host"``).
         events: hardware event counts (``energy.event_counts``).
         step_cycles: duration of every step, barrier included.
+        leak_sweep: on a chip with the leak option, what the per-step decay sweep cost: ``decays`` (state words
+            decayed), ``cycles`` (core cycles it added, summed over the PEs), ``pe_cycles_max`` (on the PE it
+            cost most: the latency it can add, its layer's update being on each step's critical path),
+            ``energy_pj``; None without the option.
     """
 
     index: int
@@ -73,6 +77,7 @@ class ImageRecord:
     busiest_link: dict[str, Any]
     events: dict[str, int]
     step_cycles: list[int] = field(default_factory=list)
+    leak_sweep: dict[str, float] | None = None
 
     def line(self) -> str:
         """One line for the per-image table."""
@@ -147,10 +152,9 @@ class SimResult:
 
     def mean_energy_pj(self) -> dict[str, float]:
         """Energy per category, averaged over the images (pJ)."""
-        from snnc.backends.yoso.sim.energy import CATEGORIES
-
         n = max(1, len(self.images))
-        return {k: sum(r.energy_pj[k] for r in self.images) / n for k in CATEGORIES}
+        keys = self.images[0].energy_pj if self.images else {}
+        return {k: sum(r.energy_pj[k] for r in self.images) / n for k in keys}
 
     def mean_spikes(self) -> dict[str, float]:
         """Spikes per image of each spiking value, averaged."""
@@ -212,6 +216,13 @@ class SimResult:
         total = sum(energy.values()) or 1.0
         lines.append("energy      " + ", ".join(f"{k} {v / 1e6:.4f} uJ ({100 * v / total:.1f} %)"
                                                 for k, v in energy.items() if v))
+        sweeps = [r.leak_sweep for r in self.images if r.leak_sweep is not None]
+        if sweeps:
+            mean = {k: sum(sw[k] for sw in sweeps) / len(sweeps) for k in sweeps[0]}
+            lines.append(f"leak sweep  {mean['decays']:.0f} decays, {mean['cycles']:.0f} core cycles (all PEs; "
+                         f"{mean['pe_cycles_max']:.0f} on the busiest PE), {mean['energy_pj']:.1f} pJ "
+                         f"({100 * mean['energy_pj'] / total:.1f} %) per image: every neuron of a leaky layer is "
+                         "decayed every step, input or not")
         lines.append("spikes      " + ", ".join(f"%{k} {v:.1f}" for k, v in self.mean_spikes().items()) + " per image")
         link = self.busiest_link()
         if link is not None:
@@ -293,7 +304,7 @@ def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.n
                     record: bool) -> _Chunk:
     from snnc.backends.reference.kernels import SpikeTrain
     from snnc.backends.yoso.layers import SHAPE_OPS
-    from snnc.backends.yoso.sim.energy import EnergyModel, event_counts
+    from snnc.backends.yoso.sim.energy import LEAK_CATEGORY, EnergyModel, event_counts
 
     chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
     energy = EnergyModel.from_hardware(chip.hw)
@@ -341,7 +352,11 @@ def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.n
             spikes={k: int(c[b]) for k, c in counts.items()}, packets=run.packets, hops=run.counters["hops"],
             busiest_link={"from": _node_xy(busiest[0], cols, mesh), "to": _node_xy(busiest[1], cols, mesh),
                           "flits": busiest[2]},
-            events=events, step_cycles=[int(s) for s in steps]))
+            events=events, step_cycles=[int(s) for s in steps],
+            leak_sweep=None if energy.multiply_pj is None else {
+                "decays": int(run.counters["decays"]), "cycles": int(run.counters["sweep_cycles"]),
+                "pe_cycles_max": max((int(c["sweep_cycles"]) for c in run.pe_counters), default=0),
+                "energy_pj": float(parts[LEAK_CATEGORY])}))
     spikes = {k: v.dense() for k, v in spike_values.items()} if record else {}
     return _Chunk(records, scores, spikes, links, pe_busy, pe_ops)
 

@@ -10,11 +10,15 @@ scale per layer or per output channel:
     theta_q = max(1, rint(theta / scale))         snn.relpsp: a float attribute holding an integer;
                                                   snn.if: an int32 array
 
-(``rint`` rounds half to even.) Since every neuron's potential is linear in its weights and bias,
-``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
+A merged layer (the neuron's current is ``snn.add`` of several synapses, a skip connection) takes one scale
+over all its synapses' weights (their currents meet in one accumulator). A recurrent neuron's
+``recurrent_weight`` (row ``i``: into neuron ``i``) is quantized with the same scale, which
+then covers both matrices. (``rint`` rounds half to even.) Since every neuron's potential is linear in its
+weights and bias, ``V_q = V / scale`` up to rounding, and the spikes keep their meaning. The scale, the float threshold,
 the rules and the saturating widths of the neuron state (from the hardware file) go into the ops'
 ``meta['quant']``; ``docs/yoso.md`` ("Integer semantics") states exactly what the hardware computes.
-Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float.
+Synapses that feed no neuron op (a spatio-temporal decoder's dense) run on the host and stay float, and so do
+a readout neuron that emits no spikes (``snn.li``) and its synapse.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import numpy as np
 
 from snnc.backends.reference.integer import SEMANTICS
 from snnc.backends.yoso.hardware import Hardware, resolve_hardware
-from snnc.backends.yoso.neurons import check_fits, yoso_neuron
+from snnc.backends.yoso.layers import MERGE_OPS, runs_on_pes
+from snnc.backends.yoso.neurons import check_fits, require_leak, yoso_neuron
 from snnc.errors import PassError
-from snnc.ir import Graph, Operation, ValueType, is_neuron
+from snnc.ir import Graph, Operation, ValueType
 from snnc.passes.base import Pass
 from snnc.passes.registry import register_pass
 
@@ -72,18 +77,23 @@ class Quantize(Pass):
                             f"the weight SRAM ({hw.source})",
                             hint=f"use bits <= {hw.sram['weight'].bits} or a hardware file with wider weight words")
         producers = {id(op.result): op for op in graph.ops}
-        for neuron in [op for op in graph.ops if is_neuron(op.opname)]:
+        for neuron in [op for op in graph.ops if runs_on_pes(op.opname)]:
             syn = producers.get(id(neuron.operands[0]))
             if syn is None:
                 continue
             if syn.opname == "snn.avgpool2d":
                 syn = _lower_avgpool(graph, syn)
-            if syn.opname not in ("snn.dense", "snn.conv2d"):
-                continue
-            if np.issubdtype(syn.attrs["weight"].dtype, np.integer):
+            merges: list[Operation] = []
+            syns = _merged(syn, producers, merges)
+            if syns is None:
+                continue  # not a layer YOSO maps: partition names the problem
+            require_leak(neuron, hw)
+            if np.issubdtype(syns[0].attrs["weight"].dtype, np.integer):
                 continue  # already quantized
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by check_fits
-                _quantize_layer(syn, neuron, bits, self.granularity, hw)
+                _quantize_layer(syns, neuron, bits, self.granularity, hw)
+            for merge in merges:  # a sum of integer currents is an integer current
+                merge.result.type = ValueType(merge.result.type.kind, merge.result.type.features, "i32")
 
 
 def _lower_avgpool(graph: Graph, pool: Operation) -> Operation:
@@ -104,33 +114,58 @@ def _lower_avgpool(graph: Graph, pool: Operation) -> Operation:
     return conv
 
 
-def _quantize_layer(syn: Operation, neuron: Operation, bits: int, granularity: str, hw: Hardware) -> None:
+def _merged(op: Operation, producers: dict[int, Operation], merges: list[Operation]) -> list[Operation] | None:
+    """The synapses whose currents ``op`` is (itself, or the leaves of a tree of ``snn.add``, collected in
+    ``merges``), None if some leaf is not a synapse with float or integer weights."""
+    if op.opname in MERGE_OPS:
+        merges.append(op)
+        out: list[Operation] = []
+        for v in op.operands:
+            leaf = producers.get(id(v))
+            got = None if leaf is None else _merged(leaf, producers, merges)
+            if got is None:
+                return None
+            out += got
+        return out
+    return [op] if op.opname in ("snn.dense", "snn.conv2d") else None
+
+
+def _quantize_layer(syns: list[Operation], neuron: Operation, bits: int, granularity: str, hw: Hardware) -> None:
+    """Quantize the synapses of one layer (a merged layer's: one scale for all, since their currents meet in one
+    accumulator) and its neuron."""
     qmax = (1 << (bits - 1)) - 1
-    w = syn.attrs["weight"].astype(np.float64)
-    flat = np.abs(w).reshape(w.shape[0], -1)
+    flat = np.concatenate([np.abs(syn.attrs["weight"].astype(np.float64)).reshape(syn.attrs["weight"].shape[0], -1)
+                           for syn in syns], axis=1)
+    rec = neuron.attrs.get("recurrent_weight")
+    if rec is not None:  # one scale for the input and the recurrent weights: their sums meet in one accumulator
+        flat = np.concatenate([flat, np.abs(rec.astype(np.float64))], axis=1)
     layer_max = float(flat.max()) if flat.size else 0.0
     layer_scale = layer_max / qmax if layer_max > 0 else 1.0
     if granularity == "per-layer":
-        scale = np.full(w.shape[0], layer_scale)
+        scale = np.full(flat.shape[0], layer_scale)
     else:
         channel_max = flat.max(axis=1)
         scale = np.where(channel_max > 0, channel_max / qmax, layer_scale)
     entry = yoso_neuron(neuron.opname)
     if entry.check_scale is not None:
         entry.check_scale(neuron, scale)
-    wshape = (-1,) + (1,) * (w.ndim - 1)
-    w_q = np.clip(np.rint(w / scale.reshape(wshape)), -qmax, qmax).astype(weight_dtype(bits))
-    syn.attrs["weight"] = w_q
-    if "bias" in syn.attrs:
-        b_q = np.rint(syn.attrs["bias"].astype(np.float64) / scale)
-        check_fits(b_q, hw.sram["acc_weight"].bits, "bias", f"%{syn.result.name} = {syn.opname}", scale)
-        syn.attrs["bias"] = b_q.astype(np.int32)
     scale_meta: float | np.ndarray = float(scale[0]) if granularity == "per-layer" else scale.astype(np.float32)
-    syn.meta["quant"] = {
-        "bits": bits, "granularity": granularity, "scale": scale_meta,
-        "rule": f"w_q = clip(rint(w / scale), -{qmax}, {qmax})", "bias_rule": "b_q = rint(b / scale)",
-        "semantics": SEMANTICS}
-    syn.result.type = ValueType(syn.result.type.kind, syn.result.type.features, "i32")
+    for syn in syns:
+        w = syn.attrs["weight"].astype(np.float64)
+        wshape = (-1,) + (1,) * (w.ndim - 1)
+        syn.attrs["weight"] = np.clip(np.rint(w / scale.reshape(wshape)), -qmax, qmax).astype(weight_dtype(bits))
+        if "bias" in syn.attrs:
+            b_q = np.rint(syn.attrs["bias"].astype(np.float64) / scale)
+            check_fits(b_q, hw.sram["acc_weight"].bits, "bias", f"%{syn.result.name} = {syn.opname}", scale)
+            syn.attrs["bias"] = b_q.astype(np.int32)
+        syn.meta["quant"] = {
+            "bits": bits, "granularity": granularity, "scale": scale_meta,
+            "rule": f"w_q = clip(rint(w / scale), -{qmax}, {qmax})", "bias_rule": "b_q = rint(b / scale)",
+            "semantics": SEMANTICS}
+        syn.result.type = ValueType(syn.result.type.kind, syn.result.type.features, "i32")
+    if rec is not None:
+        neuron.attrs["recurrent_weight"] = np.clip(np.rint(rec.astype(np.float64) / scale.reshape(-1, 1)), -qmax,
+                                                   qmax).astype(weight_dtype(bits))
 
     state = entry.quantize(neuron, scale, granularity, hw)
     neuron.meta["quant"] = {"scale": scale_meta, **state, "semantics": SEMANTICS}

@@ -215,6 +215,9 @@ class Chip:
             self.keys[int(k["key"])] = KeyRoute(int(k["key"]), source, k["value"], int(k["neurons"][0]),
                                                 int(k["neurons"][1]), dests, nodes, eos=bool(if_pes & set(dests)))
         self.host_keys = sorted(k.key for k in self.keys.values() if k.source is None)
+        for pe in self.pes:  # recurrence: the keys of a PE's own layer that reach it carry spikes for the next step
+            pe.recurrent_keys = frozenset(key for key in pe.input_base if self.keys[key].source is not None
+                                          and self.pes[self.keys[key].source].layer == pe.layer)
         self.groups = []
         for ly in self.layers:
             members = [self.pes[k] for k in ly["pes"]]
@@ -391,7 +394,7 @@ class Chip:
             lines = []
             for pe in stuck[:10]:
                 lines.append(f"  PE {pe.id} (%{pe.layer_name}) got {pe.eos_seen.get(t, 0)} of "
-                             f"{len(pe.input_base)} end-of-step packets of step {t}")
+                             f"{pe.eos_needed} end-of-step packets of step {t}")
             raise SimulationError(f"step {t} cannot end: {len(stuck)} IF PEs are still waiting for their inputs\n"
                                   + "\n".join(lines), where=f"cycle {self.env.now}",
                                   hint="an end-of-step packet was lost; the network and the PEs are idle")
@@ -416,16 +419,28 @@ class Chip:
                 pe.drop()
                 self.noc.consume(node)
                 return
+            if key in pe.recurrent_keys and pe.updated_step < t:
+                # a spike of the PE's own layer before the PE's update of step t: its address waits in the queue
+                # and the core adds it after the update, into step t + 1's input
+                pe.deferred.append(index)
+                self.noc.consume(node)
+                return
             start = pe.synapse_event(now, index)
         else:
             start, ready = pe.end_of_step(now, key, t)
-            if pe.spec.schedule == "step_end" and pe.eos_seen[t] == len(pe.input_base):
+            if pe.spec.schedule == "step_end" and key not in pe.recurrent_keys and \
+                    pe.eos_seen[t] == pe.eos_needed:
                 self.env.call_later(ready - now, lambda _ev, pe=pe, t=t: self._if_update(pe, t))
         self._taken(pe, start, now)
 
     def _if_update(self, pe: PECore, t: int) -> None:
         start, fired, times = pe.update(self.env.now, t)
         self._fire(pe, t, fired, times, pe.free)
+        if pe.deferred:  # recurrence: the own layer's spikes that came in before the update, for step t + 1
+            now = self.env.now
+            for index in pe.deferred:
+                pe.synapse_event(now, index)
+            pe.deferred = []
 
     def _taken(self, pe: PECore, start: int, now: int) -> None:
         """The core takes a packet out of its queue at ``start``: the ejection slot frees then. Slots are

@@ -15,6 +15,11 @@ potential SRAM write     one per neuron update and per cleared word (image start
 spike_addr SRAM w / r    one write and one read per packet a PE queues (spikes and end-of-step)
 add                      one per synapse and bias operation, two per neuron update (``V + K``
                          and the threshold compare), one per reset by subtraction
+multiply (leak)          one per state word a leaky neuron decays (``decays``: ``V`` of every
+                         ``snn.lif`` neuron each step, ``V`` and ``J`` of ``snn.cuba_lif``), priced
+                         ``[leak] multiply_pj``; its own category ``leak_sweep``, only on a chip
+                         with the leak option (the sweep's cycles, ``sweep_cycles``, are in the
+                         latency: the update of a leaky PE takes them)
 router                   one per flit leaving a router output (ejection ports included)
 link                     one per flit on a router-to-router link or on the host link
 injection                one per packet injected by a core or by the host
@@ -23,7 +28,7 @@ leakage                  ``leakage_uw_per_pe x (cols x rows) x latency`` (every 
 
 The counters are the interface to the neurons: a neuron's update (its entry in
 :mod:`snnc.backends.yoso.neurons`) raises the counters its ``counters`` field lists (``updates``,
-``resets``, ``acc_clears``), and this module prices the counters without knowing which neuron raised them.
+``resets``, ``acc_clears``, ``decays``), and this module prices the counters without knowing which neuron raised them.
 
 Power = energy / latency. Example:
     >>> from snnc.backends.yoso.hardware import load_hardware
@@ -41,6 +46,16 @@ from snnc.backends.yoso.hardware import SRAM_NAMES, Hardware
 #: the categories of :meth:`EnergyModel.breakdown`, in report order.
 CATEGORIES = ("weight_sram", "potential_sram", "acc_weight_sram", "spike_addr_sram", "adder", "router", "link",
               "injection", "leakage")
+#: the category a chip with the leak option adds (after ``adder``): the decay multiplies of the per-step sweep.
+LEAK_CATEGORY = "leak_sweep"
+
+
+def categories(leak: bool) -> tuple[str, ...]:
+    """The breakdown's categories, with :data:`LEAK_CATEGORY` on a chip with the leak option."""
+    if not leak:
+        return CATEGORIES
+    k = CATEGORIES.index("adder") + 1
+    return (*CATEGORIES[:k], LEAK_CATEGORY, *CATEGORIES[k:])
 
 
 def event_counts(counters: dict[str, int]) -> dict[str, int]:
@@ -53,7 +68,7 @@ def event_counts(counters: dict[str, int]) -> dict[str, int]:
 
     Returns:
         event name -> count: ``{sram}.read`` / ``{sram}.write`` for the four SRAMs, ``add``, ``router``,
-        ``link``, ``injection``.
+        ``link``, ``injection``, ``multiply`` (the leak's decays).
     """
     c = {k: int(v) for k, v in counters.items()}
     syn, bias, upd = c.get("synapse_ops", 0), c.get("bias_ops", 0), c.get("updates", 0)
@@ -72,6 +87,7 @@ def event_counts(counters: dict[str, int]) -> dict[str, int]:
         "router": c.get("router_flits", 0),
         "link": c.get("link_flits", 0),
         "injection": c.get("packets_injected", 0),
+        "multiply": c.get("decays", 0),
     }
 
 
@@ -96,6 +112,7 @@ class EnergyModel:
     leakage_uw_per_pe: float
     pes: int
     clock_hz: float
+    multiply_pj: float | None = None  #: ``[leak] multiply_pj``; None on a chip without the leak option
 
     @classmethod
     def from_hardware(cls, hw: Hardware) -> EnergyModel:
@@ -104,7 +121,12 @@ class EnergyModel:
                    write_pj={n: hw.sram[n].write_pj for n in SRAM_NAMES},
                    add_pj=e.add_pj, router_hop_pj=e.router_hop_pj, link_hop_pj=e.link_hop_pj,
                    injection_pj=e.injection_pj, leakage_uw_per_pe=e.leakage_uw_per_pe, pes=hw.mesh.size,
-                   clock_hz=hw.chip.clock_hz)
+                   clock_hz=hw.chip.clock_hz, multiply_pj=None if hw.leak is None else hw.leak.multiply_pj)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """This chip's breakdown categories (:func:`categories`)."""
+        return categories(self.multiply_pj is not None)
 
     def seconds(self, cycles: int) -> float:
         """Duration of ``cycles`` at the clock."""
@@ -115,7 +137,7 @@ class EnergyModel:
         return self.leakage_uw_per_pe * self.pes * self.seconds(cycles) * 1e6
 
     def breakdown(self, events: dict[str, int], cycles: int) -> dict[str, float]:
-        """Energy per category (pJ), :data:`CATEGORIES` order."""
+        """Energy per category (pJ), :attr:`categories` order (``leak_sweep`` only with the leak option)."""
         out = {f"{n}_sram": events[f"{n}.read"] * self.read_pj[n] + events[f"{n}.write"] * self.write_pj[n]
                for n in SRAM_NAMES}
         out["adder"] = events["add"] * self.add_pj
@@ -123,7 +145,9 @@ class EnergyModel:
         out["link"] = events["link"] * self.link_hop_pj
         out["injection"] = events["injection"] * self.injection_pj
         out["leakage"] = self.leakage_pj(cycles)
-        return {k: out[k] for k in CATEGORIES}
+        if self.multiply_pj is not None:
+            out[LEAK_CATEGORY] = events.get("multiply", 0) * self.multiply_pj
+        return {k: out[k] for k in self.categories}
 
     def total_pj(self, events: dict[str, int], cycles: int) -> float:
         """Dynamic plus static energy (pJ)."""

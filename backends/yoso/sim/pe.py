@@ -43,7 +43,7 @@ from snnc.backends.yoso.sim.events import SimulationError
 
 #: per-PE event counters (see :mod:`snnc.backends.yoso.sim.energy` for what each costs).
 COUNTERS = ("packets_in", "packets_dropped", "eos_in", "synapse_ops", "bias_ops", "updates", "resets",
-            "acc_clears", "spikes_out", "busy_cycles", "clear_words", "saturations")
+            "acc_clears", "spikes_out", "busy_cycles", "clear_words", "saturations", "decays", "sweep_cycles")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,13 @@ class PECore:
         self.key = int(cfg["key"])
         self.timing = t = CoreTiming.from_hardware(hw)
         self._ii, self._tail, self._update = t.ii, t.tail, t.update
+        #: core cycles the leak option adds per neuron per step (``[leak] sweep_cycles_per_neuron``; 0 without it)
+        self.sweep_cycles = hw.leak.sweep_cycles_per_neuron if hw.leak is not None else 0
+        #: per-neuron configuration a neuron's update keeps between steps, read once (its own keys)
+        self.params: dict[str, Any] = {}
         self.input_base = {int(k): int(v) for k, v in cfg["input_map"].items()}
+        #: the keys of the PE's own layer that reach it (a recurrent layer; set by the chip from the routing)
+        self.recurrent_keys: frozenset[int] = frozenset()
         self.p_lo, self.p_hi = sat_range(int(cfg["state_bits"]["potential"]))
         self.a_lo, self.a_hi = sat_range(int(cfg["state_bits"]["acc_weight"]))
         self.theta: Any
@@ -135,6 +141,11 @@ class PECore:
         self.v[:] = 0
         self.acc[:] = 0
         self.live[:] = True
+        #: which neurons fired at the last update (a delayed reset applies it one step later)
+        self.spiked = np.zeros(self.n, bool)
+        #: spikes of the PE's own layer (recurrence) that arrived before its update of the step: the core takes
+        #: them after that update, into the next step's accumulated weight
+        self.deferred: list[int] = []
         self.pending: list[int] = []
         self.pending_bias = False
         self.free = 0  # first cycle the issue slot is free
@@ -193,11 +204,19 @@ class PECore:
 
     def end_of_step(self, now: int, key: int, step: int) -> tuple[int, int]:
         """An end-of-step marker from ``key`` arrives; returns (cycle taken from the queue, cycle every
-        event queued before it has completed)."""
+        event queued before it has completed). A marker from the PE's own layer (:attr:`recurrent_keys`) is
+        counted but does not count toward the update: those spikes are for the next step."""
         start = now if now > self.free else self.free
         self._counters["eos_in"] += 1
-        self.eos_seen[step] = self.eos_seen.get(step, 0) + 1
+        if key not in self.recurrent_keys:
+            self.eos_seen[step] = self.eos_seen.get(step, 0) + 1
         return start, max(start, self.done)
+
+    @property
+    def eos_needed(self) -> int:
+        """End-of-step markers the PE waits for before a step-end update: one per key that feeds it, but its own
+        layer's (a recurrent layer's spikes of step ``t`` count at ``t + 1``)."""
+        return len(self.input_base) - len(self.recurrent_keys)
 
     def drop(self) -> None:
         """Count a spike outside the accepted box (filtered by the network interface, no core work)."""
@@ -244,14 +263,24 @@ class PECore:
             out = sat
         return out
 
-    def begin_update(self, now: int, count: int) -> int:
+    def begin_update(self, now: int, count: int, sweep: bool = False) -> int:
         """Start a neuron update of ``count`` neurons at cycle ``now``: apply the queued events (:meth:`flush`),
         occupy the core ``count * update_cycles`` and count the updates. Returns the start cycle; neuron ``r``
-        of the update is done ``(r + 1) * update_cycles`` after it."""
+        of the update is done ``(r + 1) * update_cycles`` after it.
+
+        With ``sweep`` (a leaky neuron's update, which decays every neuron), each neuron takes
+        :attr:`sweep_cycles` more (:attr:`neuron_cycles` in all), counted in ``sweep_cycles``."""
         self.flush()
-        start = self.occupy(now, count * self._update, 0)
+        per = self._update + (self.sweep_cycles if sweep else 0)
+        start = self.occupy(now, count * per, 0)
         self.n_updates += count
+        if sweep:
+            self._counters["sweep_cycles"] += count * self.sweep_cycles
         return start
+
+    def neuron_cycles(self, sweep: bool = False) -> int:
+        """Core cycles per neuron of an update (``update_cycles``, plus the leak sweep's with ``sweep``)."""
+        return self._update + (self.sweep_cycles if sweep else 0)
 
     @property
     def update_cycles(self) -> int:
