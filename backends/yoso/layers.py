@@ -24,7 +24,7 @@ from snnc.errors import DesignRuleError
 from snnc.ir import Graph, Operation, Value, emits_single_spikes, is_neuron, neuron_traits
 from snnc.passes.canonicalize import SHAPE_OPS
 
-__all__ = ["ENCODER_OPS", "HOST", "SHAPE_OPS", "SYNAPSE_OPS", "HostSource", "Layer",
+__all__ = ["ENCODER_OPS", "HOST", "SYNAPSE_OPS", "HostSource", "Layer",
            "MERGE_OPS", "Network", "find_network", "runs_on_pes"]
 
 SYNAPSE_OPS = frozenset({"snn.dense", "snn.conv2d"})
