@@ -303,8 +303,8 @@ class _Chunk:
 def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
                     record: bool) -> _Chunk:
     from snnc.backends.reference.kernels import SpikeTrain
-    from snnc.passes.canonicalize import SHAPE_OPS
     from snnc.backends.yoso.sim.energy import LEAK_CATEGORY, EnergyModel, event_counts
+    from snnc.passes.canonicalize import SHAPE_OPS
 
     chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
     energy = EnergyModel.from_hardware(chip.hw)
