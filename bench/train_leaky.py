@@ -44,7 +44,8 @@ S12 = replace(Schemes.baseline(), reset="subtract", trainable_threshold=True)  #
 LEAKY = replace(S12, neuron="lif", readout="li", decoder="max", beta=0.9)
 #: name -> (description, schemes, loss, shipped model file name or None)
 ROWS: dict[str, tuple[str, Schemes, str, str | None]] = {
-    "if-rate": ("IF hidden + IF output, spike count (S1+2)", S12, "mse", "stbp-fashion-if-rate.onnx"),
+    # already shipped: models/stbp-fashion-mlp.onnx has the same weights bit for bit (checked 2026-12-06)
+    "if-rate": ("IF hidden + IF output, spike count (S1+2)", S12, "mse", None),
     "lif-li-max": ("LIF hidden + LI readout, max over time", LEAKY, "mse", "stbp-fashion-lif-li.onnx"),
     "lif-li-max-ce": ("LIF hidden + LI readout, max over time, cross-entropy", LEAKY, "ce", None),
     "lif-li-last": ("LIF hidden + LI readout, last step", replace(LEAKY, decoder="last"), "mse", None),

@@ -295,3 +295,17 @@ def test_resume_a_leaky_recurrent_run(tmp_path) -> None:
     assert resumed.net.schemes == base["schemes"]
     for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_checkpoints_from_before_the_leaky_options_still_resume(tmp_path) -> None:
+    base = dict(dataset="digits", arch="64-20-10", batch_size=32, lr=0.1, train_limit=128, test_limit=40)
+    ck = tmp_path / "old.pt"
+    train(StbpConfig(**base, epochs=1), checkpoint=str(ck), log=lambda *_: None)
+    state = torch.load(ck, weights_only=False)
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith(("betas.", "recurrent_weights."))}
+    for key in ("neuron", "beta", "train_beta", "recurrent", "readout"):
+        del state["config"]["schemes"][key]
+    del state["config"]["loss"]
+    torch.save(state, ck)
+    resumed = train(StbpConfig(**base, epochs=2), resume=str(ck), log=lambda *_: None)
+    assert len(resumed.history) == 2 and resumed.net.schemes == Schemes()

@@ -11,16 +11,22 @@ ablation can be rerun; the defaults turn all of them on, --baseline turns all of
   3. --surrogate threshold (eq. 14: 1/Vth on |V - Vth| < Vth/2) | rect (baseline eq. 3, --surrogate-width a)
   4. --decoder st (spatio-temporal FC over all steps) | last (last step) | rate (baseline: spike count / T)
 
-Explicit switches override --baseline. Layers use the paper's notation (nC3 conv 3x3, APk average pooling,
-nFC fully connected) or the STDBP trainer's (16C5p2, P2, 800). The forward pass is the SPEC's equations in
-float32, so the exported ONNX file computes what was trained; its accuracy and spikes per inference (all IF
-neurons, the input encoder excluded) are measured with snnc's reference executor and written into the
-file's ``snn.`` metadata.
+Explicit switches override --baseline. Leaky and recurrent networks (SPEC snn.LIF, snn.LI, recurrent_weight):
+--neuron lif (reset before decay, V[t] = beta * Vr[t-1] + I[t]), --beta B (default 0.9), --train-beta (per
+channel / neuron, clamped to [0, 1]), --recurrent (hidden dense layers: I[t] + S[t-1] @ W^T), --readout li
+(an LI output layer decoded by --decoder max | last | rate = mean; default max); --loss mse | ce.
+
+Layers use the paper's notation (nC3 conv 3x3, APk average pooling, nFC fully connected) or the STDBP
+trainer's (16C5p2, P2, 800). The forward pass is the SPEC's equations in float32, so the exported ONNX file
+computes what was trained; its accuracy and spikes per inference (all IF/LIF neurons, the input encoder
+excluded) are measured with snnc's reference executor (onnxruntime where snnc cannot import the model yet)
+and written into the file's ``snn.`` metadata.
 
 Example:
     snnc train stbp --dataset digits --arch 64-100-10 --epochs 20 -o digits.onnx
     snnc train stbp --dataset fashion-mnist --arch 28x28-32C3-AP2-64C3-AP2-256FC-10 -o fmnist.onnx
     snnc train stbp --dataset fashion-mnist --arch 784-400-10 --baseline --decoder st
+    snnc train stbp --dataset fashion-mnist --arch 784-400-10 --neuron lif --readout li --recurrent
 """
 
 from __future__ import annotations
@@ -205,7 +211,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         cfg: the options.
         data: train/test arrays (default: loaded from ``cfg.dataset``).
         checkpoint: save the full training state here after every epoch (atomically).
-        resume: continue from this checkpoint (its architecture, T and schemes win over ``cfg``'s).
+        resume: continue from this checkpoint (its architecture, T, schemes and loss win over ``cfg``'s).
         progress: show a tqdm progress bar per epoch.
         log: where the per-epoch lines go.
 
@@ -217,7 +223,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     if resume:
         state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
-        for key in ("arch", "time_steps", "schemes", "dataset"):
+        for key in ("arch", "time_steps", "schemes", "dataset", "loss"):
             if getattr(saved, key) != getattr(cfg, key):
                 log(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
                 setattr(cfg, key, getattr(saved, key))

@@ -297,6 +297,16 @@ class StbpNet(nn.Module):
         w_rec = self.recurrent_weights[index] if self.recurrent[index] else None
         return lif_neuron(current, self.thresholds[index], beta, self.schemes.reset, self.schemes.surrogate_fn, w_rec)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: ANN001, ANN201
+        """As :meth:`torch.nn.Module.load_state_dict`; checkpoints written before the leaky options (no
+        ``betas`` / ``recurrent_weights``) load with this network's defaults for them (IF: beta 1, no
+        recurrence)."""
+        state = dict(state_dict)
+        for key, value in self.state_dict().items():
+            if key.startswith(("betas.", "recurrent_weights.")) and key not in state:
+                state[key] = value
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters the optimizer updates (thresholds only when scheme 2 is on, betas with
         ``train_beta``, recurrent weights of recurrent layers)."""
