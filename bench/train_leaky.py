@@ -10,6 +10,8 @@ batch size, seed, surrogate (rectangle of width 1) and trainable per-neuron thre
   lif-li-max-ce  the same with the cross-entropy loss (the loss ablation)
   lif-li-last    the same as lif-li-max, last-step decoding
   lif-rec-li-max lif-li-max with a recurrent hidden layer and trainable betas
+  lif-rate       LIF hidden and output, spike-count decoding (the neuron alone)
+  if-li-max      IF hidden, LI readout, max over time (the readout alone)
 
 Each row is exported to ONNX and measured on the exported file: the reference executor where snnc imports
 it (IF), onnxruntime otherwise (LIF/LI are not in the importer yet): test accuracy on all 10,000 test images
@@ -51,6 +53,8 @@ ROWS: dict[str, tuple[str, Schemes, str, str | None]] = {
     "lif-li-last": ("LIF hidden + LI readout, last step", replace(LEAKY, decoder="last"), "mse", None),
     "lif-rec-li-max": ("recurrent LIF hidden (trainable beta) + LI readout, max",
                        replace(LEAKY, recurrent=True, train_beta=True), "mse", None),
+    "lif-rate": ("LIF hidden + LIF output, spike count", replace(S12, neuron="lif", beta=0.9), "mse", None),
+    "if-li-max": ("IF hidden + LI readout, max over time", replace(LEAKY, neuron="if"), "mse", None),
 }
 
 

@@ -139,7 +139,7 @@ class Schemes:
         text = f"reset={self.reset} theta={theta}({self.threshold:g}) h={h} decoder={self.decoder}"
         if self.leaky:
             text += f" beta={'trainable' if self.train_beta else 'fixed'}({self.beta:g})"
-        return (text + f" neuron={self.neuron}" + (" recurrent" if self.recurrent else "")
+        return (text + (" neuron=lif" if self.neuron == "lif" else "") + (" recurrent" if self.recurrent else "")
                 + (" readout=li" if self.readout == "li" else ""))
 
     @property
