@@ -16,12 +16,13 @@ batch size, seed, surrogate (rectangle of width 1) and trainable per-neuron thre
 Each row is exported to ONNX and measured on the exported file: the reference executor where snnc imports
 it (IF), onnxruntime otherwise (LIF/LI are not in the importer yet): test accuracy on all 10,000 test images
 and spikes per inference (all IF/LIF neurons, the encoder excluded). Rows with a ``--models`` file name are
-written there with the trainer's full ``snn.`` metadata. Results go to ``--json`` after every row; rows
+written there with the trainer's full ``snn.`` metadata (``models/leaky``: leaky models stay out of ``models/``
+until snnc compiles them, see ``models/leaky/README.md``). Results go to ``--json`` after every row; rows
 already there are skipped, and each row checkpoints every epoch under ``--runs`` and resumes from it, so an
 interrupted run continues where it stopped.
 
 Usage:
-    python bench/train_leaky.py --epochs 8 --json bench/results/train_leaky.json --models models
+    python bench/train_leaky.py --epochs 8 --json bench/results/train_leaky.json --models models/leaky
     python bench/train_leaky.py --epochs 1 --limit 2000 --test-limit 1000 --rows if-rate,lif-li-max   # a look
 """
 
