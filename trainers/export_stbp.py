@@ -6,11 +6,19 @@ spatio-temporal ``Transpose -> Reshape -> Gemm`` (st): exactly the computation o
 :class:`~snnc.trainers.stbp_model.StbpNet`. Thresholds are float32 tensors: ``[C, 1, 1]`` per conv channel,
 ``[n]`` per dense neuron (also when they were not trained, so every file has the same layout).
 
-Spikes per inference: the mean over test samples of the spikes of every IF layer (hidden and output), from
-the reference executor's per-value spike counts of the values ``if_1 .. if_L`` (only those: the executor
-also counts spike trains that are mere reshapes, such as a flatten before a dense layer). The rate
-encoder's spikes are reported separately (:attr:`ExportedEval.encoder_spikes`): they depend only on the
-input image, so they are the same for every row of an ablation.
+Leaky networks: ``--neuron lif`` layers are ``snn.LIF(I, threshold, beta){reset, delayed_reset=0}`` named
+``lif_i``, with ``beta`` a float32 tensor of the threshold's shape (the clamped values the trainer used,
+fixed or trained); ``--recurrent`` hidden dense layers carry their ``recurrent_weight [n, n]`` as the
+neuron's last input (``snn.IF`` or ``snn.LIF``). An LI readout is ``MatMul -> snn.LI(I, beta [N])`` named
+``li_L``, decoded by ``snn.MaxOverTimeDecode`` (max), ``snn.LastStepDecode`` (last) or
+``snn.SpikeCountDecode`` (rate: the mean potential).
+
+Spikes per inference: the mean over test samples of the spikes of every IF/LIF layer (hidden and output),
+from the per-value spike counts of the values ``if_i`` / ``lif_i`` (only those: the executor also counts
+spike trains that are mere reshapes, such as a flatten before a dense layer). The rate encoder's spikes
+are reported separately (:attr:`ExportedEval.encoder_spikes`): they depend only on the input image, so
+they are the same for every row of an ablation. Models the reference executor cannot import yet are
+measured with onnxruntime (:attr:`ExportedEval.measured_by` says which).
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ def build_onnx(net: StbpNet, metadata: Mapping[str, str] | None = None, name: st
         name: the ONNX graph name.
 
     Returns:
-        the model; its IF layers are named ``if_1 .. if_L`` (output layer last), the encoder ``encoder``.
+        the model; its IF (LIF) layers are named ``if_1 .. if_L`` (``lif_i``; an LI readout ``li_L``), the
+        encoder ``encoder``.
     """
     from snnc.frontend.snn_onnx import SnnModelBuilder
 
@@ -60,9 +69,19 @@ def build_onnx(net: StbpNet, metadata: Mapping[str, str] | None = None, name: st
         else:
             v = b.conv2d(v, weight, pads=plan.padding)
         theta = th.detach().cpu().numpy().astype(np.float32)
-        v = b.if_neuron(v, threshold=theta, reset=net.schemes.reset, name=f"if_{i}")
+        beta = net.betas[i - 1].detach().cpu().numpy().astype(np.float32)
+        if not net.spiking[i - 1]:
+            v = b.li(v, beta=beta, name=f"li_{i}")
+            break
+        rec = net.recurrent_weights[i - 1].detach().cpu().numpy().astype(np.float32) if net.recurrent[i - 1] else None
+        if net.schemes.neuron == "lif":
+            v = b.lif(v, threshold=theta, beta=beta, reset=net.schemes.reset, recurrent_weight=rec, name=f"lif_{i}")
+        else:
+            v = b.if_neuron(v, threshold=theta, reset=net.schemes.reset, recurrent_weight=rec, name=f"if_{i}")
     dec = net.schemes.decoder
-    if dec == "rate":
+    if dec == "max":
+        out = b.max_over_time_decode(v)
+    elif dec == "rate":
         out = b.spike_count_decode(v)
     elif dec == "last":
         out = b.last_step_decode(v)
@@ -91,26 +110,72 @@ class ExportedEval:
     layer_spikes: list[float]
     predictions: np.ndarray
     scores: np.ndarray
+    measured_by: str = "snnc reference executor"
 
 
-def evaluate_exported(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> ExportedEval:
-    """Run the exported model on ``x`` with the reference executor; accuracy and spikes per inference."""
-    from snnc.backends import get_backend
-    from snnc.frontend import import_onnx
+def _neuron_layers(names: object) -> list[str]:
+    """The spiking layers' value names ``if_i`` / ``lif_i`` among ``names``, in layer order."""
+    out = [k for k in names if isinstance(k, str) and k.split("_")[0] in ("if", "lif") and k.split("_")[-1].isdigit()
+           and k.count("_") == 1]
+    return sorted(out, key=lambda k: int(k.split("_")[1]))
 
-    graph = import_onnx(model)
-    backend = get_backend("reference")
+
+def _ort_counts(model: onnx.ModelProto, x: np.ndarray, batch_size: int) -> tuple[list, list, dict]:
+    """Scores, predictions and per-sample spike counts of the neuron layers and the encoder, by onnxruntime."""
+    from snnc.frontend.snn_onnx import ort_session
+
+    produced = [o for n in model.graph.node for o in n.output]
+    names = _neuron_layers(produced) + ([ENCODER_NAME] if ENCODER_NAME in produced else [])
+    sess = ort_session(model, names, threads=1)
+    out_name = model.graph.output[0].name
     scores, preds, counts = [], [], {}
     for i in range(0, len(x), batch_size):
-        r = backend.run(graph, x[i:i + batch_size])
-        scores.append(r.scores)
-        preds.append(r.predictions)
-        for k, c in r.spike_counts.items():
-            counts.setdefault(k, []).append(np.asarray(c, dtype=np.int64))
+        res = sess.run([out_name, *names], {sess.get_inputs()[0].name: np.ascontiguousarray(x[i:i + batch_size],
+                                                                                           dtype=np.float32)})
+        scores.append(res[0])
+        preds.append(np.argmax(res[0], axis=1))  # ties to the lowest index
+        for k, a in zip(names, res[1:], strict=True):
+            counts.setdefault(k, []).append(a.reshape(a.shape[0], a.shape[1], -1).sum((0, 2)).astype(np.int64))
+    return scores, preds, counts
+
+
+def evaluate_exported(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray, batch_size: int = 256, *,
+                      engine: str = "auto") -> ExportedEval:
+    """Run the exported model on ``x``; accuracy and spikes per inference.
+
+    Args:
+        engine: ``"reference"`` (snnc's reference executor), ``"onnxruntime"``, or ``"auto"``: the reference
+            executor where snnc imports the model, onnxruntime where it does not (yet: LIF, LI).
+    """
+    from snnc.errors import SnncError
+
+    graph = None
+    if engine in ("auto", "reference"):
+        from snnc.frontend import import_onnx
+
+        try:
+            graph = import_onnx(model)
+        except SnncError:
+            if engine == "reference":
+                raise
+    if graph is not None:
+        from snnc.backends import get_backend
+
+        backend = get_backend("reference")
+        scores, preds, counts = [], [], {}
+        for i in range(0, len(x), batch_size):
+            r = backend.run(graph, x[i:i + batch_size])
+            scores.append(r.scores)
+            preds.append(r.predictions)
+            for k, c in r.spike_counts.items():
+                counts.setdefault(k, []).append(np.asarray(c, dtype=np.int64))
+        measured_by = "snnc reference executor"
+    else:
+        scores, preds, counts = _ort_counts(model, x, batch_size)
+        measured_by = "onnxruntime"
     n = max(len(x), 1)
     totals = {k: float(np.concatenate(c).sum()) / n for k, c in counts.items()}
-    layer_names = sorted((k for k in totals if k.startswith("if_")), key=lambda k: int(k[3:]))
-    layers = [totals[k] for k in layer_names]
+    layers = [totals[k] for k in _neuron_layers(totals)]
     predictions = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     return ExportedEval(
         accuracy=float((predictions == y).mean()) if len(y) else float("nan"),
@@ -119,4 +184,5 @@ def evaluate_exported(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray, batc
         layer_spikes=layers,
         predictions=predictions,
         scores=np.concatenate(scores) if scores else np.zeros((0, 0), np.float32),
+        measured_by=measured_by,
     )

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["RESETS", "SURROGATES", "Surrogate", "if_neuron", "rate_encode", "spike", "surrogate_derivative"]
+__all__ = ["RESETS", "SURROGATES", "Surrogate", "if_neuron", "li_neuron", "lif_neuron", "rate_encode", "spike",
+           "surrogate_derivative"]
 
 #: Reset modes of ``snn.IF``.
 RESETS = ("subtract", "zero")
@@ -159,6 +160,144 @@ class _IFLayer(torch.autograd.Function):
             d_cur[t] = d_next
         g_theta = _sum_to(d_theta, theta.shape) if want_theta else None
         return d_cur, g_theta, None, None
+
+
+def _reset_potential(v: Tensor, s: Tensor, theta: Tensor, subtract: bool) -> Tensor:
+    """``Vr``: ``V - theta*S`` (subtract) or ``V*(1 - S)`` (zero), the ONNX body's order."""
+    return v - theta * s if subtract else v * (1.0 - s)
+
+
+class _LIFLayer(torch.autograd.Function):
+    """A whole LIF layer (``beta`` None: IF) over time, optionally recurrent, with the hand-written backward
+    recursion of the module docstring (reset before decay, SPEC ``snn.LIF``)."""
+
+    @staticmethod
+    def forward(ctx, current: Tensor, theta: Tensor, beta: Tensor | None, w_rec: Tensor | None,  # noqa: ANN001
+                reset: str, surrogate: Surrogate) -> Tensor:
+        subtract = reset == "subtract"
+        v = torch.zeros_like(current[0])
+        s = torch.zeros_like(current[0])
+        vs = torch.empty_like(current)
+        out = torch.empty_like(current)
+        for t in range(current.shape[0]):
+            drive = current[t] if w_rec is None else current[t] + s @ w_rec.t()  # I + S[t-1] @ W^T
+            vr = _reset_potential(v, s, theta, subtract)
+            v = (vr if beta is None else beta * vr) + drive
+            s = (v >= theta).to(current.dtype)
+            vs[t] = v
+            out[t] = s
+        ctx.save_for_backward(vs, out, theta, beta, w_rec)
+        ctx.reset = reset
+        ctx.surrogate = surrogate
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        vs, out, theta, beta, w_rec = ctx.saved_tensors
+        subtract = ctx.reset == "subtract"
+        want_theta, want_beta, want_w = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        d_cur = torch.empty_like(vs)
+        g_next = torch.zeros_like(vs[0])  # dL/dV[t+1]
+        d_theta = torch.zeros_like(vs[0]) if want_theta else None
+        d_beta = torch.zeros_like(vs[0]) if want_beta else None
+        d_w = torch.zeros_like(w_rec) if want_w else None
+        for t in reversed(range(vs.shape[0])):
+            h = surrogate_derivative(vs[t], theta, ctx.surrogate)
+            bg = g_next if beta is None else beta * g_next  # dL/dVr[t]
+            ds = grad[t] if w_rec is None else grad[t] + g_next @ w_rec  # dS[t] through I'[t+1]
+            if subtract:
+                dsh = (ds - theta * bg) * h
+                g = dsh + bg
+                if want_theta:
+                    d_theta -= dsh + out[t] * bg
+            else:
+                dsh = (ds - vs[t] * bg) * h
+                g = dsh + (1.0 - out[t]) * bg
+                if want_theta:
+                    d_theta -= dsh
+            d_cur[t] = g
+            if t > 0:
+                if want_beta:
+                    d_beta += g * _reset_potential(vs[t - 1], out[t - 1], theta, subtract)
+                if want_w:
+                    d_w += g.reshape(-1, g.shape[-1]).t() @ out[t - 1].reshape(-1, g.shape[-1])
+            g_next = g
+        g_theta = _sum_to(d_theta, theta.shape) if want_theta else None
+        g_beta = _sum_to(d_beta, beta.shape) if want_beta else None
+        return d_cur, g_theta, g_beta, d_w, None, None
+
+
+def lif_neuron(current: Tensor, theta: Tensor | float, beta: Tensor | float | None, reset: str = "subtract",
+               surrogate: Surrogate | None = None, recurrent_weight: Tensor | None = None, *,
+               fused: bool = True) -> Tensor:
+    """Run a layer of LIF neurons (SPEC ``snn.LIF``, reset before decay) over a synaptic input train.
+
+    ``V[t] = beta * Vr[t-1] + I'[t]``, ``S[t] = V[t] >= theta``, ``Vr = V - theta*S`` (subtract) or
+    ``V*(1 - S)`` (zero), ``I'[t] = I[t] + S[t-1] @ W^T`` with a recurrent weight ``W [n, n]`` (else ``I``).
+    ``beta=None`` is SPEC ``snn.IF`` (``beta = 1`` without the multiplication, the IF body's order).
+
+    Args:
+        current: ``I`` ``[T, B, *f]`` float32.
+        theta: threshold, a float or a tensor broadcastable to ``f`` (may require grad).
+        beta: the decay in [0, 1], a float or a tensor broadcastable to ``f`` (may require grad), or None.
+        reset: ``"subtract"`` or ``"zero"``.
+        surrogate: the surrogate derivative (default: paper eq. 14).
+        recurrent_weight: ``W [n, n]`` for features ``[n]`` (may require grad), or None.
+        fused: one autograd function with the hand-written backward (fast); False: autograd step by step
+            through :func:`spike` (the same gradients, tested).
+
+    Returns:
+        the spike train ``S`` ``[T, B, *f]`` (float32 0/1).
+
+    Example:
+        >>> s = lif_neuron(torch.full((4, 1, 1), 0.3), 0.5, 0.5)
+        >>> s.flatten().tolist()          # V: 0.3, 0.45, 0.525 -> fire, 0.3125
+        [0.0, 0.0, 1.0, 0.0]
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    surrogate = surrogate or Surrogate()
+    th = theta if isinstance(theta, Tensor) else torch.tensor(float(theta), dtype=current.dtype,
+                                                               device=current.device)
+    b = beta if beta is None or isinstance(beta, Tensor) else torch.tensor(float(beta), dtype=current.dtype,
+                                                                           device=current.device)
+    if recurrent_weight is not None:
+        n = current.shape[-1]
+        if current.dim() != 3 or tuple(recurrent_weight.shape) != (n, n):
+            raise ValueError(f"a recurrent layer needs I [T, B, n] and W [n, n], got {tuple(current.shape)} and "
+                             f"{tuple(recurrent_weight.shape)}")
+    if fused:
+        if b is None and recurrent_weight is None:
+            return _IFLayer.apply(current, th, reset, surrogate)
+        return _LIFLayer.apply(current, th, b, recurrent_weight, reset, surrogate)
+    subtract = reset == "subtract"
+    v = torch.zeros_like(current[0])
+    s = torch.zeros_like(current[0])
+    out = []
+    for t in range(current.shape[0]):
+        drive = current[t] if recurrent_weight is None else current[t] + s @ recurrent_weight.t()
+        vr = _reset_potential(v, s, th, subtract)
+        v = (vr if b is None else b * vr) + drive
+        s = spike(v, th, surrogate)
+        out.append(s)
+    return torch.stack(out)
+
+
+def li_neuron(current: Tensor, beta: Tensor | float) -> Tensor:
+    """SPEC ``snn.LI``, the leaky integrator readout: ``V[t] = beta * V[t-1] + I[t]``; returns the trace
+    ``[T, B, *f]`` (plain autograd: a few elementwise ops on the output layer).
+
+    Example:
+        >>> li_neuron(torch.ones(3, 1, 1), 0.5).flatten().tolist()
+        [1.0, 1.5, 1.75]
+    """
+    b = beta if isinstance(beta, Tensor) else torch.tensor(float(beta), dtype=current.dtype, device=current.device)
+    v = torch.zeros_like(current[0])
+    out = []
+    for t in range(current.shape[0]):
+        v = b * v + current[t]
+        out.append(v)
+    return torch.stack(out)
 
 
 def if_neuron(current: Tensor, theta: Tensor | float, reset: str = "subtract",

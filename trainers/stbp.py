@@ -11,16 +11,22 @@ ablation can be rerun; the defaults turn all of them on, --baseline turns all of
   3. --surrogate threshold (eq. 14: 1/Vth on |V - Vth| < Vth/2) | rect (baseline eq. 3, --surrogate-width a)
   4. --decoder st (spatio-temporal FC over all steps) | last (last step) | rate (baseline: spike count / T)
 
-Explicit switches override --baseline. Layers use the paper's notation (nC3 conv 3x3, APk average pooling,
-nFC fully connected) or the STDBP trainer's (16C5p2, P2, 800). The forward pass is the SPEC's equations in
-float32, so the exported ONNX file computes what was trained; its accuracy and spikes per inference (all IF
-neurons, the input encoder excluded) are measured with snnc's reference executor and written into the
-file's ``snn.`` metadata.
+Explicit switches override --baseline. Leaky and recurrent networks (SPEC snn.LIF, snn.LI, recurrent_weight):
+--neuron lif (reset before decay, V[t] = beta * Vr[t-1] + I[t]), --beta B (default 0.9), --train-beta (per
+channel / neuron, clamped to [0, 1]), --recurrent (hidden dense layers: I[t] + S[t-1] @ W^T), --readout li
+(an LI output layer decoded by --decoder max | last | rate = mean; default max); --loss mse | ce.
+
+Layers use the paper's notation (nC3 conv 3x3, APk average pooling, nFC fully connected) or the STDBP
+trainer's (16C5p2, P2, 800). The forward pass is the SPEC's equations in float32, so the exported ONNX file
+computes what was trained; its accuracy and spikes per inference (all IF/LIF neurons, the input encoder
+excluded) are measured with snnc's reference executor (onnxruntime where snnc cannot import the model yet)
+and written into the file's ``snn.`` metadata.
 
 Example:
     snnc train stbp --dataset digits --arch 64-100-10 --epochs 20 -o digits.onnx
     snnc train stbp --dataset fashion-mnist --arch 28x28-32C3-AP2-64C3-AP2-256FC-10 -o fmnist.onnx
     snnc train stbp --dataset fashion-mnist --arch 784-400-10 --baseline --decoder st
+    snnc train stbp --dataset fashion-mnist --arch 784-400-10 --neuron lif --readout li --recurrent
 """
 
 from __future__ import annotations
@@ -57,7 +63,9 @@ __all__ = ["EpochStats", "StbpConfig", "TrainResult", "evaluate", "metadata", "r
 CHECKPOINT_VERSION = 1
 #: Fields of :class:`StbpConfig` that are scheme switches (None on the CLI: not given).
 SCHEME_FIELDS = ("reset", "trainable_threshold", "threshold", "surrogate", "surrogate_width", "decoder",
-                 "encoder_threshold")
+                 "encoder_threshold", "neuron", "beta", "train_beta", "recurrent", "readout")
+#: Losses: mean squared error against the one-hot labels (the paper's), cross-entropy of the scores.
+LOSSES = ("mse", "ce")
 
 
 @dataclass
@@ -84,14 +92,18 @@ class StbpConfig:
     test_limit: int | None = None
     device: str = "cpu"
     eval_batch_size: int = 512
+    loss: str = "mse"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StbpConfig:
         """Pick this config's fields out of parsed CLI arguments; resolve the scheme switches (explicit ones
         over ``--baseline`` over the improved defaults)."""
-        kw = {k: getattr(args, k) for k in cls.__dataclass_fields__ if k != "schemes" and hasattr(args, k)}
+        kw = {k: getattr(args, k) for k in cls.__dataclass_fields__
+              if k != "schemes" and getattr(args, k, None) is not None}
         base = Schemes.baseline() if getattr(args, "baseline", False) else Schemes()
         changes = {k: getattr(args, k) for k in SCHEME_FIELDS if getattr(args, k, None) is not None}
+        if changes.get("readout") == "li" and "decoder" not in changes:
+            changes["decoder"] = "max"  # the LI readout's default decoder
         kw["schemes"] = Schemes(**{**asdict(base), **changes})
         return cls(**kw)
 
@@ -137,19 +149,22 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------------------------- training
-def loss_fn(scores: Tensor, y: Tensor) -> Tensor:
-    """Mean squared error between the decoded outputs and the one-hot labels."""
+def loss_fn(scores: Tensor, y: Tensor, kind: str = "mse") -> Tensor:
+    """Mean squared error between the decoded outputs and the one-hot labels (``mse``, the paper's) or the
+    cross-entropy of the softmax of the scores (``ce``)."""
+    if kind == "ce":
+        return F.cross_entropy(scores, y)
     return F.mse_loss(scores, F.one_hot(y, scores.shape[1]).to(scores.dtype))
 
 
 @torch.no_grad()
 def evaluate(net: StbpNet, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float, list[float]]:
     """Accuracy (argmax of the scores, ties to the lowest index, as deployed), mean spikes per inference of
-    all IF layers, and the per-layer means."""
+    all spiking (IF/LIF) layers, and the per-layer means."""
     if len(x) == 0:
         return float("nan"), 0.0, []
     correct = 0
-    layer_sums = torch.zeros(len(net.plans), dtype=torch.float64)
+    layer_sums = torch.zeros(sum(net.spiking), dtype=torch.float64)
     for i in range(0, len(x), batch_size):
         out = net(x[i:i + batch_size])
         correct += int((out.scores.argmax(1) == y[i:i + batch_size]).sum())
@@ -163,7 +178,8 @@ def make_optimizer(net: StbpNet, cfg: StbpConfig) -> torch.optim.Optimizer:
     thresholds or the decoder bias)."""
     if not cfg.lr > 0:
         raise TrainerError(f"learning rate must be > 0, got {cfg.lr}", where="--lr")
-    decay = [*net.weights] + ([net.decoder_weight] if cfg.schemes.decoder == "st" else [])
+    decay = [*net.weights] + [w for w, r in zip(net.recurrent_weights, net.recurrent, strict=True) if r] \
+        + ([net.decoder_weight] if cfg.schemes.decoder == "st" else [])
     ids = {id(p) for p in decay}
     rest = [p for p in net.trainable_parameters() if id(p) not in ids]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
@@ -183,6 +199,8 @@ def _check_config(cfg: StbpConfig) -> None:
         raise TrainerError(f"must be > 0, got {cfg.threshold_min}", where="--threshold-min")
     if not cfg.init_gain > 0:
         raise TrainerError(f"must be > 0, got {cfg.init_gain}", where="--init-gain")
+    if cfg.loss not in LOSSES:
+        raise TrainerError(f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}", where="--loss")
 
 
 def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
@@ -193,7 +211,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         cfg: the options.
         data: train/test arrays (default: loaded from ``cfg.dataset``).
         checkpoint: save the full training state here after every epoch (atomically).
-        resume: continue from this checkpoint (its architecture, T and schemes win over ``cfg``'s).
+        resume: continue from this checkpoint (its architecture, T, schemes and loss win over ``cfg``'s).
         progress: show a tqdm progress bar per epoch.
         log: where the per-epoch lines go.
 
@@ -205,7 +223,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     if resume:
         state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
-        for key in ("arch", "time_steps", "schemes", "dataset"):
+        for key in ("arch", "time_steps", "schemes", "dataset", "loss"):
             if getattr(saved, key) != getattr(cfg, key):
                 log(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
                 setattr(cfg, key, getattr(saved, key))
@@ -236,18 +254,21 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
             out = net(x)
-            loss = loss_fn(out.scores, y)
+            loss = loss_fn(out.scores, y, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if cfg.schemes.trainable_threshold:
                 net.clamp_thresholds(cfg.threshold_min)
+            if cfg.schemes.train_beta:
+                net.clamp_betas()
             meter.add(float(loss.detach()), int((out.scores.detach().argmax(1) == y).sum()), len(y))
         meter.close()
         net.eval()
         test_acc, test_spikes, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
-        th_mean = float(torch.cat([t.detach().flatten() for t in net.thresholds]).mean())
+        th_mean = float(torch.cat([t.detach().flatten() for t, sp in zip(net.thresholds, net.spiking, strict=True)
+                                   if sp]).mean())
         stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, test_spikes, meter.timer.elapsed,
                            opt.param_groups[0]["lr"], th_mean)
         result.history.append(stats)
@@ -272,7 +293,9 @@ def trainer_command(cfg: StbpConfig) -> str:
             f"{'--trainable-threshold' if s.trainable_threshold else '--fixed-threshold'} --threshold {s.threshold} "
             f"--surrogate {s.surrogate} --surrogate-width {s.surrogate_width} --decoder {s.decoder} "
             f"--encoder-threshold {s.encoder_threshold} --threshold-min {cfg.threshold_min} "
-            f"--init-gain {cfg.init_gain} --seed {cfg.seed}")
+            f"--init-gain {cfg.init_gain} --seed {cfg.seed} --neuron {s.neuron} --beta {s.beta}"
+            f"{' --train-beta' if s.train_beta else ''}{' --recurrent' if s.recurrent else ''} "
+            f"--readout {s.readout} --loss {cfg.loss}")
 
 
 def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_samples: int) -> dict[str, str]:
@@ -290,8 +313,17 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
                          f"initial {s.threshold!r}",
         "snn.surrogate": ("eq. 14: 1/Vth on |V - Vth| < Vth/2" if s.surrogate == "threshold"
                           else f"eq. 3: rectangle of width {s.surrogate_width!r}"),
-        "snn.decoder": {"rate": "spike count / T", "last": "last step",
+        "snn.decoder": {"rate": "spike count / T" if s.readout == "spiking" else "mean potential over the steps",
+                        "last": "last step", "max": "maximum potential over the steps",
                         "st": "spatio-temporal (Gemm over all steps)"}[s.decoder],
+        "snn.neuron": ("LIF (reset before decay), beta " + (f"trainable per channel/neuron, initial {s.beta!r}"
+                                                            if s.train_beta else f"fixed {s.beta!r}")
+                       if s.neuron == "lif" else "IF"),
+        "snn.recurrent": "hidden dense layers (recurrent_weight, one step of delay)" if s.recurrent else "none",
+        "snn.readout": (f"LI (beta {'trainable per neuron, initial ' if s.train_beta else 'fixed '}{s.beta!r})"
+                        if s.readout == "li" else "spiking"),
+        "snn.loss": {"mse": "mean squared error to the one-hot labels",
+                     "ce": "cross-entropy of the softmax of the scores"}[cfg.loss],
         "snn.epochs": str(len(result.history)),
         "snn.seed": str(cfg.seed),
         "snn.trainer": trainer_command(cfg),
@@ -301,10 +333,10 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
         meta.update({
             "snn.test_accuracy": f"{exported.accuracy:.4f}",
             "snn.test_samples": str(test_samples),
-            "snn.test_accuracy_measured_by": "snnc reference executor on the exported model",
+            "snn.test_accuracy_measured_by": f"{exported.measured_by} on the exported model",
             "snn.spikes_per_inference": f"{exported.spikes_per_inference:.1f}",
-            "snn.spikes_per_inference_counts": "spikes of all IF neurons (hidden and output) per test sample, "
-                                               "the input encoder excluded",
+            "snn.spikes_per_inference_counts": "spikes of all spiking neurons (IF/LIF, hidden and output) per test "
+                                               "sample, the input encoder excluded",
             "snn.encoder_spikes_per_inference": f"{exported.encoder_spikes:.1f}",
             "snn.layer_spikes_per_inference": ",".join(f"{v:.1f}" for v in exported.layer_spikes),
         })
@@ -326,8 +358,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_reference_eval:
         timer = Timer()
         exported = evaluate_exported(build_onnx(result.net), data.x_test, data.y_test, cfg.eval_batch_size)
-        print(f"exported model (ONNX, reference executor): test accuracy {100 * exported.accuracy:.2f} %, "
-              f"{exported.spikes_per_inference:.1f} spikes per inference (IF neurons; the encoder adds "
+        engine = exported.measured_by.removeprefix("snnc ")
+        print(f"exported model (ONNX, {engine}): test accuracy {100 * exported.accuracy:.2f} %, "
+              f"{exported.spikes_per_inference:.1f} spikes per inference (IF/LIF neurons; the encoder adds "
               f"{exported.encoder_spikes:.1f}) on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
     write_model(out, build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test))))
     return 0

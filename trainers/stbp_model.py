@@ -33,13 +33,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnc.trainers.common import Arch, TrainerError, parse_arch
-from snnc.trainers.if_torch import RESETS, SURROGATES, Surrogate, if_neuron, rate_encode
+from snnc.trainers.if_torch import RESETS, SURROGATES, Surrogate, li_neuron, lif_neuron, rate_encode
 from snnc.trainers.stdbp_model import LayerPlan, plan_layers
 
 __all__ = ["DECODERS", "NetOutput", "Schemes", "StbpNet", "normalize_arch", "parse_stbp_arch"]
 
-#: Output decoders: average rate (baseline), last step, spatio-temporal.
-DECODERS = ("rate", "last", "st")
+#: Output decoders: average rate (baseline; on an LI trace the mean), last step, spatio-temporal (spiking
+#: readout only), maximum over time (LI readout only).
+DECODERS = ("rate", "last", "st", "max")
+#: Neuron models of the spiking layers: SPEC ``snn.IF`` or ``snn.LIF`` (reset before decay).
+NEURONS = ("if", "lif")
+#: Output layers: spiking neurons (the hidden layers' model) or a leaky integrator ``snn.LI``.
+READOUTS = ("spiking", "li")
 
 _AP = re.compile(r"^[aA][pP](\d+)$")
 _FC = re.compile(r"^(\d+)[fF][cC]$")
@@ -88,12 +93,30 @@ class Schemes:
     surrogate_width: float = 1.0
     decoder: str = "st"
     encoder_threshold: float = 0.5
+    neuron: str = "if"
+    beta: float = 0.9
+    train_beta: bool = False
+    recurrent: bool = False
+    readout: str = "spiking"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("--reset", self.reset, RESETS), ("--surrogate", self.surrogate, SURROGATES),
-                                     ("--decoder", self.decoder, DECODERS)):
+                                     ("--decoder", self.decoder, DECODERS), ("--neuron", self.neuron, NEURONS),
+                                     ("--readout", self.readout, READOUTS)):
             if value not in allowed:
                 raise TrainerError(f"must be one of {', '.join(allowed)}, got {value!r}", where=name)
+        if not (math.isfinite(self.beta) and 0.0 <= self.beta <= 1.0):
+            raise TrainerError(f"must lie in [0, 1], got {self.beta}", where="--beta",
+                               hint="beta is the per-step decay (1 = no leak); from a time constant: exp(-1/tau)")
+        if self.readout == "li" and self.decoder == "st":
+            raise TrainerError("the spatio-temporal decoder reads spikes, the LI readout gives a potential trace",
+                               where="--decoder", hint="with --readout li use max, last or rate (the mean)")
+        if self.readout == "spiking" and self.decoder == "max":
+            raise TrainerError("max-over-time decodes an LI potential trace", where="--decoder",
+                               hint="use --readout li, or st, last or rate for a spiking readout")
+        if self.train_beta and self.neuron == "if" and self.readout == "spiking":
+            raise TrainerError("no leaky layer whose beta could train", where="--train-beta",
+                               hint="use --neuron lif or --readout li")
         for name, value in (("--threshold", self.threshold), ("--surrogate-width", self.surrogate_width),
                             ("--encoder-threshold", self.encoder_threshold)):
             if not (math.isfinite(value) and value > 0):
@@ -113,7 +136,16 @@ class Schemes:
         """A one-line description, e.g. ``reset=subtract theta=trainable h=eq14 decoder=st``."""
         h = "eq14" if self.surrogate == "threshold" else f"rect(a={self.surrogate_width:g})"
         theta = "trainable" if self.trainable_threshold else "fixed"
-        return f"reset={self.reset} theta={theta}({self.threshold:g}) h={h} decoder={self.decoder}"
+        text = f"reset={self.reset} theta={theta}({self.threshold:g}) h={h} decoder={self.decoder}"
+        if self.leaky:
+            text += f" beta={'trainable' if self.train_beta else 'fixed'}({self.beta:g})"
+        return (text + (" neuron=lif" if self.neuron == "lif" else "") + (" recurrent" if self.recurrent else "")
+                + (" readout=li" if self.readout == "li" else ""))
+
+    @property
+    def leaky(self) -> bool:
+        """Whether any layer has a beta (LIF neurons or the LI readout)."""
+        return self.neuron == "lif" or self.readout == "li"
 
 
 @dataclass
@@ -122,13 +154,16 @@ class NetOutput:
 
     Attributes:
         scores: decoded outputs ``[B, classes]`` (what the loss and the argmax see).
-        spikes: the spike train ``[T, B, *f]`` of every IF layer, the output layer last.
+        spikes: the spike train ``[T, B, *f]`` of every spiking (IF/LIF) layer, the output layer last (with
+            an LI readout: the hidden layers only).
         encoded: the encoder's spike train ``[T, B, *input]``.
+        trace: the LI readout's potential trace ``[T, B, classes]`` (None for a spiking readout).
     """
 
     scores: Tensor
     spikes: list[Tensor]
     encoded: Tensor
+    trace: Tensor | None = None
 
     def spike_counts(self) -> Tensor:
         """Spikes per sample of every IF layer: ``[layers, B]`` (the encoder not included)."""
@@ -166,9 +201,28 @@ class StbpNet(nn.Module):
         self.schemes = schemes
         self.plans = plan_layers(arch)
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
+        last = len(self.plans) - 1
+        self.li_readout = schemes.readout == "li"
+        #: per layer: whether it has spiking neurons (all but an LI readout)
+        self.spiking = [not (self.li_readout and i == last) for i in range(len(self.plans))]
+        #: per layer: whether it has a beta (LIF layers, the LI readout)
+        self.leaky = [schemes.neuron == "lif" or not self.spiking[i] for i in range(len(self.plans))]
         self.thresholds = nn.ParameterList(
             nn.Parameter(torch.full(threshold_shape(p), float(schemes.threshold)),
-                         requires_grad=schemes.trainable_threshold) for p in self.plans)
+                         requires_grad=schemes.trainable_threshold and self.spiking[i])
+            for i, p in enumerate(self.plans))
+        # one beta per conv channel / dense neuron (also when fixed, so the export has one layout); 1 = IF
+        self.betas = nn.ParameterList(
+            nn.Parameter(torch.full(threshold_shape(p), float(schemes.beta) if self.leaky[i] else 1.0),
+                         requires_grad=schemes.train_beta and self.leaky[i])
+            for i, p in enumerate(self.plans))
+        #: per layer: whether it has a recurrent weight (hidden dense layers with --recurrent)
+        self.recurrent = [schemes.recurrent and i < last and p.kind == "dense" for i, p in enumerate(self.plans)]
+        if schemes.recurrent and not any(self.recurrent):
+            raise TrainerError(f"{arch.text!r} has no hidden dense layer to make recurrent", where="--recurrent")
+        self.recurrent_weights = nn.ParameterList(
+            nn.Parameter(torch.zeros(p.out_shape[0], p.out_shape[0]) if r else torch.zeros(0))
+            for p, r in zip(self.plans, self.recurrent, strict=True))
         n_out = self.plans[-1].out_shape[0]
         self.num_classes = arch.num_classes
         if schemes.decoder == "st":
@@ -178,12 +232,15 @@ class StbpNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None, gain: float = 1.0) -> None:
-        """Weights ``N(0, (gain * std)^2)`` with ``std = sqrt(2 / fan_in)`` (He), thresholds back to their
-        initial value, the decoder ``U(-1/sqrt(T*N), 1/sqrt(T*N))`` with zero bias."""
-        for p, w, th in zip(self.plans, self.weights, self.thresholds, strict=True):
+        """Weights ``N(0, (gain * std)^2)`` with ``std = sqrt(2 / fan_in)`` (He), thresholds and betas back to
+        their initial value, recurrent weights zero (the network starts as its feedforward part), the decoder
+        ``U(-1/sqrt(T*N), 1/sqrt(T*N))`` with zero bias."""
+        for i, (p, w, th) in enumerate(zip(self.plans, self.weights, self.thresholds, strict=True)):
             std = gain * math.sqrt(2.0 / p.fan_in)
             w.copy_(torch.randn(p.weight_shape, generator=generator) * std)
             th.fill_(self.schemes.threshold)
+            self.betas[i].fill_(self.schemes.beta if self.leaky[i] else 1.0)
+            self.recurrent_weights[i].zero_()
         if self.schemes.decoder == "st":
             bound = 1.0 / math.sqrt(self.decoder_weight.shape[1])
             self.decoder_weight.copy_(torch.rand(self.decoder_weight.shape, generator=generator) * 2 * bound - bound)
@@ -209,8 +266,11 @@ class StbpNet(nn.Module):
         s = self.encode(x)
         woken = []
         for i, (w, theta) in enumerate(zip(self.weights, self.thresholds, strict=True)):
+            if not self.spiking[i]:
+                break  # an LI readout has no threshold to reach
             current = self.current(i, s)
-            ratio = (current.cumsum(0).amax(0) / theta).flatten()
+            # before its first spike the potential is sum_u beta^(t-u) I[u] (IF: beta = 1), linear in the weights
+            ratio = (self._leaky_sum(current, i).amax(0) / theta).flatten()
             if float((ratio >= 1).float().mean()) < minimum:
                 k = max(1, min(ratio.numel(), math.ceil((1.0 - target) * ratio.numel())))
                 q = float(ratio.kthvalue(k).values)
@@ -222,12 +282,41 @@ class StbpNet(nn.Module):
                 w.mul_(1.0 / q)
                 current = current / q
                 woken.append(i)
-            s = if_neuron(current, theta, self.schemes.reset, self.schemes.surrogate_fn)
+            s = self.neuron(i, current)
         return woken
 
+    def _leaky_sum(self, current: Tensor, index: int) -> Tensor:
+        """``sum_{u<=t} beta^(t-u) I[u]`` over the steps (the cumulative sum for IF layers)."""
+        if self.schemes.neuron != "lif":
+            return current.cumsum(0)
+        return li_neuron(current, self.betas[index])
+
+    def neuron(self, index: int, current: Tensor) -> Tensor:
+        """The spiking neurons of layer ``index`` (IF or LIF, recurrent where configured) on ``current``."""
+        beta = self.betas[index] if self.schemes.neuron == "lif" else None
+        w_rec = self.recurrent_weights[index] if self.recurrent[index] else None
+        return lif_neuron(current, self.thresholds[index], beta, self.schemes.reset, self.schemes.surrogate_fn, w_rec)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: ANN001, ANN201
+        """As :meth:`torch.nn.Module.load_state_dict`; checkpoints written before the leaky options (no
+        ``betas`` / ``recurrent_weights``) load with this network's defaults for them (IF: beta 1, no
+        recurrence)."""
+        state = dict(state_dict)
+        for key, value in self.state_dict().items():
+            if key.startswith(("betas.", "recurrent_weights.")) and key not in state:
+                state[key] = value
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
-        """The parameters the optimizer updates (thresholds only when scheme 2 is on)."""
-        return [p for p in self.parameters() if p.requires_grad]
+        """The parameters the optimizer updates (thresholds only when scheme 2 is on, betas with
+        ``train_beta``, recurrent weights of recurrent layers)."""
+        return [p for p in self.parameters() if p.requires_grad and p.numel() > 0]
+
+    @torch.no_grad()
+    def clamp_betas(self) -> None:
+        """Keep every beta in [0, 1] (SPEC ``snn.LIF`` / ``snn.LI``); the clamped values are the ones exported."""
+        for b in self.betas:
+            b.clamp_(0.0, 1.0)
 
     @torch.no_grad()
     def clamp_thresholds(self, minimum: float) -> None:
@@ -257,8 +346,10 @@ class StbpNet(nn.Module):
         return z.reshape(T, B, *plan.out_shape)
 
     def decode(self, s_out: Tensor) -> Tensor:
-        """Scores ``[B, classes]`` of the output spike train ``[T, B, N]`` with the configured decoder."""
+        """Scores ``[B, classes]`` of the output spike train (or LI trace) ``[T, B, N]`` with the decoder."""
         dec = self.schemes.decoder
+        if dec == "max":
+            return s_out.amax(0)  # SPEC MaxOverTimeDecode on an LI trace
         if dec == "rate":
             return s_out.sum(0) / float(s_out.shape[0])  # SPEC SpikeCountDecode: count / T
         if dec == "last":
@@ -268,11 +359,14 @@ class StbpNet(nn.Module):
         return F.linear(flat, self.decoder_weight, self.decoder_bias)
 
     def forward(self, x: Tensor) -> NetOutput:
-        """Encode ``x`` ``[B, *input_shape]``, run every IF layer, decode the output layer."""
+        """Encode ``x`` ``[B, *input_shape]``, run every layer, decode the output layer."""
         s = enc = self.encode(x)
         spikes = []
-        sur = self.schemes.surrogate_fn
         for i in range(len(self.plans)):
-            s = if_neuron(self.current(i, s), self.thresholds[i], self.schemes.reset, sur)
+            current = self.current(i, s)
+            if not self.spiking[i]:
+                trace = li_neuron(current, self.betas[i])
+                return NetOutput(self.decode(trace), spikes, enc, trace)
+            s = self.neuron(i, current)
             spikes.append(s)
         return NetOutput(self.decode(s), spikes, enc)

@@ -109,11 +109,28 @@ def add_stbp_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default: threshold)")
     g.add_argument("--surrogate-width", type=float, default=None,
                    help="width a of the rectangular surrogate (height 1/a) (default: 1.0)")
-    g.add_argument("--decoder", default=None, choices=["st", "last", "rate"],
+    g.add_argument("--decoder", default=None, choices=["st", "last", "rate", "max"],
                    help="scheme 4: spatio-temporal FC over all steps, last-step spikes, or the baseline spike "
-                   "count / T (default: st)")
+                   "count / T (default: st); on an LI readout: max over time, last step or mean (default: max)")
     g.add_argument("--encoder-threshold", type=float, default=None,
                    help="threshold of the rate-coding IF encoder (default: 0.5, SPEC RateEncode)")
+    g = parser.add_argument_group("leaky and recurrent networks (SPEC snn.LIF, snn.LI, recurrent_weight)")
+    g.add_argument("--neuron", default=None, choices=["if", "lif"],
+                   help="spiking neurons: integrate-and-fire, or leaky (LIF, reset before decay: "
+                   "V[t] = beta * Vr[t-1] + I[t]) (default: if)")
+    g.add_argument("--beta", type=float, default=None,
+                   help="decay per step of LIF neurons and of the LI readout, in [0, 1] (default: 0.9)")
+    g.add_argument("--train-beta", dest="train_beta", action="store_const", const=True, default=None,
+                   help="train beta, one per conv channel / dense neuron, clamped to [0, 1] (default: fixed)")
+    g.add_argument("--recurrent", dest="recurrent", action="store_const", const=True, default=None,
+                   help="hidden dense layers get a trainable recurrent weight W [n, n]: I[t] + S[t-1] @ W^T "
+                   "(initially zero)")
+    g.add_argument("--readout", default=None, choices=["spiking", "li"],
+                   help="output layer: spiking neurons, or a leaky integrator snn.LI whose potential trace is "
+                   "decoded (--decoder max, last or rate = mean; default max) (default: spiking)")
+    g.add_argument("--loss", default="mse", choices=["mse", "ce"],
+                   help="mse: mean squared error of the scores to the one-hot labels (the paper's, also for an "
+                   "LI readout); ce: cross-entropy of the scores (needs a ~5x smaller --lr) (default: mse)")
     g = parser.add_argument_group("STBP training")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
                    help="Nesterov momentum for --optimizer sgd (default: on)")
