@@ -344,3 +344,12 @@ def test_a_merge_of_conv_synapses_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(DesignRuleError, match="skip connections on YOSO: not yet for a merge of snn.conv2d") as err:
         compile_yoso(g, tmp_path / "dep", hw_path=SMALL)
     assert "%o = snn.lif" in err.value.format()
+
+
+def test_the_report_states_the_accuracy_cost_of_the_fixed_point_leak(tmp_path: Path) -> None:
+    graph, x = leaky_mlp(), inputs(64)
+    with_samples = compile_yoso(graph, tmp_path / "with", hw_path=LEAKY_HW, sample_x=x).report
+    line = next(s for s in with_samples.splitlines() if "accuracy cost of the fixed-point leak" in s)
+    assert "leak F=8 (nearest)" in line and "of 64" in line and "integer mode: agreement" in line
+    without = compile_yoso(graph, tmp_path / "without", hw_path=LEAKY_HW).report
+    assert "accuracy cost of the fixed-point leak" not in without  # no sample inputs, nothing to measure on

@@ -154,6 +154,8 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
         result = _run(STAGES[split:], options, head.graph, head.state, print_after, printing)
         result.timings = head.timings + result.timings
     timings += result.timings
+    if sample_x is not None and hw.leak is not None:
+        _leak_cost(graph, sample_x, result)
     start = time.perf_counter()
     path = deploy(result.graph, result.state, target, force=force, passes=list(PIPELINE), timings=timings,
                   model_sha256=digest, model_hashed=hashed, model_source=source)
@@ -165,6 +167,21 @@ def compile_yoso(graph: Graph, out_dir: str | os.PathLike[str], *,
                          report=(path / "report.txt").read_text(encoding="utf-8"),
                          expected_hops=dict(plan.placement.expected_hops),
                          hops_lower_bound=plan.placement.lower_bound, files=sorted(manifest["files"]), plan=plan)
+
+
+def _leak_cost(graph: Graph, sample_x: np.ndarray, result: PassResult) -> None:
+    """Put the accuracy cost of the leak's fixed point on the sample inputs into the plan (and so the report):
+    float model vs float with the quantized leak factors vs the integer mode of the compiled graph."""
+    from snnc.backends.reference.leak import leak_accuracy_cost
+    from snnc.backends.yoso.neurons import yoso_neuron
+
+    plan = require_plan(result.state, "partition", by=DEPLOY)
+    if not any(yoso_neuron(lp.layer.neuron.opname).leaky for lp in plan.layers):
+        return
+    assert plan.hardware.leak is not None
+    x = np.asarray(sample_x, np.float32)
+    plan.leak_cost = leak_accuracy_cost(graph, x, frac_bits=plan.hardware.leak.beta_frac_bits,
+                                        quantized=result.graph).summary()
 
 
 def _run(stages: Sequence[Any], options: dict[str, Any], graph: Graph, state: PassState | None,

@@ -84,6 +84,8 @@ class YosoPlan:
         host_blocks: the host's input blocks (place).
         placement: the place pass's result (None before it).
         routes: the route pass's result (None before it).
+        leak_cost: the accuracy cost of the leak's fixed point on the sample inputs (compile_yoso, leaky
+            layers and sample inputs only), one report line.
     """
 
     network: Network
@@ -92,6 +94,8 @@ class YosoPlan:
     host_blocks: list[HostBlock] = field(default_factory=list)
     placement: Placement | None = None
     routes: Routes | None = None
+    #: what the fixed-point leak costs on the sample inputs (:meth:`LeakCost.summary`), when compiled with some
+    leak_cost: str | None = None
 
     @property
     def pes(self) -> list[PESlice]:

@@ -65,7 +65,7 @@ def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequ
             src += f" + itself (recurrent, {ly.n} inputs one step later)"
         out.append(f"  {ly.index} %{ly.name}: {ly.kind} {ly.m} weights/neuron x {ly.n} neurons "
                    f"{ly.neuron.opname}, from {src}, {_count(len(lp.pes), 'PE')}{note}{quant}")
-    out += _leak_lines(plans, hw, graph.time_steps)
+    out += _leak_lines(plans, hw, graph.time_steps, plan.leak_cost)
     host_neurons = [op for op in graph.ops if is_neuron(op.opname) and not runs_on_pes(op.opname)]
     if host_neurons:
         out += ["", "on the host (neurons that emit no spikes, with their synapses: the PEs send spikes only)"]
@@ -101,7 +101,7 @@ def deployment_report(graph: Graph, plan: YosoPlan, *, model: str, timings: Sequ
     return "\n".join(out)
 
 
-def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[str]:
+def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int, leak_cost: str | None = None) -> list[str]:
     """What the leak option costs (compile-time: the sweep's work does not depend on the input)."""
     leaky = [(lp, yoso_neuron(lp.layer.neuron.opname)) for lp in plans
              if yoso_neuron(lp.layer.neuron.opname).leaky]
@@ -127,6 +127,8 @@ def _leak_lines(plans: list[LayerPlan], hw: Hardware, time_steps: int) -> list[s
                    f"step's critical path), {pj:.1f} pJ per image" + (f"; {factors}" if factors else ""))
     out.append(f"  total: {total_pj:.1f} pJ per image of decay multiplies (the simulator's leak_sweep category; its "
                "cycles are in the latency)")
+    if leak_cost:
+        out.append(f"  accuracy cost of the fixed-point leak on the sample inputs: {leak_cost}")
     return out
 
 

@@ -61,6 +61,7 @@ MAX_DIFFS = 20
 # simulated, sample inputs for the placer's spike statistics. 784-1000-10 needs 47 PEs (the 6 x 7 mesh has 42)
 # and the CNN 12 x 13 too (README), so both compile for examples/yoso-12x13.toml. The CNN simulates at ~2 s/image.
 CONFIG: dict[str, dict[str, Any]] = {
+    "stbp-fashion-lif-li": {"hw": "examples/yoso-leaky-6x7.toml", "images": 8, "samples": 64},
     "stbp-fashion-mlp": {"hw": None, "images": 8, "samples": 64},
     "stdbp-digits": {"hw": None, "images": 8, "samples": 64},
     "stdbp-fashion-784-1000-10": {"hw": "examples/yoso-12x13.toml", "images": 8, "samples": 64},
