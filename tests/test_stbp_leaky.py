@@ -262,10 +262,10 @@ def test_cli_run_writes_leaky_model_whose_metadata_reproduces_the_options(tmp_pa
                    "--loss", "ce", "--lr", "0.01", "-o", str(out)])
     assert run(args) == 0
     text = capsys.readouterr().out
-    assert "exported model (ONNX, onnxruntime)" in text
+    assert "exported model (ONNX, reference executor)" in text  # snnc imports LIF, LI and recurrence
     model = onnx.load(out)
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["snn.test_accuracy_measured_by"] == "onnxruntime on the exported model"
+    assert meta["snn.test_accuracy_measured_by"] == "snnc reference executor on the exported model"
     assert meta["snn.readout"].startswith("LI") and meta["snn.neuron"].startswith("LIF")
     assert meta["snn.recurrent"].startswith("hidden") and meta["snn.decoder"] == "last step"
     assert {n.op_type for n in model.graph.node if n.domain == "snn"} == {"RateEncode", "LIF", "LI",

@@ -145,7 +145,7 @@ def evaluate_exported(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray, batc
 
     Args:
         engine: ``"reference"`` (snnc's reference executor), ``"onnxruntime"``, or ``"auto"``: the reference
-            executor where snnc imports the model, onnxruntime where it does not (yet: LIF, LI).
+            executor where snnc imports the model, onnxruntime where it does not.
     """
     from snnc.errors import SnncError
 
