@@ -18,7 +18,7 @@ from snnc.cli import nir as nir_cli
 from snnc.errors import FrontendError, SnncError, UnsupportedOpError
 from snnc.frontend import import_onnx
 from snnc.frontend.nir_export import NirExportError, export_nir
-from snnc.frontend.nir_import import import_nir
+from snnc.frontend.nir_import import NirImportWarning, import_nir
 from snnc.frontend.snn_onnx import SnnModelBuilder
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import print_graph
@@ -391,23 +391,121 @@ def test_export_does_not_overwrite(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("node", ["LIF", "CubaLIF"])
-def test_leaky_neurons_are_unsupported(tmp_path: Path, node: str) -> None:
+def test_leaky_neurons_with_r_one_need_the_library(tmp_path: Path, node: str) -> None:
+    """r = 1 leaves tau ambiguous (Norse writes dt/tau_mem_inv, SpikingJelly tau*dt): refused, naming both;
+    with library= the neuron imports as the forward-Euler step of that dt."""
     nodes, edges = _mlp(np.random.default_rng(0))
     one = np.ones(16, np.float32)
-    nodes["lif1"] = (nir.LIF(tau=one * 10, r=one, v_leak=0 * one, v_threshold=one) if node == "LIF" else
-                     nir.CubaLIF(tau_syn=one, tau_mem=one * 10, r=one, v_leak=0 * one, v_threshold=one))
-    with pytest.raises(UnsupportedOpError) as err:
-        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
-    text = str(err.value)
-    assert "'lif1'" in text and node in text and "supported NIR nodes: Input, Output, Affine" in text
+    nodes["lif1"] = (nir.LIF(tau=one * 4, r=one, v_leak=0 * one, v_threshold=one) if node == "LIF" else
+                     nir.CubaLIF(tau_syn=one * 2, tau_mem=one * 4, r=one, v_leak=0 * one, v_threshold=one))
+    path = _write(tmp_path, nodes, edges)
+    with pytest.raises(FrontendError, match="Norse") as err:
+        import_nir(path, reset="zero", time_steps=T)
+    assert "library='norse'" in str(err.value.hint) and "library='spikingjelly'" in str(err.value.hint)
+    graph = import_nir(path, reset="zero", time_steps=T, library="nir", dt=1.0)
+    op = graph.ops[1]
+    assert op.opname == ("snn.lif" if node == "LIF" else "snn.cuba_lif")
+    np.testing.assert_array_equal(op.attrs["beta"], np.full(16, 0.75, np.float32))  # 1 - dt/tau
+    # gain dt*r/tau (CubaLIF also dt*w_in/tau_syn) goes into the threshold: 1 / 0.25 (/ 0.5)
+    theta = 4.0 if node == "LIF" else 8.0
+    np.testing.assert_array_equal(op.attrs["threshold"], np.full(16, theta, np.float32))
+    assert op.attrs["delayed_reset"] == 0
 
 
-def test_branching_graphs_are_refused(tmp_path: Path) -> None:
-    nodes, edges = _mlp(np.random.default_rng(0))
-    nodes["side"] = nir.Linear(weight=np.ones((5, 16), np.float32))
+def _sum_reference(graph, x: np.ndarray, weight: np.ndarray):  # noqa: ANN001, ANN202
+    """The merged graph equals the chain whose fc2 weight is the sum of the merged synapses' weights."""
+    chain = graph.copy()
+    add = next(op for op in chain.ops if op.opname == "snn.add")
+    fc2 = chain.producer(add.operands[0])
+    fc2.attrs["weight"] = weight
+    return chain
+
+
+def test_merges_sum_currents(tmp_path: Path) -> None:
+    """NIR sums the inputs of a node: two synapses into one neuron become snn.add (a skip connection)."""
+    rng = np.random.default_rng(0)
+    nodes, edges = _mlp(rng)
+    nodes["fc2"] = nir.Linear(weight=(rng.integers(-16, 32, (5, 16)) / 64).astype(np.float32))
+    nodes["side"] = nir.Linear(weight=(rng.integers(-16, 32, (5, 16)) / 64).astype(np.float32))
     edges += [("lif1", "side"), ("side", "lif2")]
-    with pytest.raises(FrontendError, match="sequential"):
+    graph = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    assert [op.opname for op in graph.ops].count("snn.add") == 1
+    x = _spikes(rng, 4, 12)
+    expected = _run(graph, x).spikes["lif2"]
+    import_chain = import_nir(_write(tmp_path, *_mlp(np.random.default_rng(0)), name="chain.nir"), reset="zero",
+                              time_steps=T)
+    import_chain.ops[2].attrs["weight"] = nodes["fc2"].weight + nodes["side"].weight  # exact: dyadic
+    np.testing.assert_array_equal(_run(import_chain, x).spikes["lif2"], expected)
+    assert expected.sum() > 0
+
+
+def test_spike_trains_summed_into_a_synapse(tmp_path: Path) -> None:
+    """A synapse fed by two spike trains is the sum of the synapse applied to each (its bias once)."""
+    rng = np.random.default_rng(1)
+    nodes, edges = _mlp(rng)
+    nodes["fc0"] = nir.Linear(weight=np.eye(12, dtype=np.float32))
+    nodes["if0"] = _if(12, 0.5)
+    edges += [("input", "fc0"), ("fc0", "if0"), ("if0", "fc1")]
+    graph = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    dense = [op for op in graph.ops if op.opname == "snn.dense"]
+    assert len(dense) == 4 and sum("bias" in op.attrs for op in dense[:3]) == 1
+    assert "snn.add" in [op.opname for op in graph.ops]
+
+
+def test_other_cycles_are_refused_as_recurrence(tmp_path: Path) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    nodes["back"] = nir.Linear(weight=np.ones((16, 5), np.float32))
+    edges += [("lif2", "back"), ("back", "lif1")]
+    with pytest.raises(FrontendError, match="cycle through nodes") as err:
         import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    assert "recurrent_weight" in str(err.value.hint)
+
+
+def test_nested_graph_with_a_recurrent_loop(tmp_path: Path) -> None:
+    """snnTorch's RLeaky: a nested NIRGraph Input -> lif <-> w_rec -> Output becomes snn.lif with
+    recurrent_weight; the recurrent Affine's bias joins the input synapse's bias."""
+    rng = np.random.default_rng(2)
+    n = 6
+    w_rec = (rng.integers(-16, 16, (n, n)) / 64).astype(np.float32)
+    sub = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([n])}),
+        "lif": nir.LIF(tau=np.full(n, 4e-4), r=np.full(n, 4.0), v_leak=np.zeros(n), v_threshold=np.full(n, 0.9),
+                       v_reset=np.zeros(n)),
+        "w_rec": nir.Affine(weight=w_rec, bias=np.full(n, 1 / 64, np.float32)),
+        "output": nir.Output(output_type={"output": np.array([n])}),
+    }, edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")], type_check=False)
+    nodes = {"input": nir.Input(input_type={"input": np.array([1, 12])}),  # a batch axis: dropped
+             "fc": nir.Affine(weight=(rng.integers(-16, 32, (n, 12)) / 64).astype(np.float32),
+                              bias=np.zeros(n, np.float32)),
+             "rec": sub, "output": nir.Output(output_type={"output": np.array([n])})}
+    path = _write(tmp_path, nodes, [("input", "fc"), ("fc", "rec"), ("rec", "output")], type_check=False)
+    with pytest.warns(NirImportWarning, match="batch"):
+        graph = import_nir(path, reset="subtract", time_steps=T)
+    lif = graph.ops[1]
+    assert lif.opname == "snn.lif" and graph.inputs[0].type.features == (12,)
+    np.testing.assert_array_equal(lif.attrs["recurrent_weight"], w_rec)
+    np.testing.assert_array_equal(graph.ops[0].attrs["bias"], np.full(n, 1 / 64, np.float32))
+    np.testing.assert_array_equal(lif.attrs["beta"], np.full(n, 0.75, np.float32))  # snnTorch: r = tau/1e-4
+    assert lif.attrs["delayed_reset"] == 1 and graph.metadata["snn.nir.library"] == "snntorch"
+    assert "batch" in graph.metadata["snn.nir.notes"]
+
+
+def test_li_readout_and_scalar_parameters(tmp_path: Path) -> None:
+    """0-d parameters broadcast to the neurons; an LI readout is snn.li, its gain folded into the weights,
+    decoded by max_over_time."""
+    rng = np.random.default_rng(3)
+    nodes, edges = _mlp(rng)
+    nodes["lif2"] = nir.LI(tau=np.array(2.0), r=np.array(1.0), v_leak=np.array(0.0))
+    graph = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), reset="zero", time_steps=T, library="nir",
+                       decoder="max_over_time")
+    assert [op.opname for op in graph.ops][-2:] == ["snn.li", "snn.max_over_time_decode"]
+    np.testing.assert_array_equal(graph.ops[2].attrs["weight"], _f32(nodes["fc2"].weight * 0.5))
+    with pytest.raises(FrontendError, match="max_over_time"):
+        import_nir(_write(tmp_path, *_mlp(rng)), reset="zero", time_steps=T, decoder="max_over_time")
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.float32)
 
 
 def test_non_power_of_two_sumpool_is_refused(tmp_path: Path) -> None:
