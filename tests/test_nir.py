@@ -412,15 +412,6 @@ def test_leaky_neurons_with_r_one_need_the_library(tmp_path: Path, node: str) ->
     assert op.attrs["delayed_reset"] == 0
 
 
-def _sum_reference(graph, x: np.ndarray, weight: np.ndarray):  # noqa: ANN001, ANN202
-    """The merged graph equals the chain whose fc2 weight is the sum of the merged synapses' weights."""
-    chain = graph.copy()
-    add = next(op for op in chain.ops if op.opname == "snn.add")
-    fc2 = chain.producer(add.operands[0])
-    fc2.attrs["weight"] = weight
-    return chain
-
-
 def test_merges_sum_currents(tmp_path: Path) -> None:
     """NIR sums the inputs of a node: two synapses into one neuron become snn.add (a skip connection)."""
     rng = np.random.default_rng(0)
@@ -496,12 +487,23 @@ def test_li_readout_and_scalar_parameters(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     nodes, edges = _mlp(rng)
     nodes["lif2"] = nir.LI(tau=np.array(2.0), r=np.array(1.0), v_leak=np.array(0.0))
-    graph = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), reset="zero", time_steps=T, library="nir",
-                       decoder="max_over_time")
+    graph = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), reset="zero", time_steps=T,
+                       library="nir", decoder="max_over_time")
     assert [op.opname for op in graph.ops][-2:] == ["snn.li", "snn.max_over_time_decode"]
     np.testing.assert_array_equal(graph.ops[2].attrs["weight"], _f32(nodes["fc2"].weight * 0.5))
     with pytest.raises(FrontendError, match="max_over_time"):
         import_nir(_write(tmp_path, *_mlp(rng)), reset="zero", time_steps=T, decoder="max_over_time")
+
+
+@pytest.mark.parametrize("node", ["Delay", "Threshold", "CubaLI"])
+def test_unsupported_nodes_name_the_node_and_why(tmp_path: Path, node: str) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    n = np.ones(16, np.float32)
+    nodes["lif1"] = {"Delay": lambda: nir.Delay(delay=n), "Threshold": lambda: nir.Threshold(threshold=n),
+                     "CubaLI": lambda: nir.CubaLI(tau_syn=n, tau_mem=n, r=n, v_leak=0 * n)}[node]()
+    with pytest.raises(UnsupportedOpError) as err:
+        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    assert "'lif1'" in str(err.value) and node in str(err.value) and "supported NIR nodes" in str(err.value.hint)
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
