@@ -570,6 +570,9 @@ class _Importer:
         features, dropped = self._input_features()
         self.disc = _discretisation(library, opts.dt, plan.nodes, bool(dropped), self.recorded, self.where,
                                     self.notes)
+        if self.disc.library == "spikingjelly" and opts.reset == "subtract":
+            self.notes.append("reset 'subtract' contradicts the file: SpikingJelly exports hard resets only (its "
+                              "exporter refuses v_reset=None), i.e. reset 'zero'; using 'subtract' as asked")
         if dropped:
             self.notes.append(f"the Input {plan.input!r} is typed {[*dropped, *features]}: its leading axis "
                               f"{list(dropped)} is the batch (or time) axis of the writer's sample input, which "
@@ -1106,10 +1109,14 @@ CONVERTERS: dict[str, Converter] = {
 SUPPORTED: tuple[str, ...] = ("Input", "Output", *CONVERTERS)
 #: why some NIR node types have no snnc equivalent (the error hint)
 UNSUPPORTED_REASONS: dict[str, str] = {
-    "CubaLI": "a current-based leaky integrator without spikes has no snnc op (snn.li has no synaptic current)",
-    "I": "an integrator without spikes has no snnc equivalent (snnc neurons emit spikes)",
-    "Threshold": "a stand-alone threshold has no snnc equivalent (snnc's neurons integrate)",
-    "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring weights",
-    "Delay": "snnc has no synaptic delays",
-    "Conv1d": "snnc has 2-D convolutions only",
+    "CubaLI": "a current-based leaky integrator without spikes has no snnc op (snn.li has no synaptic current); "
+              "an LI readout (tau_syn -> 0) or a CubaLIF would map",
+    "I": "an integrator without spikes has no snnc op (snn.li with beta = 1 would need tau = inf: write an LI node "
+         "with tau = inf)",
+    "Threshold": "a stand-alone threshold (a Heaviside on its input) has no snnc op: snnc's neurons integrate; "
+                 "an IF neuron with reset 'zero' after a synapse is the nearest",
+    "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring synapse's weights",
+    "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
+             "delay, or export without it",
+    "Conv1d": "snnc has 2-D convolutions only: a Conv2d with a 1-pixel height would map",
 }
