@@ -18,8 +18,18 @@ SumPool2d      ``snn.avgpool2d``; the factor ``kh*kw`` is folded into the next s
                threshold (only for power-of-two kernel areas, where this is exact in float32)
 Flatten        ``snn.flatten`` (all features to one axis) or ``snn.reshape`` (a partial flatten)
 IF             ``snn.if`` with ``threshold = v_threshold / (r * dt)`` and the reset the caller chose
-Output         the decoder: ``snn.spike_count_decode`` (default) or ``snn.last_step_decode``
+LIF            ``snn.lif``: ``beta = 1 - dt/tau``, ``threshold = v_threshold / (dt*r/tau)``, ``delayed_reset`` by library
+CubaLIF        ``snn.cuba_lif``: ``alpha = 1 - dt/tau_syn`` and the LIF mapping, gain times ``dt*w_in/tau_syn``
+LI             ``snn.li``: ``beta = 1 - dt/tau``, the gain folded into the input synapses' weights
+merges         ``snn.add`` of currents (a synapse fed by several spike trains: one synapse each, then add)
+N -> W -> N    ``recurrent_weight = W`` on the neuron N (snnTorch's RLeaky / RSynaptic); nested graphs expanded
+Output         the decoder: ``snn.spike_count_decode`` (default), ``snn.last_step_decode``, or on an LI trace
+               ``snn.max_over_time_decode``
 =============  =========================================================================================
+
+Libraries: snnTorch, Norse and SpikingJelly each discretise NIR's neurons their own way (snnTorch's
+delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``); ``library=`` chooses one,
+and by default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
 
 Time grid: one snnc step is ``dt`` of NIR time (default 1). NIR's IF, ``dv/dt = r I``, becomes the
 forward-Euler step ``v[t] = v[t-1] + r * dt * I[t]`` (a spike is a 1 in its step), which is snnc's
