@@ -18,7 +18,7 @@ SumPool2d      ``snn.avgpool2d``; the factor ``kh*kw`` is folded into the next s
                threshold (only for power-of-two kernel areas, where this is exact in float32)
 Flatten        ``snn.flatten`` (all features to one axis) or ``snn.reshape`` (a partial flatten)
 IF             ``snn.if`` with ``threshold = v_threshold / (r * dt)`` and the reset the caller chose
-LIF            ``snn.lif``: ``beta = 1 - dt/tau``, ``threshold = v_threshold / (dt*r/tau)``, ``delayed_reset`` by library
+LIF            ``snn.lif``: ``beta = 1 - dt/tau``, ``threshold = v_threshold / (dt*r/tau)``, delayed_reset by library
 CubaLIF        ``snn.cuba_lif``: ``alpha = 1 - dt/tau_syn`` and the LIF mapping, gain times ``dt*w_in/tau_syn``
 LI             ``snn.li``: ``beta = 1 - dt/tau``, the gain folded into the input synapses' weights
 merges         ``snn.add`` of currents (a synapse fed by several spike trains: one synapse each, then add)
