@@ -259,6 +259,17 @@ def test_norse_lif_cell_is_cuba_lif(norse, tmp_path: Path) -> None:  # noqa: ANN
     _equal(_snnc_spikes(graph, x), _norse_run(net, x))
 
 
+def test_norse_conv(norse, tmp_path: Path) -> None:  # noqa: ANN001
+    """Norse's exporter maps Conv2d but neither pools nor Flatten (it writes None for them): conv-only."""
+    net = norse.SequentialState(torch.nn.Conv2d(1, 3, 3, padding=1), _norse_lif(norse, 500.0, 0.3),
+                                torch.nn.Conv2d(3, 2, 3), _norse_lif(norse, 250.0, 0.15))
+    _dyadic(net, 29)
+    graph = _import(norse.to_nir(net, torch.zeros(1, 1, 6, 6)), tmp_path, write=False, reset="zero")
+    assert _op_names(graph)[:2] == ["snn.conv2d", "snn.lif"] and graph.inputs[0].type.features == (1, 6, 6)
+    x = _spikes(30, 1, 6, 6)
+    _equal(_snnc_spikes(graph, x), _norse_run(net, x))
+
+
 def test_norse_iaf(norse, tmp_path: Path) -> None:  # noqa: ANN001
     net = norse.SequentialState(torch.nn.Linear(10, 6), norse.IAFCell(norse.IAFParameters(v_th=torch.tensor(0.9))),
                                 torch.nn.Linear(6, 4), norse.IAFCell(norse.IAFParameters(v_th=torch.tensor(0.7))))
