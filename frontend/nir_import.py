@@ -1067,7 +1067,11 @@ def _scale_current(imp: _Importer, node_name: str, value: Value, factor: np.ndar
         w = op.attrs["weight"]
         f = factor.reshape(-1) if factor.ndim and op.opname == "snn.dense" else factor
         if op.opname == "snn.conv2d" and factor.ndim:
-            f = factor.reshape(factor.shape[0], -1)[:, 0]
+            per_channel = factor.reshape(factor.shape[0], -1)
+            if np.any(per_channel != per_channel[:, :1]):
+                raise FrontendError("an LI readout after a Conv2d needs one gain per channel (dt*r/tau equal over "
+                                    "each channel's pixels)", where=imp._where(node_name))
+            f = per_channel[:, 0]
         if op.opname == "snn.dense":
             op.attrs["weight"] = _f32(w * np.broadcast_to(f, (w.shape[0],))[:, None])
         else:

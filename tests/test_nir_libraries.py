@@ -179,6 +179,22 @@ def test_snntorch_rleaky_is_recurrent_weight(snn, tmp_path: Path, reset: str) ->
     _equal(_snnc_spikes(graph, x), _snntorch_run(net, x))
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_snntorch_rsynaptic_is_recurrent_cuba_lif(snn, tmp_path: Path, reset: str) -> None:  # noqa: ANN001
+    net = torch.nn.Sequential(
+        torch.nn.Linear(10, 6), snn.RSynaptic(alpha=_vec(6, 0.5), beta=_vec(6, 0.75), threshold=_vec(6, 1.3),
+                                              linear_features=6, init_hidden=True, reset_mechanism=reset),
+        torch.nn.Linear(6, 4), snn.Leaky(beta=_vec(4, 0.5), threshold=_vec(4, 0.7), init_hidden=True,
+                                         reset_mechanism=reset, output=True))
+    _dyadic(net, 31)
+    graph = _import(_snntorch_export(net, 10), tmp_path, reset=reset)
+    cuba = graph.ops[1]
+    assert cuba.opname == "snn.cuba_lif" and cuba.attrs["recurrent_weight"].shape == (6, 6)
+    assert cuba.attrs["delayed_reset"] == 1
+    x = _spikes(32, 10)
+    _equal(_snnc_spikes(graph, x), _snntorch_run(net, x))
+
+
 def test_snntorch_conv(snn, tmp_path: Path) -> None:  # noqa: ANN001
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 3, 3, padding=1), snn.Leaky(beta=torch.full((3, 6, 6), 0.75),
