@@ -47,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -99,7 +100,8 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 
     Args:
         source: a ``.nir`` (HDF5) file path or a ``nir.NIRGraph``.
-        reset: required (None, the placeholder default, is an error that explains the choice):
+        reset: required except for SpikingJelly files, which are hard-reset ('zero'); None otherwise is an
+            error that explains the choice:
             ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
             ``"zero"`` (``V = 0``, NIR >= 1.0.6 with ``v_reset = 0``).
         time_steps: ``T``, the snnc simulation length (NIR has none); required unless recorded.
@@ -135,7 +137,7 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 # ------------------------------------------------------------------------------------------ options
 @dataclass(frozen=True)
 class _Options:
-    reset: str
+    reset: str | None
     time_steps: int
     encoder: str
     decoder: str
@@ -145,15 +147,8 @@ class _Options:
 
 def _options(reset: str | None, time_steps: int | None, encoder: str | None, decoder: str | None,
              encoder_threshold: float | None, dt: float | None, recorded: dict[str, Any], where: str) -> _Options:
-    if reset not in RESETS:
-        got = "no reset was given" if reset is None else f"reset {reset!r} is not a choice"
-        note = f"; this file was written by snnc from IF neurons with reset {recorded['reset']!r}" \
-            if recorded.get("reset") else ""
-        raise FrontendError(f"{got}: choose reset='subtract' or reset='zero'. {RESET_EXPLANATION}", where=where,
-                            hint=f"pass reset='subtract' (nir <= 1.0.5; snnTorch's default, Sinabs) or "
-                                 f"reset='zero' (nir >= 1.0.6 with v_reset = 0; Norse's and SpikingJelly's "
-                                 f"default, and SpikingJelly exports hard resets only); on the command line "
-                                 f"--reset subtract|zero{note}")
+    if reset is not None and reset not in RESETS:
+        raise _reset_error(reset, recorded, where)
     if time_steps is None:
         time_steps = recorded.get("time_steps")
     if time_steps is None:
@@ -180,6 +175,16 @@ def _options(reset: str | None, time_steps: int | None, encoder: str | None, dec
                             hint="dt is the NIR time one snnc step stands for (default 1)")
     return _Options(reset, int(time_steps), encoder, decoder, float(encoder_threshold),
                     None if dt is None else float(dt))
+
+
+def _reset_error(reset: str | None, recorded: dict[str, Any], where: str) -> FrontendError:
+    got = "no reset was given" if reset is None else f"reset {reset!r} is not a choice"
+    note = f"; this file was written by snnc from IF neurons with reset {recorded['reset']!r}" \
+        if recorded.get("reset") else ""
+    return FrontendError(f"{got}: choose reset='subtract' or reset='zero'. {RESET_EXPLANATION}", where=where,
+                         hint=f"pass reset='subtract' (nir <= 1.0.5; snnTorch's default, Sinabs) or "
+                              f"reset='zero' (nir >= 1.0.6 with v_reset = 0; Norse's default); on the command "
+                              f"line --reset subtract|zero{note}")
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -580,6 +585,12 @@ class _Importer:
         features, dropped = self._input_features()
         self.disc = _discretisation(library, opts.dt, plan.nodes, bool(dropped), self.recorded, self.where,
                                     self.notes)
+        if opts.reset is None:  # SpikingJelly's exporter writes hard resets only: the file says 'zero'
+            if self.disc.library != "spikingjelly":
+                raise _reset_error(None, self.recorded, self.where)
+            self.options = opts = dataclasses.replace(opts, reset="zero")
+            self.notes.append("no reset was given: SpikingJelly exports hard resets only (v_reset), so reset "
+                              "'zero'")
         if self.disc.library == "spikingjelly" and opts.reset == "subtract":
             self.notes.append("reset 'subtract' contradicts the file: SpikingJelly exports hard resets only (its "
                               "exporter refuses v_reset=None), i.e. reset 'zero'; using 'subtract' as asked")

@@ -343,6 +343,10 @@ def test_spikingjelly_if_only_is_never_silently_wrong(sj, tmp_path: Path) -> Non
     _equal(_snnc_spikes(graph, x), _sj_run(sj, net, x))
     with pytest.warns(NirImportWarning, match="as asked"):  # a dt that contradicts the file: warned
         import_nir(path, reset="zero", time_steps=T, dt=1.0)
+    with pytest.warns(NirImportWarning, match="hard resets only"):  # SpikingJelly's files say reset 'zero'
+        same = import_nir(path, time_steps=T)
+    assert same.metadata["snn.nir.reset"] == "zero"
+    _equal(_snnc_spikes(same, x), _sj_run(sj, net, x))
 
 
 def test_spikingjelly_cuba_lif(sj, tmp_path: Path) -> None:  # noqa: ANN001

@@ -30,8 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     imp.add_argument("file", help="the .nir file")
     # not required=True in argparse: a missing --reset is a SnncError that explains the NIR 1.0.5/1.0.6 change
     imp.add_argument("--reset", default=None, metavar="{subtract,zero}",
-                     help="neuron reset (required): 'subtract' (V -= theta, nir <= 1.0.5, snnTorch's default) or "
-                          "'zero' (V = 0, nir >= 1.0.6 with v_reset = 0; Norse's and SpikingJelly's default)")
+                     help="neuron reset (required, except for SpikingJelly files: 'zero'): 'subtract' (V -= theta, "
+                          "nir <= 1.0.5, snnTorch's default) or 'zero' (V = 0, nir >= 1.0.6 with v_reset = 0; "
+                          "Norse's and SpikingJelly's default)")
     imp.add_argument("-T", "--time-steps", type=positive_int, default=None,
                      help="simulation length T (required unless the file was written by 'snnc nir export')")
     imp.add_argument("--encoder", choices=ENCODERS, default=None,
@@ -83,7 +84,8 @@ def _run_import(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         write_atomic(out, text)
-        print(f"wrote {out} ({len(graph.ops)} ops, T = {graph.time_steps}, reset {args.reset})", file=sys.stderr)
+        reset = graph.metadata.get("snn.nir.reset", args.reset)
+        print(f"wrote {out} ({len(graph.ops)} ops, T = {graph.time_steps}, reset {reset})", file=sys.stderr)
     return 0
 
 
