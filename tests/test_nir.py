@@ -569,3 +569,21 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
         _cli("import", str(nir_file), "--reset", "zero", "-o", str(ir_file))
     with pytest.raises(NirExportError, match="relpsp"):
         _cli("export", str(MODELS / "stdbp-digits.onnx"), "-o", str(tmp_path / "d.nir"))
+
+
+def test_cli_library_and_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--library chooses the discretisation; what snnc inferred is printed as a note."""
+    nodes, edges = _mlp(np.random.default_rng(0))
+    one = np.ones(16, np.float32)
+    nodes["lif1"] = nir.LIF(tau=one * 2e-4, r=one, v_leak=0 * one, v_threshold=one)
+    nodes["input"] = nir.Input(input_type={"input": np.array([1, 12])})
+    path = _write(tmp_path, nodes, edges, type_check=False)
+    with pytest.raises(SnncError, match="below the time step"):  # read as snnTorch at dt = 1: decay 1 - 5000
+        _cli("import", str(path), "--reset", "zero", "-T", "4", "--library", "snntorch", "--dt", "1")
+    assert _cli("import", str(path), "--reset", "zero", "-T", "4", "--library", "spikingjelly", "--dt", "1e-4",
+                "-o", str(tmp_path / "out.snnir")) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "batch" in err
+    graph = parse_graph((tmp_path / "out.snnir").read_text())
+    np.testing.assert_array_equal(graph.ops[1].attrs["beta"], np.full(16, 0.5, np.float32))
+    assert graph.metadata["snn.nir.library"] == "spikingjelly"
