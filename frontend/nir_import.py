@@ -48,6 +48,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -130,6 +131,7 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
     options = _options(reset, time_steps, encoder, decoder, encoder_threshold, dt, recorded, where)
     plan = _plan(graph_in, where)
     importer = _Importer(graph_in, options, recorded, where, plan)
+    importer.file_version = _file_version(source)
     graph_name = name or recorded.get("name") or (_stem(source) if not _is_graph(source) else None) or "nir"
     return importer.build(graph_name, library)
 
@@ -216,8 +218,10 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
     if head != b"\x89HDF\r\n\x1a\n":
         raise FrontendError("not a NIR file: NIR files are HDF5, and this file has no HDF5 signature", where=where,
                             hint="write the file with nir.write(path, graph) (snnTorch/Norse/... export_to_nir)")
+    # snnc checks shapes itself (nir mistypes grouped convs); nir < 1.0.6 has no type_check
+    kwargs = {"type_check": False} if "type_check" in inspect.signature(nir.read).parameters else {}
     try:
-        graph = nir.read(path, type_check=False)  # snnc checks shapes itself (nir mistypes grouped convs)
+        graph = nir.read(path, **kwargs)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
@@ -227,6 +231,18 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
                             hint="wrap the node in a graph: nir.NIRGraph.from_list(node)")
     return graph, where
+
+
+def _file_version(source: object) -> str | None:
+    """The nir version that wrote the file (nir.write records it), None for a graph object or if unreadable."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    import nir
+
+    try:
+        return str(nir.read_version(source))
+    except Exception:  # an old file without the field, or an h5py error: the version is only provenance
+        return None
 
 
 def _nir_types() -> list[str]:
@@ -578,6 +594,7 @@ class _Importer:
     graph: Graph = field(init=False)
     resets_seen: set[str] = field(default_factory=set)
     skip_bias: bool = False
+    file_version: str | None = None
 
     def build(self, graph_name: str, library: str | None) -> Graph:
         opts, plan = self.options, self.plan
@@ -754,6 +771,8 @@ class _Importer:
             else f"rate (threshold {opts.encoder_threshold!r})",
             PROVENANCE + "decoder": opts.decoder,
         })
+        if self.file_version:
+            base[PROVENANCE + "file_version"] = self.file_version
         if self.notes:
             base[PROVENANCE + "notes"] = " | ".join(self.notes)
         return base
