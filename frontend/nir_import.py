@@ -224,8 +224,11 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         graph = nir.read(path, **kwargs)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        written = _file_version(path)
+        newer = f"the file was written by nir {written}, and your nir is {nir.__version__}: install nir>={written} " \
+            f"(pip install -U nir), or re-export with your nir; " if written and written != nir.__version__ else ""
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
-                            hint=f"the file must be written by nir.write (snnc has nir {nir.__version__}); "
+                            hint=f"{newer}the file must be written by nir.write (snnc has nir {nir.__version__}); "
                                  f"node types it knows: {', '.join(_nir_types())}") from None
     if not isinstance(graph, nir.NIRGraph):
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
@@ -237,10 +240,12 @@ def _file_version(source: object) -> str | None:
     """The nir version that wrote the file (nir.write records it), None for a graph object or if unreadable."""
     if not isinstance(source, str | os.PathLike):
         return None
-    import nir
+    import h5py  # nir's own dependency; nir.read_version is not exported before nir 1.0.5
 
     try:
-        return str(nir.read_version(source))
+        with h5py.File(source, "r") as f:
+            value = f["version"][()]
+        return value.decode("utf8") if isinstance(value, bytes) else str(value)
     except Exception:  # an old file without the field, or an h5py error: the version is only provenance
         return None
 
