@@ -67,7 +67,8 @@ def _pair(v: object) -> tuple[int, int]:
 def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: float = 1.0) -> np.ndarray:
     """Run a sequential NIR graph on a spike train [T, B, *f] (float64), as docs/nir.md maps it:
     per step ``y = W x + b`` etc.; IF: ``v += r*dt*I``, spike when ``v > v_threshold``, then subtract
-    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). Returns the Output spikes."""
+    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). LIF, CubaLIF, LI: the
+    forward-Euler step of NIR's ODEs at dt (``library='nir'``). Returns the Output spikes (LI: the trace)."""
     succ = dict(graph.edges)
     name = next(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
     x = spikes.astype(np.float64)
@@ -103,6 +104,25 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
             out = np.zeros_like(cur)
             for t in range(steps):
                 v = v + node.r * dt * cur[t]
+                assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
+                z = v > node.v_threshold
+                out[t] = z
+                v = np.where(z, v - node.v_threshold, v) if reset == "subtract" else np.where(z, node.v_reset, v)
+            y = out.reshape(steps * batch, *out.shape[2:])
+        elif isinstance(node, nir.LIF | nir.CubaLIF | nir.LI):  # forward Euler at dt, reset before the decay
+            cur = flat.reshape(steps, batch, *flat.shape[1:])
+            v, i_syn = np.zeros(cur.shape[1:]), np.zeros(cur.shape[1:])
+            out = np.zeros_like(cur)
+            tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
+            for t in range(steps):
+                drive = cur[t]
+                if isinstance(node, nir.CubaLIF):
+                    i_syn = i_syn + dt / node.tau_syn * (-i_syn + node.w_in * cur[t])
+                    drive = i_syn
+                v = v + dt / tau * (node.v_leak - v + node.r * drive)
+                if isinstance(node, nir.LI):
+                    out[t] = v
+                    continue
                 assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
                 z = v > node.v_threshold
                 out[t] = z
@@ -587,3 +607,40 @@ def test_cli_library_and_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     graph = parse_graph((tmp_path / "out.snnir").read_text())
     np.testing.assert_array_equal(graph.ops[1].attrs["beta"], np.full(16, 0.5, np.float32))
     assert graph.metadata["snn.nir.library"] == "spikingjelly"
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_chain_matches_forward_euler(tmp_path: Path, reset: str) -> None:
+    """library='nir': LIF, CubaLIF and an LI readout are NIR's ODEs stepped by forward Euler at dt, reset
+    before the next decay; per-neuron tau, r, w_in and thresholds (real-valued weights, float64 reference)."""
+    rng = np.random.default_rng(11)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    dt = 0.5
+
+    def u(lo: float, hi: float, n: int) -> np.ndarray:
+        return rng.uniform(lo, hi, n).astype(np.float32)
+
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Affine(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32),
+                           bias=rng.normal(0, 0.1, n1).astype(np.float32))),
+        ("lif", nir.LIF(tau=u(1, 8, n1), r=u(0.5, 2, n1), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=u(0.3, 1.0, n1), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=u(1, 4, n2), tau_mem=u(1, 8, n2), r=u(0.5, 2, n2), w_in=u(0.5, 2, n2),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=u(0.1, 0.5, n2),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("li", nir.LI(tau=u(1, 8, n3), r=u(0.5, 2, n3), v_leak=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset=reset, time_steps=T, library="nir", dt=dt, decoder="last_step")
+    assert [op.opname for op in graph.ops] == ["snn.dense", "snn.lif", "snn.dense", "snn.cuba_lif", "snn.dense",
+                                               "snn.li", "snn.last_step_decode"]
+    x = _spikes(rng, 4, n_in, p=0.6)
+    graph.set_outputs([graph.outputs[0], graph.ops[3].result, graph.ops[5].result])
+    result = _run(graph, x)
+    expected = nir_reference(nir.read(path), x, reset=reset, dt=dt)
+    np.testing.assert_allclose(result.outputs["li"], expected, rtol=1e-4, atol=1e-5)
+    assert result.spikes["cuba"].sum() > 0 and result.spikes["lif"].sum() > 0
