@@ -680,7 +680,7 @@ class _Importer:
                                     f"neurons integrate synaptic currents", where=where,
                                     hint="put an Affine, Linear or Conv2d node on every edge into the neuron")
             return convert(self, node_name, node, self._add(node_name, ins))
-        if kind in ("Affine", "Linear", "Conv2d", "AvgPool2d", "SumPool2d"):
+        if kind in ("Affine", "Linear", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d"):
             # a synapse of a sum of spike trains is the sum of the synapse of each (bias once)
             parts = []
             for i, f in enumerate(ins):
@@ -732,6 +732,8 @@ class _Importer:
             return 1
         if kind in ("Conv2d", "AvgPool2d", "SumPool2d"):
             return 3
+        if kind == "Conv1d":
+            return 2
         declared = getattr(node, "input_type", None)
         if isinstance(declared, dict) and declared:
             shape = np.asarray(next(iter(declared.values())))
@@ -881,6 +883,31 @@ def _conv2d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
         if np.any(b != 0):  # NIR's Conv2d always has a bias; zeros are no bias
             attrs["bias"] = _f32(b)
     return _Flow(imp.graph.add_op("snn.conv2d", [x.value], attrs, name=imp._name(node_name)))
+
+
+def _conv1d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Conv1d on ``[C, L]`` -> ``snn.reshape`` to ``[C, 1, L]``, ``snn.conv2d`` with a ``1 x k`` kernel, and
+    ``snn.reshape`` back to ``[C_out, L_out]`` (exact: the same sums)."""
+    from types import SimpleNamespace
+
+    where = imp._where(node_name)
+    w = imp.param(node_name, node, "weight")
+    feats = x.value.type.features
+    if w.ndim != 3 or len(feats) != 2:
+        raise FrontendError(f"Conv1d needs a 3-D weight [C_out, C_in/groups, k] and features [C, L]; got weight "
+                            f"{list(w.shape)} and features {list(feats)}", where=where)
+    padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
+    if not isinstance(padding, str):
+        padding = (0, int(np.asarray(padding).reshape(-1)[0]))
+    one = lambda key: (1, int(np.asarray(getattr(node, key)).reshape(-1)[0]))  # noqa: E731
+    shim = SimpleNamespace(weight=w[:, :, None, :], stride=one("stride"), dilation=one("dilation"),
+                           groups=node.groups, padding=padding, bias=getattr(node, "bias", None), input_shape=None)
+    flat = imp.graph.add_op("snn.reshape", [x.value], {"shape": [feats[0], 1, feats[1]]},
+                            name=imp._name(node_name + "_2d"))
+    y = _conv2d(imp, node_name + "_2d", shim, _Flow(flat, x.scale))
+    out = y.value.type.features
+    value = imp.graph.add_op("snn.reshape", [y.value], {"shape": [out[0], out[2]]}, name=imp._name(node_name))
+    return _Flow(value, y.scale)
 
 
 def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
@@ -1145,6 +1172,7 @@ def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
 CONVERTERS: dict[str, Converter] = {
     "Affine": _affine,
     "Linear": _linear,
+    "Conv1d": _conv1d,
     "Conv2d": _conv2d,
     "AvgPool2d": _pool,
     "SumPool2d": _pool,
@@ -1167,5 +1195,4 @@ UNSUPPORTED_REASONS: dict[str, str] = {
     "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring synapse's weights",
     "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
              "delay, or export without it",
-    "Conv1d": "snnc has 2-D convolutions only: a Conv2d with a 1-pixel height would map",
 }

@@ -89,6 +89,11 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
                 pads = (*_pair(pad), *_pair(pad))
             y = _conv(flat, node.weight.astype(np.float64), node.bias, _pair(node.stride), pads,
                       _pair(node.dilation), int(node.groups))
+        elif isinstance(node, nir.Conv1d):  # as a Conv2d of height 1
+            pad = int(np.asarray(node.padding).reshape(-1)[0])
+            w = node.weight[:, :, None, :].astype(np.float64)
+            y = _conv(flat[:, :, None, :], w, node.bias, (1, int(node.stride)), (0, pad, 0, pad),
+                      (1, int(node.dilation)), int(node.groups))[:, :, 0, :]
         elif isinstance(node, nir.SumPool2d | nir.AvgPool2d):
             k = _pair(node.kernel_size)
             y = _pool_sum(flat, k, _pair(node.stride), _pair(node.padding))
@@ -644,3 +649,21 @@ def test_leaky_chain_matches_forward_euler(tmp_path: Path, reset: str) -> None:
     expected = nir_reference(nir.read(path), x, reset=reset, dt=dt)
     np.testing.assert_allclose(result.outputs["li"], expected, rtol=1e-4, atol=1e-5)
     assert result.spikes["cuba"].sum() > 0 and result.spikes["lif"].sum() > 0
+
+
+def test_conv1d_is_a_conv2d_of_height_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([2, 9])})),
+        ("conv", nir.Conv1d(input_shape=9, weight=rng.normal(0.2, 0.6, (3, 2, 3)).astype(np.float32), stride=2,
+                            padding=1, dilation=1, groups=1, bias=rng.normal(0, 0.1, 3).astype(np.float32))),
+        ("if1", _if((3, 5), 0.8)),
+        ("output", nir.Output(output_type={"output": np.array([3, 5])})),
+    )
+    path = _write(tmp_path, nodes, edges, type_check=False)
+    graph = import_nir(path, reset="subtract", time_steps=T)
+    assert [op.opname for op in graph.ops][:3] == ["snn.reshape", "snn.conv2d", "snn.reshape"]
+    x = _spikes(rng, 4, 2, 9, p=0.6)
+    expected = nir_reference(nir.read(path, type_check=False), x, reset="subtract")
+    np.testing.assert_array_equal(_run(graph, x).spikes["if1"], expected.astype(bool))
+    assert expected.sum() > 0

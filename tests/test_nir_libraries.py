@@ -371,6 +371,16 @@ def test_spikingjelly_conv(sj, tmp_path: Path) -> None:  # noqa: ANN001
     _equal(_snnc_spikes(graph, x), _sj_run(sj, net, x))
 
 
+def test_spikingjelly_conv1d(sj, tmp_path: Path) -> None:  # noqa: ANN001
+    net = torch.nn.Sequential(sj.layer.Conv1d(2, 3, 3, padding=1, stride=2), sj.neuron.IFNode(v_threshold=0.9),
+                              sj.layer.Flatten(), sj.layer.Linear(12, 4), sj.neuron.LIFNode(tau=2.0, v_threshold=0.3))
+    _dyadic(net, 33)
+    graph = _import(sj.export(net, torch.zeros(1, 2, 8)), tmp_path, reset="zero")
+    assert _op_names(graph)[:3] == ["snn.reshape", "snn.conv2d", "snn.reshape"]
+    x = _spikes(34, 2, 8)
+    _equal(_snnc_spikes(graph, x), _sj_run(sj, net, x))
+
+
 class _SkipNet(torch.nn.Module):
     """x -> fc1 -> IF -> fc2 --+--> IF   (skip: fc3 of the input joins the second layer's current)
          \\--------- fc3 -----/"""
