@@ -650,6 +650,9 @@ class _Importer:
                                     f"{err.message}", where=self._where(node_name), hint=err.hint) from None
         out_name = plan.output
         kind = flow.value.type.kind
+        if flow.scale != 1.0:
+            raise FrontendError(f"the Output {out_name!r} receives a scaled signal (factor {flow.scale!r})",
+                                where=self._where(out_name), hint="end the NIR graph with neurons")
         if kind not in (Kind.SPIKES, Kind.POTENTIAL):
             raise FrontendError(f"the Output {out_name!r} receives a {kind.value}, not spikes or an LI potential",
                                 where=self._where(out_name),
@@ -934,6 +937,19 @@ def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     return _Flow(imp.graph.add_op("snn.avgpool2d", [x.value], attrs, name=imp._name(node_name)), scale)
 
 
+def _scale(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Scale ``y = s * x`` with one factor ``s > 0``: carried to the next synapse's weights or the next
+    neuron's threshold (as a SumPool2d's factor). Per-neuron factors are refused."""
+    s = imp.param(node_name, node, "scale")
+    flat = s.reshape(-1)
+    if flat.size == 0 or np.any(flat != flat[0]) or flat[0] <= 0:
+        raise FrontendError(f"Scale has factors {flat[:4].tolist()}{'...' if flat.size > 4 else ''}; snnc carries "
+                            f"one positive factor into the next synapse's weights or neuron's threshold",
+                            where=imp._where(node_name),
+                            hint="fold per-neuron or negative factors into the neighbouring synapse's weights")
+    return _Flow(x.value, x.scale * float(flat[0]))
+
+
 def _flatten(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     """Flatten (dims counted without the batch axis, as NIR) -> ``snn.flatten`` or ``snn.reshape``."""
     feats = x.value.type.features
@@ -1177,6 +1193,7 @@ CONVERTERS: dict[str, Converter] = {
     "AvgPool2d": _pool,
     "SumPool2d": _pool,
     "Flatten": _flatten,
+    "Scale": _scale,
     "IF": _neuron,
     "LIF": _neuron,
     "CubaLIF": _neuron,
@@ -1192,7 +1209,6 @@ UNSUPPORTED_REASONS: dict[str, str] = {
          "with tau = inf)",
     "Threshold": "a stand-alone threshold (a Heaviside on its input) has no snnc op: snnc's neurons integrate; "
                  "an IF neuron with reset 'zero' after a synapse is the nearest",
-    "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring synapse's weights",
     "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
              "delay, or export without it",
 }

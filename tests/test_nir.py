@@ -667,3 +667,16 @@ def test_conv1d_is_a_conv2d_of_height_one(tmp_path: Path) -> None:
     expected = nir_reference(nir.read(path, type_check=False), x, reset="subtract")
     np.testing.assert_array_equal(_run(graph, x).spikes["if1"], expected.astype(bool))
     assert expected.sum() > 0
+
+
+def test_scale_folds_into_the_next_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    nodes, edges = _mlp(rng)
+    nodes = {**{k: v for k, v in nodes.items() if k != "lif2"}, "scale": nir.Scale(scale=np.full(5, 2.0, np.float32)),
+             "lif2": nodes["lif2"]}
+    edges = [e for e in edges if e != ("fc2", "lif2")] + [("fc2", "scale"), ("scale", "lif2")]
+    graph = import_nir(_write(tmp_path, nodes, edges, type_check=False), reset="zero", time_steps=T)
+    np.testing.assert_array_equal(graph.ops[3].attrs["threshold"], np.full(5, 0.35, np.float32))  # 0.7 / 2
+    nodes["scale"] = nir.Scale(scale=np.arange(1, 6, dtype=np.float32))
+    with pytest.raises(FrontendError, match="one positive factor"):
+        import_nir(_write(tmp_path, nodes, edges, name="per.nir", type_check=False), reset="zero", time_steps=T)
