@@ -1080,7 +1080,7 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
         # the output is the potential itself: fold the gain (and any SumPool factor) into the input synapses
         _scale_current(imp, node_name, x.value, gain * x.scale)
         beta = attrs["beta"]
-        return _Flow(imp.graph.add_op("snn.li", [x.value], {"beta": _reduce(beta, node)},
+        return _Flow(imp.graph.add_op("snn.li", [x.value], {"beta": _reduce(beta, node, "beta")},
                                       name=imp._name(node_name)))
     theta = _f32(p["v_threshold"] / (gain * x.scale))
     if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
@@ -1090,13 +1090,16 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     attrs["reset"] = opts.reset
     for key in ("beta", "alpha"):
         if key in attrs:
-            attrs[key] = _reduce(attrs[key], node)
+            attrs[key] = _reduce(attrs[key], node, key)
     rec = imp.plan.recurrent.get(node_name)
     if kind != "IF":
         # snnTorch applies the previous step's reset after the decay and input (reset_delay), except Leaky's
         # reset to zero, which zeroes the potential before the decay; RLeaky, Synaptic and RSynaptic zero after
         attrs["delayed_reset"] = int(disc.library == "snntorch" and (
             opts.reset == "subtract" or kind == "CubaLIF" or rec is not None))
+        meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+        if imp.recorded and _text(meta.get(META + "delayed_reset", "")) in ("0", "1"):
+            attrs["delayed_reset"] = int(_text(meta[META + "delayed_reset"]))  # what snnc's export recorded
     if rec is not None:
         rec_name, rec_node = rec
         if x.scale != 1.0:
@@ -1167,13 +1170,13 @@ def _add_bias(imp: _Importer, node_name: str, value: Value, bias: np.ndarray) ->
     op.attrs["bias"] = _f32(op.attrs.get("bias", np.zeros(op.attrs["weight"].shape[0])) + bias)
 
 
-def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
-    """The threshold in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
-    meta = node.metadata if isinstance(node.metadata, dict) else {}
-    if META + "threshold_shape" not in meta:
+def _reduce(theta: np.ndarray, node: Any, key: str = "threshold") -> np.ndarray:
+    """The parameter in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
+    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+    if META + f"{key}_shape" not in meta:
         return theta
     try:
-        shape = [int(d) for d in json.loads(_text(meta[META + "threshold_shape"]))]
+        shape = [int(d) for d in json.loads(_text(meta[META + f"{key}_shape"]))]
     except (TypeError, ValueError):
         return theta
     if len(shape) > theta.ndim:

@@ -680,3 +680,45 @@ def test_scale_folds_into_the_next_threshold(tmp_path: Path) -> None:
     nodes["scale"] = nir.Scale(scale=np.arange(1, 6, dtype=np.float32))
     with pytest.raises(FrontendError, match="one positive factor"):
         import_nir(_write(tmp_path, nodes, edges, name="per.nir", type_check=False), reset="zero", time_steps=T)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_networks_round_trip_through_nir(tmp_path: Path, reset: str) -> None:
+    """snn.lif (both reset orders), snn.cuba_lif and snn.li export as LIF / CubaLIF / LI whose forward-Euler
+    step at dt is snnc's, and import back to the same graph."""
+    rng = np.random.default_rng(14)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    betas = rng.choice(np.array([0.5, 0.75, 0.9, 0.95, 1.0], np.float32), n1)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Linear(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32))),
+        # snnTorch's pattern (r = tau/1e-4): a delayed reset under 'subtract'
+        ("lif", nir.LIF(tau=(1e-4 / (1 - betas.astype(np.float64))).astype(np.float32),
+                        r=(1 / (1 - betas.astype(np.float64))).astype(np.float32), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=rng.uniform(0.3, 1, n1).astype(np.float32), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=np.full(n2, 2e-4, np.float32), tau_mem=np.full(n2, 4e-4, np.float32),
+                             r=np.full(n2, 4.0, np.float32), w_in=np.full(n2, 2.0, np.float32),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=np.full(n2, 0.4, np.float32),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("out", nir.LIF(tau=np.full(n3, 2e-4, np.float32), r=np.full(n3, 2.0, np.float32),
+                        v_leak=np.zeros(n3, np.float32), v_threshold=np.full(n3, 0.5, np.float32),
+                        v_reset=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    with pytest.warns(NirImportWarning):
+        graph = import_nir(_write(tmp_path, nodes, edges), reset=reset, time_steps=T)
+    assert graph.ops[1].attrs["delayed_reset"] == int(reset == "subtract")
+    export_nir(graph, tmp_path / "back.nir", dt=0.25)
+    again = import_nir(tmp_path / "back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph)
+    # an LI readout decoded by max_over_time
+    nodes["out"] = nir.LI(tau=np.full(n3, 4e-4, np.float32), r=np.full(n3, 3.0, np.float32),
+                          v_leak=np.zeros(n3, np.float32))
+    graph = import_nir(_write(tmp_path, nodes, edges, name="li.nir"), reset=reset, time_steps=T, library="snntorch",
+                       dt=1e-4, decoder="max_over_time")
+    np.testing.assert_array_equal(graph.ops[-2].attrs["beta"], np.full(n3, 0.75, np.float32))
+    export_nir(graph, tmp_path / "li_back.nir", dt=0.5)
+    again = import_nir(tmp_path / "li_back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph) and again.ops[-2].opname == "snn.li"
