@@ -435,3 +435,47 @@ def test_norse_scalar_parameters_cannot_be_written_but_import(norse, tmp_path: P
         nir.write(tmp_path / "scalar.nir", exported)
     graph = _import(exported, tmp_path, write=False, reset="zero")
     assert graph.ops[1].opname == "snn.lif"
+
+
+# ------------------------------------------------------------------------------------------ export back
+def test_export_back_to_spikingjelly(sj, tmp_path: Path) -> None:  # noqa: ANN001
+    """snnc -> NIR (dt = 1e-4) -> SpikingJelly's from_nir: its simulation equals snnc's."""
+    from spikingjelly.activation_based.nir_exchange import from_nir
+
+    from snnc.frontend.nir_export import export_nir
+
+    net = torch.nn.Sequential(sj.layer.Linear(10, 12), sj.neuron.LIFNode(tau=4.0, v_threshold=0.3),
+                              sj.layer.Linear(12, 5), sj.neuron.IFNode(v_threshold=0.7))
+    _dyadic(net, 35)
+    graph = _import(sj.export(net, torch.zeros(1, 10)), tmp_path, reset="zero")
+    back = from_nir.import_from_nir(export_nir(graph, tmp_path / "back.nir", dt=1e-4))
+    x = _spikes(36, 10)
+    state, theirs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            y, state = back(torch.from_numpy(x[t]), state)
+            theirs.append(y.numpy())
+    _equal(_snnc_spikes(graph, x), np.stack(theirs))
+
+
+def test_export_back_to_snntorch(snn, tmp_path: Path) -> None:  # noqa: ANN001
+    """snnc -> NIR (dt = 1e-4) -> snnTorch's import_from_nir (which builds reset-to-zero neurons)."""
+    from snntorch.import_nir import import_from_nir
+
+    from snnc.frontend.nir_export import export_nir
+
+    net = torch.nn.Sequential(
+        torch.nn.Linear(10, 12), snn.Leaky(beta=_vec(12, 0.75), threshold=_vec(12, 0.9), init_hidden=True,
+                                           reset_mechanism="zero"),
+        torch.nn.Linear(12, 5), snn.Leaky(beta=_vec(5, 0.5), threshold=_vec(5, 0.7), init_hidden=True,
+                                          reset_mechanism="zero", output=True))
+    _dyadic(net, 37)
+    graph = _import(_snntorch_export(net, 10), tmp_path, reset="zero")
+    back = import_from_nir(export_nir(graph, tmp_path / "back.nir", dt=1e-4))
+    x = _spikes(38, 10)
+    state, theirs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            y, state = back(torch.from_numpy(x[t]), state)
+            theirs.append((y[0] if isinstance(y, tuple) else y).numpy())
+    _equal(_snnc_spikes(graph, x), np.stack(theirs))
