@@ -1,4 +1,4 @@
-"""Write snnc IR graphs of IF networks as NIR graphs (``nir.NIRGraph``, ``.nir`` HDF5 files).
+"""Write snnc IR graphs of IF and leaky (LIF, CubaLIF, LI) networks as NIR graphs (``.nir`` HDF5 files).
 
 The inverse of :mod:`snnc.frontend.nir_import` (``docs/nir.md`` has the whole mapping):
 
@@ -61,7 +61,8 @@ REFUSED: dict[str, tuple[str, str]] = {
         "NIR has no ReL-PSP neuron: ReL-PSP integrates a slope K into a potential V and fires at most once, "
         "while every NIR neuron (IF, LIF, CubaLIF) resets and fires again, and no composition of NIR nodes "
         "latches after the first spike",
-        "NIR export takes IF networks (snn.if), e.g. 'snnc train stbp'; keep ReL-PSP (STDBP) models in ONNX"),
+        "NIR export takes IF and leaky networks (snn.if, snn.lif, snn.cuba_lif, snn.li), e.g. 'snnc train stbp'; "
+        "keep ReL-PSP (STDBP) models in ONNX"),
     "snn.ttfs_encode": (
         "a time-to-first-spike input code is not a NIR node, and a TTFS network's meaning lives in spike times "
         "that NIR readers (which count spikes) would silently decode differently",

@@ -400,7 +400,7 @@ def test_export_refuses_relpsp(tmp_path: Path) -> None:
     with pytest.raises(NirExportError) as err:
         export_nir(graph, out)
     assert "snn.relpsp" in err.value.message and "NIR has no ReL-PSP neuron" in err.value.message
-    assert err.value.where.endswith("snn.relpsp") and "IF networks" in err.value.hint
+    assert err.value.where.endswith("snn.relpsp") and "IF and leaky networks" in err.value.hint
     assert not out.exists()
 
 
