@@ -312,7 +312,7 @@ def _shapes(op: Operation, *keys: str) -> dict[str, str]:
     return {META + f"{k}_shape": json.dumps(list(np.asarray(op.attrs[k]).shape)) for k in keys}
 
 
-def _leaky(exp: _Exporter, op: Operation) -> Any:
+def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
     """``snn.lif`` -> LIF, ``snn.cuba_lif`` -> CubaLIF, ``snn.li`` -> LI: NIR's ODEs whose forward-Euler step
     at dt is snnc's (``beta = 1 - dt/tau``, gain ``dt*r/tau = 1``); the reset and its order go in the
     node metadata (``snnc.reset``, ``snnc.delayed_reset``: NIR has no field for them)."""
@@ -322,13 +322,13 @@ def _leaky(exp: _Exporter, op: Operation) -> Any:
     full = lambda key: np.ascontiguousarray(np.broadcast_to(np.asarray(op.attrs[key], np.float64), feats))  # noqa: E731
     zeros = np.zeros(feats, np.float32)
     tau_mem, r = _tau(exp, full("beta"))
-    if op.opname == "snn.li":
+    if kind == "LI":
         return nir.LI(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
                       metadata=_shapes(op, "beta"))
     meta = {META + "reset": op.attrs["reset"], META + "delayed_reset": str(op.attrs["delayed_reset"]),
-            **_shapes(op, "threshold", "beta", *(("alpha",) if op.opname == "snn.cuba_lif" else ()))}
+            **_shapes(op, "threshold", "beta", *(("alpha",) if kind == "CubaLIF" else ()))}
     theta = full("threshold").astype(np.float32)
-    if op.opname == "snn.lif":
+    if kind == "LIF":
         return nir.LIF(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros, v_threshold=theta,
                        v_reset=zeros, metadata=meta)
     tau_syn, w_in = _tau(exp, full("alpha"))
@@ -344,7 +344,7 @@ EXPORTERS: dict[str, Callable[[_Exporter, Operation], Any]] = {
     "snn.flatten": _flatten,
     "snn.reshape": _flatten,  # only a reshape to one axis gets here (see _refuse)
     "snn.if": _if,
-    "snn.lif": _leaky,
-    "snn.cuba_lif": _leaky,
-    "snn.li": _leaky,
+    "snn.lif": lambda exp, op: _leaky(exp, op, "LIF"),
+    "snn.cuba_lif": lambda exp, op: _leaky(exp, op, "CubaLIF"),
+    "snn.li": lambda exp, op: _leaky(exp, op, "LI"),
 }
