@@ -203,10 +203,9 @@ def test_snntorch_conv(snn, tmp_path: Path) -> None:  # noqa: ANN001
         torch.nn.Linear(27, 4), snn.Leaky(beta=_vec(4, 0.5), threshold=_vec(4, 0.7), init_hidden=True,
                                           output=True))
     _dyadic(net, 9)
-    try:
-        exported = _snntorch_export(net, 0) if False else None
-        from snntorch.export_nir import export_to_nir
+    from snntorch.export_nir import export_to_nir
 
+    try:
         exported = export_to_nir(net, torch.zeros(1, 1, 6, 6))
     except Exception as err:  # the exporter's own limits (recorded in docs/results.md)
         pytest.skip(f"snnTorch's exporter fails on this conv network: {type(err).__name__}: {err}")
