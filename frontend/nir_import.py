@@ -18,8 +18,18 @@ SumPool2d      ``snn.avgpool2d``; the factor ``kh*kw`` is folded into the next s
                threshold (only for power-of-two kernel areas, where this is exact in float32)
 Flatten        ``snn.flatten`` (all features to one axis) or ``snn.reshape`` (a partial flatten)
 IF             ``snn.if`` with ``threshold = v_threshold / (r * dt)`` and the reset the caller chose
-Output         the decoder: ``snn.spike_count_decode`` (default) or ``snn.last_step_decode``
+LIF            ``snn.lif``: ``beta = 1 - dt/tau``, ``threshold = v_threshold / (dt*r/tau)``, delayed_reset by library
+CubaLIF        ``snn.cuba_lif``: ``alpha = 1 - dt/tau_syn`` and the LIF mapping, gain times ``dt*w_in/tau_syn``
+LI             ``snn.li``: ``beta = 1 - dt/tau``, the gain folded into the input synapses' weights
+merges         ``snn.add`` of currents (a synapse fed by several spike trains: one synapse each, then add)
+N -> W -> N    ``recurrent_weight = W`` on the neuron N (snnTorch's RLeaky / RSynaptic); nested graphs expanded
+Output         the decoder: ``snn.spike_count_decode`` (default), ``snn.last_step_decode``, or on an LI trace
+               ``snn.max_over_time_decode``
 =============  =========================================================================================
+
+Libraries: snnTorch, Norse and SpikingJelly each discretise NIR's neurons their own way (snnTorch's
+delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``); ``library=`` chooses one,
+and by default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
 
 Time grid: one snnc step is ``dt`` of NIR time (default 1). NIR's IF, ``dv/dt = r I``, becomes the
 forward-Euler step ``v[t] = v[t-1] + r * dt * I[t]`` (a spike is a 1 in its step), which is snnc's
@@ -37,10 +47,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +72,10 @@ RESETS: tuple[str, ...] = ("subtract", "zero")
 #: how the NIR input enters the snnc graph
 ENCODERS: tuple[str, ...] = ("spikes", "rate")
 #: how the NIR output spike train becomes scores
-DECODERS: tuple[str, ...] = ("spike_count", "last_step")
-#: decoder choice -> IR op
-DECODER_OPS: dict[str, str] = {"spike_count": "snn.spike_count_decode", "last_step": "snn.last_step_decode"}
+DECODERS: tuple[str, ...] = ("spike_count", "last_step", "max_over_time")
+#: decoder choice -> IR op (max_over_time: LI readouts only)
+DECODER_OPS: dict[str, str] = {"spike_count": "snn.spike_count_decode", "last_step": "snn.last_step_decode",
+                               "max_over_time": "snn.max_over_time_decode"}
 #: SPEC default of the rate encoder's threshold
 DEFAULT_ENCODER_THRESHOLD = 0.5
 #: prefix of the NIR graph and node metadata keys that ``export_nir`` writes
@@ -79,7 +93,7 @@ RESET_EXPLANATION = (
 def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | None = None,
                time_steps: int | None = None,
                encoder: str | None = None, decoder: str | None = None, encoder_threshold: float | None = None,
-               dt: float | None = None, name: str | None = None) -> Graph:
+               dt: float | None = None, name: str | None = None, library: str | None = None) -> Graph:
     """Read a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) into a verified snnc graph.
 
     Options left as None take the value an ``snnc nir export`` recorded in the file (``snnc.*`` graph
@@ -87,7 +101,8 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 
     Args:
         source: a ``.nir`` (HDF5) file path or a ``nir.NIRGraph``.
-        reset: required (None, the placeholder default, is an error that explains the choice):
+        reset: required except for SpikingJelly files, which are hard-reset ('zero'); None otherwise is an
+            error that explains the choice:
             ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
             ``"zero"`` (``V = 0``, NIR >= 1.0.6 with ``v_reset = 0``).
         time_steps: ``T``, the snnc simulation length (NIR has none); required unless recorded.
@@ -95,8 +110,13 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
             receives) or ``"rate"`` (input ``x [B, *f]`` in [0, 1], then ``snn.rate_encode``).
         decoder: ``"spike_count"`` (default: score = spikes / T) or ``"last_step"`` (score = ``S[T-1]``).
         encoder_threshold: the rate encoder's threshold (default 0.5, SPEC).
-        dt: NIR time per snnc step (default 1.0).
+        dt: NIR time per snnc step. Default: what the file implies (SpikingJelly's IF ``r = 1/dt``,
+            snnTorch's LIF ``r = tau/dt``), else the detected library's export dt (Norse 1e-3), else 1.0.
         name: the graph name (default: recorded, else the file stem, else ``nir``).
+        library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"`` or
+            ``"nir"`` (forward Euler, reset before decay). Default: detected from the file's parameter
+            patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with leaky neurons whose
+            ``r = 1``, is refused with a hint that names the libraries.
 
     Returns:
         A verified :class:`~snnc.ir.Graph`.
@@ -109,33 +129,28 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
     graph_in, where = _load(source)
     recorded = _recorded(graph_in)
     options = _options(reset, time_steps, encoder, decoder, encoder_threshold, dt, recorded, where)
-    chain = _chain(graph_in, where)
-    importer = _Importer(graph_in, options, recorded, where)
+    plan = _plan(graph_in, where)
+    importer = _Importer(graph_in, options, recorded, where, plan)
+    importer.file_version = _file_version(source)
     graph_name = name or recorded.get("name") or (_stem(source) if not _is_graph(source) else None) or "nir"
-    return importer.build(chain, graph_name)
+    return importer.build(graph_name, library)
 
 
 # ------------------------------------------------------------------------------------------ options
 @dataclass(frozen=True)
 class _Options:
-    reset: str
+    reset: str | None
     time_steps: int
     encoder: str
     decoder: str
     encoder_threshold: float
-    dt: float
+    dt: float | None
 
 
 def _options(reset: str | None, time_steps: int | None, encoder: str | None, decoder: str | None,
              encoder_threshold: float | None, dt: float | None, recorded: dict[str, Any], where: str) -> _Options:
-    if reset not in RESETS:
-        got = "no reset was given" if reset is None else f"reset {reset!r} is not a choice"
-        note = f"; this file was written by snnc from IF neurons with reset {recorded['reset']!r}" \
-            if recorded.get("reset") else ""
-        raise FrontendError(f"{got}: choose reset='subtract' or reset='zero'. {RESET_EXPLANATION}", where=where,
-                            hint=f"pass reset='subtract' (nir <= 1.0.5, snnTorch/Norse-style soft reset) or "
-                                 f"reset='zero' (nir >= 1.0.6 with v_reset = 0); on the command line "
-                                 f"--reset subtract|zero{note}")
+    if reset is not None and reset not in RESETS:
+        raise _reset_error(reset, recorded, where)
     if time_steps is None:
         time_steps = recorded.get("time_steps")
     if time_steps is None:
@@ -156,11 +171,22 @@ def _options(reset: str | None, time_steps: int | None, encoder: str | None, dec
             or encoder_threshold <= 0:
         raise FrontendError(f"encoder_threshold must be a finite number > 0, got {encoder_threshold!r}", where=where)
     if dt is None:
-        dt = recorded.get("dt", 1.0)
-    if not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
+        dt = recorded.get("dt")
+    if dt is not None and (not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0):
         raise FrontendError(f"dt must be a finite number > 0, got {dt!r}", where=where,
                             hint="dt is the NIR time one snnc step stands for (default 1)")
-    return _Options(reset, int(time_steps), encoder, decoder, float(encoder_threshold), float(dt))
+    return _Options(reset, int(time_steps), encoder, decoder, float(encoder_threshold),
+                    None if dt is None else float(dt))
+
+
+def _reset_error(reset: str | None, recorded: dict[str, Any], where: str) -> FrontendError:
+    got = "no reset was given" if reset is None else f"reset {reset!r} is not a choice"
+    note = f"; this file was written by snnc from IF neurons with reset {recorded['reset']!r}" \
+        if recorded.get("reset") else ""
+    return FrontendError(f"{got}: choose reset='subtract' or reset='zero'. {RESET_EXPLANATION}", where=where,
+                         hint=f"pass reset='subtract' (nir <= 1.0.5; snnTorch's default, Sinabs) or "
+                              f"reset='zero' (nir >= 1.0.6 with v_reset = 0; Norse's default); on the command "
+                              f"line --reset subtract|zero{note}")
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -192,17 +218,36 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
     if head != b"\x89HDF\r\n\x1a\n":
         raise FrontendError("not a NIR file: NIR files are HDF5, and this file has no HDF5 signature", where=where,
                             hint="write the file with nir.write(path, graph) (snnTorch/Norse/... export_to_nir)")
+    # snnc checks shapes itself (nir mistypes grouped convs); nir < 1.0.6 has no type_check
+    kwargs = {"type_check": False} if "type_check" in inspect.signature(nir.read).parameters else {}
     try:
-        graph = nir.read(path, type_check=False)  # snnc checks shapes itself (nir mistypes grouped convs)
+        graph = nir.read(path, **kwargs)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        written = _file_version(path)
+        newer = f"the file was written by nir {written}, and your nir is {nir.__version__}: install nir>={written} " \
+            f"(pip install -U nir), or re-export with your nir; " if written and written != nir.__version__ else ""
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
-                            hint=f"the file must be written by nir.write (snnc has nir {nir.__version__}); "
+                            hint=f"{newer}the file must be written by nir.write (snnc has nir {nir.__version__}); "
                                  f"node types it knows: {', '.join(_nir_types())}") from None
     if not isinstance(graph, nir.NIRGraph):
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
                             hint="wrap the node in a graph: nir.NIRGraph.from_list(node)")
     return graph, where
+
+
+def _file_version(source: object) -> str | None:
+    """The nir version that wrote the file (nir.write records it), None for a graph object or if unreadable."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    import h5py  # nir's own dependency; nir.read_version is not exported before nir 1.0.5
+
+    try:
+        with h5py.File(source, "r") as f:
+            value = f["version"][()]
+        return value.decode("utf8") if isinstance(value, bytes) else str(value)
+    except Exception:  # an old file without the field, or an h5py error: the version is only provenance
+        return None
 
 
 def _nir_types() -> list[str]:
@@ -245,58 +290,292 @@ def _kind(node: object) -> str:
     return type(node).__name__
 
 
-def _chain(graph: nir.NIRGraph, where: str) -> list[str]:
-    """The node names from the Input to the Output; errors for unknown types, branches and cycles."""
-    for node_name, node in graph.nodes.items():
+#: NIR node types that integrate a current into a neuron (their input must be a current)
+NEURONS: tuple[str, ...] = ("IF", "LIF", "CubaLIF", "LI")
+#: neurons that may carry a recurrent weight (SPEC: snn.IF, snn.LIF, snn.CubaLIF)
+RECURRENT_NEURONS: tuple[str, ...] = ("IF", "LIF", "CubaLIF")
+
+
+@dataclass
+class _Plan:
+    """The NIR graph flattened (nested graphs expanded), in topological order, recurrence split off."""
+
+    nodes: dict[str, Any]
+    order: list[str]
+    pred: dict[str, list[str]]
+    succ: dict[str, list[str]]
+    input: str
+    output: str
+    #: neuron name -> (name of the Linear/Affine node on its self-loop, that node)
+    recurrent: dict[str, tuple[str, Any]] = field(default_factory=dict)
+
+
+def _flatten_graph(graph: Any, prefix: str, where: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Nodes and edges of ``graph`` with every nested NIRGraph expanded: its nodes are named
+    ``<sub>.<node>``, and edges into / out of the subgraph connect to what its Input feeds / its Output reads."""
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    subs: dict[str, tuple[list[str], list[str]]] = {}  # sub name -> (its input's successors, its output's preds)
+    for name, node in graph.nodes.items():
+        full = prefix + str(name)
+        if _kind(node) == "NIRGraph":
+            inner_nodes, inner_edges = _flatten_graph(node, full + ".", where)
+            ins = [n for n, v in inner_nodes.items() if _kind(v) == "Input" and n.count(".") == full.count(".") + 1]
+            outs = [n for n, v in inner_nodes.items() if _kind(v) == "Output" and n.count(".") == full.count(".") + 1]
+            if len(ins) != 1 or len(outs) != 1:
+                raise FrontendError(f"nested NIRGraph {full!r} has inputs {ins} and outputs {outs}; snnc expands "
+                                    f"subgraphs with one Input and one Output", where=f"{where}: node {full!r}")
+            after_in = [d for s, d in inner_edges if s == ins[0]]
+            before_out = [s for s, d in inner_edges if d == outs[0]]
+            subs[full] = (after_in, before_out)
+            nodes.update({n: v for n, v in inner_nodes.items() if n not in (ins[0], outs[0])})
+            edges += [(s, d) for s, d in inner_edges if s != ins[0] and d != outs[0]]
+        else:
+            nodes[full] = node
+    for edge in graph.edges:
+        src, dst = (prefix + _text(e) for e in edge)
+        srcs = subs[src][1] if src in subs else [src]
+        dsts = subs[dst][0] if dst in subs else [dst]
+        edges += [(s, d) for s in srcs for d in dsts]
+    return nodes, edges
+
+
+def _plan(graph: nir.NIRGraph, where: str) -> _Plan:
+    """Expand nested graphs, check node types and edges, split off recurrence, order the nodes."""
+    nodes, edges = _flatten_graph(graph, "", where)
+    for node_name, node in nodes.items():
         if _kind(node) not in CONVERTERS and _kind(node) not in ("Input", "Output"):
-            kind = "a nested NIRGraph (subgraph)" if _kind(node) == "NIRGraph" else _kind(node)
             raise UnsupportedOpError(
-                f"NIR node {node_name!r} is {kind}, which snnc cannot import", where=f"{where}: node {node_name!r}",
+                f"NIR node {node_name!r} is {_kind(node)}, which snnc cannot import",
+                where=f"{where}: node {node_name!r}",
                 hint=f"supported NIR nodes: {', '.join(SUPPORTED)}; {UNSUPPORTED_REASONS.get(_kind(node), '')}"
                 .rstrip("; "))
-    inputs = [n for n, node in graph.nodes.items() if _kind(node) == "Input"]
-    outputs = [n for n, node in graph.nodes.items() if _kind(node) == "Output"]
+    inputs = [n for n, node in nodes.items() if _kind(node) == "Input"]
+    outputs = [n for n, node in nodes.items() if _kind(node) == "Output"]
     if len(inputs) != 1 or len(outputs) != 1:
         raise FrontendError(f"snnc imports graphs with one Input and one Output node; this one has inputs "
                             f"{inputs} and outputs {outputs}", where=where)
-    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    pred: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for edge in graph.edges:
-        src, dst = (_text(e) for e in edge)
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    pred: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dst in dict.fromkeys(edges):  # a repeated edge is one edge
         for end in (src, dst):
-            if end not in graph.nodes:
+            if end not in nodes:
                 raise FrontendError(f"edge ({src!r}, {dst!r}) names node {end!r}, which is not in the graph",
-                                    where=where, hint=f"nodes: {', '.join(sorted(graph.nodes))}")
+                                    where=where, hint=f"nodes: {', '.join(sorted(nodes))}")
         succ[src].append(dst)
         pred[dst].append(src)
-    for node_name in graph.nodes:
-        if len(succ[node_name]) > 1:
-            raise FrontendError(f"node {node_name!r} feeds {len(succ[node_name])} nodes {succ[node_name]}; snnc "
-                                f"imports sequential NIR graphs only (no branches)", where=f"{where}: node "
-                                f"{node_name!r}", hint="export a feed-forward chain Input -> ... -> Output")
-        if len(pred[node_name]) > 1:
-            raise FrontendError(f"node {node_name!r} sums the outputs of {pred[node_name]}; snnc imports sequential "
-                                f"NIR graphs only (no merges or recurrent connections)",
-                                where=f"{where}: node {node_name!r}",
-                                hint="export a feed-forward chain Input -> ... -> Output")
-    chain, seen = [inputs[0]], {inputs[0]}
-    while succ[chain[-1]]:
-        nxt = succ[chain[-1]][0]
-        if nxt in seen:
-            raise FrontendError(f"the graph has a cycle through node {nxt!r}", where=where,
-                                hint="snnc imports feed-forward chains only")
-        chain.append(nxt)
-        seen.add(nxt)
-    if chain[-1] != outputs[0]:
-        raise FrontendError(f"the chain from Input {inputs[0]!r} ends at {chain[-1]!r}, not at the Output "
-                            f"{outputs[0]!r}", where=where, hint="connect every node from Input to Output")
-    unused = sorted(set(graph.nodes) - seen)
+    # recurrence: neuron N -> Linear/Affine W -> N, W read by nothing else: SPEC's recurrent_weight on N
+    recurrent: dict[str, tuple[str, Any]] = {}
+    for name, node in nodes.items():
+        if _kind(node) not in ("Linear", "Affine") or len(pred[name]) != 1 or pred[name] != succ[name]:
+            continue
+        neuron = pred[name][0]
+        if _kind(nodes[neuron]) not in RECURRENT_NEURONS:
+            raise FrontendError(f"NIR node {name!r} ({_kind(node)}) feeds {_kind(nodes[neuron])} node {neuron!r} "
+                                f"its own output: a recurrent loop through a {_kind(nodes[neuron])}",
+                                where=f"{where}: node {name!r}",
+                                hint="snnc maps recurrence only as neuron -> Linear/Affine -> the same neuron "
+                                     "(IF, LIF, CubaLIF: SPEC recurrent_weight)")
+        if neuron in recurrent:
+            raise FrontendError(f"neuron {neuron!r} has two recurrent loops ({recurrent[neuron][0]!r}, {name!r})",
+                                where=f"{where}: node {neuron!r}", hint="sum them into one Linear/Affine node")
+        recurrent[neuron] = (name, node)
+    for neuron, (name, _) in recurrent.items():
+        del nodes[name], succ[name], pred[name]
+        succ[neuron].remove(name)
+        pred[neuron].remove(name)
+    # topological order (Kahn); what is left over lies on a cycle
+    indeg = {n: len(p) for n, p in pred.items()}
+    order = [n for n in nodes if indeg[n] == 0]
+    for n in order:
+        for d in succ[n]:
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                order.append(d)
+    if len(order) != len(nodes):
+        cyc = sorted(n for n in nodes if indeg[n] > 0)
+        raise FrontendError(f"the graph has a cycle through nodes {cyc} that is not a neuron's recurrent "
+                            f"Linear/Affine loop", where=where,
+                            hint="snnc maps recurrence as neuron -> Linear/Affine -> the same neuron (SPEC "
+                                 "recurrent_weight, one step of delay); other cycles have no snnc equivalent")
+    sources = [n for n in order if not pred[n] and n != inputs[0]]
+    if sources:
+        raise FrontendError(f"nodes {sources} receive no input", where=where,
+                            hint="connect every node to the path from Input to Output")
+    # nodes that do not reach the Output
+    live, stack = {outputs[0]}, [outputs[0]]
+    while stack:
+        for p in pred[stack.pop()]:
+            if p not in live:
+                live.add(p)
+                stack.append(p)
+    unused = sorted(set(nodes) - live)
     if unused:
-        raise FrontendError(f"nodes {unused} are not on the path from Input to Output", where=where,
-                            hint="remove them, or connect them in one chain")
-    if len(chain) < 3:
+        raise FrontendError(f"nodes {unused} are not on a path from Input to Output", where=where,
+                            hint="remove them, or connect them to the Output")
+    if len(order) < 3:
         raise FrontendError("the graph has no layers between its Input and Output", where=where)
-    return chain
+    return _Plan(nodes, order, pred, succ, inputs[0], outputs[0], recurrent)
+
+
+# ---------------------------------------------------------------------------- library discretisation
+#: the writers whose discretisation snnc knows (docs/nir.md, "Libraries"); "nir": forward Euler, reset first
+LIBRARIES: tuple[str, ...] = ("snntorch", "norse", "spikingjelly", "nir")
+#: the time step each library's exporter assumes when the file does not imply one
+LIBRARY_DT: dict[str, float] = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+
+
+class NirImportWarning(UserWarning):
+    """Something snnc inferred or dropped while reading a NIR file (also recorded in ``snn.nir.notes``)."""
+
+
+@dataclass(frozen=True)
+class _Disc:
+    """How one library discretises NIR's neurons: ``step`` enters ``1 - step/tau`` and ``step*r/tau``;
+    ``if_step`` multiplies an IF neuron's ``r``."""
+
+    library: str
+    dt: float
+    step: float
+    if_step: float
+    hint: str = ""
+
+    def describe(self) -> str:
+        return f"library {self.library}, dt = {self.dt!r}"
+
+
+def _neuron_params(nodes: dict[str, Any]) -> list[tuple[str, str, dict[str, np.ndarray]]]:
+    out = []
+    for name, node in nodes.items():
+        kind = _kind(node)
+        if kind in NEURONS:
+            vals = {}
+            for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
+                v = getattr(node, key, None)
+                if v is not None:
+                    try:
+                        vals[key] = np.asarray(v, dtype=np.float64)
+                    except (TypeError, ValueError):
+                        pass
+            out.append((name, kind, vals))
+    return out
+
+
+def _implied_dt(neurons: list[tuple[str, str, dict[str, np.ndarray]]]) -> list[float]:
+    """The time steps the file's parameters imply under the exporters' patterns: IF ``r = 1/dt``
+    (SpikingJelly), LIF ``r = tau/dt`` (snnTorch, SpikingJelly ``decay_input=False``), CubaLIF
+    ``r = tau_mem/dt``, ``w_in = tau_syn/dt`` (snnTorch, SpikingJelly); ``r = 1`` implies nothing."""
+    dts: list[float] = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _, kind, p in neurons:
+            pairs = []
+            if kind == "IF" and "r" in p:
+                pairs.append((np.ones_like(p["r"]), p["r"]))
+            elif kind in ("LIF", "LI") and "tau" in p and "r" in p:
+                pairs.append((p["tau"], p["r"]))
+            elif kind == "CubaLIF":
+                pairs += [(p[a], p[b]) for a, b in (("tau_mem", "r"), ("tau_syn", "w_in")) if a in p and b in p]
+            for num, den in pairs:
+                num, den = np.broadcast_arrays(num, den)
+                ok = np.isfinite(num) & np.isfinite(den) & (den != 1) & (den > 0)
+                # the writers compute these in float32: 7 significant digits give back their dt (1e-4, ...)
+                dts += [float(f"{v:.7g}") for v in np.unique((num[ok] / den[ok]).astype(np.float32))]
+    return dts
+
+
+def _close(a: float, b: float, rel: float = 1e-5) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any], batch_axis: bool,
+                    recorded: dict[str, Any], where: str, notes: list[str]) -> _Disc:
+    """Which library's discretisation reads this file, and its time step (docs/nir.md, "Libraries")."""
+    neurons = _neuron_params(nodes)
+    leaky = [n for n in neurons if n[1] != "IF"]
+    implied = _implied_dt(neurons)
+    unique: list[float] = []
+    for v in implied:
+        if not any(_close(v, u) for u in unique):
+            unique.append(v)
+    zero_d = any(np.ndim(v) == 0 for _, _, p in neurons for v in p.values())
+    all_r1 = all(np.all(p.get("r", 1.0) == 1) and np.all(p.get("w_in", 1.0) == 1) for _, _, p in neurons)
+    if library is None:
+        if recorded:
+            library = "nir"
+        elif leaky and all(k in ("LIF", "CubaLIF") for _, k, _ in neurons) and len(unique) == 1 \
+                and _close(unique[0], LIBRARY_DT["snntorch"]) and _snntorch_pattern(neurons):
+            library = "snntorch"
+            notes.append("the LIF/CubaLIF parameters follow snnTorch's exporter (r = tau/dt, dt = 1e-4): read as "
+                         "snnTorch's discretisation (pass library= to override)")
+        elif leaky and all_r1 and (batch_axis or zero_d):
+            library = "norse"
+            notes.append("r = 1 everywhere with " + ("a batch axis on the Input" if batch_axis else
+                                                     "scalar parameters") +
+                         ": read as Norse's exporter writes (tau = dt/tau_mem_inv, dt = 1e-3; pass library= to "
+                         "override)")
+        elif leaky and all_r1:
+            raise FrontendError(
+                "the leaky neurons have r = 1 and nothing in the file says which library wrote it, and the "
+                "libraries read tau differently: Norse writes tau = dt/tau_mem_inv (dt = 1e-3), SpikingJelly "
+                "(decay_input=True) tau = tau*dt (dt = 1e-4 by default)", where=where,
+                hint="pass library='norse' or library='spikingjelly' (with dt=, its export dt) or library='nir' "
+                     "(forward Euler at dt); command line: --library ...")
+        elif not leaky and dt is not None:
+            library = "nir"  # IF neurons at the dt the caller chose (snnc's generic forward-Euler reading)
+            if len(unique) == 1 and not _close(dt, unique[0]):
+                notes.append(f"every IF neuron has r = {1 / unique[0]!r}, SpikingJelly's r = 1/dt pattern "
+                             f"(dt = {unique[0]!r}); using dt = {dt!r} as asked")
+        elif len(unique) > 1:
+            raise FrontendError(f"the neurons' parameters imply different time steps {sorted(unique)} (r = 1/dt "
+                                f"for IF, r = tau/dt for LIF): not one writer's pattern", where=where,
+                                hint="pass dt= and library='nir' to read them with forward Euler at that dt")
+        elif unique:
+            library = "spikingjelly"
+            notes.append(f"the parameters follow SpikingJelly's exporter (r = 1/dt for IF, r = tau/dt or 1 for "
+                         f"LIF), dt = {unique[0]!r}: read as SpikingJelly's discretisation (pass library= to "
+                         f"override)")
+        else:
+            library = "nir"
+    if library not in LIBRARIES:
+        raise FrontendError(f"library must be one of {', '.join(map(repr, LIBRARIES))}, got {library!r}",
+                            where=where)
+    if library == "norse":
+        step_dt = dt if dt is not None else LIBRARY_DT["norse"]
+        if dt is None:
+            notes.append(f"Norse's dt is not in the file: using its default dt = {step_dt!r} (pass dt= otherwise)")
+        return _Disc("norse", step_dt, step_dt * step_dt, 1.0,
+                     "Norse writes tau = dt/tau_mem_inv, so dt must be the dt of norse's to_nir")
+    if library == "nir" and recorded:
+        return _Disc("nir", dt if dt is not None else recorded.get("dt", 1.0),
+                     *(2 * [dt if dt is not None else recorded.get("dt", 1.0)]))
+    if dt is None:
+        if unique:
+            dt = unique[0]
+        elif library in LIBRARY_DT and leaky:
+            dt = LIBRARY_DT[library]
+            notes.append(f"no parameter implies dt: using {library}'s default export dt = {dt!r}")
+        else:
+            dt = 1.0
+    elif unique and library in ("snntorch", "spikingjelly") and not _close(dt, unique[0]):
+        notes.append(f"dt = {dt!r} contradicts the file, whose parameters imply dt = {unique[0]!r} "
+                     f"({library}'s r = tau/dt pattern); using dt = {dt!r} as asked")
+    return _Disc(library, float(dt), float(dt), float(dt))
+
+
+def _snntorch_pattern(neurons: list[tuple[str, str, dict[str, np.ndarray]]]) -> bool:
+    """snnTorch writes LIF with r = tau/1e-4 (tau = r = inf for beta = 1), CubaLIF also w_in = tau_syn/1e-4."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _, kind, p in neurons:
+            pairs = [("tau", "r")] if kind == "LIF" else [("tau_mem", "r"), ("tau_syn", "w_in")]
+            for a, b in pairs:
+                if a not in p or b not in p:
+                    return False
+                num, den = np.broadcast_arrays(p[a], p[b])
+                inf = np.isinf(num) & np.isinf(den)
+                ok = inf | (np.abs(num / den - 1e-4) <= 1e-9)
+                if not np.all(ok):
+                    return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------- building
@@ -314,42 +593,156 @@ class _Importer:
     options: _Options
     recorded: dict[str, Any]
     where: str
+    plan: _Plan
+    disc: _Disc = field(init=False)
+    notes: list[str] = field(default_factory=list)
     graph: Graph = field(init=False)
     resets_seen: set[str] = field(default_factory=set)
+    skip_bias: bool = False
+    file_version: str | None = None
 
-    def build(self, chain: list[str], graph_name: str) -> Graph:
-        opts = self.options
+    def build(self, graph_name: str, library: str | None) -> Graph:
+        opts, plan = self.options, self.plan
         self.graph = Graph(graph_name, time_steps=opts.time_steps)
-        input_node = self.nir_graph.nodes[chain[0]]
-        features = self._shape(input_node.input_type.get("input"), chain[0], "Input shape")
+        features, dropped = self._input_features()
+        self.disc = _discretisation(library, opts.dt, plan.nodes, bool(dropped), self.recorded, self.where,
+                                    self.notes)
+        if opts.reset is None:  # SpikingJelly's exporter writes hard resets only: the file says 'zero'
+            if self.disc.library != "spikingjelly":
+                raise _reset_error(None, self.recorded, self.where)
+            self.options = opts = dataclasses.replace(opts, reset="zero")
+            self.notes.append("no reset was given: SpikingJelly exports hard resets only (v_reset), so reset "
+                              "'zero'")
+        if self.disc.library == "spikingjelly" and opts.reset == "subtract":
+            self.notes.append("reset 'subtract' contradicts the file: SpikingJelly exports hard resets only (its "
+                              "exporter refuses v_reset=None), i.e. reset 'zero'; using 'subtract' as asked")
+        if dropped:
+            self.notes.append(f"the Input {plan.input!r} is typed {[*dropped, *features]}: its leading axis "
+                              f"{list(dropped)} is the batch (or time) axis of the writer's sample input, which "
+                              f"snnc drops (features {list(features)})")
         if opts.encoder == "spikes":
-            flow = _Flow(self.graph.add_input(self._name(chain[0]), ValueType.spikes(*features)))
+            flow = _Flow(self.graph.add_input(self._name(plan.input), ValueType.spikes(*features)))
         else:
-            x = self.graph.add_input(self._name(chain[0]), ValueType.tensor(*features))
+            x = self.graph.add_input(self._name(plan.input), ValueType.tensor(*features))
             attrs = {"time_steps": opts.time_steps, "threshold": opts.encoder_threshold}
             flow = _Flow(self.graph.add_op("snn.rate_encode", [x], attrs,
                                            name=self._name(self.recorded.get("encoder_name", "encoder"))))
-        for node_name in chain[1:-1]:
-            node = self.nir_graph.nodes[node_name]
+        flows: dict[str, _Flow] = {plan.input: flow}
+        for node_name in plan.order:
+            if node_name == plan.input:
+                continue
+            node = plan.nodes[node_name]
+            ins = [flows[p] for p in plan.pred[node_name]]
+            if node_name == plan.output:
+                if len(ins) != 1:
+                    raise FrontendError(f"the Output {node_name!r} receives {len(ins)} nodes "
+                                        f"{plan.pred[node_name]}; snnc decodes one spike train or trace",
+                                        where=self._where(node_name), hint="end the graph with one neuron layer")
+                flow = ins[0]
+                continue
             try:
-                flow = CONVERTERS[_kind(node)](self, node_name, node, flow)
+                flows[node_name] = self._convert(node_name, node, ins)
             except SnncError as err:
                 if isinstance(err, FrontendError):
                     raise
-                raise FrontendError(f"NIR node {node_name!r} ({_kind(node)}) does not fit its input "
-                                    f"{flow.value.type}: {err.message}", where=self._where(node_name),
-                                    hint=err.hint) from None
-        out_name = chain[-1]
-        if flow.value.type.kind is not Kind.SPIKES:
-            raise FrontendError(f"the Output {out_name!r} receives a {flow.value.type.kind.value}, not spikes",
+                got = ", ".join(str(f.value.type) for f in ins)
+                raise FrontendError(f"NIR node {node_name!r} ({_kind(node)}) does not fit its input {got}: "
+                                    f"{err.message}", where=self._where(node_name), hint=err.hint) from None
+        out_name = plan.output
+        kind = flow.value.type.kind
+        if flow.scale != 1.0:
+            raise FrontendError(f"the Output {out_name!r} receives a scaled signal (factor {flow.scale!r})",
+                                where=self._where(out_name), hint="end the NIR graph with neurons")
+        if kind not in (Kind.SPIKES, Kind.POTENTIAL):
+            raise FrontendError(f"the Output {out_name!r} receives a {kind.value}, not spikes or an LI potential",
                                 where=self._where(out_name),
-                                hint="end the NIR graph with IF neurons: snnc decodes output spikes into scores")
+                                hint="end the NIR graph with neurons (IF, LIF, CubaLIF) or an LI readout")
+        if kind is Kind.SPIKES and opts.decoder == "max_over_time":
+            raise FrontendError("decoder 'max_over_time' reads an LI potential trace; this graph ends in spikes",
+                                where=self._where(out_name), hint="use decoder 'spike_count' or 'last_step'")
         decoder_name = self._name(self.recorded.get("decoder_name", "scores"))
         scores = self.graph.add_op(DECODER_OPS[opts.decoder], [flow.value], name=decoder_name)
         self.graph.set_outputs([scores])
         self.graph.metadata = self._metadata()
+        for note in self.notes:
+            warnings.warn(f"{self.where}: {note}", NirImportWarning, stacklevel=3)
         self.graph.verify()
         return self.graph
+
+    def _convert(self, node_name: str, node: Any, ins: list[_Flow]) -> _Flow:
+        kind = _kind(node)
+        convert = CONVERTERS[kind]
+        if len(ins) == 1:
+            return convert(self, node_name, node, ins[0])
+        where = self._where(node_name)
+        preds = self.plan.pred[node_name]
+        if kind in NEURONS:  # NIR sums the inputs of a node: currents of several synapses -> snn.add
+            bad = [p for p, f in zip(preds, ins, strict=True) if f.value.type.kind is not Kind.CURRENT]
+            if bad:
+                raise FrontendError(f"{kind} node receives spikes directly from {bad} (among {preds}); snnc's "
+                                    f"neurons integrate synaptic currents", where=where,
+                                    hint="put an Affine, Linear or Conv2d node on every edge into the neuron")
+            return convert(self, node_name, node, self._add(node_name, ins))
+        if kind in ("Affine", "Linear", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d"):
+            # a synapse of a sum of spike trains is the sum of the synapse of each (bias once)
+            parts = []
+            for i, f in enumerate(ins):
+                self.skip_bias = i > 0
+                try:
+                    parts.append(convert(self, node_name, node, f))
+                finally:
+                    self.skip_bias = False
+            return self._add(node_name, parts)
+        raise FrontendError(f"{kind} node sums {len(ins)} inputs {preds}; snnc sums currents before a neuron or "
+                            f"a synapse only", where=where,
+                            hint="merge the branches at a synapse or a neuron (skip connections: add currents)")
+
+    def _add(self, node_name: str, flows: list[_Flow]) -> _Flow:
+        scales = {f.scale for f in flows}
+        if len(scales) != 1:
+            raise FrontendError("the merged currents carry different SumPool2d factors", where=self._where(node_name),
+                                hint="merge after the next synapse")
+        value = flows[0].value
+        for f in flows[1:]:
+            if f.value.type.features != value.type.features:
+                raise FrontendError(f"NIR node {node_name!r} sums inputs of different shapes "
+                                    f"{list(value.type.features)} and {list(f.value.type.features)}",
+                                    where=self._where(node_name))
+            value = self.graph.add_op("snn.add", [value, f.value], name=self._name(node_name + "_sum"))
+        return _Flow(value, flows[0].scale)
+
+    def _input_features(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The Input's features, and the leading axes of size 1 dropped from its type (a batch / time axis
+        of the writer's sample input, e.g. Norse's and snnTorch's exports from a batched sample)."""
+        plan = self.plan
+        input_node = plan.nodes[plan.input]
+        itype = input_node.input_type if isinstance(getattr(input_node, "input_type", None), dict) else {}
+        shape = itype.get("input", next(iter(itype.values()), None)) if itype else None
+        features = self._shape(shape, plan.input, "Input shape")
+        want = [self._expects(s) for s in plan.succ[plan.input]]
+        dropped: list[int] = []
+        while len(features) > 1 and features[0] == 1 and want and all(
+                w is not None and len(features) > w for w in want):
+            dropped.append(features[0])
+            features = features[1:]
+        return features, tuple(dropped)
+
+    def _expects(self, node_name: str) -> int | None:
+        """How many feature axes a node reads (None: any)."""
+        node = self.plan.nodes[node_name]
+        kind = _kind(node)
+        if kind in ("Affine", "Linear"):
+            return 1
+        if kind in ("Conv2d", "AvgPool2d", "SumPool2d"):
+            return 3
+        if kind == "Conv1d":
+            return 2
+        declared = getattr(node, "input_type", None)
+        if isinstance(declared, dict) and declared:
+            shape = np.asarray(next(iter(declared.values())))
+            if shape.ndim == 1 and shape.size:
+                return int(shape.size)
+        return None
 
     # ------------------------------------------------------------------------------ helpers
     def _where(self, node_name: str) -> str:
@@ -370,8 +763,8 @@ class _Importer:
 
     def _metadata(self) -> dict[str, str]:
         opts, rec = self.options, self.recorded
-        same = bool(rec) and all(rec.get(k) == getattr(opts, k) for k in
-                                 ("time_steps", "encoder", "decoder", "dt")) \
+        same = bool(rec) and all(rec.get(k) == getattr(opts, k) for k in ("time_steps", "encoder", "decoder")) \
+            and rec.get("dt", 1.0) == self.disc.dt and not self.notes \
             and (opts.encoder != "rate" or rec.get("encoder_threshold") == opts.encoder_threshold) \
             and self.resets_seen <= {opts.reset}
         base = dict(rec.get("metadata", {}))
@@ -382,11 +775,16 @@ class _Importer:
         base.update({
             PROVENANCE + "version": str(nir.__version__),
             PROVENANCE + "reset": opts.reset,
-            PROVENANCE + "dt": repr(opts.dt),
+            PROVENANCE + "library": self.disc.library,
+            PROVENANCE + "dt": repr(self.disc.dt),
             PROVENANCE + "encoder": opts.encoder if opts.encoder == "spikes"
             else f"rate (threshold {opts.encoder_threshold!r})",
             PROVENANCE + "decoder": opts.decoder,
         })
+        if self.file_version:
+            base[PROVENANCE + "file_version"] = self.file_version
+        if self.notes:
+            base[PROVENANCE + "notes"] = " | ".join(self.notes)
         return base
 
     def param(self, node_name: str, node: object, key: str) -> np.ndarray:
@@ -431,7 +829,7 @@ def _affine(imp: _Importer, node_name: str, node: Any, x: _Flow, *, with_bias: b
                             f"one feature axis", where=imp._where(node_name),
                             hint="put a Flatten node before it")
     attrs: dict[str, Any] = {"weight": _f32(w * x.scale)}
-    if with_bias:
+    if with_bias and not imp.skip_bias:
         b = np.atleast_1d(imp.param(node_name, node, "bias"))
         if b.size == 1 and w.shape[0] != 1:
             b = np.repeat(b, w.shape[0])
@@ -481,13 +879,38 @@ def _conv2d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     attrs: dict[str, Any] = {"weight": _f32(w * x.scale), "strides": strides, "pads": pads,
                              "dilations": dilations, "group": groups}
     bias = getattr(node, "bias", None)
-    if bias is not None:
+    if bias is not None and not imp.skip_bias:
         b = np.atleast_1d(imp.param(node_name, node, "bias"))
         if b.size == 1 and w.shape[0] != 1:
             b = np.repeat(b, w.shape[0])
         if np.any(b != 0):  # NIR's Conv2d always has a bias; zeros are no bias
             attrs["bias"] = _f32(b)
     return _Flow(imp.graph.add_op("snn.conv2d", [x.value], attrs, name=imp._name(node_name)))
+
+
+def _conv1d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Conv1d on ``[C, L]`` -> ``snn.reshape`` to ``[C, 1, L]``, ``snn.conv2d`` with a ``1 x k`` kernel, and
+    ``snn.reshape`` back to ``[C_out, L_out]`` (exact: the same sums)."""
+    from types import SimpleNamespace
+
+    where = imp._where(node_name)
+    w = imp.param(node_name, node, "weight")
+    feats = x.value.type.features
+    if w.ndim != 3 or len(feats) != 2:
+        raise FrontendError(f"Conv1d needs a 3-D weight [C_out, C_in/groups, k] and features [C, L]; got weight "
+                            f"{list(w.shape)} and features {list(feats)}", where=where)
+    padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
+    if not isinstance(padding, str):
+        padding = (0, int(np.asarray(padding).reshape(-1)[0]))
+    one = lambda key: (1, int(np.asarray(getattr(node, key)).reshape(-1)[0]))  # noqa: E731
+    shim = SimpleNamespace(weight=w[:, :, None, :], stride=one("stride"), dilation=one("dilation"),
+                           groups=node.groups, padding=padding, bias=getattr(node, "bias", None), input_shape=None)
+    flat = imp.graph.add_op("snn.reshape", [x.value], {"shape": [feats[0], 1, feats[1]]},
+                            name=imp._name(node_name + "_2d"))
+    y = _conv2d(imp, node_name + "_2d", shim, _Flow(flat, x.scale))
+    out = y.value.type.features
+    value = imp.graph.add_op("snn.reshape", [y.value], {"shape": [out[0], out[2]]}, name=imp._name(node_name))
+    return _Flow(value, y.scale)
 
 
 def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
@@ -514,6 +937,19 @@ def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     return _Flow(imp.graph.add_op("snn.avgpool2d", [x.value], attrs, name=imp._name(node_name)), scale)
 
 
+def _scale(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Scale ``y = s * x`` with one factor ``s > 0``: carried to the next synapse's weights or the next
+    neuron's threshold (as a SumPool2d's factor). Per-neuron factors are refused."""
+    s = imp.param(node_name, node, "scale")
+    flat = s.reshape(-1)
+    if flat.size == 0 or np.any(flat != flat[0]) or flat[0] <= 0:
+        raise FrontendError(f"Scale has factors {flat[:4].tolist()}{'...' if flat.size > 4 else ''}; snnc carries "
+                            f"one positive factor into the next synapse's weights or neuron's threshold",
+                            where=imp._where(node_name),
+                            hint="fold per-neuron or negative factors into the neighbouring synapse's weights")
+    return _Flow(x.value, x.scale * float(flat[0]))
+
+
 def _flatten(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     """Flatten (dims counted without the batch axis, as NIR) -> ``snn.flatten`` or ``snn.reshape``."""
     feats = x.value.type.features
@@ -533,58 +969,214 @@ def _flatten(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     return _Flow(value, x.scale)
 
 
-def _if(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
-    """IF ``dv/dt = r I``, fire at ``v > v_threshold``, reset -> ``snn.if`` with
-    ``theta = v_threshold / (r * dt * scale)`` and the chosen reset."""
-    where = imp._where(node_name)
-    opts = imp.options
-    if x.value.type.kind is not Kind.CURRENT:
-        raise FrontendError(f"IF node receives {x.value.type.kind.value} directly; snnc's snn.if integrates a "
-                            f"synaptic current", where=where,
-                            hint="put an Affine, Linear, Conv2d or pooling node before the IF node")
-    feats = x.value.type.features
-    arrays = {}
-    for key in ("r", "v_threshold", "v_reset"):
-        arr = imp.param(node_name, node, key) if key != "v_reset" or getattr(node, key, None) is not None \
-            else np.zeros(1)
+# ------------------------------------------------------------------------------------------ neurons
+def _params(imp: _Importer, node_name: str, node: Any, keys: tuple[str, ...], feats: tuple[int, ...],
+            defaults: dict[str, float]) -> dict[str, np.ndarray]:
+    """The neuron parameters broadcast to the neurons (0-d and per-neuron arrays alike)."""
+    out = {}
+    for key in keys:
+        if getattr(node, key, None) is None and key in defaults:
+            arr = np.full(1, defaults[key])
+        else:
+            arr = np.asarray(getattr(node, key, None), dtype=np.float64) if getattr(node, key, None) is not None \
+                else None
+            if arr is None:
+                raise FrontendError(f"{_kind(node)} node has no {key}", where=imp._where(node_name))
+            if np.any(np.isnan(arr)):
+                raise FrontendError(f"{_kind(node)} {key} contains NaN", where=imp._where(node_name))
         try:
-            arrays[key] = np.broadcast_to(arr, feats)
+            out[key] = np.broadcast_to(arr, feats)
         except ValueError:
-            raise FrontendError(f"IF {key} has shape {list(arr.shape)}, the neurons are {list(feats)}",
-                                where=where) from None
-    r, v_th, v_reset = arrays["r"], arrays["v_threshold"], arrays["v_reset"]
-    if np.any(v_reset != 0):
+            raise FrontendError(f"{_kind(node)} {key} has shape {list(arr.shape)}, the neurons are {list(feats)}",
+                                where=imp._where(node_name)) from None
+    return out
+
+
+def _rate(imp: _Importer, tau: np.ndarray) -> np.ndarray:
+    """The fraction of a time constant one step covers: ``dt/tau`` (forward Euler); Norse, whose exporter
+    writes ``tau = dt/tau_mem_inv``, steps by ``dt*tau_mem_inv`` computed as Norse does, in float32."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if imp.disc.library == "norse":
+            inv = np.float32(imp.disc.dt) / tau.astype(np.float32)
+            return np.where(np.isinf(tau), 0.0, (np.float32(imp.disc.dt) * inv.astype(np.float32))
+                            .astype(np.float32).astype(np.float64))
+        return np.where(np.isinf(tau), 0.0, imp.disc.step / tau)
+
+
+def _decay(imp: _Importer, node_name: str, node: Any, tau: np.ndarray, what: str) -> np.ndarray:
+    """``1 - dt/tau`` (see :func:`_rate`), checked to lie in [0, 1]."""
+    ratio = _rate(imp, tau)
+    if np.any(tau <= 0) or np.any(ratio > 1):
+        bad = float(tau[(tau <= 0) | (ratio > 1)][0])
+        raise FrontendError(f"{_kind(node)} {what} = {bad!r} is below the time step ({imp.disc.describe()}): the "
+                            f"decay 1 - dt/{what} would be negative, so no discrete neuron matches it",
+                            where=imp._where(node_name),
+                            hint=f"check dt (the writer's time step: snnTorch 1e-4, SpikingJelly 1e-4 by default, "
+                                 f"Norse 1e-3) and library=; {imp.disc.hint}".rstrip("; "))
+    return 1.0 - ratio
+
+
+def _gain(values: np.ndarray) -> np.ndarray:
+    """A writer's ``r = tau/dt`` in float32 gives a gain of 1 up to float32 rounding: snap it to 1."""
+    return np.where(np.abs(values - 1.0) <= 4e-7, 1.0, values)
+
+
+def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """IF / LIF / CubaLIF / LI -> ``snn.if`` / ``snn.lif`` / ``snn.cuba_lif`` / ``snn.li`` (docs/nir.md, "Neurons")."""
+    where = imp._where(node_name)
+    opts, disc, kind = imp.options, imp.disc, _kind(node)
+    if x.value.type.kind is not Kind.CURRENT:
+        raise FrontendError(f"{kind} node receives {x.value.type.kind.value} directly; snnc's neurons integrate a "
+                            f"synaptic current", where=where,
+                            hint="put an Affine, Linear, Conv2d or pooling node before the neuron")
+    feats = x.value.type.features
+    keys = {"IF": ("r", "v_threshold", "v_reset"), "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+            "CubaLIF": ("tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset"),
+            "LI": ("tau", "r", "v_leak")}[kind]
+    p = _params(imp, node_name, node, keys, feats, {"v_reset": 0.0, "v_leak": 0.0, "w_in": 1.0, "r": 1.0})
+    if "v_reset" in p and np.any(p["v_reset"] != 0):
+        v = float(p["v_reset"][p["v_reset"] != 0][0])
         why = ("snnc's reset 'zero' sets V = 0, and the state starts at 0" if opts.reset == "zero" else
                "a subtractive reset (NIR <= 1.0.5) has no reset potential")
-        raise FrontendError(f"IF v_reset is nonzero (e.g. {float(v_reset[v_reset != 0][0])!r}); {why}, so there is "
-                            f"no exact discrete equivalent", where=where,
-                            hint="snnc imports IF neurons with v_reset = 0 only")
-    if np.any(r <= 0):
-        raise FrontendError("IF r must be > 0 everywhere (r <= 0 leaves the neuron deaf or inverts its input)",
-                            where=where)
-    if np.any(v_th <= 0):
-        raise FrontendError("IF v_threshold must be > 0 everywhere (snnc fires at V >= theta > 0)", where=where)
-    theta = _f32(v_th / (r * opts.dt * x.scale))
-    if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
-        raise FrontendError("IF threshold v_threshold / (r * dt) is not a positive float32 number", where=where,
-                            hint="check r, v_threshold and dt")
-    theta = _reduce(theta, node)
-    recorded = _text(node.metadata.get(META + "reset", "")) if isinstance(node.metadata, dict) else ""
-    if recorded:
-        imp.resets_seen.add(recorded)
+        raise FrontendError(f"{kind} v_reset is nonzero (e.g. {v!r}); {why}, so there is no exact discrete "
+                            f"equivalent", where=where, hint=f"snnc imports {kind} neurons with v_reset = 0 only")
+    if "v_leak" in p and np.any(p["v_leak"] != 0):
+        raise FrontendError(f"{kind} v_leak is nonzero (e.g. {float(p['v_leak'][p['v_leak'] != 0][0])!r}); "
+                            f"snnc's leaky neurons decay towards 0", where=where,
+                            hint="snnc imports leaky neurons with v_leak = 0 only (every library's default)")
+    for key in ("r", "w_in"):
+        if key in p and (np.any(p[key] <= 0) or np.any(np.isnan(p[key]))):
+            raise FrontendError(f"{kind} {key} must be > 0 everywhere (r <= 0 leaves the neuron deaf or inverts "
+                                f"its input)", where=where)
+    if "v_threshold" in p and (np.any(p["v_threshold"] <= 0) or not np.all(np.isfinite(p["v_threshold"]))):
+        raise FrontendError(f"{kind} v_threshold must be a finite number > 0 everywhere (snnc fires at "
+                            f"V >= theta > 0)", where=where)
+    attrs: dict[str, Any] = {}
+    r = p["r"]
+    if kind == "IF":
+        if np.any(np.isinf(r)):
+            raise FrontendError("IF r must be finite", where=where)
+        gain = r * disc.if_step
     else:
-        imp.resets_seen.add("?")
-    return _Flow(imp.graph.add_op("snn.if", [x.value], {"threshold": theta, "reset": opts.reset},
-                                  name=imp._name(node_name)))
+        tau = p["tau_mem"] if kind == "CubaLIF" else p["tau"]
+        attrs["beta"] = _f32(_decay(imp, node_name, node, tau, "tau_mem" if kind == "CubaLIF" else "tau"))
+        both_inf = np.isinf(tau) & np.isinf(r)  # snnTorch's Leaky(beta=1): tau = r = inf, r/tau = 1/dt
+        if np.any(np.isinf(r) & ~np.isinf(tau)):
+            raise FrontendError(f"{kind} r is infinite where tau is finite", where=where)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gain = np.where(both_inf, 1.0, _rate(imp, tau) * r)
+        if np.any(gain == 0):
+            raise FrontendError(f"{kind} tau is infinite where r is finite: the neuron receives no input",
+                                where=where)
+        if kind == "CubaLIF":
+            tau_syn, w_in = p["tau_syn"], p["w_in"]
+            attrs["alpha"] = _f32(_decay(imp, node_name, node, tau_syn, "tau_syn"))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                syn = w_in if disc.library == "norse" else \
+                    np.where(np.isinf(tau_syn) & np.isinf(w_in), 1.0, _rate(imp, tau_syn) * w_in)
+            gain = gain * _gain(syn)
+    gain = _gain(gain)
+    if kind == "LI":
+        # the output is the potential itself: fold the gain (and any SumPool factor) into the input synapses
+        _scale_current(imp, node_name, x.value, gain * x.scale)
+        beta = attrs["beta"]
+        return _Flow(imp.graph.add_op("snn.li", [x.value], {"beta": _reduce(beta, node, "beta")},
+                                      name=imp._name(node_name)))
+    theta = _f32(p["v_threshold"] / (gain * x.scale))
+    if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+        raise FrontendError(f"{kind} threshold v_threshold / gain is not a positive float32 number "
+                            f"({disc.describe()})", where=where, hint="check r, tau, v_threshold and dt")
+    attrs["threshold"] = _reduce(theta, node)
+    attrs["reset"] = opts.reset
+    for key in ("beta", "alpha"):
+        if key in attrs:
+            attrs[key] = _reduce(attrs[key], node, key)
+    rec = imp.plan.recurrent.get(node_name)
+    if kind != "IF":
+        # snnTorch applies the previous step's reset after the decay and input (reset_delay), except Leaky's
+        # reset to zero, which zeroes the potential before the decay; RLeaky, Synaptic and RSynaptic zero after
+        attrs["delayed_reset"] = int(disc.library == "snntorch" and (
+            opts.reset == "subtract" or kind == "CubaLIF" or rec is not None))
+        meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+        if imp.recorded and _text(meta.get(META + "delayed_reset", "")) in ("0", "1"):
+            attrs["delayed_reset"] = int(_text(meta[META + "delayed_reset"]))  # what snnc's export recorded
+    if rec is not None:
+        rec_name, rec_node = rec
+        if x.scale != 1.0:
+            raise FrontendError("a recurrent neuron fed through a SumPool2d is not supported", where=where)
+        w = imp.param(rec_name, rec_node, "weight")
+        if len(feats) != 1 or w.shape != (feats[0], feats[0]):
+            raise FrontendError(f"recurrent {_kind(rec_node)} {rec_name!r} has weight {list(w.shape)}; the "
+                                f"{list(feats)} neurons need [n, n]", where=imp._where(rec_name))
+        attrs["recurrent_weight"] = _f32(w)
+        if _kind(rec_node) == "Affine":
+            b = np.broadcast_to(imp.param(rec_name, rec_node, "bias"), feats[:1])
+            if np.any(b != 0):  # a constant current every step: joins the input synapse's bias
+                _add_bias(imp, node_name, x.value, b)
+    recorded = _text(node.metadata.get(META + "reset", "")) if isinstance(getattr(node, "metadata", None), dict) \
+        else ""
+    imp.resets_seen.add(recorded or "?")
+    op = {"IF": "snn.if", "LIF": "snn.lif", "CubaLIF": "snn.cuba_lif"}[kind]
+    if kind == "IF":
+        attrs.pop("beta", None)
+    return _Flow(imp.graph.add_op(op, [x.value], attrs, name=imp._name(node_name)))
 
 
-def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
-    """The threshold in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
-    meta = node.metadata if isinstance(node.metadata, dict) else {}
-    if META + "threshold_shape" not in meta:
+def _synapse_ops(imp: _Importer, value: Value) -> list[Any]:
+    """The dense / conv ops whose sum is ``value`` (through ``snn.add``), each read only there."""
+    op = imp.graph.producer(value)
+    if op is None:
+        return []
+    if op.opname == "snn.add":
+        return [o for v in op.operands for o in _synapse_ops(imp, v)] if len(imp.graph.users(value)) == 1 else []
+    if op.opname in ("snn.dense", "snn.conv2d") and len(imp.graph.users(value)) <= 1:
+        return [op]
+    return []
+
+
+def _scale_current(imp: _Importer, node_name: str, value: Value, factor: np.ndarray | float) -> None:
+    """Multiply the synapses that produce ``value`` by ``factor`` (per output neuron)."""
+    factor = np.asarray(factor, dtype=np.float64)
+    if np.all(factor == 1.0):
+        return
+    ops = _synapse_ops(imp, value)
+    if not ops:
+        raise FrontendError("an LI readout with a gain other than 1 must be fed by Affine/Linear/Conv2d nodes "
+                            "read by nothing else: snnc folds the gain into their weights", where=imp._where(node_name),
+                            hint="feed the LI node directly from a synapse")
+    for op in ops:
+        w = op.attrs["weight"]
+        f = factor.reshape(-1) if factor.ndim and op.opname == "snn.dense" else factor
+        if op.opname == "snn.conv2d" and factor.ndim:
+            per_channel = factor.reshape(factor.shape[0], -1)
+            if np.any(per_channel != per_channel[:, :1]):
+                raise FrontendError("an LI readout after a Conv2d needs one gain per channel (dt*r/tau equal over "
+                                    "each channel's pixels)", where=imp._where(node_name))
+            f = per_channel[:, 0]
+        if op.opname == "snn.dense":
+            op.attrs["weight"] = _f32(w * np.broadcast_to(f, (w.shape[0],))[:, None])
+        else:
+            op.attrs["weight"] = _f32(w * np.broadcast_to(f, (w.shape[0],))[:, None, None, None])
+        if "bias" in op.attrs:
+            op.attrs["bias"] = _f32(op.attrs["bias"] * np.broadcast_to(f, (w.shape[0],)))
+
+
+def _add_bias(imp: _Importer, node_name: str, value: Value, bias: np.ndarray) -> None:
+    ops = [op for op in _synapse_ops(imp, value) if op.opname == "snn.dense"]
+    if not ops:
+        raise FrontendError("the recurrent Affine's bias needs an Affine/Linear input synapse to join",
+                            where=imp._where(node_name), hint="use a Linear (no bias) for the recurrent weights")
+    op = ops[0]
+    op.attrs["bias"] = _f32(op.attrs.get("bias", np.zeros(op.attrs["weight"].shape[0])) + bias)
+
+
+def _reduce(theta: np.ndarray, node: Any, key: str = "threshold") -> np.ndarray:
+    """The parameter in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
+    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+    if META + f"{key}_shape" not in meta:
         return theta
     try:
-        shape = [int(d) for d in json.loads(_text(meta[META + "threshold_shape"]))]
+        shape = [int(d) for d in json.loads(_text(meta[META + f"{key}_shape"]))]
     except (TypeError, ValueError):
         return theta
     if len(shape) > theta.ndim:
@@ -599,24 +1191,27 @@ def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
 CONVERTERS: dict[str, Converter] = {
     "Affine": _affine,
     "Linear": _linear,
+    "Conv1d": _conv1d,
     "Conv2d": _conv2d,
     "AvgPool2d": _pool,
     "SumPool2d": _pool,
     "Flatten": _flatten,
-    "IF": _if,
+    "Scale": _scale,
+    "IF": _neuron,
+    "LIF": _neuron,
+    "CubaLIF": _neuron,
+    "LI": _neuron,
 }
 #: every NIR node type snnc imports
 SUPPORTED: tuple[str, ...] = ("Input", "Output", *CONVERTERS)
 #: why some NIR node types have no snnc equivalent (the error hint)
 UNSUPPORTED_REASONS: dict[str, str] = {
-    "LIF": "a leaky neuron (tau, v_leak) has no exact equivalent in snnc's non-leaky snn.if",
-    "CubaLIF": "a current-based leaky neuron (synaptic and membrane leaks) has no snnc equivalent",
-    "LI": "a leaky integrator without spikes has no snnc equivalent",
-    "CubaLI": "a current-based leaky integrator without spikes has no snnc equivalent",
-    "I": "an integrator without spikes has no snnc equivalent (snnc neurons emit spikes)",
-    "Threshold": "a stand-alone threshold has no snnc equivalent (snnc's neurons integrate)",
-    "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring weights",
-    "Delay": "snnc has no synaptic delays",
-    "Conv1d": "snnc has 2-D convolutions only",
-    "NIRGraph": "flatten nested subgraphs into one graph first",
+    "CubaLI": "a current-based leaky integrator without spikes has no snnc op (snn.li has no synaptic current); "
+              "an LI readout (tau_syn -> 0) or a CubaLIF would map",
+    "I": "an integrator without spikes has no snnc op (snn.li with beta = 1 would need tau = inf: write an LI node "
+         "with tau = inf)",
+    "Threshold": "a stand-alone threshold (a Heaviside on its input) has no snnc op: snnc's neurons integrate; "
+                 "an IF neuron with reset 'zero' after a synapse is the nearest",
+    "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
+             "delay, or export without it",
 }

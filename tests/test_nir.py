@@ -18,7 +18,7 @@ from snnc.cli import nir as nir_cli
 from snnc.errors import FrontendError, SnncError, UnsupportedOpError
 from snnc.frontend import import_onnx
 from snnc.frontend.nir_export import NirExportError, export_nir
-from snnc.frontend.nir_import import import_nir
+from snnc.frontend.nir_import import NirImportWarning, import_nir
 from snnc.frontend.snn_onnx import SnnModelBuilder
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import print_graph
@@ -67,7 +67,8 @@ def _pair(v: object) -> tuple[int, int]:
 def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: float = 1.0) -> np.ndarray:
     """Run a sequential NIR graph on a spike train [T, B, *f] (float64), as docs/nir.md maps it:
     per step ``y = W x + b`` etc.; IF: ``v += r*dt*I``, spike when ``v > v_threshold``, then subtract
-    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). Returns the Output spikes."""
+    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). LIF, CubaLIF, LI: the
+    forward-Euler step of NIR's ODEs at dt (``library='nir'``). Returns the Output spikes (LI: the trace)."""
     succ = dict(graph.edges)
     name = next(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
     x = spikes.astype(np.float64)
@@ -88,6 +89,11 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
                 pads = (*_pair(pad), *_pair(pad))
             y = _conv(flat, node.weight.astype(np.float64), node.bias, _pair(node.stride), pads,
                       _pair(node.dilation), int(node.groups))
+        elif isinstance(node, nir.Conv1d):  # as a Conv2d of height 1
+            pad = int(np.asarray(node.padding).reshape(-1)[0])
+            w = node.weight[:, :, None, :].astype(np.float64)
+            y = _conv(flat[:, :, None, :], w, node.bias, (1, int(node.stride)), (0, pad, 0, pad),
+                      (1, int(node.dilation)), int(node.groups))[:, :, 0, :]
         elif isinstance(node, nir.SumPool2d | nir.AvgPool2d):
             k = _pair(node.kernel_size)
             y = _pool_sum(flat, k, _pair(node.stride), _pair(node.padding))
@@ -103,6 +109,25 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
             out = np.zeros_like(cur)
             for t in range(steps):
                 v = v + node.r * dt * cur[t]
+                assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
+                z = v > node.v_threshold
+                out[t] = z
+                v = np.where(z, v - node.v_threshold, v) if reset == "subtract" else np.where(z, node.v_reset, v)
+            y = out.reshape(steps * batch, *out.shape[2:])
+        elif isinstance(node, nir.LIF | nir.CubaLIF | nir.LI):  # forward Euler at dt, reset before the decay
+            cur = flat.reshape(steps, batch, *flat.shape[1:])
+            v, i_syn = np.zeros(cur.shape[1:]), np.zeros(cur.shape[1:])
+            out = np.zeros_like(cur)
+            tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
+            for t in range(steps):
+                drive = cur[t]
+                if isinstance(node, nir.CubaLIF):
+                    i_syn = i_syn + dt / node.tau_syn * (-i_syn + node.w_in * cur[t])
+                    drive = i_syn
+                v = v + dt / tau * (node.v_leak - v + node.r * drive)
+                if isinstance(node, nir.LI):
+                    out[t] = v
+                    continue
                 assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
                 z = v > node.v_threshold
                 out[t] = z
@@ -375,7 +400,7 @@ def test_export_refuses_relpsp(tmp_path: Path) -> None:
     with pytest.raises(NirExportError) as err:
         export_nir(graph, out)
     assert "snn.relpsp" in err.value.message and "NIR has no ReL-PSP neuron" in err.value.message
-    assert err.value.where.endswith("snn.relpsp") and "IF networks" in err.value.hint
+    assert err.value.where.endswith("snn.relpsp") and "IF and leaky networks" in err.value.hint
     assert not out.exists()
 
 
@@ -391,23 +416,123 @@ def test_export_does_not_overwrite(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("node", ["LIF", "CubaLIF"])
-def test_leaky_neurons_are_unsupported(tmp_path: Path, node: str) -> None:
+def test_leaky_neurons_with_r_one_need_the_library(tmp_path: Path, node: str) -> None:
+    """r = 1 leaves tau ambiguous (Norse writes dt/tau_mem_inv, SpikingJelly tau*dt): refused, naming both;
+    with library= the neuron imports as the forward-Euler step of that dt."""
     nodes, edges = _mlp(np.random.default_rng(0))
     one = np.ones(16, np.float32)
-    nodes["lif1"] = (nir.LIF(tau=one * 10, r=one, v_leak=0 * one, v_threshold=one) if node == "LIF" else
-                     nir.CubaLIF(tau_syn=one, tau_mem=one * 10, r=one, v_leak=0 * one, v_threshold=one))
+    nodes["lif1"] = (nir.LIF(tau=one * 4, r=one, v_leak=0 * one, v_threshold=one) if node == "LIF" else
+                     nir.CubaLIF(tau_syn=one * 2, tau_mem=one * 4, r=one, v_leak=0 * one, v_threshold=one))
+    path = _write(tmp_path, nodes, edges)
+    with pytest.raises(FrontendError, match="Norse") as err:
+        import_nir(path, reset="zero", time_steps=T)
+    assert "library='norse'" in str(err.value.hint) and "library='spikingjelly'" in str(err.value.hint)
+    graph = import_nir(path, reset="zero", time_steps=T, library="nir", dt=1.0)
+    op = graph.ops[1]
+    assert op.opname == ("snn.lif" if node == "LIF" else "snn.cuba_lif")
+    np.testing.assert_array_equal(op.attrs["beta"], np.full(16, 0.75, np.float32))  # 1 - dt/tau
+    # gain dt*r/tau (CubaLIF also dt*w_in/tau_syn) goes into the threshold: 1 / 0.25 (/ 0.5)
+    theta = 4.0 if node == "LIF" else 8.0
+    np.testing.assert_array_equal(op.attrs["threshold"], np.full(16, theta, np.float32))
+    assert op.attrs["delayed_reset"] == 0
+
+
+def test_merges_sum_currents(tmp_path: Path) -> None:
+    """NIR sums the inputs of a node: two synapses into one neuron become snn.add (a skip connection)."""
+    rng = np.random.default_rng(0)
+    nodes, edges = _mlp(rng)
+    nodes["fc2"] = nir.Linear(weight=(rng.integers(-16, 32, (5, 16)) / 64).astype(np.float32))
+    nodes["side"] = nir.Linear(weight=(rng.integers(-16, 32, (5, 16)) / 64).astype(np.float32))
+    edges += [("lif1", "side"), ("side", "lif2")]
+    graph = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    assert [op.opname for op in graph.ops].count("snn.add") == 1
+    x = _spikes(rng, 4, 12)
+    expected = _run(graph, x).spikes["lif2"]
+    import_chain = import_nir(_write(tmp_path, *_mlp(np.random.default_rng(0)), name="chain.nir"), reset="zero",
+                              time_steps=T)
+    import_chain.ops[2].attrs["weight"] = nodes["fc2"].weight + nodes["side"].weight  # exact: dyadic
+    np.testing.assert_array_equal(_run(import_chain, x).spikes["lif2"], expected)
+    assert expected.sum() > 0
+
+
+def test_spike_trains_summed_into_a_synapse(tmp_path: Path) -> None:
+    """A synapse fed by two spike trains is the sum of the synapse applied to each (its bias once)."""
+    rng = np.random.default_rng(1)
+    nodes, edges = _mlp(rng)
+    nodes["fc0"] = nir.Linear(weight=np.eye(12, dtype=np.float32))
+    nodes["if0"] = _if(12, 0.5)
+    edges += [("input", "fc0"), ("fc0", "if0"), ("if0", "fc1")]
+    graph = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    dense = [op for op in graph.ops if op.opname == "snn.dense"]
+    assert len(dense) == 4 and sum("bias" in op.attrs for op in dense[:3]) == 1
+    assert "snn.add" in [op.opname for op in graph.ops]
+
+
+def test_other_cycles_are_refused_as_recurrence(tmp_path: Path) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    nodes["back"] = nir.Linear(weight=np.ones((16, 5), np.float32))
+    edges += [("lif2", "back"), ("back", "lif1")]
+    with pytest.raises(FrontendError, match="cycle through nodes") as err:
+        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    assert "recurrent_weight" in str(err.value.hint)
+
+
+def test_nested_graph_with_a_recurrent_loop(tmp_path: Path) -> None:
+    """snnTorch's RLeaky: a nested NIRGraph Input -> lif <-> w_rec -> Output becomes snn.lif with
+    recurrent_weight; the recurrent Affine's bias joins the input synapse's bias."""
+    rng = np.random.default_rng(2)
+    n = 6
+    w_rec = (rng.integers(-16, 16, (n, n)) / 64).astype(np.float32)
+    sub = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([n])}),
+        "lif": nir.LIF(tau=np.full(n, 4e-4), r=np.full(n, 4.0), v_leak=np.zeros(n), v_threshold=np.full(n, 0.9),
+                       v_reset=np.zeros(n)),
+        "w_rec": nir.Affine(weight=w_rec, bias=np.full(n, 1 / 64, np.float32)),
+        "output": nir.Output(output_type={"output": np.array([n])}),
+    }, edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")], type_check=False)
+    nodes = {"input": nir.Input(input_type={"input": np.array([1, 12])}),  # a batch axis: dropped
+             "fc": nir.Affine(weight=(rng.integers(-16, 32, (n, 12)) / 64).astype(np.float32),
+                              bias=np.zeros(n, np.float32)),
+             "rec": sub, "output": nir.Output(output_type={"output": np.array([n])})}
+    path = _write(tmp_path, nodes, [("input", "fc"), ("fc", "rec"), ("rec", "output")], type_check=False)
+    with pytest.warns(NirImportWarning, match="batch"):
+        graph = import_nir(path, reset="subtract", time_steps=T)
+    lif = graph.ops[1]
+    assert lif.opname == "snn.lif" and graph.inputs[0].type.features == (12,)
+    np.testing.assert_array_equal(lif.attrs["recurrent_weight"], w_rec)
+    np.testing.assert_array_equal(graph.ops[0].attrs["bias"], np.full(n, 1 / 64, np.float32))
+    np.testing.assert_array_equal(lif.attrs["beta"], np.full(n, 0.75, np.float32))  # snnTorch: r = tau/1e-4
+    assert lif.attrs["delayed_reset"] == 1 and graph.metadata["snn.nir.library"] == "snntorch"
+    assert "batch" in graph.metadata["snn.nir.notes"]
+
+
+def test_li_readout_and_scalar_parameters(tmp_path: Path) -> None:
+    """0-d parameters broadcast to the neurons; an LI readout is snn.li, its gain folded into the weights,
+    decoded by max_over_time."""
+    rng = np.random.default_rng(3)
+    nodes, edges = _mlp(rng)
+    nodes["lif2"] = nir.LI(tau=np.array(2.0), r=np.array(1.0), v_leak=np.array(0.0))
+    graph = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), reset="zero", time_steps=T,
+                       library="nir", decoder="max_over_time")
+    assert [op.opname for op in graph.ops][-2:] == ["snn.li", "snn.max_over_time_decode"]
+    np.testing.assert_array_equal(graph.ops[2].attrs["weight"], _f32(nodes["fc2"].weight * 0.5))
+    with pytest.raises(FrontendError, match="max_over_time"):
+        import_nir(_write(tmp_path, *_mlp(rng)), reset="zero", time_steps=T, decoder="max_over_time")
+
+
+@pytest.mark.parametrize("node", ["Delay", "Threshold", "CubaLI"])
+def test_unsupported_nodes_name_the_node_and_why(tmp_path: Path, node: str) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    n = np.ones(16, np.float32)
+    nodes["lif1"] = {"Delay": lambda: nir.Delay(delay=n), "Threshold": lambda: nir.Threshold(threshold=n),
+                     "CubaLI": lambda: nir.CubaLI(tau_syn=n, tau_mem=n, r=n, v_leak=0 * n)}[node]()
     with pytest.raises(UnsupportedOpError) as err:
         import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
-    text = str(err.value)
-    assert "'lif1'" in text and node in text and "supported NIR nodes: Input, Output, Affine" in text
+    assert "'lif1'" in str(err.value) and node in str(err.value) and "supported NIR nodes" in str(err.value.hint)
 
 
-def test_branching_graphs_are_refused(tmp_path: Path) -> None:
-    nodes, edges = _mlp(np.random.default_rng(0))
-    nodes["side"] = nir.Linear(weight=np.ones((5, 16), np.float32))
-    edges += [("lif1", "side"), ("side", "lif2")]
-    with pytest.raises(FrontendError, match="sequential"):
-        import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.float32)
 
 
 def test_non_power_of_two_sumpool_is_refused(tmp_path: Path) -> None:
@@ -469,3 +594,131 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
         _cli("import", str(nir_file), "--reset", "zero", "-o", str(ir_file))
     with pytest.raises(NirExportError, match="relpsp"):
         _cli("export", str(MODELS / "stdbp-digits.onnx"), "-o", str(tmp_path / "d.nir"))
+
+
+def test_cli_library_and_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--library chooses the discretisation; what snnc inferred is printed as a note."""
+    nodes, edges = _mlp(np.random.default_rng(0))
+    one = np.ones(16, np.float32)
+    nodes["lif1"] = nir.LIF(tau=one * 2e-4, r=one, v_leak=0 * one, v_threshold=one)
+    nodes["input"] = nir.Input(input_type={"input": np.array([1, 12])})
+    path = _write(tmp_path, nodes, edges, type_check=False)
+    with pytest.raises(SnncError, match="below the time step"):  # read as snnTorch at dt = 1: decay 1 - 5000
+        _cli("import", str(path), "--reset", "zero", "-T", "4", "--library", "snntorch", "--dt", "1")
+    assert _cli("import", str(path), "--reset", "zero", "-T", "4", "--library", "spikingjelly", "--dt", "1e-4",
+                "-o", str(tmp_path / "out.snnir")) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "batch" in err
+    graph = parse_graph((tmp_path / "out.snnir").read_text())
+    np.testing.assert_array_equal(graph.ops[1].attrs["beta"], np.full(16, 0.5, np.float32))
+    assert graph.metadata["snn.nir.library"] == "spikingjelly"
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_chain_matches_forward_euler(tmp_path: Path, reset: str) -> None:
+    """library='nir': LIF, CubaLIF and an LI readout are NIR's ODEs stepped by forward Euler at dt, reset
+    before the next decay; per-neuron tau, r, w_in and thresholds (real-valued weights, float64 reference)."""
+    rng = np.random.default_rng(11)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    dt = 0.5
+
+    def u(lo: float, hi: float, n: int) -> np.ndarray:
+        return rng.uniform(lo, hi, n).astype(np.float32)
+
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Affine(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32),
+                           bias=rng.normal(0, 0.1, n1).astype(np.float32))),
+        ("lif", nir.LIF(tau=u(1, 8, n1), r=u(0.5, 2, n1), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=u(0.3, 1.0, n1), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=u(1, 4, n2), tau_mem=u(1, 8, n2), r=u(0.5, 2, n2), w_in=u(0.5, 2, n2),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=u(0.1, 0.5, n2),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("li", nir.LI(tau=u(1, 8, n3), r=u(0.5, 2, n3), v_leak=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset=reset, time_steps=T, library="nir", dt=dt, decoder="last_step")
+    assert [op.opname for op in graph.ops] == ["snn.dense", "snn.lif", "snn.dense", "snn.cuba_lif", "snn.dense",
+                                               "snn.li", "snn.last_step_decode"]
+    x = _spikes(rng, 4, n_in, p=0.6)
+    graph.set_outputs([graph.outputs[0], graph.ops[3].result, graph.ops[5].result])
+    result = _run(graph, x)
+    expected = nir_reference(nir.read(path), x, reset=reset, dt=dt)
+    np.testing.assert_allclose(result.outputs["li"], expected, rtol=1e-4, atol=1e-5)
+    assert result.spikes["cuba"].sum() > 0 and result.spikes["lif"].sum() > 0
+
+
+def test_conv1d_is_a_conv2d_of_height_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([2, 9])})),
+        ("conv", nir.Conv1d(input_shape=9, weight=rng.normal(0.2, 0.6, (3, 2, 3)).astype(np.float32), stride=2,
+                            padding=1, dilation=1, groups=1, bias=rng.normal(0, 0.1, 3).astype(np.float32))),
+        ("if1", _if((3, 5), 0.8)),
+        ("output", nir.Output(output_type={"output": np.array([3, 5])})),
+    )
+    path = _write(tmp_path, nodes, edges, type_check=False)
+    graph = import_nir(path, reset="subtract", time_steps=T)
+    assert [op.opname for op in graph.ops][:3] == ["snn.reshape", "snn.conv2d", "snn.reshape"]
+    x = _spikes(rng, 4, 2, 9, p=0.6)
+    expected = nir_reference(nir.read(path, type_check=False), x, reset="subtract")
+    np.testing.assert_array_equal(_run(graph, x).spikes["if1"], expected.astype(bool))
+    assert expected.sum() > 0
+
+
+def test_scale_folds_into_the_next_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    nodes, edges = _mlp(rng)
+    nodes = {**{k: v for k, v in nodes.items() if k != "lif2"}, "scale": nir.Scale(scale=np.full(5, 2.0, np.float32)),
+             "lif2": nodes["lif2"]}
+    edges = [e for e in edges if e != ("fc2", "lif2")] + [("fc2", "scale"), ("scale", "lif2")]
+    graph = import_nir(_write(tmp_path, nodes, edges, type_check=False), reset="zero", time_steps=T)
+    np.testing.assert_array_equal(graph.ops[3].attrs["threshold"], np.full(5, 0.35, np.float32))  # 0.7 / 2
+    nodes["scale"] = nir.Scale(scale=np.arange(1, 6, dtype=np.float32))
+    with pytest.raises(FrontendError, match="one positive factor"):
+        import_nir(_write(tmp_path, nodes, edges, name="per.nir", type_check=False), reset="zero", time_steps=T)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_networks_round_trip_through_nir(tmp_path: Path, reset: str) -> None:
+    """snn.lif (both reset orders), snn.cuba_lif and snn.li export as LIF / CubaLIF / LI whose forward-Euler
+    step at dt is snnc's, and import back to the same graph."""
+    rng = np.random.default_rng(14)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    betas = rng.choice(np.array([0.5, 0.75, 0.9, 0.95, 1.0], np.float32), n1)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Linear(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32))),
+        # snnTorch's pattern (r = tau/1e-4): a delayed reset under 'subtract'
+        ("lif", nir.LIF(tau=(1e-4 / (1 - betas.astype(np.float64))).astype(np.float32),
+                        r=(1 / (1 - betas.astype(np.float64))).astype(np.float32), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=rng.uniform(0.3, 1, n1).astype(np.float32), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=np.full(n2, 2e-4, np.float32), tau_mem=np.full(n2, 4e-4, np.float32),
+                             r=np.full(n2, 4.0, np.float32), w_in=np.full(n2, 2.0, np.float32),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=np.full(n2, 0.4, np.float32),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("out", nir.LIF(tau=np.full(n3, 2e-4, np.float32), r=np.full(n3, 2.0, np.float32),
+                        v_leak=np.zeros(n3, np.float32), v_threshold=np.full(n3, 0.5, np.float32),
+                        v_reset=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    with pytest.warns(NirImportWarning):
+        graph = import_nir(_write(tmp_path, nodes, edges), reset=reset, time_steps=T)
+    assert graph.ops[1].attrs["delayed_reset"] == int(reset == "subtract")
+    export_nir(graph, tmp_path / "back.nir", dt=0.25)
+    again = import_nir(tmp_path / "back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph)
+    # an LI readout decoded by max_over_time
+    nodes["out"] = nir.LI(tau=np.full(n3, 4e-4, np.float32), r=np.full(n3, 3.0, np.float32),
+                          v_leak=np.zeros(n3, np.float32))
+    graph = import_nir(_write(tmp_path, nodes, edges, name="li.nir"), reset=reset, time_steps=T, library="snntorch",
+                       dt=1e-4, decoder="max_over_time")
+    np.testing.assert_array_equal(graph.ops[-2].attrs["beta"], np.full(n3, 0.75, np.float32))
+    export_nir(graph, tmp_path / "li_back.nir", dt=0.5)
+    again = import_nir(tmp_path / "li_back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph) and again.ops[-2].opname == "snn.li"

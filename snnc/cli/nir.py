@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from snnc.cli._util import positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``import`` and ``export`` subcommands of ``snnc nir``."""
-    from snnc.frontend.nir_import import DECODERS, ENCODERS
+    from snnc.frontend.nir_import import DECODERS, ENCODERS, LIBRARIES
 
     sub = p.add_subparsers(dest="nir_command", metavar="SUBCOMMAND", required=True)
     imp = sub.add_parser("import", help="read a NIR graph (.nir) into the snnc IR",
@@ -29,8 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     imp.add_argument("file", help="the .nir file")
     # not required=True in argparse: a missing --reset is a SnncError that explains the NIR 1.0.5/1.0.6 change
     imp.add_argument("--reset", default=None, metavar="{subtract,zero}",
-                     help="IF reset (required): 'subtract' (V -= theta, nir <= 1.0.5) or 'zero' "
-                          "(V = 0, nir >= 1.0.6 with v_reset = 0)")
+                     help="neuron reset (required, except for SpikingJelly files: 'zero'): 'subtract' (V -= theta, "
+                          "nir <= 1.0.5, snnTorch's default) or 'zero' (V = 0, nir >= 1.0.6 with v_reset = 0; "
+                          "Norse's and SpikingJelly's default)")
     imp.add_argument("-T", "--time-steps", type=positive_int, default=None,
                      help="simulation length T (required unless the file was written by 'snnc nir export')")
     imp.add_argument("--encoder", choices=ENCODERS, default=None,
@@ -39,8 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     imp.add_argument("--encoder-threshold", type=float, default=None,
                      help="the rate encoder's threshold (default 0.5)")
     imp.add_argument("--decoder", choices=DECODERS, default=None,
-                     help="output decoding: spike_count (default, spikes / T) or last_step (S[T-1])")
-    imp.add_argument("--dt", type=float, default=None, help="NIR time per snnc step (default 1)")
+                     help="output decoding: spike_count (default, spikes / T, or the mean of an LI trace), "
+                          "last_step (S[T-1] or V[T-1]) or max_over_time (LI readouts: max_t V[t])")
+    imp.add_argument("--dt", type=float, default=None,
+                     help="NIR time per snnc step (default: what the file implies, e.g. SpikingJelly's IF r = 1/dt "
+                          "or snnTorch's r = tau/dt; else the library's export dt; else 1)")
+    imp.add_argument("--library", choices=LIBRARIES, default=None,
+                     help="whose discretisation the file follows (default: detected from the file; docs/nir.md)")
     imp.add_argument("-o", "--output", default=None, help="write the IR dump here instead of stdout")
     imp.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     imp.set_defaults(nir_run=_run_import)
@@ -60,19 +67,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from snnc.frontend.nir_import import import_nir
+    from snnc.frontend.nir_import import NirImportWarning, import_nir
     from snnc.io import check_output_path, write_atomic
     from snnc.ir.printer import print_graph
 
     out = check_output_path(args.output, inputs=(args.file,), force=args.force) if args.output else None
-    graph = import_nir(args.file, reset=args.reset, time_steps=args.time_steps, encoder=args.encoder,
-                       decoder=args.decoder, encoder_threshold=args.encoder_threshold, dt=args.dt)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", NirImportWarning)
+        graph = import_nir(args.file, reset=args.reset, time_steps=args.time_steps, encoder=args.encoder,
+                           decoder=args.decoder, encoder_threshold=args.encoder_threshold, dt=args.dt,
+                           library=args.library)
+    for note in notes:
+        print(f"note: {note.message}", file=sys.stderr)
     text = print_graph(graph)
     if out is None:
         sys.stdout.write(text)
     else:
         write_atomic(out, text)
-        print(f"wrote {out} ({len(graph.ops)} ops, T = {graph.time_steps}, reset {args.reset})", file=sys.stderr)
+        reset = graph.metadata.get("snn.nir.reset", args.reset)
+        print(f"wrote {out} ({len(graph.ops)} ops, T = {graph.time_steps}, reset {reset})", file=sys.stderr)
     return 0
 
 
