@@ -18,9 +18,9 @@ it, onnxruntime otherwise (the rows' figures were taken before the importer knew
 shipped leaky model, 88.37 %): test accuracy on all 10,000 test images
 and spikes per inference (all IF/LIF neurons, the encoder excluded). Rows with a ``--models`` file name are
 written there with the trainer's full ``snn.`` metadata (``models/stbp-fashion-lif-li.onnx`` came from the row
-``lif-li-max``; a model moved into ``models/`` needs its golden file, ``tests/golden/``). Results go to ``--json`` after every row; rows
-already there are skipped, and each row checkpoints every epoch under ``--runs`` and resumes from it, so an
-interrupted run continues where it stopped.
+``lif-li-max``; a model moved into ``models/`` needs its golden file, ``tests/golden/``). Results go to
+``--json`` after every row; rows already there are skipped, and each row checkpoints every epoch under
+``--runs`` and resumes from it, so an interrupted run continues where it stopped.
 
 Usage:
     python bench/train_leaky.py --epochs 8 --json bench/results/train_leaky.json --models /tmp/leaky-models
