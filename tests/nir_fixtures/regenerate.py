@@ -60,7 +60,8 @@ def _dyadic(module, seed: int, lo: int = -24, hi: int = 40) -> None:  # noqa: AN
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            if name.endswith(("weight", "bias")) and p.dim() >= 1:
+            # only synapses: rockpool's neurons have a "bias" too, which its exporter drops (v_leak = 0)
+            if name.endswith(("weight", "bias")) and p.dim() >= 1 and "LIF" not in name:
                 a, b = (lo, hi) if name.endswith("weight") else (lo // 4, hi // 4)
                 p.copy_(torch.randint(a, b + 1, p.shape, generator=gen).float() / 64)
 
@@ -205,7 +206,7 @@ def _sinabs() -> None:
     }
     for i, (name, (net, feats, call)) in enumerate(cases.items()):
         # multispike: positive, strong weights, so that potentials reach twice the threshold
-        _dyadic(net, SEED + i, lo=0 if "multispike" in name else -24)
+        _dyadic(net, SEED + i, lo={"iaf-mlp-multispike": 0, "iaf-conv": -48}.get(name, -24))
         if "multispike" in name:
             with torch.no_grad():
                 for n, p in net.named_parameters():
