@@ -34,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PINS = ["torch==2.13.0", "sinabs==3.1.3", "rockpool==3.1.0"]
-SNNC_DEPS = ["onnx", "onnxruntime", "lark", "tqdm", "dask[distributed]"]
+SNNC_DEPS = ["onnx", "onnxruntime", "lark", "tqdm", "dask[distributed]", "pytest"]
 T, B = 16, 3
 SEED = 15
 
@@ -308,13 +308,26 @@ def _check_snnc() -> None:
         flags = ["--reset", "subtract", "-T", str(T)]
         if "zero" in path.stem:
             flags[1] = "zero"
-        if path.stem.startswith("sinabs-lif"):
-            flags += ["--library", "nir", "--dt", "1"]
-        cmd = [snnc, "nir", "import", str(path), *flags]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        cmd = [snnc, "nir", "import", path.name, *flags]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(HERE))
         results[path.stem] = {"command": " ".join(["snnc", "nir", "import", path.name, *flags]), "rc": p.returncode,
                               "stderr": p.stderr.strip()[-2000:], "ops": p.stdout.count(" = snn.")}
         print(path.stem, p.returncode, p.stderr.strip().splitlines()[-1:] if p.stderr.strip() else "")
+    # export under nir 1.0.4 (issue 15: "snnc nir export reports an internal error")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [snnc, "nir", "export", str(REPO / "models" / "stbp-fashion-mlp.onnx"), "-o", f"{tmp}/out.nir"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        results["export"] = {"command": "snnc nir export models/stbp-fashion-mlp.onnx -o out.nir", "rc": p.returncode,
+                             "stderr": p.stderr.strip()[-2000:]}
+        print("export", p.returncode, p.stderr.strip().splitlines()[-2:])
+    # the fixture tests themselves, under nir 1.0.4
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                        str(REPO / "tests" / "test_nir_fixtures.py")], capture_output=True, text=True, timeout=600,
+                       cwd=str(REPO))
+    results["pytest tests/test_nir_fixtures.py"] = {"rc": p.returncode, "summary": p.stdout.strip().splitlines()[-1:]}
+    print("pytest under nir", results["nir"], p.stdout.strip().splitlines()[-1:])
     (HERE / "nir104-import.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 
 
