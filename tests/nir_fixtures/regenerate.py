@@ -217,7 +217,8 @@ def _sinabs() -> None:
         graph = export(net, feats)
         spikes = run(net, x, feats)
         _save(f"sinabs-{name}", graph, x, spikes,
-              {**base, "patched": list(patched), "export": f"sinabs.to_nir(net, torch.zeros(T, *features)) with net = {call}",
+              {**base, "patched": list(patched),
+               "export": f"sinabs.to_nir(net, torch.zeros(T, *features)) with net = {call}",
                "simulate": "net(x) on [B*T, *features] (Squeeze layers, batch-major), spikes of each "
                            "IAF/LIF layer by forward hook, stored [T, B, *features]"})
 
