@@ -91,6 +91,7 @@ def _save(stem: str, graph, x, spikes: dict, meta: dict) -> None:  # noqa: ANN00
     path = HERE / f"{stem}.nir"
     if path.exists():
         path.unlink()
+    graph.edges = sorted(graph.edges)  # nirtorch collects them in a set: a stable file
     nir.write(str(path), graph)
     arrays = {"input": x}
     for k, v in spikes.items():
