@@ -1,4 +1,4 @@
-"""Write snnc IR graphs of IF networks as NIR graphs (``nir.NIRGraph``, ``.nir`` HDF5 files).
+"""Write snnc IR graphs of IF and leaky (LIF, CubaLIF, LI) networks as NIR graphs (``.nir`` HDF5 files).
 
 The inverse of :mod:`snnc.frontend.nir_import` (``docs/nir.md`` has the whole mapping):
 
@@ -14,6 +14,9 @@ graph input (spikes)        Input (the spike train's feature shape)
 ``snn.flatten``             Flatten (start_dim 0, end_dim -1; dims without the batch axis)
 ``snn.if``                  IF with ``r = 1/dt``, ``v_threshold = theta`` (per neuron), ``v_reset = 0``;
                             the discrete reset rule is in the node metadata (``snnc.reset``)
+``snn.lif`` / ``cuba_lif``  LIF / CubaLIF: ``tau = dt/(1 - beta)``, ``r = tau/dt`` (CubaLIF also
+``snn.li``                  ``tau_syn = dt/(1 - alpha)``, ``w_in = tau_syn/dt``), ``v_threshold = theta``;
+                            LI likewise; reset and ``delayed_reset`` in the node metadata
 spike-count / last-step     not a NIR node: the Output carries the last IF layer's spikes; the decoder is
 decoder                     recorded in the graph metadata (``snnc.decoder*``)
 ==========================  =============================================================================
@@ -58,7 +61,8 @@ REFUSED: dict[str, tuple[str, str]] = {
         "NIR has no ReL-PSP neuron: ReL-PSP integrates a slope K into a potential V and fires at most once, "
         "while every NIR neuron (IF, LIF, CubaLIF) resets and fires again, and no composition of NIR nodes "
         "latches after the first spike",
-        "NIR export takes IF networks (snn.if), e.g. 'snnc train stbp'; keep ReL-PSP (STDBP) models in ONNX"),
+        "NIR export takes IF and leaky networks (snn.if, snn.lif, snn.cuba_lif, snn.li), e.g. 'snnc train stbp'; "
+        "keep ReL-PSP (STDBP) models in ONNX"),
     "snn.ttfs_encode": (
         "a time-to-first-spike input code is not a NIR node, and a TTFS network's meaning lives in spike times "
         "that NIR readers (which count spikes) would silently decode differently",
@@ -70,20 +74,6 @@ REFUSED: dict[str, tuple[str, str]] = {
         "the spatio-temporal decoder reads all T steps at once ([T, B, N] -> [B, T*N]); NIR nodes act on one "
         "instant of a signal and have no notion of T",
         "use a spike-count or last-step decoder"),
-    # the leaky neurons (issue 14): NIR's LIF / CubaLIF / LI are continuous-time (tau, r, v_leak, dt); the exact
-    # mapping onto snnc's discrete equations (reset order included) is not written yet, so export refuses them
-    "snn.lif": (
-        "NIR export of snn.lif is not implemented yet: NIR's LIF is continuous-time (tau, r, v_leak) and the exact "
-        "mapping of beta, the reset and its order onto it is not written down yet",
-        "keep leaky models in ONNX (snn.LIF) for now"),
-    "snn.cuba_lif": (
-        "NIR export of snn.cuba_lif is not implemented yet: NIR's CubaLIF is continuous-time (tau_syn, tau_mem, r, "
-        "v_leak) and the exact mapping of alpha, beta and the reset order onto it is not written down yet",
-        "keep leaky models in ONNX (snn.CubaLIF) for now"),
-    "snn.li": (
-        "NIR export of snn.li is not implemented yet: NIR's LI is continuous-time (tau, r, v_leak) and the exact "
-        "mapping of beta onto it is not written down yet",
-        "keep leaky models in ONNX (snn.LI) for now"),
 }
 
 #: decoder IR op -> the name recorded in the metadata (import's ``decoder`` choice)
@@ -225,13 +215,14 @@ class _Exporter:
         decoder = layers[-1]
         layers = layers[:-1]
         meta.update({META + "decoder": DECODERS_BY_OP[decoder.opname], META + "decoder_name": decoder.result.name})
-        resets = {op.attrs["reset"] for op in layers if is_neuron(op.opname)}  # exported neurons are IF
-        if not resets:
-            raise NirExportError("the graph has no IF neurons; NIR export takes IF networks", where=f"graph @{g.name}")
+        if not any(is_neuron(op.opname) for op in layers):
+            raise NirExportError("the graph has no neurons; NIR export takes IF / LIF / CubaLIF / LI networks",
+                                 where=f"graph @{g.name}")
+        resets = {op.attrs["reset"] for op in layers if "reset" in op.attrs}
         if len(resets) == 1:
             meta[META + "reset"] = resets.pop()
         if not is_neuron(layers[-1].opname):
-            raise SnncError(f"the decoder reads {layers[-1].opname}, not IF neurons", where=_where(decoder))
+            raise SnncError(f"the decoder reads {layers[-1].opname}, not neurons", where=_where(decoder))
 
         nodes: dict[str, Any] = {x.name: nir.Input(input_type={"input": np.array(features)})}
         names = [x.name]
@@ -309,6 +300,42 @@ def _if(exp: _Exporter, op: Operation) -> Any:
     )
 
 
+def _tau(exp: _Exporter, decay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A per-step decay ``d`` as NIR's forward-Euler step at dt: ``tau = dt/(1 - d)`` and the input gain
+    ``r = tau/dt`` that makes ``dt*r/tau = 1`` (so the threshold is theta); ``d = 1``: ``tau = r = inf``."""
+    with np.errstate(divide="ignore"):
+        tau = np.where(decay >= 1, np.inf, exp.dt / (1.0 - decay.astype(np.float64)))
+        return tau, np.where(decay >= 1, np.inf, tau / exp.dt)
+
+
+def _shapes(op: Operation, *keys: str) -> dict[str, str]:
+    return {META + f"{k}_shape": json.dumps(list(np.asarray(op.attrs[k]).shape)) for k in keys}
+
+
+def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
+    """``snn.lif`` -> LIF, ``snn.cuba_lif`` -> CubaLIF, ``snn.li`` -> LI: NIR's ODEs whose forward-Euler step
+    at dt is snnc's (``beta = 1 - dt/tau``, gain ``dt*r/tau = 1``); the reset and its order go in the
+    node metadata (``snnc.reset``, ``snnc.delayed_reset``: NIR has no field for them)."""
+    import nir
+
+    feats = op.result.type.features
+    full = lambda key: np.ascontiguousarray(np.broadcast_to(np.asarray(op.attrs[key], np.float64), feats))  # noqa: E731
+    zeros = np.zeros(feats, np.float32)
+    tau_mem, r = _tau(exp, full("beta"))
+    if kind == "LI":
+        return nir.LI(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
+                      metadata=_shapes(op, "beta"))
+    meta = {META + "reset": op.attrs["reset"], META + "delayed_reset": str(op.attrs["delayed_reset"]),
+            **_shapes(op, "threshold", "beta", *(("alpha",) if kind == "CubaLIF" else ()))}
+    theta = full("threshold").astype(np.float32)
+    if kind == "LIF":
+        return nir.LIF(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros, v_threshold=theta,
+                       v_reset=zeros, metadata=meta)
+    tau_syn, w_in = _tau(exp, full("alpha"))
+    return nir.CubaLIF(tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32), r=r.astype(np.float32),
+                       w_in=w_in.astype(np.float32), v_leak=zeros, v_threshold=theta, v_reset=zeros, metadata=meta)
+
+
 #: IR op -> NIR node factory (encoders and decoders are not NIR nodes: see the module docstring)
 EXPORTERS: dict[str, Callable[[_Exporter, Operation], Any]] = {
     "snn.dense": _dense,
@@ -317,4 +344,7 @@ EXPORTERS: dict[str, Callable[[_Exporter, Operation], Any]] = {
     "snn.flatten": _flatten,
     "snn.reshape": _flatten,  # only a reshape to one axis gets here (see _refuse)
     "snn.if": _if,
+    "snn.lif": lambda exp, op: _leaky(exp, op, "LIF"),
+    "snn.cuba_lif": lambda exp, op: _leaky(exp, op, "CubaLIF"),
+    "snn.li": lambda exp, op: _leaky(exp, op, "LI"),
 }

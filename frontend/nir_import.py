@@ -650,6 +650,9 @@ class _Importer:
                                     f"{err.message}", where=self._where(node_name), hint=err.hint) from None
         out_name = plan.output
         kind = flow.value.type.kind
+        if flow.scale != 1.0:
+            raise FrontendError(f"the Output {out_name!r} receives a scaled signal (factor {flow.scale!r})",
+                                where=self._where(out_name), hint="end the NIR graph with neurons")
         if kind not in (Kind.SPIKES, Kind.POTENTIAL):
             raise FrontendError(f"the Output {out_name!r} receives a {kind.value}, not spikes or an LI potential",
                                 where=self._where(out_name),
@@ -680,7 +683,7 @@ class _Importer:
                                     f"neurons integrate synaptic currents", where=where,
                                     hint="put an Affine, Linear or Conv2d node on every edge into the neuron")
             return convert(self, node_name, node, self._add(node_name, ins))
-        if kind in ("Affine", "Linear", "Conv2d", "AvgPool2d", "SumPool2d"):
+        if kind in ("Affine", "Linear", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d"):
             # a synapse of a sum of spike trains is the sum of the synapse of each (bias once)
             parts = []
             for i, f in enumerate(ins):
@@ -732,6 +735,8 @@ class _Importer:
             return 1
         if kind in ("Conv2d", "AvgPool2d", "SumPool2d"):
             return 3
+        if kind == "Conv1d":
+            return 2
         declared = getattr(node, "input_type", None)
         if isinstance(declared, dict) and declared:
             shape = np.asarray(next(iter(declared.values())))
@@ -883,6 +888,31 @@ def _conv2d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     return _Flow(imp.graph.add_op("snn.conv2d", [x.value], attrs, name=imp._name(node_name)))
 
 
+def _conv1d(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Conv1d on ``[C, L]`` -> ``snn.reshape`` to ``[C, 1, L]``, ``snn.conv2d`` with a ``1 x k`` kernel, and
+    ``snn.reshape`` back to ``[C_out, L_out]`` (exact: the same sums)."""
+    from types import SimpleNamespace
+
+    where = imp._where(node_name)
+    w = imp.param(node_name, node, "weight")
+    feats = x.value.type.features
+    if w.ndim != 3 or len(feats) != 2:
+        raise FrontendError(f"Conv1d needs a 3-D weight [C_out, C_in/groups, k] and features [C, L]; got weight "
+                            f"{list(w.shape)} and features {list(feats)}", where=where)
+    padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
+    if not isinstance(padding, str):
+        padding = (0, int(np.asarray(padding).reshape(-1)[0]))
+    one = lambda key: (1, int(np.asarray(getattr(node, key)).reshape(-1)[0]))  # noqa: E731
+    shim = SimpleNamespace(weight=w[:, :, None, :], stride=one("stride"), dilation=one("dilation"),
+                           groups=node.groups, padding=padding, bias=getattr(node, "bias", None), input_shape=None)
+    flat = imp.graph.add_op("snn.reshape", [x.value], {"shape": [feats[0], 1, feats[1]]},
+                            name=imp._name(node_name + "_2d"))
+    y = _conv2d(imp, node_name + "_2d", shim, _Flow(flat, x.scale))
+    out = y.value.type.features
+    value = imp.graph.add_op("snn.reshape", [y.value], {"shape": [out[0], out[2]]}, name=imp._name(node_name))
+    return _Flow(value, y.scale)
+
+
 def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     """AvgPool2d -> ``snn.avgpool2d`` (count_include_pad = 1); SumPool2d -> the same, ``scale *= kh*kw``."""
     kernel = imp.ints(node_name, node, "kernel_size")
@@ -905,6 +935,19 @@ def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
         include = int(_text(meta[META + "count_include_pad"]))
     attrs = {"kernel": kernel, "strides": stride, "pads": [ph, pw, ph, pw], "count_include_pad": include}
     return _Flow(imp.graph.add_op("snn.avgpool2d", [x.value], attrs, name=imp._name(node_name)), scale)
+
+
+def _scale(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Scale ``y = s * x`` with one factor ``s > 0``: carried to the next synapse's weights or the next
+    neuron's threshold (as a SumPool2d's factor). Per-neuron factors are refused."""
+    s = imp.param(node_name, node, "scale")
+    flat = s.reshape(-1)
+    if flat.size == 0 or np.any(flat != flat[0]) or flat[0] <= 0:
+        raise FrontendError(f"Scale has factors {flat[:4].tolist()}{'...' if flat.size > 4 else ''}; snnc carries "
+                            f"one positive factor into the next synapse's weights or neuron's threshold",
+                            where=imp._where(node_name),
+                            hint="fold per-neuron or negative factors into the neighbouring synapse's weights")
+    return _Flow(x.value, x.scale * float(flat[0]))
 
 
 def _flatten(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
@@ -1037,7 +1080,7 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
         # the output is the potential itself: fold the gain (and any SumPool factor) into the input synapses
         _scale_current(imp, node_name, x.value, gain * x.scale)
         beta = attrs["beta"]
-        return _Flow(imp.graph.add_op("snn.li", [x.value], {"beta": _reduce(beta, node)},
+        return _Flow(imp.graph.add_op("snn.li", [x.value], {"beta": _reduce(beta, node, "beta")},
                                       name=imp._name(node_name)))
     theta = _f32(p["v_threshold"] / (gain * x.scale))
     if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
@@ -1047,13 +1090,16 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     attrs["reset"] = opts.reset
     for key in ("beta", "alpha"):
         if key in attrs:
-            attrs[key] = _reduce(attrs[key], node)
+            attrs[key] = _reduce(attrs[key], node, key)
     rec = imp.plan.recurrent.get(node_name)
     if kind != "IF":
         # snnTorch applies the previous step's reset after the decay and input (reset_delay), except Leaky's
         # reset to zero, which zeroes the potential before the decay; RLeaky, Synaptic and RSynaptic zero after
         attrs["delayed_reset"] = int(disc.library == "snntorch" and (
             opts.reset == "subtract" or kind == "CubaLIF" or rec is not None))
+        meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+        if imp.recorded and _text(meta.get(META + "delayed_reset", "")) in ("0", "1"):
+            attrs["delayed_reset"] = int(_text(meta[META + "delayed_reset"]))  # what snnc's export recorded
     if rec is not None:
         rec_name, rec_node = rec
         if x.scale != 1.0:
@@ -1124,13 +1170,13 @@ def _add_bias(imp: _Importer, node_name: str, value: Value, bias: np.ndarray) ->
     op.attrs["bias"] = _f32(op.attrs.get("bias", np.zeros(op.attrs["weight"].shape[0])) + bias)
 
 
-def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
-    """The threshold in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
-    meta = node.metadata if isinstance(node.metadata, dict) else {}
-    if META + "threshold_shape" not in meta:
+def _reduce(theta: np.ndarray, node: Any, key: str = "threshold") -> np.ndarray:
+    """The parameter in the shape ``snnc nir export`` recorded (e.g. per channel ``[C, 1, 1]``), if it is that."""
+    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+    if META + f"{key}_shape" not in meta:
         return theta
     try:
-        shape = [int(d) for d in json.loads(_text(meta[META + "threshold_shape"]))]
+        shape = [int(d) for d in json.loads(_text(meta[META + f"{key}_shape"]))]
     except (TypeError, ValueError):
         return theta
     if len(shape) > theta.ndim:
@@ -1145,10 +1191,12 @@ def _reduce(theta: np.ndarray, node: Any) -> np.ndarray:
 CONVERTERS: dict[str, Converter] = {
     "Affine": _affine,
     "Linear": _linear,
+    "Conv1d": _conv1d,
     "Conv2d": _conv2d,
     "AvgPool2d": _pool,
     "SumPool2d": _pool,
     "Flatten": _flatten,
+    "Scale": _scale,
     "IF": _neuron,
     "LIF": _neuron,
     "CubaLIF": _neuron,
@@ -1164,8 +1212,6 @@ UNSUPPORTED_REASONS: dict[str, str] = {
          "with tau = inf)",
     "Threshold": "a stand-alone threshold (a Heaviside on its input) has no snnc op: snnc's neurons integrate; "
                  "an IF neuron with reset 'zero' after a synapse is the nearest",
-    "Scale": "a stand-alone scale has no snnc op; fold it into the neighbouring synapse's weights",
     "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
              "delay, or export without it",
-    "Conv1d": "snnc has 2-D convolutions only: a Conv2d with a 1-pixel height would map",
 }

@@ -67,7 +67,8 @@ def _pair(v: object) -> tuple[int, int]:
 def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: float = 1.0) -> np.ndarray:
     """Run a sequential NIR graph on a spike train [T, B, *f] (float64), as docs/nir.md maps it:
     per step ``y = W x + b`` etc.; IF: ``v += r*dt*I``, spike when ``v > v_threshold``, then subtract
-    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). Returns the Output spikes."""
+    ``v_threshold`` (reset 'subtract') or set ``v = v_reset`` (reset 'zero'). LIF, CubaLIF, LI: the
+    forward-Euler step of NIR's ODEs at dt (``library='nir'``). Returns the Output spikes (LI: the trace)."""
     succ = dict(graph.edges)
     name = next(n for n, node in graph.nodes.items() if isinstance(node, nir.Input))
     x = spikes.astype(np.float64)
@@ -88,6 +89,11 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
                 pads = (*_pair(pad), *_pair(pad))
             y = _conv(flat, node.weight.astype(np.float64), node.bias, _pair(node.stride), pads,
                       _pair(node.dilation), int(node.groups))
+        elif isinstance(node, nir.Conv1d):  # as a Conv2d of height 1
+            pad = int(np.asarray(node.padding).reshape(-1)[0])
+            w = node.weight[:, :, None, :].astype(np.float64)
+            y = _conv(flat[:, :, None, :], w, node.bias, (1, int(node.stride)), (0, pad, 0, pad),
+                      (1, int(node.dilation)), int(node.groups))[:, :, 0, :]
         elif isinstance(node, nir.SumPool2d | nir.AvgPool2d):
             k = _pair(node.kernel_size)
             y = _pool_sum(flat, k, _pair(node.stride), _pair(node.padding))
@@ -103,6 +109,25 @@ def nir_reference(graph: nir.NIRGraph, spikes: np.ndarray, *, reset: str, dt: fl
             out = np.zeros_like(cur)
             for t in range(steps):
                 v = v + node.r * dt * cur[t]
+                assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
+                z = v > node.v_threshold
+                out[t] = z
+                v = np.where(z, v - node.v_threshold, v) if reset == "subtract" else np.where(z, node.v_reset, v)
+            y = out.reshape(steps * batch, *out.shape[2:])
+        elif isinstance(node, nir.LIF | nir.CubaLIF | nir.LI):  # forward Euler at dt, reset before the decay
+            cur = flat.reshape(steps, batch, *flat.shape[1:])
+            v, i_syn = np.zeros(cur.shape[1:]), np.zeros(cur.shape[1:])
+            out = np.zeros_like(cur)
+            tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
+            for t in range(steps):
+                drive = cur[t]
+                if isinstance(node, nir.CubaLIF):
+                    i_syn = i_syn + dt / node.tau_syn * (-i_syn + node.w_in * cur[t])
+                    drive = i_syn
+                v = v + dt / tau * (node.v_leak - v + node.r * drive)
+                if isinstance(node, nir.LI):
+                    out[t] = v
+                    continue
                 assert np.min(np.abs(v - node.v_threshold)) > MARGIN, "pick another seed: a potential hits a threshold"
                 z = v > node.v_threshold
                 out[t] = z
@@ -375,7 +400,7 @@ def test_export_refuses_relpsp(tmp_path: Path) -> None:
     with pytest.raises(NirExportError) as err:
         export_nir(graph, out)
     assert "snn.relpsp" in err.value.message and "NIR has no ReL-PSP neuron" in err.value.message
-    assert err.value.where.endswith("snn.relpsp") and "IF networks" in err.value.hint
+    assert err.value.where.endswith("snn.relpsp") and "IF and leaky networks" in err.value.hint
     assert not out.exists()
 
 
@@ -587,3 +612,113 @@ def test_cli_library_and_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     graph = parse_graph((tmp_path / "out.snnir").read_text())
     np.testing.assert_array_equal(graph.ops[1].attrs["beta"], np.full(16, 0.5, np.float32))
     assert graph.metadata["snn.nir.library"] == "spikingjelly"
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_chain_matches_forward_euler(tmp_path: Path, reset: str) -> None:
+    """library='nir': LIF, CubaLIF and an LI readout are NIR's ODEs stepped by forward Euler at dt, reset
+    before the next decay; per-neuron tau, r, w_in and thresholds (real-valued weights, float64 reference)."""
+    rng = np.random.default_rng(11)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    dt = 0.5
+
+    def u(lo: float, hi: float, n: int) -> np.ndarray:
+        return rng.uniform(lo, hi, n).astype(np.float32)
+
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Affine(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32),
+                           bias=rng.normal(0, 0.1, n1).astype(np.float32))),
+        ("lif", nir.LIF(tau=u(1, 8, n1), r=u(0.5, 2, n1), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=u(0.3, 1.0, n1), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=u(1, 4, n2), tau_mem=u(1, 8, n2), r=u(0.5, 2, n2), w_in=u(0.5, 2, n2),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=u(0.1, 0.5, n2),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("li", nir.LI(tau=u(1, 8, n3), r=u(0.5, 2, n3), v_leak=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    path = _write(tmp_path, nodes, edges)
+    graph = import_nir(path, reset=reset, time_steps=T, library="nir", dt=dt, decoder="last_step")
+    assert [op.opname for op in graph.ops] == ["snn.dense", "snn.lif", "snn.dense", "snn.cuba_lif", "snn.dense",
+                                               "snn.li", "snn.last_step_decode"]
+    x = _spikes(rng, 4, n_in, p=0.6)
+    graph.set_outputs([graph.outputs[0], graph.ops[3].result, graph.ops[5].result])
+    result = _run(graph, x)
+    expected = nir_reference(nir.read(path), x, reset=reset, dt=dt)
+    np.testing.assert_allclose(result.outputs["li"], expected, rtol=1e-4, atol=1e-5)
+    assert result.spikes["cuba"].sum() > 0 and result.spikes["lif"].sum() > 0
+
+
+def test_conv1d_is_a_conv2d_of_height_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([2, 9])})),
+        ("conv", nir.Conv1d(input_shape=9, weight=rng.normal(0.2, 0.6, (3, 2, 3)).astype(np.float32), stride=2,
+                            padding=1, dilation=1, groups=1, bias=rng.normal(0, 0.1, 3).astype(np.float32))),
+        ("if1", _if((3, 5), 0.8)),
+        ("output", nir.Output(output_type={"output": np.array([3, 5])})),
+    )
+    path = _write(tmp_path, nodes, edges, type_check=False)
+    graph = import_nir(path, reset="subtract", time_steps=T)
+    assert [op.opname for op in graph.ops][:3] == ["snn.reshape", "snn.conv2d", "snn.reshape"]
+    x = _spikes(rng, 4, 2, 9, p=0.6)
+    expected = nir_reference(nir.read(path, type_check=False), x, reset="subtract")
+    np.testing.assert_array_equal(_run(graph, x).spikes["if1"], expected.astype(bool))
+    assert expected.sum() > 0
+
+
+def test_scale_folds_into_the_next_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    nodes, edges = _mlp(rng)
+    nodes = {**{k: v for k, v in nodes.items() if k != "lif2"}, "scale": nir.Scale(scale=np.full(5, 2.0, np.float32)),
+             "lif2": nodes["lif2"]}
+    edges = [e for e in edges if e != ("fc2", "lif2")] + [("fc2", "scale"), ("scale", "lif2")]
+    graph = import_nir(_write(tmp_path, nodes, edges, type_check=False), reset="zero", time_steps=T)
+    np.testing.assert_array_equal(graph.ops[3].attrs["threshold"], np.full(5, 0.35, np.float32))  # 0.7 / 2
+    nodes["scale"] = nir.Scale(scale=np.arange(1, 6, dtype=np.float32))
+    with pytest.raises(FrontendError, match="one positive factor"):
+        import_nir(_write(tmp_path, nodes, edges, name="per.nir", type_check=False), reset="zero", time_steps=T)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_leaky_networks_round_trip_through_nir(tmp_path: Path, reset: str) -> None:
+    """snn.lif (both reset orders), snn.cuba_lif and snn.li export as LIF / CubaLIF / LI whose forward-Euler
+    step at dt is snnc's, and import back to the same graph."""
+    rng = np.random.default_rng(14)
+    n_in, n1, n2, n3 = 12, 16, 10, 5
+    betas = rng.choice(np.array([0.5, 0.75, 0.9, 0.95, 1.0], np.float32), n1)
+    nodes, edges = _chain(
+        ("input", nir.Input(input_type={"input": np.array([n_in])})),
+        ("fc1", nir.Linear(weight=rng.normal(0.3, 0.6, (n1, n_in)).astype(np.float32))),
+        # snnTorch's pattern (r = tau/1e-4): a delayed reset under 'subtract'
+        ("lif", nir.LIF(tau=(1e-4 / (1 - betas.astype(np.float64))).astype(np.float32),
+                        r=(1 / (1 - betas.astype(np.float64))).astype(np.float32), v_leak=np.zeros(n1, np.float32),
+                        v_threshold=rng.uniform(0.3, 1, n1).astype(np.float32), v_reset=np.zeros(n1, np.float32))),
+        ("fc2", nir.Linear(weight=rng.normal(0.4, 0.7, (n2, n1)).astype(np.float32))),
+        ("cuba", nir.CubaLIF(tau_syn=np.full(n2, 2e-4, np.float32), tau_mem=np.full(n2, 4e-4, np.float32),
+                             r=np.full(n2, 4.0, np.float32), w_in=np.full(n2, 2.0, np.float32),
+                             v_leak=np.zeros(n2, np.float32), v_threshold=np.full(n2, 0.4, np.float32),
+                             v_reset=np.zeros(n2, np.float32))),
+        ("fc3", nir.Linear(weight=rng.normal(0, 0.7, (n3, n2)).astype(np.float32))),
+        ("out", nir.LIF(tau=np.full(n3, 2e-4, np.float32), r=np.full(n3, 2.0, np.float32),
+                        v_leak=np.zeros(n3, np.float32), v_threshold=np.full(n3, 0.5, np.float32),
+                        v_reset=np.zeros(n3, np.float32))),
+        ("output", nir.Output(output_type={"output": np.array([n3])})),
+    )
+    with pytest.warns(NirImportWarning):
+        graph = import_nir(_write(tmp_path, nodes, edges), reset=reset, time_steps=T)
+    assert graph.ops[1].attrs["delayed_reset"] == int(reset == "subtract")
+    export_nir(graph, tmp_path / "back.nir", dt=0.25)
+    again = import_nir(tmp_path / "back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph)
+    # an LI readout decoded by max_over_time
+    nodes["out"] = nir.LI(tau=np.full(n3, 4e-4, np.float32), r=np.full(n3, 3.0, np.float32),
+                          v_leak=np.zeros(n3, np.float32))
+    graph = import_nir(_write(tmp_path, nodes, edges, name="li.nir"), reset=reset, time_steps=T, library="snntorch",
+                       dt=1e-4, decoder="max_over_time")
+    np.testing.assert_array_equal(graph.ops[-2].attrs["beta"], np.full(n3, 0.75, np.float32))
+    export_nir(graph, tmp_path / "li_back.nir", dt=0.5)
+    again = import_nir(tmp_path / "li_back.nir", reset=reset)
+    assert print_graph(again) == print_graph(graph) and again.ops[-2].opname == "snn.li"
