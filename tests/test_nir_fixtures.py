@@ -10,8 +10,9 @@ Where no importer can read a file as the library simulated it (the file does not
 the test is ``xfail(strict=True)`` with the reason. ``test_importer_applies_the_documented_mapping`` checks the
 importer against the mapping written out by hand: it imports the file with ``library="nir"`` and then sets the
 neuron parameters the way the library computes them. Weights are multiples of 1/64 (exact float32 sums);
-Rockpool's synaptic decay is applied to ``J + I`` where snnc computes ``alpha*J + gain*I``: the same value up to float32 rounding, and no potential lands within rounding
-of a threshold in these fixtures (spike trains are compared exactly, LI traces to ``rtol = 1e-5``).
+Rockpool's synaptic decay is applied to ``J + I`` where snnc computes ``alpha*J + gain*I``: the same value up to
+float32 rounding, and no potential lands within rounding of a threshold in these fixtures (spike trains are
+compared exactly, LI traces to ``rtol = 1e-5``).
 """
 
 from __future__ import annotations
