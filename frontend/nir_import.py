@@ -27,9 +27,10 @@ Output         the decoder: ``snn.spike_count_decode`` (default), ``snn.last_ste
                ``snn.max_over_time_decode``
 =============  =========================================================================================
 
-Libraries: snnTorch, Norse and SpikingJelly each discretise NIR's neurons their own way (snnTorch's
-delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``); ``library=`` chooses one,
-and by default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
+Libraries: snnTorch, Norse, SpikingJelly, Sinabs and Rockpool each discretise NIR's neurons their own way
+(snnTorch's delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``, Sinabs' and Rockpool's
+exponential decays ``exp(-dt/tau)``, Rockpool's ``r = tau*exp(-dt/tau)/dt``); ``library=`` chooses one, and by
+default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
 
 Time grid: one snnc step is ``dt`` of NIR time (default 1). NIR's IF, ``dv/dt = r I``, becomes the
 forward-Euler step ``v[t] = v[t-1] + r * dt * I[t]`` (a spike is a 1 in its step), which is snnc's
@@ -101,8 +102,8 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 
     Args:
         source: a ``.nir`` (HDF5) file path or a ``nir.NIRGraph``.
-        reset: required except for SpikingJelly files, which are hard-reset ('zero'); None otherwise is an
-            error that explains the choice:
+        reset: required except for SpikingJelly files, which are hard-reset ('zero'), and Rockpool files,
+            which subtract; None otherwise is an error that explains the choice:
             ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
             ``"zero"`` (``V = 0``, NIR >= 1.0.6 with ``v_reset = 0``).
         time_steps: ``T``, the snnc simulation length (NIR has none); required unless recorded.
@@ -111,10 +112,11 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
         decoder: ``"spike_count"`` (default: score = spikes / T) or ``"last_step"`` (score = ``S[T-1]``).
         encoder_threshold: the rate encoder's threshold (default 0.5, SPEC).
         dt: NIR time per snnc step. Default: what the file implies (SpikingJelly's IF ``r = 1/dt``,
-            snnTorch's LIF ``r = tau/dt``), else the detected library's export dt (Norse 1e-3), else 1.0.
+            snnTorch's LIF ``r = tau/dt``, Rockpool's ``r = tau*exp(-dt/tau)/dt``), else the detected library's
+            export dt (Norse 1e-3, Sinabs 1), else 1.0.
         name: the graph name (default: recorded, else the file stem, else ``nir``).
-        library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"`` or
-            ``"nir"`` (forward Euler, reset before decay). Default: detected from the file's parameter
+        library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"``,
+            ``"sinabs"``, ``"rockpool"`` or ``"nir"`` (forward Euler, reset before decay). Default: detected from the file's parameter
             patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with leaky neurons whose
             ``r = 1``, is refused with a hint that names the libraries.
 
@@ -589,8 +591,9 @@ def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any]
                 "the leaky neurons have r = 1 and nothing in the file says which library wrote it, and the "
                 "libraries read tau differently: Norse writes tau = dt/tau_mem_inv (dt = 1e-3), SpikingJelly "
                 "(decay_input=True) tau = tau*dt (dt = 1e-4 by default)", where=where,
-                hint="pass library='norse' or library='spikingjelly' (with dt=, its export dt) or library='nir' "
-                     "(forward Euler at dt); command line: --library ...")
+                hint="pass library='norse' or library='spikingjelly' (with dt=, its export dt), library='sinabs' "
+                     "(tau in steps, decay exp(-1/tau)) or library='nir' (forward Euler at dt); command line: "
+                     "--library ...")
         elif not leaky and dt is not None:
             library = "nir"  # IF neurons at the dt the caller chose (snnc's generic forward-Euler reading)
             if len(unique) == 1 and not _close(dt, unique[0]):
