@@ -116,9 +116,9 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
             export dt (Norse 1e-3, Sinabs 1), else 1.0.
         name: the graph name (default: recorded, else the file stem, else ``nir``).
         library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"``,
-            ``"sinabs"``, ``"rockpool"`` or ``"nir"`` (forward Euler, reset before decay). Default: detected from the file's parameter
-            patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with leaky neurons whose
-            ``r = 1``, is refused with a hint that names the libraries.
+            ``"sinabs"``, ``"rockpool"`` or ``"nir"`` (forward Euler, reset before decay). Default: detected
+            from the file's parameter patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with
+            leaky neurons whose ``r = 1``, or one two patterns fit, is refused with a hint that names them.
 
     Returns:
         A verified :class:`~snnc.ir.Graph`.
