@@ -361,3 +361,15 @@ def test_cli_imports_a_sinabs_file(tmp_path: Path, capsys: pytest.CaptureFixture
     ours = _run(graph, x, list(theirs))
     for name, ref in theirs.items():
         np.testing.assert_array_equal(ours[name], ref)
+
+
+def test_different_time_steps_refusal_names_rockpool() -> None:
+    """r = tau/dt for two different dt, and no one Rockpool dt: refused, naming Rockpool's pattern too."""
+    from snnc.errors import FrontendError
+
+    graph = _sinabs_graph([0.02, 0.01])
+    graph.nodes["n0"].r = np.array(0.02 / 1e-3, dtype=np.float32)
+    graph.nodes["n1"].r = np.array(0.01 / 1e-4, dtype=np.float32)
+    with pytest.raises(FrontendError, match="different time steps") as err:
+        import_nir(graph, reset="subtract", time_steps=4)
+    assert "Rockpool" in str(err.value) and "library='rockpool'" in str(err.value.hint)
