@@ -27,9 +27,10 @@ Output         the decoder: ``snn.spike_count_decode`` (default), ``snn.last_ste
                ``snn.max_over_time_decode``
 =============  =========================================================================================
 
-Libraries: snnTorch, Norse and SpikingJelly each discretise NIR's neurons their own way (snnTorch's
-delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``); ``library=`` chooses one,
-and by default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
+Libraries: snnTorch, Norse, SpikingJelly, Sinabs and Rockpool each discretise NIR's neurons their own way
+(snnTorch's delayed reset, Norse's ``tau = dt/tau_mem_inv``, SpikingJelly's ``r = 1/dt``, Sinabs' and Rockpool's
+exponential decays ``exp(-dt/tau)``, Rockpool's ``r = tau*exp(-dt/tau)/dt``); ``library=`` chooses one, and by
+default it is detected from the file's parameter patterns (docs/nir.md, "Libraries").
 
 Time grid: one snnc step is ``dt`` of NIR time (default 1). NIR's IF, ``dv/dt = r I``, becomes the
 forward-Euler step ``v[t] = v[t-1] + r * dt * I[t]`` (a spike is a 1 in its step), which is snnc's
@@ -101,8 +102,8 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
 
     Args:
         source: a ``.nir`` (HDF5) file path or a ``nir.NIRGraph``.
-        reset: required except for SpikingJelly files, which are hard-reset ('zero'); None otherwise is an
-            error that explains the choice:
+        reset: required except for SpikingJelly files, which are hard-reset ('zero'), and Rockpool files,
+            which subtract; None otherwise is an error that explains the choice:
             ``"subtract"`` (``V -= theta`` on a spike, NIR <= 1.0.5 and most discrete simulators) or
             ``"zero"`` (``V = 0``, NIR >= 1.0.6 with ``v_reset = 0``).
         time_steps: ``T``, the snnc simulation length (NIR has none); required unless recorded.
@@ -111,12 +112,13 @@ def import_nir(source: str | os.PathLike[str] | nir.NIRGraph, *, reset: str | No
         decoder: ``"spike_count"`` (default: score = spikes / T) or ``"last_step"`` (score = ``S[T-1]``).
         encoder_threshold: the rate encoder's threshold (default 0.5, SPEC).
         dt: NIR time per snnc step. Default: what the file implies (SpikingJelly's IF ``r = 1/dt``,
-            snnTorch's LIF ``r = tau/dt``), else the detected library's export dt (Norse 1e-3), else 1.0.
+            snnTorch's LIF ``r = tau/dt``, Rockpool's ``r = tau*exp(-dt/tau)/dt``), else the detected library's
+            export dt (Norse 1e-3, Sinabs 1), else 1.0.
         name: the graph name (default: recorded, else the file stem, else ``nir``).
-        library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"`` or
-            ``"nir"`` (forward Euler, reset before decay). Default: detected from the file's parameter
-            patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with leaky neurons whose
-            ``r = 1``, is refused with a hint that names the libraries.
+        library: whose discretisation the file follows: ``"snntorch"``, ``"norse"``, ``"spikingjelly"``,
+            ``"sinabs"``, ``"rockpool"`` or ``"nir"`` (forward Euler, reset before decay). Default: detected
+            from the file's parameter patterns (docs/nir.md, "Libraries"); a file no pattern identifies, with
+            leaky neurons whose ``r = 1``, or one two patterns fit, is refused with a hint that names them.
 
     Returns:
         A verified :class:`~snnc.ir.Graph`.
@@ -179,10 +181,14 @@ def _options(reset: str | None, time_steps: int | None, encoder: str | None, dec
                     None if dt is None else float(dt))
 
 
-def _reset_error(reset: str | None, recorded: dict[str, Any], where: str) -> FrontendError:
+def _reset_error(reset: str | None, recorded: dict[str, Any], where: str,
+                 library: str | None = None) -> FrontendError:
     got = "no reset was given" if reset is None else f"reset {reset!r} is not a choice"
     note = f"; this file was written by snnc from IF neurons with reset {recorded['reset']!r}" \
         if recorded.get("reset") else ""
+    if library == "sinabs":
+        note += ("; read as Sinabs': its default is subtract (MembraneSubtract), 'zero' is MembraneReset, and the "
+                 "file does not say which")
     return FrontendError(f"{got}: choose reset='subtract' or reset='zero'. {RESET_EXPLANATION}", where=where,
                          hint=f"pass reset='subtract' (nir <= 1.0.5; snnTorch's default, Sinabs) or "
                               f"reset='zero' (nir >= 1.0.6 with v_reset = 0; Norse's default); on the command "
@@ -420,9 +426,13 @@ def _plan(graph: nir.NIRGraph, where: str) -> _Plan:
 
 # ---------------------------------------------------------------------------- library discretisation
 #: the writers whose discretisation snnc knows (docs/nir.md, "Libraries"); "nir": forward Euler, reset first
-LIBRARIES: tuple[str, ...] = ("snntorch", "norse", "spikingjelly", "nir")
-#: the time step each library's exporter assumes when the file does not imply one
-LIBRARY_DT: dict[str, float] = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+LIBRARIES: tuple[str, ...] = ("snntorch", "norse", "spikingjelly", "sinabs", "rockpool", "nir")
+#: the time step each library's exporter assumes when the file does not imply one (Sinabs: one step is one
+#: time unit; Rockpool's dt is implied by r = tau*exp(-dt/tau)/dt, its default is 1e-3)
+LIBRARY_DT: dict[str, float] = {"snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4, "sinabs": 1.0,
+                                "rockpool": 1e-3}
+#: libraries whose leaky neurons decay by exp(-dt/tau) (computed in float32, as torch does), not 1 - dt/tau
+EXPONENTIAL: tuple[str, ...] = ("sinabs", "rockpool")
 
 
 class NirImportWarning(UserWarning):
@@ -487,6 +497,49 @@ def _close(a: float, b: float, rel: float = 1e-5) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b))
 
 
+def _rockpool_dt(neurons: list[tuple[str, str, dict[str, np.ndarray]]]) -> float | None:
+    """The one dt for which every leaky neuron follows Rockpool's exporter, ``r = tau*exp(-dt/tau)/dt``
+    (CubaLIF: ``tau_mem``, ``w_in = 1``), or None. ``x = dt/tau`` solves ``x*exp(x) = 1/r`` (Lambert W)."""
+    if not neurons or any(kind == "IF" for _, kind, _ in neurons):
+        return None
+    dts: list[float] = []
+    for _, kind, p in neurons:
+        tau = p.get("tau_mem" if kind == "CubaLIF" else "tau")
+        r = p.get("r")
+        if tau is None or r is None or np.any(p.get("w_in", 1.0) != 1):
+            return None
+        tau, r = np.broadcast_arrays(tau, r)
+        if tau.size == 0 or not (np.all(np.isfinite(tau)) and np.all(np.isfinite(r))) or np.any(tau <= 0) \
+                or np.any(r <= 0) or np.all(r == 1):
+            return None
+        if kind == "CubaLIF" and (p.get("tau_syn") is None or not np.all(np.isfinite(p["tau_syn"]))
+                                  or np.any(p["tau_syn"] <= 0)):
+            return None
+        dts += list(np.unique(tau * _lambert_w(1.0 / r)))
+    lo, hi = min(dts), max(dts)
+    if not _close(lo, hi, 1e-5):
+        return None
+    dt = (lo + hi) / 2
+    snapped = float(f"{dt:.6g}")  # the writer's dt (1e-3), recovered from float32 r to ~1e-7
+    return snapped if _close(dt, snapped, 1e-5) else dt
+
+
+def _lambert_w(c: np.ndarray) -> np.ndarray:
+    """The principal branch of Lambert W for ``c > 0`` (the ``x >= 0`` with ``x*exp(x) = c``), by Newton."""
+    x = np.log1p(c)  # within a factor 2 of the root for every c > 0; Newton then converges monotonically
+    for _ in range(100):
+        step = (x * np.exp(x) - c) / (np.exp(x) * (1 + x))
+        x = x - step
+        if np.all(np.abs(step) <= 1e-15 * np.maximum(x, 1e-300)):
+            break
+    return x
+
+
+def _round(v: float) -> bool:
+    """A time step a user would choose: 3 significant digits (1e-3, 1e-4, 5e-4, ...)."""
+    return _close(v, float(f"{v:.3g}"), 1e-6)
+
+
 def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any], batch_axis: bool,
                     recorded: dict[str, Any], where: str, notes: list[str]) -> _Disc:
     """Which library's discretisation reads this file, and its time step (docs/nir.md, "Libraries")."""
@@ -499,9 +552,29 @@ def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any]
             unique.append(v)
     zero_d = any(np.ndim(v) == 0 for _, _, p in neurons for v in p.values())
     all_r1 = all(np.all(p.get("r", 1.0) == 1) and np.all(p.get("w_in", 1.0) == 1) for _, _, p in neurons)
+    rock_dt = _rockpool_dt(leaky) if leaky and len(leaky) == len(neurons) else None
+    # Sinabs: LIF / LI (ExpLeak) with r = 1, 0-d tau and threshold, no batch axis, tau in steps (>= 1)
+    scalar = all(np.ndim(getattr(nodes[name], key, None)) == 0 for name, kind, _ in leaky
+                 for key in ("tau", "v_threshold") if getattr(nodes[name], key, None) is not None)
+    taus = [p["tau"] for _, kind, p in leaky if kind in ("LIF", "LI") and "tau" in p]
+    sinabs_shape = bool(leaky) and all_r1 and not batch_axis and scalar \
+        and all(kind in ("LIF", "LI") for _, kind, _ in leaky) and len(taus) == len(leaky) \
+        and all(np.all(np.isfinite(t)) for t in taus)
     if library is None:
         if recorded:
             library = "nir"
+        elif sinabs_shape and all(np.all(t >= 1) for t in taus):
+            library = "sinabs"
+            notes.append("r = 1 with scalar tau >= 1 and no batch axis on the Input: read as Sinabs' exporter "
+                         "writes (tau = tau_mem in steps, V = exp(-1/tau)*V + I, dt = 1; pass library= to "
+                         "override)")
+        elif sinabs_shape and any(np.any(t >= 1) for t in taus):
+            raise FrontendError(
+                "the leaky neurons have r = 1 and scalar parameters, and some tau are >= 1 and some < 1: the file "
+                "could be Sinabs' (tau = tau_mem in steps, V = exp(-1/tau)*V + I) or Norse's (tau = "
+                "dt/tau_mem_inv, dt = 1e-3), which read tau a million-fold apart", where=where,
+                hint="pass library='sinabs' or library='norse' (with dt=, its export dt); command line: "
+                     "--library sinabs|norse")
         elif leaky and all(k in ("LIF", "CubaLIF") for _, k, _ in neurons) and len(unique) == 1 \
                 and _close(unique[0], LIBRARY_DT["snntorch"]) and _snntorch_pattern(neurons):
             library = "snntorch"
@@ -518,17 +591,31 @@ def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any]
                 "the leaky neurons have r = 1 and nothing in the file says which library wrote it, and the "
                 "libraries read tau differently: Norse writes tau = dt/tau_mem_inv (dt = 1e-3), SpikingJelly "
                 "(decay_input=True) tau = tau*dt (dt = 1e-4 by default)", where=where,
-                hint="pass library='norse' or library='spikingjelly' (with dt=, its export dt) or library='nir' "
-                     "(forward Euler at dt); command line: --library ...")
+                hint="pass library='norse' or library='spikingjelly' (with dt=, its export dt), library='sinabs' "
+                     "(tau in steps, decay exp(-1/tau)) or library='nir' (forward Euler at dt); command line: "
+                     "--library ...")
         elif not leaky and dt is not None:
             library = "nir"  # IF neurons at the dt the caller chose (snnc's generic forward-Euler reading)
             if len(unique) == 1 and not _close(dt, unique[0]):
                 notes.append(f"every IF neuron has r = {1 / unique[0]!r}, SpikingJelly's r = 1/dt pattern "
                              f"(dt = {unique[0]!r}); using dt = {dt!r} as asked")
+        elif rock_dt is not None and (not unique or len(unique) > 1 or (_round(rock_dt) and not _round(unique[0]))):
+            library = "rockpool"
+            notes.append(f"every leaky neuron has r = tau*exp(-dt/tau)/dt with dt = {rock_dt!r}: read as Rockpool's "
+                         f"exporter writes (decay exp(-dt/tau), subtract reset; pass library= to override)")
+        elif rock_dt is not None and _round(rock_dt) and _round(unique[0]):
+            raise FrontendError(
+                f"the neurons' parameters follow two writers' patterns: SpikingJelly's r = tau/dt (dt = "
+                f"{unique[0]!r}) and Rockpool's r = tau*exp(-dt/tau)/dt (dt = {rock_dt!r})", where=where,
+                hint="pass library='spikingjelly' or library='rockpool'; command line: --library "
+                     "spikingjelly|rockpool")
         elif len(unique) > 1:
             raise FrontendError(f"the neurons' parameters imply different time steps {sorted(unique)} (r = 1/dt "
-                                f"for IF, r = tau/dt for LIF): not one writer's pattern", where=where,
-                                hint="pass dt= and library='nir' to read them with forward Euler at that dt")
+                                f"for IF, r = tau/dt for LIF; nor do they follow Rockpool's r = tau*exp(-dt/tau)/dt "
+                                f"for one dt): not one writer's pattern", where=where,
+                                hint="pass dt= and library='nir' to read them with forward Euler at that dt, or "
+                                     "library='rockpool' if Rockpool wrote the file (every leaky neuron's r must "
+                                     "imply one dt)")
         elif unique:
             library = "spikingjelly"
             notes.append(f"the parameters follow SpikingJelly's exporter (r = 1/dt for IF, r = tau/dt or 1 for "
@@ -545,6 +632,24 @@ def _discretisation(library: str | None, dt: float | None, nodes: dict[str, Any]
             notes.append(f"Norse's dt is not in the file: using its default dt = {step_dt!r} (pass dt= otherwise)")
         return _Disc("norse", step_dt, step_dt * step_dt, 1.0,
                      "Norse writes tau = dt/tau_mem_inv, so dt must be the dt of norse's to_nir")
+    if library == "rockpool":
+        if rock_dt is None:
+            if dt is None:
+                raise FrontendError(
+                    "library 'rockpool': the leaky neurons do not follow Rockpool's exporter, r = tau*exp(-dt/tau)/dt "
+                    "for one dt (CubaLIF: tau_mem, w_in = 1; no IF nodes), so the file does not say its dt",
+                    where=where, hint="pass dt= (Rockpool's default is 1e-3), or another library=")
+            rock_dt = dt
+        elif dt is not None and not _close(dt, rock_dt):
+            notes.append(f"dt = {dt!r} contradicts the file, whose parameters imply Rockpool's dt = {rock_dt!r}; "
+                         f"using dt = {dt!r} as asked")
+            rock_dt = dt
+        return _Disc("rockpool", float(rock_dt), float(rock_dt), float(rock_dt),
+                     "Rockpool writes r = tau*exp(-dt/tau)/dt; its neurons decay by exp(-dt/tau)")
+    if library == "sinabs":
+        step_dt = float(dt) if dt is not None else 1.0
+        return _Disc("sinabs", step_dt, step_dt, step_dt,
+                     "Sinabs' tau is in steps (dt = 1); its LIF decays by exp(-dt/tau)")
     if library == "nir" and recorded:
         return _Disc("nir", dt if dt is not None else recorded.get("dt", 1.0),
                      *(2 * [dt if dt is not None else recorded.get("dt", 1.0)]))
@@ -607,12 +712,19 @@ class _Importer:
         features, dropped = self._input_features()
         self.disc = _discretisation(library, opts.dt, plan.nodes, bool(dropped), self.recorded, self.where,
                                     self.notes)
+        if opts.reset is None and self.disc.library == "rockpool":  # LIFTorch always subtracts
+            self.options = opts = dataclasses.replace(opts, reset="subtract")
+            self.notes.append("no reset was given: Rockpool's LIFTorch / LIFNeuronTorch subtract the threshold, so "
+                              "reset 'subtract'")
         if opts.reset is None:  # SpikingJelly's exporter writes hard resets only: the file says 'zero'
             if self.disc.library != "spikingjelly":
-                raise _reset_error(None, self.recorded, self.where)
+                raise _reset_error(None, self.recorded, self.where, self.disc.library)
             self.options = opts = dataclasses.replace(opts, reset="zero")
             self.notes.append("no reset was given: SpikingJelly exports hard resets only (v_reset), so reset "
                               "'zero'")
+        if self.disc.library == "rockpool" and opts.reset == "zero":
+            self.notes.append("reset 'zero' contradicts the file: Rockpool's neurons subtract the threshold; using "
+                              "'zero' as asked")
         if self.disc.library == "spikingjelly" and opts.reset == "subtract":
             self.notes.append("reset 'subtract' contradicts the file: SpikingJelly exports hard resets only (its "
                               "exporter refuses v_reset=None), i.e. reset 'zero'; using 'subtract' as asked")
@@ -1003,8 +1115,25 @@ def _rate(imp: _Importer, tau: np.ndarray) -> np.ndarray:
         return np.where(np.isinf(tau), 0.0, imp.disc.step / tau)
 
 
+def _exp_decay(dt: float, tau: np.ndarray) -> np.ndarray:
+    """``torch.exp(-dt / tau)`` on a float32 ``tau``, as Sinabs and Rockpool compute their decays: torch divides
+    a Python number by a tensor as ``reciprocal(tau) * -dt`` (float32), and its float32 ``exp`` is not always
+    correctly rounded, so torch's own ``exp`` is used where torch is installed (else exp in float64, rounded)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = (np.float32(1.0) / tau.astype(np.float32)) * np.float32(-dt)
+        try:
+            import torch
+        except ImportError:
+            return np.exp(q.astype(np.float64)).astype(np.float32).astype(np.float64)
+        return torch.exp(torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))).numpy().astype(np.float64)
+
+
 def _decay(imp: _Importer, node_name: str, node: Any, tau: np.ndarray, what: str) -> np.ndarray:
-    """``1 - dt/tau`` (see :func:`_rate`), checked to lie in [0, 1]."""
+    """``1 - dt/tau`` (see :func:`_rate`), checked to lie in [0, 1]; ``exp(-dt/tau)`` for Sinabs and Rockpool."""
+    if imp.disc.library in EXPONENTIAL:
+        if np.any(tau <= 0) or np.any(np.isnan(tau)):
+            raise FrontendError(f"{_kind(node)} {what} must be > 0 everywhere", where=imp._where(node_name))
+        return _exp_decay(imp.disc.dt, tau)
     ratio = _rate(imp, tau)
     if np.any(tau <= 0) or np.any(ratio > 1):
         bad = float(tau[(tau <= 0) | (ratio > 1)][0])
@@ -1065,6 +1194,10 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
             raise FrontendError(f"{kind} r is infinite where tau is finite", where=where)
         with np.errstate(invalid="ignore", divide="ignore"):
             gain = np.where(both_inf, 1.0, _rate(imp, tau) * r)
+        if disc.library == "sinabs":  # V = exp(-1/tau)*V + r*I (norm_input=False; r = 1 as Sinabs writes)
+            gain = r.copy()
+        elif disc.library == "rockpool":  # LIF: V = a*V + I; LI (ExpSyn): V = a*(V + I); CubaLIF below
+            gain = attrs["beta"].copy() if kind == "LI" else np.ones_like(r)
         if np.any(gain == 0):
             raise FrontendError(f"{kind} tau is infinite where r is finite: the neuron receives no input",
                                 where=where)
@@ -1074,6 +1207,10 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
             with np.errstate(invalid="ignore", divide="ignore"):
                 syn = w_in if disc.library == "norse" else \
                     np.where(np.isinf(tau_syn) & np.isinf(w_in), 1.0, _rate(imp, tau_syn) * w_in)
+            if disc.library == "rockpool":  # J = b*(J + I), V = a*V + J: the state is snnc's times b
+                syn = attrs["alpha"] * w_in
+            elif disc.library == "sinabs":
+                syn = w_in
             gain = gain * _gain(syn)
     gain = _gain(gain)
     if kind == "LI":
