@@ -97,6 +97,12 @@ FLAVOURS: dict[str, tuple[float, float | None, str]] = {
 }
 #: a time constant long enough that ``1 - dt/tau`` is exactly 1 in float32 (readers that refuse tau = inf)
 TAU_NO_LEAK = 1e30
+#: flavour -> why its reader cannot run a neuron -> Linear -> neuron cycle (recurrent_weight)
+RECURRENCE_REFUSED: dict[str, str] = {
+    "snntorch": "snnTorch's import_from_nir wraps the cycle in a subgraph whose input edge goes into the recurrent "
+                "Linear (Input -> W_rec -> LIF), so nirtorch runs LIF(W_rec(I + S[t-1])): the feed-forward current "
+                "is multiplied by the recurrent weight (snntorch 1.0.0, nirtorch 2.6)",
+}
 #: the flavours whose files nir <= 1.0.5 reads (no v_reset fields, no Linear node)
 OLD_NIR = ("sinabs", "rockpool")
 
@@ -141,7 +147,7 @@ def export_nir(graph: Graph, path: str | os.PathLike[str] | None = None, *, forc
     order = _layers(graph)
     nodes, edges, meta = _Exporter(graph, float(dt), flavour).run(order)
     try:
-        result = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=flavour not in OLD_NIR)
+        result = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=flavour in ("nir", "spikingjelly"))
     except Exception as err:  # nir's own type check; our nodes should always pass it
         raise SnncError(f"nir rejects the exported graph: {type(err).__name__}: {err}", where=f"graph @{graph.name}",
                         hint="this is a bug in snnc's NIR export; please report it") from None
@@ -179,7 +185,10 @@ def _write_old(buffer: io.BytesIO, graph: nir.NIRGraph) -> None:
             elif isinstance(value, dict):
                 write(group.create_group(key), value)
             else:
-                group.create_dataset(key, data=np.asarray(value))
+                value = np.asarray(value)
+                if value.dtype.kind == "U":  # the edges: byte strings, as nir.write stores them
+                    value = np.char.encode(value, "utf8")
+                group.create_dataset(key, data=value)
 
     with h5py.File(buffer, "w") as f:
         f.create_dataset("version", data="1.0.4", dtype=h5py.string_dtype())
@@ -299,8 +308,7 @@ class _Exporter:
             _check_flavour(self, op)
         self.scale = _threshold_folding(self, layers)
 
-        in_shape = [1, *features] if self.torch_batch else list(features)
-        nodes: dict[str, Any] = {x.name: nir.Input(input_type={"input": np.array(in_shape)})}
+        nodes: dict[str, Any] = {x.name: nir.Input(input_type={"input": np.array(features)})}
         edges: list[tuple[str, str]] = []
         # the NIR nodes whose outputs sum to each snnc value (NIR sums a node's inputs: snn.add is edges)
         sources: dict[str, list[str]] = {first: [x.name]}
@@ -309,17 +317,22 @@ class _Exporter:
                 sources[op.result.name] = [s for v in op.operands for s in sources[v.name]]
                 continue
             name = op.result.name
+            recurrent = op.attrs.get("recurrent_weight") is not None
+            if recurrent and self.flavour == "snntorch":
+                # snnTorch nests the loop as a subgraph named before the first '.', as its exporter names
+                # RLeaky's nodes ('1.lif', '1.w_rec'); a subgraph that holds a node of its own name fails
+                name = _fresh(nodes, name.replace(".", "_") + ".lif")
             nodes[name] = EXPORTERS[op.opname](self, op)
             edges += [(s, name) for v in op.operands for s in sources[v.name]]
-            sources[name] = [name]
-            if op.attrs.get("recurrent_weight") is not None:
-                rec = _fresh(nodes, name + "_rec")
-                w = np.array(op.attrs["recurrent_weight"], np.float32) * self.scale.get(name, 1.0)
+            sources[op.result.name] = [name]
+            if recurrent:
+                rec = _fresh(nodes, name[:-4] + ".w_rec" if self.flavour == "snntorch" else name + "_rec")
+                row = np.reshape(self.scale.get(op.result.name, 1.0), (-1, 1))  # a folded threshold, per row
+                w = np.array(op.attrs["recurrent_weight"], np.float64) * row
                 nodes[rec] = _synapse(self, w.astype(np.float32), None)
                 edges += [(name, rec), (rec, name)]
         out_name = decoder.result.name
-        nodes[out_name] = nir.Output(output_type={"output": np.array(
-            [1, *read.type.features] if self.torch_batch else read.type.features)})
+        nodes[out_name] = nir.Output(output_type={"output": np.array(read.type.features)})
         edges += [(s, out_name) for s in sources[read.name]]
         return nodes, edges, meta
 
@@ -346,6 +359,11 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
         if f in ("norse",) and op.opname == "snn.avgpool2d":
             raise _refusal(exp, op, "Norse's from_nir maps no AvgPool2d node (only SumPool2d)",
                            "use --for nir, or a strided conv instead of the pooling")
+        if f == "norse" and op.opname == "snn.add":
+            raise _refusal(exp, op, "Norse's from_nir runs the nodes in depth-first order (nirtorch's GraphExecutor), "
+                           "so a node with several inputs runs before one of them and reads that input's value "
+                           "from the previous step: the merge would be one step late",
+                           "use a network without merges for Norse, or --for nir / spikingjelly")
         if f == "spikingjelly" and op.opname == "snn.conv2d" and op.attrs["group"] != 1:
             raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
         return
@@ -368,9 +386,8 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
         raise _refusal(exp, op, f"{lib} resets in the spike's own step (reset first), and this neuron applies "
                        "the previous step's reset after the decay (delayed_reset = 1)",
                        "use delayed_reset = 0, or export with --for nir")
-    if f in ("spikingjelly", "norse") and op.attrs.get("recurrent_weight") is not None:
-        raise _refusal(exp, op, f"{lib} does not run a neuron -> Linear -> neuron cycle (recurrent_weight)",
-                       "export recurrent layers with --for snntorch or --for nir")
+    if f in RECURRENCE_REFUSED and op.attrs.get("recurrent_weight") is not None:
+        raise _refusal(exp, op, RECURRENCE_REFUSED[f], "keep recurrent layers in ONNX or export them with --for nir")
     beta = [np.asarray(op.attrs[k]) for k in ("beta", "alpha") if k in op.attrs]
     if f in ("norse", "spikingjelly") and any(np.any(b >= 1) for b in beta):
         raise _refusal(exp, op, f"a decay of 1 (no leak) is tau = inf, which {lib} cannot take "
@@ -485,8 +502,8 @@ def _flatten(exp: _Exporter, op: Operation) -> Any:
     import nir
 
     feats = list(op.operands[0].type.features)
-    if exp.torch_batch:  # torch.nn.Flatten(start_dim, end_dim) on [B, *f]
-        return nir.Flatten(input_type={"input": np.array([1, *feats])}, start_dim=1, end_dim=-1)
+    if exp.torch_batch:  # torch.nn.Flatten(start_dim, end_dim) on [B, *f]: count from the end
+        return nir.Flatten(input_type={"input": np.array(feats)}, start_dim=-len(feats), end_dim=-1)
     return nir.Flatten(input_type={"input": np.array(feats)}, start_dim=0, end_dim=-1)
 
 
