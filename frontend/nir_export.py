@@ -86,13 +86,14 @@ FLAVOURS: dict[str, tuple[float, float | None, str]] = {
     "nir": (1.0, None, "the standard: forward Euler at dt; every construct; snnc.* metadata for the round trip"),
     "snntorch": (1e-4, 1e-4, "snnTorch's import_from_nir: dt = 1e-4 fixed; IF as a LIF with tau = 1e30 (its IF "
                  "is a Leaky with beta 0.9); beta = 1 as tau = 1e30; zero reset, reset first; uniform thresholds"),
-    "norse": (1e-3, None, "Norse's from_nir(dt): LIF/CubaLIF tau = dt/(1-beta), r = w_in = 1, v_threshold = "
-              "theta*(1-beta) (its LIFBox integrates dt/tau*(I - v)); IF r = 1; Linear is Affine (its Linear is "
-              "built transposed); Input and Flatten with a batch axis; zero reset, reset first"),
+    "norse": (1e-3, None, "Norse's from_nir(dt): LIF tau = dt/(1-beta), r = 1, v_threshold = theta*dt/tau "
+              "(its LIFBox integrates dt/tau*(I - v)); CubaLIF w_in = 1/(1-alpha), r = 1/(1-beta); IF r = 1; "
+              "Flatten counted from the end; zero reset, reset first"),
     "spikingjelly": (1e-4, None, "SpikingJelly's from_nir(dt): uniform parameters, IF r = 1/dt, LIF r = tau/dt, "
                      "hard reset first"),
-    "sinabs": (1.0, None, "nir <= 1.0.5 readers: IF without v_reset (subtractive reset), LIF/CubaLIF without "
-               "v_reset, Linear as Affine with a zero bias"),
+    "sinabs": (1.0, None, "nir <= 1.0.5 readers (Sinabs' from_nir): no v_reset (subtractive reset), Linear as "
+               "Affine with a zero bias, LIF/LI tau = -1/ln(beta) (its step: decay exp(-1/tau), r = 1), Flatten "
+               "counted from the end"),
     "rockpool": (1.0, None, "nir <= 1.0.5 readers, as sinabs; Rockpool has no IF: IF as a LIF with tau = 1e30"),
 }
 #: a time constant long enough that ``1 - dt/tau`` is exactly 1 in float32 (readers that refuse tau = inf)
@@ -262,8 +263,9 @@ class _Exporter:
 
     @property
     def torch_batch(self) -> bool:
-        """snnTorch's and Norse's importers build torch.nn.Flatten(start_dim, end_dim) that counts the batch."""
-        return self.flavour in ("snntorch", "norse")
+        """snnTorch's, Norse's and Sinabs' importers build torch.nn.Flatten(start_dim, end_dim) that counts the
+        batch axis: their Flatten counts from the end."""
+        return self.flavour in ("snntorch", "norse", "sinabs")
 
     def run(self, ops: list[Operation]) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, Any]]:
         import nir
@@ -359,17 +361,20 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
         if f in ("norse",) and op.opname == "snn.avgpool2d":
             raise _refusal(exp, op, "Norse's from_nir maps no AvgPool2d node (only SumPool2d)",
                            "use --for nir, or a strided conv instead of the pooling")
-        if f == "norse" and op.opname == "snn.add":
-            raise _refusal(exp, op, "Norse's from_nir runs the nodes in depth-first order (nirtorch's GraphExecutor), "
-                           "so a node with several inputs runs before one of them and reads that input's value "
-                           "from the previous step: the merge would be one step late",
-                           "use a network without merges for Norse, or --for nir / spikingjelly")
+        if f == "sinabs" and op.opname == "snn.avgpool2d":
+            raise _refusal(exp, op, "Sinabs' from_nir maps no AvgPool2d node (only SumPool2d)",
+                           "use --for nir, or a strided conv instead of the pooling")
+        if f in ("norse", "sinabs") and op.opname == "snn.add":
+            raise _refusal(exp, op, f"{f.capitalize()}'s from_nir runs the nodes in depth-first order "
+                           "(nirtorch's GraphExecutor), so a node with several inputs runs before one of them and "
+                           "reads that input's value from the previous step: the merge would be one step late",
+                           f"use a network without merges for {f.capitalize()}, or --for nir / spikingjelly")
         if f == "spikingjelly" and op.opname == "snn.conv2d" and op.attrs["group"] != 1:
             raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
         return
     lib = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir",
            "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir", "rockpool": "Rockpool's"}[f]
-    if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly", "sinabs"):
+    if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly"):
         raise _refusal(exp, op, f"{lib} maps no LI node (an LI readout)",
                        "end the network in spiking neurons (snn.lif) for this library, or use --for nir")
     reset = op.attrs.get("reset")
@@ -378,6 +383,13 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
             raise _refusal(exp, op, f"nir <= 1.0.5 has no v_reset: {f} reads every neuron as resetting by "
                            f"subtraction, and this one resets to zero",
                            "train with reset = 'subtract', or export with --for nir (nir >= 1.0.6 readers)")
+        if op.attrs.get("delayed_reset", 0):
+            raise _refusal(exp, op, f"{lib} subtracts the threshold in the spike's own step, and this neuron "
+                           "applies the previous step's reset after the decay (delayed_reset = 1)",
+                           "use delayed_reset = 0, or export with --for nir")
+        if f == "sinabs" and op.opname == "snn.cuba_lif":
+            raise _refusal(exp, op, "Sinabs' from_nir maps no CubaLIF node (its LIF is built with tau_syn = None)",
+                           "use snn.lif, or export with --for nir")
         return
     if reset == "subtract":
         raise _refusal(exp, op, f"{lib} builds reset-to-zero neurons only (v_reset), and this one resets by "
@@ -533,6 +545,9 @@ def _tau(exp: _Exporter, decay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tau = np.where(decay >= 1, np.inf, exp.dt / (1.0 - decay.astype(np.float64)))
         if exp.flavour in ("snntorch", "rockpool"):
             tau = np.where(decay >= 1, TAU_NO_LEAK, tau)
+        if exp.flavour == "sinabs":  # Sinabs' LIF / ExpLeak step with dt = 1: decay exp(-1/tau), input gain 1
+            tau = np.where(decay >= 1, np.inf, -1.0 / np.log(np.maximum(decay.astype(np.float64), 1e-300)))
+            return tau, np.ones_like(tau)
         return tau, np.where(np.isinf(tau), np.inf, tau / exp.dt)
 
 

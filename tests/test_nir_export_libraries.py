@@ -128,13 +128,13 @@ def _conv() -> Graph:
     return t.build(t.neuron("o", t.dense("fc", f, 4), "snn.lif", 0.3))
 
 
-def _skip(kind: str = "snn.if") -> Graph:
+def _skip(kind: str = "snn.if", reset: str = "zero") -> Graph:
     """x -> fc1 -> h -> fc2 --+--> o ;  x -> fc3 --/  (a merge: snn.add of two currents)"""
     t = _Text((10,), 7)
-    h = t.neuron("h", t.dense("fc1", "x", 8), kind, 0.9)
+    h = t.neuron("h", t.dense("fc1", "x", 8), kind, 0.9, reset)
     a, b = t.dense("fc2", h, 4), t.dense("fc3", "x", 4)
     s = t.op("sum", "snn.add", [a, b], {}, "current", (4,))
-    return t.build(t.neuron("o", s, kind, 0.7))
+    return t.build(t.neuron("o", s, kind, 0.7, reset))
 
 
 def _recurrent(kind: str = "snn.lif") -> Graph:
@@ -288,3 +288,33 @@ def test_flavours_and_dt_are_checked(tmp_path: Path) -> None:
     assert set(FLAVOURS) == {"nir", "snntorch", "norse", "spikingjelly", "sinabs", "rockpool"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NirImportWarning)
+
+
+def test_sinabs_flavour_parameters_and_refusals(tmp_path: Path) -> None:
+    """Sinabs steps LIF / ExpLeak with decay exp(-1/tau) and gain 1: tau = -1/ln(beta); no CubaLIF, no
+    AvgPool2d, no merges (its nirtorch executor runs a merge one step late)."""
+    graph = _mlp("snn.lif", reset="subtract")
+    exported = export_nir(graph, flavour="sinabs")
+    np.testing.assert_allclose(np.exp(-1 / exported.nodes["h"].tau), 0.75, rtol=1e-6)
+    np.testing.assert_array_equal(exported.nodes["h"].r, 1)
+    assert type(exported.nodes["fc2"]).__name__ == "Affine" and not exported.nodes["fc2"].bias.any()
+    with pytest.raises(NirExportError, match="CubaLIF"):
+        export_nir(_mlp("snn.cuba_lif", reset="subtract"), flavour="sinabs")
+    with pytest.raises(NirExportError, match="delayed_reset"):
+        export_nir(_mlp("snn.lif", reset="subtract", delayed=1), flavour="sinabs")
+    with pytest.raises(NirExportError, match="depth-first"):
+        export_nir(_skip(reset="subtract"), flavour="sinabs")
+
+
+def test_cli_export_for_a_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from snnc.cli import main
+    from snnc.ir.printer import print_graph
+
+    model = tmp_path / "net.snnir"
+    model.write_text(print_graph(_mlp("snn.lif")))
+    assert main(["nir", "export", str(model), "-o", str(tmp_path / "st.nir"), "--for", "snntorch"]) == 0
+    assert "for snntorch" in capsys.readouterr().err
+    written = nir.read(tmp_path / "st.nir")
+    np.testing.assert_allclose(written.nodes["h"].tau, 4e-4, rtol=1e-6)  # dt = 1e-4: tau = dt/(1 - 0.75)
+    with pytest.raises(SystemExit):
+        main(["nir", "export", str(model), "-o", str(tmp_path / "x.nir"), "--for", "lava"])
