@@ -94,7 +94,9 @@ FLAVOURS: dict[str, tuple[float, float | None, str]] = {
     "sinabs": (1.0, None, "nir <= 1.0.5 readers (Sinabs' from_nir): no v_reset (subtractive reset), Linear as "
                "Affine with a zero bias, LIF/LI tau = -1/ln(beta) (its step: decay exp(-1/tau), r = 1), Flatten "
                "counted from the end"),
-    "rockpool": (1.0, None, "nir <= 1.0.5 readers, as sinabs; Rockpool has no IF: IF as a LIF with tau = 1e30"),
+    "rockpool": (1.0, None, "nir <= 1.0.5 readers (Rockpool's from_nir): every neuron as a CubaLIF (its LIF "
+                 "branch is broken, it has no IF): tau = -1/ln(decay), r = tau_mem - 1 (its dt = tau/(1+r) = 1), "
+                 "tau_syn = 1e-30 for no synaptic filter, tau_mem = 1e30 for no leak; subtractive reset"),
 }
 #: a time constant long enough that ``1 - dt/tau`` is exactly 1 in float32 (readers that refuse tau = inf)
 TAU_NO_LEAK = 1e30
@@ -361,6 +363,9 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
         if f in ("norse",) and op.opname == "snn.avgpool2d":
             raise _refusal(exp, op, "Norse's from_nir maps no AvgPool2d node (only SumPool2d)",
                            "use --for nir, or a strided conv instead of the pooling")
+        if f == "rockpool" and op.opname in ("snn.conv2d", "snn.avgpool2d", "snn.flatten", "snn.reshape"):
+            raise _refusal(exp, op, "Rockpool's from_nir maps Linear, Affine, CubaLIF and LI nodes only",
+                           "export dense networks for Rockpool, or use --for nir")
         if f == "sinabs" and op.opname == "snn.avgpool2d":
             raise _refusal(exp, op, "Sinabs' from_nir maps no AvgPool2d node (only SumPool2d)",
                            "use --for nir, or a strided conv instead of the pooling")
@@ -373,9 +378,10 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
             raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
         return
     lib = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir",
-           "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir", "rockpool": "Rockpool's"}[f]
-    if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly"):
-        raise _refusal(exp, op, f"{lib} maps no LI node (an LI readout)",
+           "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir", "rockpool": "Rockpool's from_nir"}[f]
+    if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly", "rockpool"):
+        raise _refusal(exp, op, f"{lib} builds ExpSynTorch from an LI node with tau rounded to an integer" if
+                       f == "rockpool" else f"{lib} maps no LI node (an LI readout)",
                        "end the network in spiking neurons (snn.lif) for this library, or use --for nir")
     reset = op.attrs.get("reset")
     if f in OLD_NIR:
@@ -527,9 +533,11 @@ def _if(exp: _Exporter, op: Operation) -> Any:
     theta = np.asarray(op.attrs["threshold"])
     meta = {META + "reset": op.attrs["reset"], META + "threshold_shape": json.dumps(list(theta.shape))}
     vth = np.ascontiguousarray(np.broadcast_to(theta, feats), dtype=np.float32)
+    if exp.flavour == "rockpool":
+        return _rockpool(op, np.ones(feats), np.zeros(feats), vth)
     if op.result.name in exp.scale:
         vth = np.ones(feats, np.float32)
-    if exp.flavour in ("snntorch", "rockpool"):  # no usable IF node: a LIF that does not leak
+    if exp.flavour == "snntorch":  # no usable IF node: a LIF that does not leak
         tau = np.full(feats, TAU_NO_LEAK, np.float32)
         return nir.LIF(tau=tau, r=(tau / np.float32(exp.dt)).astype(np.float32), v_leak=np.zeros(feats, np.float32),
                        v_threshold=vth, v_reset=np.zeros(feats, np.float32), metadata=meta)
@@ -543,7 +551,7 @@ def _tau(exp: _Exporter, decay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (the snnTorch flavour: tau = 1e30, which its importer reads as decay 1 in float32)."""
     with np.errstate(divide="ignore"):
         tau = np.where(decay >= 1, np.inf, exp.dt / (1.0 - decay.astype(np.float64)))
-        if exp.flavour in ("snntorch", "rockpool"):
+        if exp.flavour == "snntorch":
             tau = np.where(decay >= 1, TAU_NO_LEAK, tau)
         if exp.flavour == "sinabs":  # Sinabs' LIF / ExpLeak step with dt = 1: decay exp(-1/tau), input gain 1
             tau = np.where(decay >= 1, np.inf, -1.0 / np.log(np.maximum(decay.astype(np.float64), 1e-300)))
@@ -565,6 +573,8 @@ def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
     feats = op.result.type.features
     full = lambda key: np.ascontiguousarray(np.broadcast_to(np.asarray(op.attrs[key], np.float64), feats))  # noqa: E731
     zeros = np.zeros(feats, np.float32)
+    if exp.flavour == "rockpool":
+        return _rockpool(op, full("beta"), full("alpha") if kind == "CubaLIF" else np.zeros(feats), full("threshold"))
     tau_mem, r = _tau(exp, full("beta"))
     norse = exp.flavour == "norse"
     if norse:
@@ -587,6 +597,26 @@ def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
     return nir.CubaLIF(tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32), r=r.astype(np.float32),
                        w_in=w_in.astype(np.float32), v_leak=zeros, v_threshold=theta.astype(np.float32),
                        v_reset=zeros, metadata=meta)
+
+
+def _rockpool(op: Operation, beta: np.ndarray, alpha: np.ndarray, theta: np.ndarray) -> Any:
+    """Rockpool's from_nir builds every spiking neuron from a CubaLIF (its LIF branch reads a ``tau_mem`` that
+    nir.LIF lacks): ``LIFTorch`` with decays ``exp(-dt/tau)`` and ``dt = tau_mem/(1 + r)``. So: tau = -1/ln(decay)
+    (dt = 1 step), ``r = tau_mem - 1``; no synaptic filter (LIF, IF) is ``tau_syn = 1e-30`` (decay 0); no leak
+    (IF, beta = 1) is ``tau_mem = 1e30``."""
+    import nir
+
+    def tau(d: np.ndarray, none: float) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            t = -1.0 / np.log(np.clip(d.astype(np.float64), 1e-300, 1.0))
+        return np.where(d >= 1, TAU_NO_LEAK, np.where(d <= 0, none, t))
+
+    tau_mem, tau_syn = tau(beta, 1e-30), tau(alpha, 1e-30)
+    zeros = np.zeros(beta.shape, np.float32)
+    return nir.CubaLIF(tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32),
+                       r=(tau_mem - 1.0).astype(np.float32), w_in=np.ones(beta.shape, np.float32), v_leak=zeros,
+                       v_threshold=np.asarray(theta, np.float32), v_reset=zeros,
+                       metadata={META + "reset": op.attrs["reset"]})
 
 
 #: IR op -> NIR node factory (encoders and decoders are not NIR nodes: see the module docstring)

@@ -275,7 +275,7 @@ def test_old_nir_flavour_writes_what_nir_1_0_5_reads(flavour: str, tmp_path: Pat
         for k in nodes:
             assert "v_reset" not in nodes[k] and "metadata" not in nodes[k]
     assert "Linear" not in types.values()
-    assert types["h"] == ("LIF" if flavour == "rockpool" else "IF")
+    assert types["h"] == ("CubaLIF" if flavour == "rockpool" else "IF")
     with pytest.raises(NirExportError, match="subtraction"):
         export_nir(_mlp("snn.if"), tmp_path / "zero.nir", flavour=flavour)
 
