@@ -378,7 +378,8 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
             raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
         return
     lib = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir",
-           "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir", "rockpool": "Rockpool's from_nir"}[f]
+           "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir",
+           "rockpool": "Rockpool's from_nir"}[f]
     if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly", "rockpool"):
         raise _refusal(exp, op, f"{lib} builds ExpSynTorch from an LI node with tau rounded to an integer" if
                        f == "rockpool" else f"{lib} maps no LI node (an LI readout)",
