@@ -106,6 +106,38 @@ RECURRENCE_REFUSED: dict[str, str] = {
                 "Linear (Input -> W_rec -> LIF), so nirtorch runs LIF(W_rec(I + S[t-1])): the feed-forward current "
                 "is multiplied by the recurrent weight (snntorch 1.0.0, nirtorch 2.6)",
 }
+#: flavour -> the importer it writes for (named in refusals)
+LIBRARY_IMPORTERS: dict[str, str] = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir",
+                                     "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir",
+                                     "rockpool": "Rockpool's from_nir"}
+_NO_LI = "end the network in spiking neurons (snn.lif) for this library, or use --for nir"
+_LATE_MERGE = ("from_nir runs the nodes in depth-first order (nirtorch's GraphExecutor), so a node with several "
+               "inputs runs before one of them and reads that input's value from the previous step: the merge "
+               "would be one step late")
+_ROCKPOOL_DENSE = ("Rockpool's from_nir maps Linear, Affine, CubaLIF and LI nodes only",
+                   "export dense networks for Rockpool, or use --for nir")
+#: (flavour, IR op) -> (why the flavour's importer cannot take the op, what would work)
+UNMAPPED: dict[tuple[str, str], tuple[str, str]] = {
+    ("snntorch", "snn.li"): ("snnTorch's import_from_nir maps no LI node (an LI readout)", _NO_LI),
+    ("norse", "snn.li"): ("Norse's from_nir maps no LI node (an LI readout)", _NO_LI),
+    ("spikingjelly", "snn.li"): ("SpikingJelly's from_nir maps no LI node (an LI readout)", _NO_LI),
+    ("rockpool", "snn.li"): ("Rockpool's from_nir builds ExpSynTorch from an LI node with tau rounded to an integer",
+                             _NO_LI),
+    ("sinabs", "snn.cuba_lif"): ("Sinabs' from_nir maps no CubaLIF node (its LIF is built with tau_syn = None)",
+                                 "use snn.lif, or export with --for nir"),
+    ("norse", "snn.avgpool2d"): ("Norse's from_nir maps no AvgPool2d node (only SumPool2d)",
+                                 "use --for nir, or a strided conv instead of the pooling"),
+    ("sinabs", "snn.avgpool2d"): ("Sinabs' from_nir maps no AvgPool2d node (only SumPool2d)",
+                                  "use --for nir, or a strided conv instead of the pooling"),
+    ("norse", "snn.add"): ("Norse's " + _LATE_MERGE, "use a network without merges for Norse, or --for nir / "
+                           "spikingjelly"),
+    ("sinabs", "snn.add"): ("Sinabs' " + _LATE_MERGE, "use a network without merges for Sinabs, or --for nir / "
+                            "spikingjelly"),
+    ("rockpool", "snn.conv2d"): _ROCKPOOL_DENSE,
+    ("rockpool", "snn.avgpool2d"): _ROCKPOOL_DENSE,
+    ("rockpool", "snn.flatten"): _ROCKPOOL_DENSE,
+    ("rockpool", "snn.reshape"): _ROCKPOOL_DENSE,
+}
 #: the flavours whose files nir <= 1.0.5 reads (no v_reset fields, no Linear node)
 OLD_NIR = ("sinabs", "rockpool")
 
@@ -359,31 +391,14 @@ def _uniform(value: Any) -> bool:
 def _check_flavour(exp: _Exporter, op: Operation) -> None:
     """What the flavour's reader cannot take, refused with the node, why, and what would work."""
     f = exp.flavour
+    if (f, op.opname) in UNMAPPED:
+        why, hint = UNMAPPED[f, op.opname]
+        raise _refusal(exp, op, why, hint)
+    if f == "spikingjelly" and op.opname == "snn.conv2d" and op.attrs["group"] != 1:
+        raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
     if f == "nir" or not is_neuron(op.opname):
-        if f in ("norse",) and op.opname == "snn.avgpool2d":
-            raise _refusal(exp, op, "Norse's from_nir maps no AvgPool2d node (only SumPool2d)",
-                           "use --for nir, or a strided conv instead of the pooling")
-        if f == "rockpool" and op.opname in ("snn.conv2d", "snn.avgpool2d", "snn.flatten", "snn.reshape"):
-            raise _refusal(exp, op, "Rockpool's from_nir maps Linear, Affine, CubaLIF and LI nodes only",
-                           "export dense networks for Rockpool, or use --for nir")
-        if f == "sinabs" and op.opname == "snn.avgpool2d":
-            raise _refusal(exp, op, "Sinabs' from_nir maps no AvgPool2d node (only SumPool2d)",
-                           "use --for nir, or a strided conv instead of the pooling")
-        if f in ("norse", "sinabs") and op.opname == "snn.add":
-            raise _refusal(exp, op, f"{f.capitalize()}'s from_nir runs the nodes in depth-first order "
-                           "(nirtorch's GraphExecutor), so a node with several inputs runs before one of them and "
-                           "reads that input's value from the previous step: the merge would be one step late",
-                           f"use a network without merges for {f.capitalize()}, or --for nir / spikingjelly")
-        if f == "spikingjelly" and op.opname == "snn.conv2d" and op.attrs["group"] != 1:
-            raise _refusal(exp, op, "SpikingJelly's from_nir refuses grouped convolutions", "use groups = 1")
         return
-    lib = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir",
-           "spikingjelly": "SpikingJelly's from_nir", "sinabs": "Sinabs' from_nir",
-           "rockpool": "Rockpool's from_nir"}[f]
-    if op.opname == "snn.li" and f in ("snntorch", "norse", "spikingjelly", "rockpool"):
-        raise _refusal(exp, op, f"{lib} builds ExpSynTorch from an LI node with tau rounded to an integer" if
-                       f == "rockpool" else f"{lib} maps no LI node (an LI readout)",
-                       "end the network in spiking neurons (snn.lif) for this library, or use --for nir")
+    lib = LIBRARY_IMPORTERS[f]
     reset = op.attrs.get("reset")
     if f in OLD_NIR:
         if reset is not None and reset != "subtract":
@@ -394,9 +409,6 @@ def _check_flavour(exp: _Exporter, op: Operation) -> None:
             raise _refusal(exp, op, f"{lib} subtracts the threshold in the spike's own step, and this neuron "
                            "applies the previous step's reset after the decay (delayed_reset = 1)",
                            "use delayed_reset = 0, or export with --for nir")
-        if f == "sinabs" and op.opname == "snn.cuba_lif":
-            raise _refusal(exp, op, "Sinabs' from_nir maps no CubaLIF node (its LIF is built with tau_syn = None)",
-                           "use snn.lif, or export with --for nir")
         return
     if reset == "subtract":
         raise _refusal(exp, op, f"{lib} builds reset-to-zero neurons only (v_reset), and this one resets by "
