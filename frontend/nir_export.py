@@ -17,14 +17,21 @@ graph input (spikes)        Input (the spike train's feature shape)
 ``snn.lif`` / ``cuba_lif``  LIF / CubaLIF: ``tau = dt/(1 - beta)``, ``r = tau/dt`` (CubaLIF also
 ``snn.li``                  ``tau_syn = dt/(1 - alpha)``, ``w_in = tau_syn/dt``), ``v_threshold = theta``;
                             LI likewise; reset and ``delayed_reset`` in the node metadata
+``snn.add``                 no node: the nodes making its operands get edges into its readers (NIR sums)
+``recurrent_weight`` W      a Linear ``<neuron>_rec`` (W) and the cycle neuron -> it -> neuron
 spike-count / last-step     not a NIR node: the Output carries the last IF layer's spikes; the decoder is
 decoder                     recorded in the graph metadata (``snnc.decoder*``)
 ==========================  =============================================================================
 
+``flavour`` (``snnc nir export --for``) writes the parameters the way one library's importer reads them
+(:data:`FLAVOURS`: snnTorch, Norse, SpikingJelly, and nir <= 1.0.5 files for Sinabs and Rockpool) and
+refuses what that importer cannot take (:data:`UNMAPPED`, resets, recurrence); ``docs/nir.md``,
+"Export flavours".
+
 Refused, with an error naming the op: ``snn.relpsp`` (NIR has no single-spike ReL-PSP neuron),
 ``snn.ttfs_encode`` and ``snn.first_spike_decode`` (time-to-first-spike codes), ``snn.time_flatten``
 and dense layers on tensors (the trainable spatio-temporal decoder), ``snn.reshape`` other than a
-flatten, quantized (integer) parameters, asymmetric pads, branching graphs.
+flatten, quantized (integer) parameters, asymmetric pads, several inputs, outputs or decoders.
 
 Example:
     >>> from snnc.api import load_model
