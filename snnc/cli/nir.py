@@ -4,7 +4,7 @@ Command line::
 
     snnc nir import FILE.nir --reset {subtract,zero} [-T STEPS] [--encoder {spikes,rate}]
                    [--encoder-threshold X] [--decoder {spike_count,last_step}] [--dt DT] [-o OUT.snnir] [--force]
-    snnc nir export MODEL -o OUT.nir [--dt DT] [--force]
+    snnc nir export MODEL -o OUT.nir [--dt DT] [--for {nir,snntorch,norse,spikingjelly,sinabs,rockpool}] [--force]
 
 ``import`` writes the snnc IR text dump (stdout without ``-o``); ``export`` reads an ONNX model or an IR
 dump (:func:`snnc.api.load_model`). The conversions are :func:`snnc.frontend.nir_import.import_nir` and
@@ -22,6 +22,7 @@ from snnc.cli._util import positive_int
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``import`` and ``export`` subcommands of ``snnc nir``."""
+    from snnc.frontend.nir_export import FLAVOURS
     from snnc.frontend.nir_import import DECODERS, ENCODERS, LIBRARIES
 
     sub = p.add_subparsers(dest="nir_command", metavar="SUBCOMMAND", required=True)
@@ -56,7 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          description="Write an IF network (ONNX model or IR dump) as a NIR graph (.nir, HDF5).")
     exp.add_argument("model", help="an ONNX model (SPEC section 3) or an IR text dump")
     exp.add_argument("-o", "--output", required=True, help="the .nir file to write")
-    exp.add_argument("--dt", type=float, default=1.0, help="NIR time per snnc step (default 1; IF r = 1/dt)")
+    exp.add_argument("--dt", type=float, default=None,
+                     help="NIR time per snnc step (default: the flavour's: 1 for nir, 1e-4 for snntorch and "
+                          "spikingjelly, 1e-3 for norse; IF r = 1/dt)")
+    exp.add_argument("--for", dest="flavour", choices=FLAVOURS, default="nir",
+                     help="whose NIR importer the parameters are written for (default nir, the standard; "
+                          "sinabs and rockpool: files for nir <= 1.0.5 readers; docs/nir.md)")
     exp.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     exp.set_defaults(nir_run=_run_export)
 
@@ -96,7 +102,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.output, inputs=(args.model,), force=args.force)
     graph = load_model(args.model)
-    result = export_nir(graph, out, force=args.force, dt=args.dt)
+    result = export_nir(graph, out, force=args.force, dt=args.dt, flavour=args.flavour)
     kinds = ", ".join(type(n).__name__ for n in result.nodes.values())
-    print(f"wrote {out} (nodes: {kinds})", file=sys.stderr)
+    print(f"wrote {out} (for {args.flavour}; nodes: {kinds})", file=sys.stderr)
     return 0
