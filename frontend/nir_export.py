@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import math
@@ -103,7 +104,8 @@ FLAVOURS: dict[str, tuple[float, float | None, str]] = {
                "counted from the end"),
     "rockpool": (1.0, None, "nir <= 1.0.5 readers (Rockpool's from_nir): every neuron as a CubaLIF (its LIF "
                  "branch is broken, it has no IF): tau = -1/ln(decay), r = tau_mem - 1 (its dt = tau/(1+r) = 1), "
-                 "tau_syn = 1e-30 for no synaptic filter, tau_mem = 1e30 for no leak; subtractive reset"),
+                 "v_threshold = theta*exp(-1/tau_syn) (its input filter J = b*(J + I) scales the potential by b), "
+                 "tau_mem = 1e30 for no leak; CubaLIF only (IF, LIF refused); subtractive reset"),
 }
 #: a time constant long enough that ``1 - dt/tau`` is exactly 1 in float32 (readers that refuse tau = inf)
 TAU_NO_LEAK = 1e30
@@ -123,6 +125,11 @@ _LATE_MERGE = ("from_nir runs the nodes in depth-first order (nirtorch's GraphEx
                "would be one step late")
 _ROCKPOOL_DENSE = ("Rockpool's from_nir maps Linear, Affine, CubaLIF and LI nodes only",
                    "export dense networks for Rockpool, or use --for nir")
+_ROCKPOOL_NO_FILTER = (
+    "Rockpool's from_nir builds every spiking neuron as a LIFTorch, which filters its input as "
+    "J = b*(J + I), b = exp(-dt/tau_syn): no tau_syn passes the current through unfiltered (tau_syn -> 0 is "
+    "b = 0: no input reaches the neuron; run in Rockpool 3.1.0), and its LIF branch reads a tau_mem that nir.LIF "
+    "lacks", "use snn.cuba_lif (a synaptic current) for Rockpool, or --for nir")
 #: (flavour, IR op) -> (why the flavour's importer cannot take the op, what would work)
 UNMAPPED: dict[tuple[str, str], tuple[str, str]] = {
     ("snntorch", "snn.li"): ("snnTorch's import_from_nir maps no LI node (an LI readout)", _NO_LI),
@@ -140,6 +147,8 @@ UNMAPPED: dict[tuple[str, str], tuple[str, str]] = {
                            "spikingjelly"),
     ("sinabs", "snn.add"): ("Sinabs' " + _LATE_MERGE, "use a network without merges for Sinabs, or --for nir / "
                             "spikingjelly"),
+    ("rockpool", "snn.if"): _ROCKPOOL_NO_FILTER,
+    ("rockpool", "snn.lif"): _ROCKPOOL_NO_FILTER,
     ("rockpool", "snn.conv2d"): _ROCKPOOL_DENSE,
     ("rockpool", "snn.avgpool2d"): _ROCKPOOL_DENSE,
     ("rockpool", "snn.flatten"): _ROCKPOOL_DENSE,
@@ -189,7 +198,8 @@ def export_nir(graph: Graph, path: str | os.PathLike[str] | None = None, *, forc
     order = _layers(graph)
     nodes, edges, meta = _Exporter(graph, float(dt), flavour).run(order)
     try:
-        result = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=flavour in ("nir", "spikingjelly"))
+        result = _node(nir.NIRGraph, nodes=nodes, edges=edges, metadata=meta,
+                       type_check=flavour in ("nir", "spikingjelly"))
     except Exception as err:  # nir's own type check; our nodes should always pass it
         raise SnncError(f"nir rejects the exported graph: {type(err).__name__}: {err}", where=f"graph @{graph.name}",
                         hint="this is a bug in snnc's NIR export; please report it") from None
@@ -201,6 +211,15 @@ def export_nir(graph: Graph, path: str | os.PathLike[str] | None = None, *, forc
             nir.write(buffer, result)
         write_atomic(out, buffer.getvalue())
     return result
+
+
+def _node(cls: type, **kwargs: Any) -> Any:  # noqa: ANN401
+    """``cls(**kwargs)`` without the keywords the installed nir's class lacks: nir <= 1.0.5 (which Sinabs and
+    Rockpool pin) has no ``v_reset`` and no ``NIRGraph(type_check=)``; the old-nir flavours write neither."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return cls(**kwargs)
+    return cls(**{k: v for k, v in kwargs.items() if k in params})
 
 
 def _write_old(buffer: io.BytesIO, graph: nir.NIRGraph) -> None:
@@ -559,10 +578,11 @@ def _if(exp: _Exporter, op: Operation) -> Any:
         vth = np.ones(feats, np.float32)
     if exp.flavour == "snntorch":  # no usable IF node: a LIF that does not leak
         tau = np.full(feats, TAU_NO_LEAK, np.float32)
-        return nir.LIF(tau=tau, r=(tau / np.float32(exp.dt)).astype(np.float32), v_leak=np.zeros(feats, np.float32),
-                       v_threshold=vth, v_reset=np.zeros(feats, np.float32), metadata=meta)
+        return _node(nir.LIF, tau=tau, r=(tau / np.float32(exp.dt)).astype(np.float32),
+                     v_leak=np.zeros(feats, np.float32), v_threshold=vth, v_reset=np.zeros(feats, np.float32),
+                     metadata=meta)
     r = np.full(feats, 1.0 if exp.flavour == "norse" else 1.0 / exp.dt, np.float32)
-    return nir.IF(r=r, v_threshold=vth, v_reset=np.zeros(feats, np.float32), metadata=meta)
+    return _node(nir.IF, r=r, v_threshold=vth, v_reset=np.zeros(feats, np.float32), metadata=meta)
 
 
 def _tau(exp: _Exporter, decay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -600,7 +620,7 @@ def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
     if norse:
         r = np.ones(feats) if kind == "LIF" else 1.0 / (1.0 - full("beta"))
     if kind == "LI":
-        return nir.LI(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
+        return _node(nir.LI, tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
                       metadata=_shapes(op, "beta"))
     meta = {META + "reset": op.attrs["reset"], META + "delayed_reset": str(op.attrs["delayed_reset"]),
             **_shapes(op, "threshold", "beta", *(("alpha",) if kind == "CubaLIF" else ()))}
@@ -609,21 +629,22 @@ def _leaky(exp: _Exporter, op: Operation, kind: str) -> Any:
         if norse:  # Norse's potential is k*V with k = dt*(1/tau), as its LIFBoxCell computes it in float32
             k = np.float32(exp.dt) * (np.float32(1.0) / tau_mem.astype(np.float32))
             theta = theta * k.astype(np.float64)
-        return nir.LIF(tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
+        return _node(nir.LIF, tau=tau_mem.astype(np.float32), r=r.astype(np.float32), v_leak=zeros,
                        v_threshold=theta.astype(np.float32), v_reset=zeros, metadata=meta)
     tau_syn, w_in = _tau(exp, full("alpha"))
     if norse:
         w_in = 1.0 / (1.0 - full("alpha"))
-    return nir.CubaLIF(tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32), r=r.astype(np.float32),
-                       w_in=w_in.astype(np.float32), v_leak=zeros, v_threshold=theta.astype(np.float32),
-                       v_reset=zeros, metadata=meta)
+    return _node(nir.CubaLIF, tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32),
+                 r=r.astype(np.float32), w_in=w_in.astype(np.float32), v_leak=zeros,
+                 v_threshold=theta.astype(np.float32), v_reset=zeros, metadata=meta)
 
 
 def _rockpool(op: Operation, beta: np.ndarray, alpha: np.ndarray, theta: np.ndarray) -> Any:
     """Rockpool's from_nir builds every spiking neuron from a CubaLIF (its LIF branch reads a ``tau_mem`` that
     nir.LIF lacks): ``LIFTorch`` with decays ``exp(-dt/tau)`` and ``dt = tau_mem/(1 + r)``. So: tau = -1/ln(decay)
-    (dt = 1 step), ``r = tau_mem - 1``; no synaptic filter (LIF, IF) is ``tau_syn = 1e-30`` (decay 0); no leak
-    (IF, beta = 1) is ``tau_mem = 1e30``."""
+    (dt = 1 step), ``r = tau_mem - 1``; its input filter ``J = b*(J + I)`` makes its ``J`` and ``V`` ``b`` times
+    snnc's, so ``v_threshold = theta*b`` (``b`` as torch computes it); no leak (beta = 1) is ``tau_mem = 1e30``.
+    IF and LIF are refused (UNMAPPED): ``b = 0`` would pass no input at all."""
     import nir
 
     def tau(d: np.ndarray, none: float) -> np.ndarray:
@@ -631,9 +652,13 @@ def _rockpool(op: Operation, beta: np.ndarray, alpha: np.ndarray, theta: np.ndar
             t = -1.0 / np.log(np.clip(d.astype(np.float64), 1e-300, 1.0))
         return np.where(d >= 1, TAU_NO_LEAK, np.where(d <= 0, none, t))
 
+    from snnc.frontend.nir_import import _exp_decay
+
     tau_mem, tau_syn = tau(beta, 1e-30), tau(alpha, 1e-30)
     zeros = np.zeros(beta.shape, np.float32)
-    return nir.CubaLIF(tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32),
+    # LIFTorch: J = b*(J + I), V = a*V + J, so its J and V are b times snnc's: the threshold too
+    theta = np.asarray(theta, np.float64) * _exp_decay(1.0, tau_syn.astype(np.float32))
+    return _node(nir.CubaLIF, tau_syn=tau_syn.astype(np.float32), tau_mem=tau_mem.astype(np.float32),
                        r=(tau_mem - 1.0).astype(np.float32), w_in=np.ones(beta.shape, np.float32), v_leak=zeros,
                        v_threshold=np.asarray(theta, np.float32), v_reset=zeros,
                        metadata={META + "reset": op.attrs["reset"]})

@@ -376,3 +376,50 @@ def test_different_time_steps_refusal_names_rockpool() -> None:
     with pytest.raises(FrontendError, match="different time steps") as err:
         import_nir(graph, reset="subtract", time_steps=4)
     assert "Rockpool" in str(err.value) and "library='rockpool'" in str(err.value.hint)
+
+
+def test_nir104_roundtrip_record() -> None:
+    """snnc -> NIR (--for sinabs|rockpool) -> the library's own from_nir, run in Sinabs 3.1.3 / Rockpool 3.1.0
+    under nir 1.0.4 (regenerate.py --snnc runs roundtrip.py): the record names the versions, and every case
+    claimed equal is equal spike for spike in every layer; the others are refused by the export."""
+    path = HERE / "nir104-roundtrip.json"
+    record = json.loads(path.read_text())
+    assert (record["nir"], record["sinabs"], record["rockpool"]) == ("1.0.4", "3.1.3", "3.1.0")
+    assert record["T"] == 16
+    cases = record["cases"]
+    assert {"sinabs-if-mlp-subtract", "sinabs-lif-mlp-subtract", "rockpool-cubalif-mlp-subtract"} <= set(cases)
+    for name, case in cases.items():
+        assert "error" not in case, (name, case.get("error"))
+        if case["equal"] is None:  # refused by the flavour, with the reason
+            assert case["refused"] and case["library"] in name
+            continue
+        assert case["equal"] is True, name
+        assert case["max_abs_diff"] == 0 and case["first_diff"] is None
+        for layer in case["layers"].values():
+            assert layer["steps_differing"] == 0 and layer["spikes_snnc"] == layer["spikes_library"] > 0
+    assert cases["rockpool-if-mlp-subtract"]["equal"] is None and cases["rockpool-lif-mlp-subtract"]["equal"] is None
+
+
+def test_rockpool_flavour_threshold_and_refusals() -> None:
+    """What the round trip found: LIFTorch's J = b*(J + I) scales its potential by b = exp(-1/tau_syn), so the
+    threshold is written times b; IF and LIF (no synaptic filter: b = 0 passes nothing) are refused."""
+    from snnc.frontend.nir_export import NirExportError, export_nir
+    from snnc.ir.parser import parse_graph
+
+    def graph(op: str) -> object:
+        extra = ', beta = dense<[0.75]> : f32[1], delayed_reset = 0' if op != "snn.if" else ""
+        extra += ', alpha = dense<[0.5]> : f32[1]' if op == "snn.cuba_lif" else ""
+        g = parse_graph(
+            "snnc.ir 1\ngraph @net(%x: spikes<TxBx2>) time_steps = 4 {\n"
+            "  %fc = snn.dense(%x) {weight = dense<[0.5, 0.25, -0.25, 0.5]> : f32[2,2]} : current<TxBx2xf32>\n"
+            f'  %h = {op}(%fc) {{threshold = dense<[0.9]> : f32[1], reset = "subtract"{extra}}} : spikes<TxBx2>\n'
+            "  %scores = snn.spike_count_decode(%h) : tensor<Bx2xf32>\n  return %scores\n}\n")
+        g.verify()
+        return g
+
+    node = export_nir(graph("snn.cuba_lif"), flavour="rockpool").nodes["h"]
+    np.testing.assert_allclose(np.exp(-1 / node.tau_syn), 0.5, rtol=1e-6)
+    np.testing.assert_allclose(node.v_threshold, 0.45, rtol=1e-6)
+    for op in ("snn.if", "snn.lif"):
+        with pytest.raises(NirExportError, match="J = b"):
+            export_nir(graph(op), flavour="rockpool")

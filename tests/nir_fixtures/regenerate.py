@@ -17,7 +17,9 @@ snnc's environment. This script:
    ``meta`` (JSON: library and nir versions, dt, the exact export and simulation calls, notes);
 4. with ``--snnc`` also installs snnc into that environment (``pip install --no-deps -e REPO`` plus its runtime
    dependencies, since snnc's ``nir >= 1.0.6`` would conflict) and records what ``snnc nir import`` does
-   there, under nir 1.0.4, in ``nir104-import.json``.
+   there, under nir 1.0.4, in ``nir104-import.json``; then runs ``roundtrip.py`` there: snnc graphs exported
+   with ``--for sinabs|rockpool``, loaded by the library's own ``from_nir`` and simulated, spike trains
+   compared with snnc's reference executor, in ``nir104-roundtrip.json``.
 
 Run: ``python tests/nir_fixtures/regenerate.py [--venv DIR] [--snnc]`` (network access to PyPI needed).
 """
@@ -331,6 +333,8 @@ def _check_snnc() -> None:
     results["pytest tests/test_nir_fixtures.py"] = {"rc": p.returncode, "summary": p.stdout.strip().splitlines()[-1:]}
     print("pytest under nir", results["nir"], p.stdout.strip().splitlines()[-1:])
     (HERE / "nir104-import.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    # snnc -> NIR (--for sinabs|rockpool) -> the library's from_nir -> spike trains vs snnc: nir104-roundtrip.json
+    subprocess.run([sys.executable, str(HERE / "roundtrip.py")], check=True, cwd=str(HERE))
 
 
 def main() -> int:
