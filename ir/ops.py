@@ -461,18 +461,22 @@ class LIF(OpDef):
         "recurrent_weight": _RECURRENT,
     }
 
+    #: the decay factors the op carries, each in [0, 1] and broadcastable to the features
+    decays: ClassVar[tuple[str, ...]] = ("beta",)
+
     @classmethod
     def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
         features = operand_types[0].features
         _check_threshold(op, features)
-        _check_decay(op, "beta", features)
+        for name in cls.decays:
+            _check_decay(op, name, features)
         _check_delayed(op)
         _check_recurrent(op, features)
         return _spikes_like(op, operand_types)
 
 
 @register_op
-class CubaLIF(OpDef):
+class CubaLIF(LIF):
     """Current-based LIF neuron (SPEC 2, ``snn.CubaLIF``), state zero before step 0: a synaptic current
     that decays too, ``J[t] = alpha*J[t-1] + I'[t]``, then the ``snn.lif`` update with ``J[t]`` in place of
     ``I'[t]`` (both reset orders): reset first ``V[t] = beta*Vr[t-1] + J[t]``; delayed
@@ -495,15 +499,7 @@ class CubaLIF(OpDef):
         "recurrent_weight": _RECURRENT,
     }
 
-    @classmethod
-    def infer(cls, op: Operation, operand_types: list[ValueType], time_steps: int) -> ValueType:
-        features = operand_types[0].features
-        _check_threshold(op, features)
-        _check_decay(op, "alpha", features)
-        _check_decay(op, "beta", features)
-        _check_delayed(op)
-        _check_recurrent(op, features)
-        return _spikes_like(op, operand_types)
+    decays = ("alpha", "beta")
 
 
 @register_op

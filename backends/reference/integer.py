@@ -574,31 +574,33 @@ def integer_lif(ctx: IntegerContext, op: Operation, current: np.ndarray) -> Spik
     * delayed reset: ``V[t] = sat_P(d(V[t-1]) + I'[t] - theta_q*S[t-1])`` (subtract) or
       ``sat_P(d(V[t-1]) + I'[t]) * (1 - S[t-1])`` (zero): the reset after the decay and the input.
     """
-    lo, hi, dtype = state_range(op)
-    beta_q, frac_bits, rounding = leak_factor(op, "beta")
-    acc_bits = int(op.meta["quant"][integer_neuron(op.opname).acc_key])
-    bits = int(op.meta["quant"]["potential_bits"])
-    return leaky_dynamics(current, _integer_theta(op, current.shape[1:], hi, dtype), reset=op.attrs["reset"],
-                          delayed=bool(op.attrs["delayed_reset"]),
-                          decay_v=lambda v: decay(v, beta_q, frac_bits, rounding, bits),
-                          recurrent=_integer_recurrence(ctx, op, acc_bits), dtype=dtype, clip=(lo, hi))
+    return _integer_leaky(ctx, op, current, synaptic=False)
 
 
 def integer_cuba_lif(ctx: IntegerContext, op: Operation, current: np.ndarray) -> SpikeTrain:
     """Quantized CubaLIF: ``J[t] = sat_A(decay(J[t-1], alpha_q) + I'[t])`` (``A`` = ``current_bits``; within
     range by the headroom check, so ``sat_A`` is the identity), then the :func:`integer_lif` update with
     ``J[t]`` in place of ``I'[t]``; one F and one rounding for ``alpha_q`` and ``beta_q``."""
+    return _integer_leaky(ctx, op, current, synaptic=True)
+
+
+def _integer_leaky(ctx: IntegerContext, op: Operation, current: np.ndarray, *, synaptic: bool) -> SpikeTrain:
+    """The integer LIF update (:func:`integer_lif`), with CubaLIF's decaying synaptic current ``J`` when
+    ``synaptic`` (:func:`integer_cuba_lif`)."""
     lo, hi, dtype = state_range(op)
     beta_q, frac_bits, rounding = leak_factor(op, "beta")
-    alpha_q, frac_bits_a, _ = leak_factor(op, "alpha")
     acc_bits = int(op.meta["quant"][integer_neuron(op.opname).acc_key])
     bits = int(op.meta["quant"]["potential_bits"])
+    current_options: dict[str, Any] = {}
+    if synaptic:
+        alpha_q, frac_bits_a, _ = leak_factor(op, "alpha")
+        current_options = {"decay_j": lambda j: decay(j, alpha_q, frac_bits_a, rounding, acc_bits),
+                           "clip_acc": sat_range(acc_bits)}
     return leaky_dynamics(current, _integer_theta(op, current.shape[1:], hi, dtype), reset=op.attrs["reset"],
                           delayed=bool(op.attrs["delayed_reset"]),
                           decay_v=lambda v: decay(v, beta_q, frac_bits, rounding, bits),
-                          decay_j=lambda j: decay(j, alpha_q, frac_bits_a, rounding, acc_bits),
                           recurrent=_integer_recurrence(ctx, op, acc_bits), dtype=dtype, clip=(lo, hi),
-                          clip_acc=sat_range(acc_bits))
+                          **current_options)
 
 
 def cuba_acc_before(op: Operation, current: np.ndarray) -> np.ndarray:
