@@ -224,15 +224,17 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
     if head != b"\x89HDF\r\n\x1a\n":
         raise FrontendError("not a NIR file: NIR files are HDF5, and this file has no HDF5 signature", where=where,
                             hint="write the file with nir.write(path, graph) (snnTorch/Norse/... export_to_nir)")
-    # snnc checks shapes itself (nir mistypes grouped convs); nir < 1.0.6 has no type_check
-    kwargs = {"type_check": False} if "type_check" in inspect.signature(nir.read).parameters else {}
     try:
-        graph = nir.read(path, **kwargs)
+        graph = read_nir_file(path)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
         detail = f"{type(err).__name__}: {err}".strip().rstrip(":")
         written = _file_version(path)
-        newer = f"the file was written by nir {written}, and your nir is {nir.__version__}: install nir>={written} " \
-            f"(pip install -U nir), or re-export with your nir; " if written and written != nir.__version__ else ""
+        newer = ""
+        if written and _version_key(written) > _version_key(nir.__version__):
+            newer = f"the file was written by nir {written}, and your nir is {nir.__version__}: install " \
+                f"nir>={written} (pip install -U nir), or re-export with your nir; "
+        elif written and written != nir.__version__:
+            newer = f"the file was written by nir {written} and read with nir {nir.__version__}; "
         raise FrontendError(f"cannot read the NIR graph: {detail}", where=where,
                             hint=f"{newer}the file must be written by nir.write (snnc has nir {nir.__version__}); "
                                  f"node types it knows: {', '.join(_nir_types())}") from None
@@ -240,6 +242,37 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
                             hint="wrap the node in a graph: nir.NIRGraph.from_list(node)")
     return graph, where
+
+
+def read_nir_file(path: Path) -> Any:
+    """``nir.read`` without nir's type inference: snnc checks shapes itself.
+
+    nir mistypes grouped convolutions, and nir 1.0.5 and 1.0.6 cannot type 0-d parameters (Sinabs' ``tau``), so
+    they refuse files that nir 1.0.4 wrote; their ``NIRGraph`` takes ``type_check`` but their ``nir.read`` does
+    not pass it, so snnc reads the file as ``nir.read`` does and passes it to every (nested) graph itself.
+    """
+    import nir
+    if "type_check" in inspect.signature(nir.read).parameters:  # nir >= 1.0.7
+        return nir.read(path, type_check=False)
+    if "type_check" not in inspect.signature(nir.NIRGraph.__init__).parameters:  # nir 1.0.4: no type inference
+        return nir.read(path)
+    import h5py  # nir's own dependency
+    from nir.serialization import hdf2dict
+
+    def unchecked(node: dict) -> dict:
+        if node.get("type") == "NIRGraph":
+            node["type_check"] = False
+            for child in node.get("nodes", {}).values():
+                unchecked(child)
+        return node
+
+    with h5py.File(path, "r") as f:
+        return nir.dict2NIRNode(unchecked(hdf2dict(f["node"])))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``"1.0.4"`` -> ``(1, 0, 4)``; a part that is not a number (``"1.0.8rc1"``) counts from its leading digits."""
+    return tuple(int(re.match(r"\d*", part).group() or 0) for part in version.split("."))
 
 
 def _file_version(source: object) -> str | None:

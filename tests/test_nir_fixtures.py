@@ -17,6 +17,7 @@ compared exactly, LI traces to ``rtol = 1e-5``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import pytest
 
 from snnc.backends import get_backend
-from snnc.frontend.nir_import import NirImportWarning, import_nir
+from snnc.frontend.nir_import import NirImportWarning, import_nir, read_nir_file
 
 nir = pytest.importorskip("nir")
 
@@ -59,12 +60,9 @@ CASES: dict[str, tuple[dict, str | None]] = {
 
 
 def _read(stem: str):  # noqa: ANN202
-    """nir.read without nir 1.0.8's type check: rockpool types its Input [1, n] (a batch axis) and the first
-    Linear [n], which the check calls a mismatch (snnc's importer drops the leading 1, docs/nir.md)."""
-    try:
-        return nir.read(HERE / f"{stem}.nir", type_check=False)
-    except TypeError:  # nir < 1.0.6 has no type_check
-        return nir.read(HERE / f"{stem}.nir")
+    """The file as snnc reads it: without nir's type check (rockpool types its Input [1, n], a batch axis, and
+    the first Linear [n], which nir >= 1.0.5 calls a mismatch; snnc's importer drops the leading 1, docs/nir.md)."""
+    return read_nir_file(HERE / f"{stem}.nir")
 
 
 def _load(stem: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
@@ -262,10 +260,14 @@ def _sinabs_graph(taus: list[float], batch: bool = False):  # noqa: ANN202
     n = len(taus)
     nodes = {"input": nir.Input(input_type={"input": np.array([1, 4] if batch else [4])})}
     edges, prev = [], "input"
+    # Sinabs writes no v_reset (nir 1.0.4 has none); nir 1.0.6 requires one, 1.0.7 defaults it to 0
+    required = inspect.signature(nir.LIF).parameters.get("v_reset")
+    reset = {"v_reset": np.array(0.0, dtype=np.float32)} if required and required.default is required.empty else {}
     for i, tau in enumerate(taus):
         nodes[f"w{i}"] = nir.Linear(weight=np.full((4, 4), 0.25, dtype=np.float32))
         nodes[f"n{i}"] = nir.LIF(tau=np.array(tau, dtype=np.float32), r=np.array(1.0, dtype=np.float32),
-                                 v_leak=np.array(0.0, dtype=np.float32), v_threshold=np.array(1.0, dtype=np.float32))
+                                 v_leak=np.array(0.0, dtype=np.float32), v_threshold=np.array(1.0, dtype=np.float32),
+                                 **reset)
         edges += [(prev, f"w{i}"), (f"w{i}", f"n{i}")]
         prev = f"n{i}"
     nodes["output"] = nir.Output(output_type={"output": np.array([4])})
