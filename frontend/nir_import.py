@@ -1292,6 +1292,48 @@ def _neuron(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
     return _Flow(imp.graph.add_op(op, [x.value], attrs, name=imp._name(node_name)))
 
 
+def _threshold(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Threshold ``z[t] = H(I[t] - theta)`` -> ``snn.lif`` with ``beta = 0`` and reset to zero.
+
+    With no decay the potential is the step's input, ``V[t] = I[t]``: the neuron fires where ``I[t] >= theta``
+    and keeps nothing for the next step, which is the Heaviside exactly (up to NIR's ``>`` against snnc's
+    ``>=`` on a potential equal to the threshold, as for every neuron). A SumPool factor before it divides the
+    threshold, as for the other neurons.
+    """
+    where = imp._where(node_name)
+    if x.value.type.kind is not Kind.CURRENT:
+        raise FrontendError(f"Threshold node receives {x.value.type.kind.value} directly; snnc maps a Threshold "
+                            f"on a synaptic current", where=where,
+                            hint="put an Affine, Linear, Conv2d or pooling node before the Threshold")
+    feats = x.value.type.features
+    theta = imp.param(node_name, node, "threshold").astype(np.float64)
+    try:
+        theta = np.broadcast_to(theta, feats)
+    except ValueError:
+        raise FrontendError(f"Threshold has threshold of shape {list(theta.shape)}, which does not broadcast to "
+                            f"its input's features {list(feats)}", where=where) from None
+    theta = _f32(theta / x.scale)
+    if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+        raise FrontendError("Threshold threshold must be a finite number > 0 everywhere: snnc's neurons fire at "
+                            "V >= theta > 0 (a threshold <= 0 fires on a silent input)", where=where,
+                            hint="shift the threshold into the synapse's bias so that it is positive")
+    uniform = theta.reshape(-1)
+    attrs = {"threshold": np.asarray(uniform[0]) if np.all(uniform == uniform[0]) else theta,
+             "beta": np.zeros((), np.float32), "reset": "zero", "delayed_reset": 0}
+    return _Flow(imp.graph.add_op("snn.lif", [x.value], attrs, name=imp._name(node_name)))
+
+
+def _delay(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
+    """Delay ``y(t) = x(t - d)``: with every ``d = 0`` the node is the identity; other delays are refused."""
+    d = imp.param(node_name, node, "delay")
+    if d.size and np.all(d == 0):
+        return x
+    raise FrontendError(f"Delay of {float(d.reshape(-1)[np.argmax(d.reshape(-1) != 0)])!r} (time units): snnc "
+                        f"has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight)",
+                        where=imp._where(node_name),
+                        hint="remove the delay, or export without it; a Delay of 0 imports as the identity")
+
+
 def _synapse_ops(imp: _Importer, value: Value) -> list[Any]:
     """The dense / conv ops whose sum is ``value`` (through ``snn.add``), each read only there."""
     op = imp.graph.producer(value)
@@ -1371,6 +1413,8 @@ CONVERTERS: dict[str, Converter] = {
     "LIF": _neuron,
     "CubaLIF": _neuron,
     "LI": _neuron,
+    "Threshold": _threshold,
+    "Delay": _delay,
 }
 #: every NIR node type snnc imports
 SUPPORTED: tuple[str, ...] = ("Input", "Output", *CONVERTERS)
@@ -1380,8 +1424,4 @@ UNSUPPORTED_REASONS: dict[str, str] = {
               "an LI readout (tau_syn -> 0) or a CubaLIF would map",
     "I": "an integrator without spikes has no snnc op (snn.li with beta = 1 would need tau = inf: write an LI node "
          "with tau = inf)",
-    "Threshold": "a stand-alone threshold (a Heaviside on its input) has no snnc op: snnc's neurons integrate; "
-                 "an IF neuron with reset 'zero' after a synapse is the nearest",
-    "Delay": "snnc has no synaptic delays (SPEC 2 has one step of delay only on recurrent_weight); remove the "
-             "delay, or export without it",
 }

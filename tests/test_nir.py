@@ -520,15 +520,50 @@ def test_li_readout_and_scalar_parameters(tmp_path: Path) -> None:
         import_nir(_write(tmp_path, *_mlp(rng)), reset="zero", time_steps=T, decoder="max_over_time")
 
 
-@pytest.mark.parametrize("node", ["Delay", "Threshold", "CubaLI"])
-def test_unsupported_nodes_name_the_node_and_why(tmp_path: Path, node: str) -> None:
+def test_unsupported_nodes_name_the_node_and_why(tmp_path: Path) -> None:
     nodes, edges = _mlp(np.random.default_rng(0))
     n = np.ones(16, np.float32)
-    nodes["lif1"] = {"Delay": lambda: nir.Delay(delay=n), "Threshold": lambda: nir.Threshold(threshold=n),
-                     "CubaLI": lambda: nir.CubaLI(tau_syn=n, tau_mem=n, r=n, v_leak=0 * n)}[node]()
+    nodes["lif1"] = nir.CubaLI(tau_syn=n, tau_mem=n, r=n, v_leak=0 * n)
     with pytest.raises(UnsupportedOpError) as err:
         import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
-    assert "'lif1'" in str(err.value) and node in str(err.value) and "supported NIR nodes" in str(err.value.hint)
+    assert "'lif1'" in str(err.value) and "CubaLI" in str(err.value) and "supported NIR nodes" in str(err.value.hint)
+
+
+def test_threshold_is_a_heaviside_on_each_step(tmp_path: Path) -> None:
+    """Threshold ``z = H(I - theta)`` -> ``snn.lif`` with beta 0: the step's current against theta, nothing kept."""
+    rng = np.random.default_rng(5)
+    nodes, edges = _mlp(rng)
+    theta = rng.uniform(0.2, 0.9, 16).astype(np.float32)
+    nodes["lif1"] = nir.Threshold(threshold=theta)
+    graph = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    lif = graph.ops[1]
+    assert lif.opname == "snn.lif" and float(lif.attrs["beta"]) == 0.0 and lif.attrs["reset"] == "zero"
+    x = _spikes(rng, 6, 12)
+    fc1 = nodes["fc1"]
+    current = np.einsum("tbi,oi->tbo", x, fc1.weight) + fc1.bias
+    expected = current > theta  # NIR's Heaviside, step by step
+    hidden = _run(graph, x).spikes[lif.result.name]
+    assert 0 < expected.mean() < 1
+    np.testing.assert_array_equal(np.asarray(hidden, bool), expected)
+    nodes["lif1"] = nir.Threshold(threshold=-theta)
+    with pytest.raises(FrontendError, match="threshold must be a finite number > 0") as err:
+        import_nir(_write(tmp_path, nodes, edges, name="neg.nir"), reset="zero", time_steps=T)
+    assert "'lif1'" in err.value.where and "bias" in err.value.hint
+
+
+def test_delay_of_zero_is_the_identity_and_others_are_refused(tmp_path: Path) -> None:
+    nodes, edges = _mlp(np.random.default_rng(0))
+    names = list(nodes)
+    nodes = {**{k: nodes[k] for k in names[:3]}, "delay": nir.Delay(delay=np.zeros(16, np.float32)),
+             **{k: nodes[k] for k in names[3:]}}
+    edges = [e for e in edges if e != ("lif1", "fc2")] + [("lif1", "delay"), ("delay", "fc2")]
+    delayed = import_nir(_write(tmp_path, nodes, edges), reset="zero", time_steps=T)
+    plain = import_nir(_write(tmp_path, *_mlp(np.random.default_rng(0))), reset="zero", time_steps=T)  # same name
+    assert delayed.structurally_equal(plain)
+    nodes["delay"] = nir.Delay(delay=np.full(16, 2.0, np.float32))
+    with pytest.raises(FrontendError, match="no synaptic delays") as err:
+        import_nir(_write(tmp_path, nodes, edges, name="d2.nir"), reset="zero", time_steps=T)
+    assert "'delay'" in err.value.where and "Delay of 0" in err.value.hint
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
