@@ -535,11 +535,38 @@ def _conv2d(exp: _Exporter, op: Operation) -> Any:
     if s is not None:
         s = np.broadcast_to(s, (w.shape[0],)) if s.size == 1 else s
         w, bias = w * s[:, None, None, None], bias * s
-    ph, pw = _symmetric(op, op.attrs["pads"])
+    pads = list(_symmetric(op, op.attrs["pads"]))
+    dilations = list(op.attrs["dilations"])
+    w, pads = _square_kernel(w, pads, dilations)
     _, h, wd = op.operands[0].type.features
-    return nir.Conv2d(input_shape=(h, wd), weight=w.astype(np.float32), stride=tuple(op.attrs["strides"]),
-                      padding=(ph, pw), dilation=tuple(op.attrs["dilations"]), groups=op.attrs["group"],
+    node = nir.Conv2d(input_shape=(h, wd), weight=w.astype(np.float32), stride=tuple(op.attrs["strides"]),
+                      padding=tuple(pads), dilation=tuple(dilations), groups=op.attrs["group"],
                       bias=bias.astype(np.float32))
+    node.output_type = {"output": np.array(op.result.type.features)}  # as snnc computed it (see _square_kernel)
+    return node
+
+
+def _square_kernel(w: np.ndarray, pads: list[int], dilations: list[int]) -> tuple[np.ndarray, list[int]]:
+    """A non-square kernel as a square one with zero rows (or columns) and as much more padding.
+
+    nir types a Conv2d's output with the kernel's height for both axes, so a ``1 x k`` kernel (a Conv1d, as
+    snnc imports it) comes out ``k - 1`` columns too wide and ``nir.read`` refuses the file. Zero rows added
+    evenly above and below, with the padding grown by as many, give the same output exactly (each output sums
+    the same products, plus exact zeros). Where the difference is odd, or the short axis is dilated, the kernel
+    stays as it is: the file is right, and only nir's own type check (``nir.read(type_check=False)`` reads it)
+    disagrees.
+    """
+    kh, kw = w.shape[2:]
+    k = max(kh, kw)
+    axis = 2 if kh < k else 3
+    grow = k - min(kh, kw)
+    if grow == 0 or grow % 2 or dilations[axis - 2] != 1:
+        return w, pads
+    widths = [(0, 0)] * 4
+    widths[axis] = (grow // 2, grow // 2)
+    pads = list(pads)
+    pads[axis - 2] += grow // 2
+    return np.pad(w, widths), pads
 
 
 def _avgpool2d(exp: _Exporter, op: Operation) -> Any:

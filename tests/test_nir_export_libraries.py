@@ -128,6 +128,17 @@ def _conv() -> Graph:
     return t.build(t.neuron("o", t.dense("fc", f, 4), "snn.lif", 0.3))
 
 
+def _conv1d() -> Graph:
+    """A 1-d convolution, as snnc imports NIR's Conv1d: a Conv2d of height 1 over [C, 1, L]."""
+    t = _Text((2, 1, 12), 11)
+    w = t.w(3, 2, 1, 3)
+    c = t.op("conv", "snn.conv2d", ["x"], {"weight": _arr(w), "strides": "[1, 2]", "pads": "[0, 1, 0, 1]",
+                                          "dilations": "[1, 1]", "group": "1"}, "current", (3, 1, 6))
+    h = t.neuron("h", c, "snn.if", 0.9)
+    f = t.op("flat", "snn.flatten", [h], {}, "spikes", (18,))
+    return t.build(t.neuron("o", t.dense("fc", f, 4), "snn.lif", 0.3))
+
+
 def _skip(kind: str = "snn.if", reset: str = "zero") -> Graph:
     """x -> fc1 -> h -> fc2 --+--> o ;  x -> fc3 --/  (a merge: snn.add of two currents)"""
     t = _Text((10,), 7)
@@ -151,6 +162,7 @@ KINDS = {
     "per_neuron_threshold": lambda: _mlp("snn.lif", per_neuron=True),
     "li_readout": _li_readout,
     "conv": _conv,
+    "conv1d": _conv1d,
     "skip": _skip,
     "recurrent": _recurrent,
 }
