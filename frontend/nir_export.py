@@ -107,6 +107,16 @@ FLAVOURS: dict[str, tuple[float, float | None, str]] = {
                  "v_threshold = theta*exp(-1/tau_syn) (its input filter J = b*(J + I) scales the potential by b), "
                  "tau_mem = 1e30 for no leak; CubaLIF only (IF, LIF refused); subtractive reset"),
 }
+#: flavour -> what to set on the network the library's importer builds, for spike trains equal to snnc's
+#: (found by ``tests/nir_fixtures/roundtrip.py``; ``snnc nir export --for`` prints it as a note)
+AFTER_LOADING: dict[str, str] = {
+    "sinabs": "after sinabs.from_nir(graph, batch_size=B), set spike_fn = SingleSpike and min_v_mem = None on every "
+              "IAF/LIF layer: from_nir builds MultiSpike (several spikes a step) and clamps the potential at "
+              "-v_threshold; snnc's neurons do neither (with the clamp the trains differ once a potential falls "
+              "below -threshold)",
+    "rockpool": "after rockpool's from_nir(graph), set max_spikes_per_dt = 1 on every LIFTorch: its default emits "
+                "several spikes a step",
+}
 #: a time constant long enough that ``1 - dt/tau`` is exactly 1 in float32 (readers that refuse tau = inf)
 TAU_NO_LEAK = 1e30
 #: flavour -> why its reader cannot run a neuron -> Linear -> neuron cycle (recurrent_weight)

@@ -338,3 +338,9 @@ def test_cli_export_for_a_library(tmp_path: Path, capsys: pytest.CaptureFixture[
     np.testing.assert_allclose(written.nodes["h"].tau, 4e-4, rtol=1e-6)  # dt = 1e-4: tau = dt/(1 - 0.75)
     with pytest.raises(SystemExit):
         main(["nir", "export", str(model), "-o", str(tmp_path / "x.nir"), "--for", "lava"])
+    capsys.readouterr()
+    # Sinabs' importer clamps the potential and emits several spikes a step: the export says what to set
+    model.write_text(print_graph(_mlp("snn.if", "subtract")))  # Sinabs reads nir <= 1.0.5: subtractive reset
+    assert main(["nir", "export", str(model), "-o", str(tmp_path / "sb.nir"), "--for", "sinabs"]) == 0
+    err = capsys.readouterr().err
+    assert "note: after sinabs.from_nir" in err and "min_v_mem = None" in err and "SingleSpike" in err

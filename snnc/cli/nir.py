@@ -97,7 +97,7 @@ def _run_import(args: argparse.Namespace) -> int:
 
 def _run_export(args: argparse.Namespace) -> int:
     from snnc.api import load_model
-    from snnc.frontend.nir_export import export_nir
+    from snnc.frontend.nir_export import AFTER_LOADING, export_nir
     from snnc.io import check_output_path
 
     out = check_output_path(args.output, inputs=(args.model,), force=args.force)
@@ -105,4 +105,6 @@ def _run_export(args: argparse.Namespace) -> int:
     result = export_nir(graph, out, force=args.force, dt=args.dt, flavour=args.flavour)
     kinds = ", ".join(type(n).__name__ for n in result.nodes.values())
     print(f"wrote {out} (for {args.flavour}; nodes: {kinds})", file=sys.stderr)
+    if args.flavour in AFTER_LOADING:
+        print(f"note: {AFTER_LOADING[args.flavour]}", file=sys.stderr)
     return 0

@@ -123,7 +123,7 @@ def _sinabs() -> None:
 
     base = {"library": "sinabs", "sinabs": _version("sinabs"), "nirtorch": _version("nirtorch"),
             "torch": torch.__version__, "dt": 1.0}
-    neurons = (sl.IAF, sl.LIF)
+    neurons = (sl.IAF, sl.LIF, sl.ExpLeak)
 
     def run(net, x: np.ndarray, feats: tuple[int, ...]) -> dict:  # noqa: ANN001
         # Squeeze layers take [B*T, *f] batch-major; snnc's layout is [T, B, *f]
@@ -206,11 +206,34 @@ def _sinabs() -> None:
                      "nn.Sequential(nn.Conv2d(2,4,3,padding=1,bias=False), sl.IAFSqueeze(...), sl.SumPool2d(2), "
                      "nn.Conv2d(4,4,3,bias=False), sl.IAFSqueeze(...), nn.Flatten(), nn.Linear(16,5,bias=False), "
                      "sl.IAFSqueeze(...)) with num_timesteps=T, spike_fn=SingleSpike"),
+        # SingleSpike with strong input: potentials above twice the threshold, one spike a step, subtract once
+        "iaf-mlp-strong": (nn.Sequential(nn.Linear(10, 16), sl.IAFSqueeze(num_timesteps=T, **one),
+                                         nn.Linear(16, 6), sl.IAFSqueeze(num_timesteps=T, **one)), (10,),
+                           "as iaf-mlp with weights x4 (potentials above 2 theta)"),
+        # the membrane clamped at -threshold (min_v_mem): the file cannot say so
+        "iaf-mlp-clamp": (nn.Sequential(nn.Linear(10, 16), sl.IAFSqueeze(num_timesteps=T, min_v_mem=-1.0, **one),
+                                        nn.Linear(16, 6), sl.IAFSqueeze(num_timesteps=T, min_v_mem=-1.0, **one)),
+                          (10,), "as iaf-mlp with min_v_mem=-1.0 (the threshold)"),
+        # LIF hidden layer, leaky-integrator readout (ExpLeak: V = exp(-1/tau)*V + I, no spikes)
+        "lif-li": (nn.Sequential(nn.Linear(10, 16),
+                                 sl.LIFSqueeze(tau_mem=8.0, num_timesteps=T, norm_input=False, **one),
+                                 nn.Linear(16, 6), sl.ExpLeakSqueeze(tau_mem=4.0, num_timesteps=T, norm_input=False)),
+                   (10,), "nn.Sequential(nn.Linear(10,16), sl.LIFSqueeze(tau_mem=8., norm_input=False, ...), "
+                          "nn.Linear(16,6), sl.ExpLeakSqueeze(tau_mem=4., num_timesteps=T, norm_input=False))"),
+        # a convolutional LIF network with a sum pool
+        "lif-conv": (nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=False),
+                                   sl.LIFSqueeze(tau_mem=8.0, num_timesteps=T, norm_input=False, **one),
+                                   sl.SumPool2d(2), nn.Flatten(), nn.Linear(64, 5, bias=False),
+                                   sl.LIFSqueeze(tau_mem=4.0, num_timesteps=T, norm_input=False, **one)), (2, 8, 8),
+                     "nn.Sequential(nn.Conv2d(2,4,3,padding=1,bias=False), sl.LIFSqueeze(tau_mem=8., "
+                     "norm_input=False, ...), sl.SumPool2d(2), nn.Flatten(), nn.Linear(64,5,bias=False), "
+                     "sl.LIFSqueeze(tau_mem=4., ...)) with num_timesteps=T, spike_fn=SingleSpike"),
     }
     for i, (name, (net, feats, call)) in enumerate(cases.items()):
-        # multispike: positive, strong weights, so that potentials reach twice the threshold
-        _dyadic(net, SEED + i, lo={"iaf-mlp-multispike": 0, "iaf-conv": -48}.get(name, -24))
-        if "multispike" in name:
+        # multispike / strong: positive, strong weights, so that potentials reach twice the threshold
+        _dyadic(net, SEED + i, lo={"iaf-mlp-multispike": 0, "iaf-conv": -48, "lif-conv": -48,
+                                   "iaf-mlp-clamp": -40}.get(name, -24))
+        if "multispike" in name or "strong" in name:
             with torch.no_grad():
                 for n, p in net.named_parameters():
                     if n.endswith(("weight", "bias")):

@@ -85,7 +85,7 @@ def _hooks(net, kinds: tuple) -> tuple[dict, list]:  # noqa: ANN001
     return rec, handles
 
 
-def _sinabs(graph_nir, x: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:  # noqa: ANN001
+def _sinabs(graph_nir, x: np.ndarray, unclamp: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:  # noqa: ANN001
     import sinabs
     import sinabs.layers as sl
     import torch
@@ -96,8 +96,11 @@ def _sinabs(graph_nir, x: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]
     for n, m in net.named_modules():
         if isinstance(m, (sl.IAF, sl.LIF)):
             m.spike_fn = SingleSpike
+            clamp = None if m.min_v_mem is None else float(np.asarray(m.min_v_mem).reshape(-1)[0])
+            if unclamp:
+                m.min_v_mem = None
             notes.append(f"{n}: {type(m).__name__} spike_fn=SingleSpike set after from_nir "
-                         f"(min_v_mem={None if m.min_v_mem is None else 'set'}, as from_nir built it)")
+                         f"(from_nir built min_v_mem={clamp!r}{'; set to None' if unclamp else ''})")
     rec, handles = _hooks(net, (sl.IAF, sl.LIF))
     feats = x.shape[2:]
     with torch.no_grad():
@@ -127,13 +130,19 @@ def _rockpool(graph_nir, x: np.ndarray) -> tuple[dict[str, np.ndarray], list[str
 
 
 CASES = {
-    # (library, snnc neuron op, seed)
+    # (library, snnc neuron op, seed[, options])
     "sinabs-if-mlp-subtract": ("sinabs", "snn.if", 1),
     "sinabs-lif-mlp-subtract": ("sinabs", "snn.lif", 2),
     "rockpool-if-mlp-subtract": ("rockpool", "snn.if", 3),  # refused: see FIXED
 
     "rockpool-lif-mlp-subtract": ("rockpool", "snn.lif", 4),
     "rockpool-cubalif-mlp-subtract": ("rockpool", "snn.cuba_lif", 5),
+    # mostly negative weights: potentials fall below -threshold, where Sinabs' from_nir clamps them (min_v_mem =
+    # -v_threshold) and snnc does not: expected to differ as loaded, and to be equal with the clamp removed
+    "sinabs-if-mlp-negative": ("sinabs", "snn.if", 6, {"lo": -64, "hi": 40, "x_seed": 6}),
+    "sinabs-if-mlp-negative-unclamped": ("sinabs", "snn.if", 6, {"lo": -64, "hi": 40, "x_seed": 6, "unclamp": True}),
+    # strong positive weights: potentials above twice the threshold, one spike a step (SingleSpike)
+    "sinabs-if-mlp-strong": ("sinabs", "snn.if", 7, {"lo": 0, "hi": 64}),
 }
 
 
@@ -155,16 +164,21 @@ def run() -> dict:
     results: dict = {"nir": version("nir"), "sinabs": version("sinabs"), "rockpool": version("rockpool"),
                      "nirtorch": version("nirtorch"), "torch": version("torch"), "T": T, "B": B, "seed": SEED,
                      "cases": {}}
-    for i, (name, (lib, op, seed)) in enumerate(CASES.items()):
-        graph = _mlp(op, seed)
-        x = (np.random.default_rng(SEED + i).random((T, B, 10)) < 0.5).astype(np.float32)
+    for i, (name, (lib, op, seed, *more)) in enumerate(CASES.items()):
+        options = dict(more[0]) if more else {}
+        unclamp = options.pop("unclamp", False)
+        x_seed = options.pop("x_seed", i)
+        graph = _mlp(op, seed, **options)
+        x = (np.random.default_rng(SEED + x_seed).random((T, B, 10)) < 0.5).astype(np.float32)
         ours = _snnc_spikes(graph, x)
-        case: dict = {"library": lib, "snnc_op": op, "export": f'export_nir(graph, path, flavour="{lib}")'}
+        case: dict = {"library": lib, "snnc_op": op, "export": f'export_nir(graph, path, flavour="{lib}")',
+                      "weights": f"multiples of 1/64 in [{options.get('lo', -20)}, {options.get('hi', 36)}]/64",
+                      **({"after_from_nir": "min_v_mem = None"} if unclamp else {})}
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 export_nir(graph, f"{tmp}/net.nir", flavour=lib)
                 loaded = nir.read(f"{tmp}/net.nir")
-            theirs, notes = (_sinabs if lib == "sinabs" else _rockpool)(loaded, x)
+            theirs, notes = _sinabs(loaded, x, unclamp) if lib == "sinabs" else _rockpool(loaded, x)
         except NirExportError as e:  # the flavour refuses what the library cannot run
             case.update(equal=None, refused=str(e).splitlines()[0][:1000], fixed=FIXED.get(name))
             results["cases"][name] = case
