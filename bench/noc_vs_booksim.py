@@ -266,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{bs.packet_latency:>12.2f} {bs.packet_latency - BOOKSIM_EXTRA_LATENCY:>8.2f} "
                   f"{bs.hops - 1:>9.3f}")
             print(f"  ratio snnc / BookSim2: {sn_rate / bs_rate:.2f}x packets per CPU-second (goal >= 5x); "
-                  f"snnc simulation only {st.packets / med(sn_sim):,.0f} packets/s; BookSim2 {bs.cycles} cycles, "
-                  f"its own run time {med([r.run_time_s for r in bs_runs]):.3f} s; medians of {args.repeats} "
-                  f"alternating runs")
+                  f"snnc simulation only {st.packets / med(sn_sim):,.0f} packets per wall-s; "
+                  f"BookSim2 {bs.cycles} cycles, its own run time {med([r.run_time_s for r in bs_runs]):.3f} s; "
+                  f"medians of {args.repeats} alternating runs")
     return 0
 
 
