@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from snnc.backends.yoso.drivers.trace import generate_uniform_trace, parse_mesh, replay_trace, write_trace
 
+    if args.packets < 1 or args.repeats < 1 or not 0 < args.rate <= 1:
+        raise SystemExit("--packets and --repeats must be >= 1 and --rate in (0, 1]")
     mesh = parse_mesh(args.mesh)
     nodes = mesh[0] * mesh[1]
     kw = replay_kwargs(args.engine)

@@ -246,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     from snnc.backends.yoso.drivers.simulate import simulate_deployment
     from snnc.datasets import load_dataset
 
+    if args.arch is not None and not Path(args.arch).is_file():
+        raise SystemExit(f"--arch {args.arch!r}: no such SANA-FE architecture file")
+    if args.images < 1 or args.repeats < 1:
+        raise SystemExit("--images and --repeats must be >= 1")
     sim_kw = simulate_kwargs(args.engine)
     train = load_dataset("mnist", args.data_dir, split="train", limit=args.samples)
     test = load_dataset("mnist", args.data_dir, split="test", limit=args.images)
