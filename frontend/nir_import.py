@@ -719,10 +719,11 @@ def _snntorch_pattern(neurons: list[tuple[str, str, dict[str, np.ndarray]]]) -> 
 # ----------------------------------------------------------------------------------------- building
 @dataclass
 class _Flow:
-    """An IR value carrying a NIR signal: the NIR signal is ``scale * value`` (SumPool2d sets ``scale``)."""
+    """An IR value carrying a NIR signal: the NIR signal is ``scale * value`` (SumPool2d and Scale set ``scale``;
+    an array only for a per-neuron Scale on a spike train, which only an Affine / Linear may read)."""
 
     value: Value
-    scale: float = 1.0
+    scale: float | np.ndarray = 1.0
 
 
 @dataclass
@@ -795,7 +796,7 @@ class _Importer:
                                     f"{err.message}", where=self._where(node_name), hint=err.hint) from None
         out_name = plan.output
         kind = flow.value.type.kind
-        if flow.scale != 1.0:
+        if np.any(np.asarray(flow.scale) != 1.0):
             raise FrontendError(f"the Output {out_name!r} receives a scaled signal (factor {flow.scale!r})",
                                 where=self._where(out_name), hint="end the NIR graph with neurons")
         if kind not in (Kind.SPIKES, Kind.POTENTIAL):
@@ -817,6 +818,12 @@ class _Importer:
     def _convert(self, node_name: str, node: Any, ins: list[_Flow]) -> _Flow:
         kind = _kind(node)
         convert = CONVERTERS[kind]
+        scaled = [p for p, f in zip(self.plan.pred[node_name], ins, strict=True) if isinstance(f.scale, np.ndarray)]
+        if scaled and kind not in ("Affine", "Linear", "Scale"):
+            raise FrontendError(f"{kind} node receives the per-neuron Scale {scaled[0]!r}; snnc folds per-neuron "
+                                f"factors only into the columns of a following Affine or Linear (exact on spikes)",
+                                where=self._where(node_name),
+                                hint="fold the factors into the neighbouring synapse's weights")
         if len(ins) == 1:
             return convert(self, node_name, node, ins[0])
         where = self._where(node_name)
@@ -1083,13 +1090,24 @@ def _pool(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
 
 
 def _scale(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
-    """Scale ``y = s * x`` with one factor ``s > 0``: carried to the next synapse's weights or the next
-    neuron's threshold (as a SumPool2d's factor). Per-neuron factors are refused."""
+    """Scale ``y = s * x``. One factor ``s > 0``: carried to the next synapse's weights or the next neuron's
+    threshold (as a SumPool2d's factor). Per-neuron factors on a spike train: carried into the columns of the
+    following Affine / Linear, ``W[:, j] * s[j]`` (exact: each product ``w * s * 1`` is the same float);
+    anything else after them is refused."""
     s = imp.param(node_name, node, "scale")
     flat = s.reshape(-1)
+    feats = x.value.type.features
+    if flat.size > 1 and np.any(flat != flat[0]) and len(feats) == 1 and x.value.type.kind is Kind.SPIKES \
+            and isinstance(x.scale, float) and x.scale == 1.0 and np.all(np.isfinite(flat)):
+        try:
+            return _Flow(x.value, np.broadcast_to(flat.astype(np.float64), feats).copy())
+        except ValueError:
+            raise FrontendError(f"Scale has {flat.size} factors for {feats[0]} neurons", where=imp._where(node_name)) \
+                from None
     if flat.size == 0 or np.any(flat != flat[0]) or flat[0] <= 0:
         raise FrontendError(f"Scale has factors {flat[:4].tolist()}{'...' if flat.size > 4 else ''}; snnc carries "
-                            f"one positive factor into the next synapse's weights or neuron's threshold",
+                            f"one positive factor into the next synapse's weights or neuron's threshold (per-neuron factors "
+                            f"only on a spike train, into the columns of the next Affine / Linear)",
                             where=imp._where(node_name),
                             hint="fold per-neuron or negative factors into the neighbouring synapse's weights")
     return _Flow(x.value, x.scale * float(flat[0]))

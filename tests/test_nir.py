@@ -713,8 +713,36 @@ def test_scale_folds_into_the_next_threshold(tmp_path: Path) -> None:
     graph = import_nir(_write(tmp_path, nodes, edges, type_check=False), reset="zero", time_steps=T)
     np.testing.assert_array_equal(graph.ops[3].attrs["threshold"], np.full(5, 0.35, np.float32))  # 0.7 / 2
     nodes["scale"] = nir.Scale(scale=np.arange(1, 6, dtype=np.float32))
-    with pytest.raises(FrontendError, match="one positive factor"):
+    with pytest.raises(FrontendError, match="one positive factor"):  # on a current: not exact in float32
         import_nir(_write(tmp_path, nodes, edges, name="per.nir", type_check=False), reset="zero", time_steps=T)
+
+
+def test_per_neuron_scale_on_spikes_folds_into_the_next_synapse(tmp_path: Path) -> None:
+    """Scale s[j] on a spike train before a Linear: W[:, j] * s[j], exactly the network with those weights."""
+    rng = np.random.default_rng(21)
+    nodes, edges = _mlp(rng)
+    s = rng.choice(np.array([-1.5, 0.25, 0.5, 3.0], np.float32), 16)
+    folded = dict(nodes)
+    folded["fc2"] = nir.Linear(weight=(nodes["fc2"].weight * s[None, :]).astype(np.float32))
+    names = list(nodes)
+    scaled = {**{k: nodes[k] for k in names[:3]}, "scale": nir.Scale(scale=s), **{k: nodes[k] for k in names[3:]}}
+    scaled_edges = [e for e in edges if e != ("lif1", "fc2")] + [("lif1", "scale"), ("scale", "fc2")]
+    graph = import_nir(_write(tmp_path, scaled, scaled_edges, type_check=False), reset="zero", time_steps=T)
+    np.testing.assert_array_equal(graph.ops[2].attrs["weight"], folded["fc2"].weight)
+    x = _spikes(rng, 6, 12)
+    reference = import_nir(_write(tmp_path, folded, edges, name="folded.nir"), reset="zero", time_steps=T)
+    np.testing.assert_array_equal(_run(graph, x).scores, _run(reference, x).scores)
+    scaled["scale"] = nir.Scale(scale=s[:5])  # a wrong count is named
+    with pytest.raises(FrontendError, match="5 factors for 16 neurons"):
+        import_nir(_write(tmp_path, scaled, scaled_edges, name="bad.nir", type_check=False), reset="zero",
+                   time_steps=T)
+    scaled["scale"] = nir.Scale(scale=s)  # into a neuron instead of a synapse: refused, naming both
+    spiking = {k: v for k, v in scaled.items() if k != "fc2"}
+    spiking_edges = [e for e in scaled_edges if "fc2" not in e] + [("scale", "lif2")]
+    with pytest.raises(FrontendError, match="per-neuron Scale 'scale'") as err:
+        import_nir(_write(tmp_path, spiking, spiking_edges, name="direct.nir", type_check=False), reset="zero",
+                   time_steps=T)
+    assert "'lif2'" in err.value.where
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
