@@ -1106,8 +1106,8 @@ def _scale(imp: _Importer, node_name: str, node: Any, x: _Flow) -> _Flow:
                 from None
     if flat.size == 0 or np.any(flat != flat[0]) or flat[0] <= 0:
         raise FrontendError(f"Scale has factors {flat[:4].tolist()}{'...' if flat.size > 4 else ''}; snnc carries "
-                            f"one positive factor into the next synapse's weights or neuron's threshold (per-neuron factors "
-                            f"only on a spike train, into the columns of the next Affine / Linear)",
+                            f"one positive factor into the next synapse's weights or neuron's threshold "
+                            f"(per-neuron factors only on a spike train, into the columns of the next Affine / Linear)",
                             where=imp._where(node_name),
                             hint="fold per-neuron or negative factors into the neighbouring synapse's weights")
     return _Flow(x.value, x.scale * float(flat[0]))
