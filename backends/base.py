@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -79,6 +79,19 @@ class RunResult:
             raise DatasetError(f"{labels.shape[0] if labels.ndim else 0} labels for {self.batch} predictions",
                                where="RunResult.accuracy", hint="pass one label per sample")
         return float(np.mean(self.predictions == labels)) if self.batch else 0.0
+
+    def __repr__(self) -> str:
+        shown = ", ".join(str(int(p)) for p in self.predictions[:8]) + (", ..." if self.batch > 8 else "")
+        counts = ", ".join(f"{k}: {float(np.mean(v)):.1f}" for k, v in self.spike_counts.items())
+        recorded = f", {len(self.spikes)} spike trains recorded" if self.spikes else ""
+        return (f"RunResult({self.batch} samples, {self.scores.shape[1]} classes, predictions [{shown}], "
+                f"spikes per sample {{{counts}}}{recorded})")
+
+    def to_json(self) -> dict[str, Any]:
+        """Scores, predictions and spike counts as JSON-ready data (the recorded spike trains are left out)."""
+        return {"scores": self.scores.tolist(), "predictions": self.predictions.tolist(),
+                "spike_counts": {k: np.asarray(v).tolist() for k, v in self.spike_counts.items()},
+                "outputs": {k: np.asarray(v).tolist() for k, v in self.outputs.items() if k not in self.spike_counts}}
 
 
 class Backend(ABC):

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 from snnc.errors import SnncError
 
 if TYPE_CHECKING:
-    from snnc.api import load_model, run
+    from snnc.api import compile, load_model, run, simulate  # noqa: A004
 
 __version__ = "0.1.0"
-__all__ = ["SnncError", "__version__", "load_model", "run"]
+__all__ = ["SnncError", "__version__", "compile", "load_model", "run", "simulate"]
+_API = ("compile", "load_model", "run", "simulate")
 
 
 def __getattr__(name: str) -> Any:
-    """``snnc.load_model`` and ``snnc.run`` import :mod:`snnc.api` (numpy) on first use, not ``import snnc``:
-    the command line starts without it."""
-    if name in ("load_model", "run"):
+    """``snnc.load_model``, ``snnc.run``, ``snnc.compile`` and ``snnc.simulate`` import :mod:`snnc.api` (numpy) on
+    first use, not ``import snnc``: the command line starts without it."""
+    if name in _API:
         from snnc import api
 
         return getattr(api, name)

@@ -63,6 +63,18 @@ class CompileResult:
     def total_seconds(self) -> float:
         return sum(s for _, s in self.timings)
 
+    def __repr__(self) -> str:
+        pes = "?" if self.plan is None else len(self.plan.pes)
+        return (f"CompileResult({str(self.out_dir)!r}, {len(self.files)} files, {pes} PEs, "
+                f"{self.total_seconds:.2f} s)")
+
+    def to_json(self) -> dict[str, Any]:
+        """Where the deployment is, its files, the stage timings and the placement figures."""
+        return {"out_dir": str(self.out_dir), "files": list(self.files),
+                "timings": [{"stage": k, "seconds": v} for k, v in self.timings],
+                "expected_hops": dict(self.expected_hops), "hops_lower_bound": self.hops_lower_bound,
+                "report": self.report}
+
 
 def spike_statistics(graph: Graph, x: np.ndarray, *, batch_size: int | None = None) -> dict[str, np.ndarray]:
     """Per spiking value, the expected spikes per image of every neuron (flat), from the reference executor.

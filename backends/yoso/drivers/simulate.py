@@ -234,6 +234,13 @@ class SimResult:
         return "\n".join(lines)
 
 
+    def __repr__(self) -> str:
+        acc = "" if self.accuracy is None else f", accuracy {100 * self.accuracy:.2f} %"
+        mean = self.distribution("cycles")["mean"] if self.images else float("nan")
+        return (f"SimResult({self.deployment!r}, {len(self.images)} images{acc}, {mean:.0f} cycles per image, "
+                f"{self.mesh[0]} x {self.mesh[1]} mesh)")
+
+
 FIGURES = ("cycles", "latency_ms", "energy_uj", "power_mw", "packets", "hops", "spikes")
 
 
