@@ -366,3 +366,18 @@ def test_resume_continues_the_same_run(tmp_path) -> None:
     assert len(resumed.history) == 3
     for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_dead_output_is_reported_not_trained_on_silently() -> None:
+    """Last-step decoding with the eq. 14 window dies at a high learning rate: once no output's potential at the
+    last step lies in |V - theta| < theta/2, every gradient is exactly zero for good (docs/trainers-stbp.md,
+    "Dead outputs"). The trainer says so; a healthy run says nothing."""
+    lines: list[str] = []
+    dying = StbpConfig(**{**DIGITS, "epochs": 2, "lr": 3.0}, schemes=Schemes(decoder="last"))
+    result = train(dying, log=lines.append)
+    warnings_ = [line for line in lines if "every synapse gradient was exactly zero" in line]
+    assert warnings_ and "Lower --lr" in warnings_[-1] and "theta/2 (eq. 14)" in warnings_[-1]
+    assert result.history[-1].test_accuracy < 0.3
+    lines.clear()
+    train(StbpConfig(**{**DIGITS, "epochs": 1}, schemes=Schemes(decoder="last")), log=lines.append)
+    assert not any("exactly zero" in line for line in lines)

@@ -250,6 +250,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     for epoch in range(first_epoch, cfg.epochs + 1):
         meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
         net.train()
+        dead, steps = 0, 0  # batches whose synapse gradients were all exactly zero
         for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
             idx = idx.to(device)
             x, y = x_train[idx], y_train[idx]
@@ -257,6 +258,8 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
             loss = loss_fn(out.scores, y, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            steps += 1
+            dead += all(w.grad is None or not bool(w.grad.any()) for w in net.weights)
             opt.step()
             sched.step()
             if cfg.schemes.trainable_threshold:
@@ -274,6 +277,8 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         result.history.append(stats)
         result.train_seconds += stats.seconds
         log(stats.line(cfg.epochs))
+        if dead == steps:
+            log(stalled_warning(epoch, cfg))
         if checkpoint:
             save_checkpoint(checkpoint, training_state(
                 version=CHECKPOINT_VERSION, algorithm="stbp", config=cfg.to_dict(), epoch=epoch, sched=sched,
@@ -281,6 +286,18 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
                 train_seconds=result.train_seconds))
     result.net = net.cpu()
     return result
+
+
+def stalled_warning(epoch: int, cfg: StbpConfig) -> str:
+    """What to say when a whole epoch had no gradient at all (``docs/trainers-stbp.md``, "Dead outputs")."""
+    s = cfg.schemes
+    window = "|V - theta| < theta/2 (eq. 14)" if s.surrogate == "threshold" else \
+        f"|V - theta| < {s.surrogate_width / 2:g} (eq. 3)"
+    return (f"warning: epoch {epoch}: every synapse gradient was exactly zero on every batch: the output neurons' "
+            f"potentials at the decoded step{'' if s.decoder == 'last' else 's'} lie outside the surrogate window "
+            f"{window} on every image, so no gradient flows and training has stopped for good (it does not "
+            f"recover). Lower --lr (with --decoder last and eq. 14, lr 0.03 kills a 784-400-10 MLP within 60 "
+            f"batches and lr 0.003 does not), or widen the window (--surrogate rect)")
 
 
 def trainer_command(cfg: StbpConfig) -> str:
