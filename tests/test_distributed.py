@@ -93,6 +93,110 @@ def test_a_worker_without_the_directory_gets_the_deployment_as_bytes(deployment:
     assert [r.cycles for r in remote.records] == [r.cycles for r in here.records]
 
 
+def test_a_changed_deployment_is_never_served_stale(deployment: Path, data, tmp_path: Path) -> None:  # noqa: ANN001
+    """The workers' cache and the caller's directory are trusted only with the same bytes in every file
+    (issue 19: a cached copy under the same manifest hash used to be served without re-hashing)."""
+    import dataclasses
+    import shutil
+
+    from snnc.backends.yoso.drivers.distributed import local_deployment, pack_deployment
+    from snnc.backends.yoso.drivers.simulate import _chip_key
+
+    packed = dataclasses.replace(pack_deployment(deployment), origin=str(tmp_path / "elsewhere"))
+    cached = Path(local_deployment(packed))
+    victim = next(name for name, _ in packed.files if name.endswith(".npy"))
+    (cached / victim).write_bytes((cached / victim).read_bytes()[:-1] + b"\x7f")  # a damaged cached copy
+    again = Path(local_deployment(packed))
+    assert again == cached and (again / victim).read_bytes() == dict(packed.files)[victim]  # rewritten
+    copy = tmp_path / "copy"
+    shutil.copytree(deployment, copy)
+    here = dataclasses.replace(pack_deployment(copy))
+    assert local_deployment(here) == str(copy.resolve())  # the caller's directory, unchanged: used in place
+    key = _chip_key(copy, None, None)
+    (copy / victim).write_bytes((copy / victim).read_bytes()[:-1] + b"\x7f")  # changed in place, manifest not
+    assert local_deployment(here) != str(copy.resolve())  # not used: a copy of the packed bytes instead
+    assert _chip_key(copy, None, None) != key  # and a chip loaded from it is not reused
+
+
+def test_a_killed_worker_costs_nothing_but_time(deployment: Path, data) -> None:  # noqa: ANN001
+    """A worker process killed mid-run: its tasks run again elsewhere, the result is the serial one."""
+    import os
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
+
+    x, y = data
+    x = np.concatenate([x] * 6)  # 48 images, one per task
+    y = np.concatenate([y] * 6)
+    serial = simulate_deployment(deployment, x, y=y)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                       silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    try:
+        victim = sorted(client.scheduler_info()["workers"])[0]
+
+        def kill() -> None:
+            time.sleep(0.3)
+            try:
+                client.run(os._exit, 1, workers=[victim], wait=False)
+            except Exception:  # noqa: BLE001 - the worker may already be gone
+                pass
+
+        threading.Thread(target=kill, daemon=True).start()
+        result = simulate_deployment(deployment, x, y=y, scheduler=client, chunk_size=1)
+    finally:
+        client.close()
+        cluster.close()
+    np.testing.assert_array_equal(result.scores, serial.scores)
+    assert [r.cycles for r in result.images] == [r.cycles for r in serial.images]
+
+
+def _until(condition, timeout: float = 20.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def test_no_worker_left_ends_the_run_with_what_finished(deployment: Path, data) -> None:  # noqa: ANN001
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    from snnc.backends.yoso.drivers.distributed import DistributedRunError, run_simulation_chunks
+
+    class Bar:
+        def update(self, n: int) -> None:
+            pass
+
+    x, y = data
+    x, y = np.concatenate([x] * 8), np.concatenate([y] * 8)  # 64 images, 8 per task
+    bounds = [(lo, lo + 8) for lo in range(0, 64, 8)]
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                       silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    try:
+        client.wait_for_workers(1)
+        with pytest.raises(DistributedRunError, match="cannot send the deployment") as err:
+            run_simulation_chunks(client, deployment, None, None, bounds, x, y, False, Bar(), stall_timeout=2.0) \
+                if cluster.scale(0) is None and _until(lambda: not client.scheduler_info()["workers"]) else None
+        assert err.value.finished == [] and "0 of 64 images" in str(err.value)
+        cluster.scale(1)
+        client.wait_for_workers(1)
+        threading.Timer(0.5, cluster.scale, (0,)).start()  # every worker leaves mid-run; none comes back
+        start = time.perf_counter()
+        with pytest.raises(DistributedRunError, match=r"every Dask worker is gone|the workers that held") as err:
+            run_simulation_chunks(client, deployment, None, None, bounds, x, y, False, Bar(), stall_timeout=2.0)
+        assert time.perf_counter() - start < 30
+        finished = sum(hi - lo for lo, hi, _ in err.value.finished)
+        assert f"{finished} of 64 images had finished" in str(err.value) and "dask worker" in err.value.hint
+    finally:
+        client.close()
+        cluster.close()
+
+
 def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(deployment: Path, data) -> None:  # noqa: ANN001
     from snnc.backends.yoso.drivers.simulate import simulate_deployment
 

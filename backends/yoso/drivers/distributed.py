@@ -33,6 +33,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -149,11 +150,24 @@ def require_workers(client: Any, *, timeout: float = DEFAULT_TIMEOUT) -> int:
 # ------------------------------------------------------------------------------- deployments
 @dataclass(frozen=True)
 class DeploymentFiles:
-    """A deployment directory as data: its path on the caller, manifest hash and every file's bytes."""
+    """A deployment directory as data: its path on the caller, content digest and every file's bytes.
+
+    ``digest`` hashes every file (name and bytes, the manifest included), so a worker's cached copy or the
+    caller's directory is used only when its bytes are these: a deployment changed in place is never served
+    stale, whatever its manifest says.
+    """
 
     origin: str
     digest: str
     files: tuple[tuple[str, bytes], ...]
+
+
+def content_digest(files: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> str:
+    """sha256 over every file's name and sha256 (order-independent)."""
+    h = hashlib.sha256()
+    for name, data in sorted(files):
+        h.update(name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
 
 
 def pack_deployment(path: str | os.PathLike[str]) -> DeploymentFiles:
@@ -173,21 +187,29 @@ def pack_deployment(path: str | os.PathLike[str]) -> DeploymentFiles:
     except (OSError, ValueError, AttributeError) as err:
         raise DeploymentError(f"cannot read the deployment: {err}", where=str(root),
                               hint="give the directory written by snnc compile --target yoso") from None
-    return DeploymentFiles(str(root.resolve()), hashlib.sha256(manifest).hexdigest(), tuple(files))
+    return DeploymentFiles(str(root.resolve()), content_digest(files), tuple(files))
+
+
+def _holds(folder: Path, dep: DeploymentFiles) -> bool:
+    """Whether ``folder`` holds exactly ``dep``'s bytes in every file ``dep`` has."""
+    try:
+        return all((folder / name).read_bytes() == data for name, data in dep.files)
+    except OSError:
+        return False
 
 
 def local_deployment(dep: DeploymentFiles) -> str:
-    """The path of ``dep`` on this machine: the original directory when it is here and unchanged, else a
-    copy in ``$TMPDIR/snnc-dask-deployments/<manifest sha256>`` (written once, atomically)."""
+    """The path of ``dep`` on this machine: the original directory when it is here with the same bytes, else a
+    copy in ``$TMPDIR/snnc-dask-deployments/<content digest>``, checked byte for byte before every use and
+    rewritten (atomically) when anything in it differs."""
+    import shutil
+
     origin = Path(dep.origin)
-    try:
-        if hashlib.sha256((origin / "manifest.json").read_bytes()).hexdigest() == dep.digest:
-            return str(origin)
-    except OSError:
-        pass
+    if _holds(origin, dep):
+        return str(origin)
     cache = Path(tempfile.gettempdir()) / "snnc-dask-deployments"
     target = cache / dep.digest
-    if (target / "manifest.json").is_file():
+    if _holds(target, dep):
         return str(target)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dep.digest[:12]}-", dir=cache))
@@ -195,12 +217,20 @@ def local_deployment(dep: DeploymentFiles) -> str:
         file = tmp / name
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(data)
+    if target.exists():  # a stale or damaged copy under this digest: moved aside, then removed
+        stale = Path(tempfile.mkdtemp(prefix=f".stale-{dep.digest[:12]}-", dir=cache))
+        try:
+            os.replace(target, stale / "old")
+        except OSError:
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         os.rename(tmp, target)
     except OSError:  # another task of this worker wrote it first
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
+        if not _holds(target, dep):
+            raise SnncError("the worker's cached deployment keeps changing under it", where=str(target),
+                            hint="remove the folder and run again") from None
     return str(target)
 
 
@@ -212,20 +242,95 @@ def simulate_chunk_task(dep: DeploymentFiles, barrier_cycles: int | None, eject_
     return _simulate_chunk((local_deployment(dep), barrier_cycles, eject_depth), first, x, y, record)
 
 
+class DistributedRunError(SnncError):
+    """A Dask run that could not finish: ``finished`` holds the chunks that did, as ``(lo, hi, chunk)``."""
+
+    def __init__(self, message: str, *, finished: list[tuple[int, int, Any]], hint: str) -> None:
+        super().__init__(message, where="dask", hint=hint)
+        self.finished = finished
+
+
+#: seconds without progress and without any worker before a run is given up (``stall_timeout``)
+STALL_TIMEOUT = 30.0
+
+
 def run_simulation_chunks(client: Any, path: str | os.PathLike[str], barrier_cycles: int | None,
                           eject_depth: int | None, bounds: list[tuple[int, int]], x: Any, y: Any, record: bool,
-                          bar: Any) -> list[Any]:
-    """Submit every chunk ``x[lo:hi]`` as a task, gather the results in input order."""
-    dep = client.scatter(pack_deployment(path), broadcast=True)
+                          bar: Any, *, stall_timeout: float = STALL_TIMEOUT) -> list[Any]:
+    """Submit every chunk ``x[lo:hi]`` as a task, gather the results in input order.
+
+    A worker that dies takes its tasks with it and Dask runs them again on the others (a task that kills
+    ``distributed.scheduler.allowed-failures`` workers is given up). The run ends with a
+    :class:`DistributedRunError` naming what happened and carrying the finished chunks when a chunk is given
+    up, a task fails, the scheduler goes away, or no worker is left for ``stall_timeout`` seconds.
+    """
+    distributed = _import_distributed()
+    packed = pack_deployment(path)
+    try:
+        dep = client.scatter(packed, broadcast=True)
+    except (OSError, TimeoutError) as err:  # no worker to send it to (TimeoutError is an OSError)
+        raise _lost(f"cannot send the deployment to the Dask workers ({_first_line(err)})", [], {}, bounds) from None
     futures = [client.submit(simulate_chunk_task, dep, barrier_cycles, eject_depth, lo, x[lo:hi],
                              None if y is None else y[lo:hi], record, pure=False)
                for lo, hi in bounds]
-    chunks = []
+    done: dict[int, Any] = {}
+    lonely_since: float | None = None
     try:
-        for fut, (lo, hi) in zip(futures, bounds, strict=True):
-            chunks.append(fut.result())
-            bar.update(hi - lo)
+        while len(done) < len(futures):
+            pending = [f for i, f in enumerate(futures) if i not in done]
+            try:
+                distributed.wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            except distributed.client.FuturesCancelledError as err:
+                raise _lost(f"the Dask scheduler cancelled the tasks ({_first_line(err)}: the workers that held "
+                            f"the deployment left)", futures, done, bounds) from None
+            except OSError as err:
+                raise _lost(f"lost the Dask scheduler ({_first_line(err)})", futures, done, bounds) from None
+            progressed = False
+            for i, fut in enumerate(futures):
+                if i in done or not fut.done():
+                    continue
+                try:
+                    done[i] = fut.result()
+                except distributed.KilledWorker:
+                    raise _lost(f"images {bounds[i][0]}-{bounds[i][1] - 1} killed every worker that ran them",
+                                futures, done, bounds) from None
+                except (distributed.client.FutureCancelledError, distributed.client.FuturesCancelledError,
+                        OSError) as err:
+                    raise _lost(f"the Dask scheduler dropped the task ({_first_line(err)})", futures, done,
+                                bounds) from None
+                except SnncError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - an error inside the task, reported as such
+                    raise _lost(f"a task failed on its worker: {type(err).__name__}: {_first_line(err)}", futures,
+                                done, bounds) from None
+                bar.update(bounds[i][1] - bounds[i][0])
+                progressed = True
+            if progressed:
+                lonely_since = None
+                continue
+            try:
+                alone = worker_count(client) == 0
+            except OSError as err:
+                raise _lost(f"lost the Dask scheduler ({_first_line(err)})", futures, done, bounds) from None
+            if not alone:
+                lonely_since = None
+            elif lonely_since is None:
+                lonely_since = time.monotonic()
+            elif time.monotonic() - lonely_since > stall_timeout:
+                raise _lost(f"every Dask worker is gone and none came back within {stall_timeout:g} s", futures,
+                            done, bounds)
     finally:
         for fut in futures:
             fut.cancel()
-    return chunks
+    return [done[i] for i in range(len(futures))]
+
+
+def _lost(what: str, futures: list[Any], done: dict[int, Any], bounds: list[tuple[int, int]]) -> DistributedRunError:
+    finished = [(*bounds[i], done[i]) for i in sorted(done)]
+    images = sum(hi - lo for lo, hi, _ in finished)
+    total = bounds[-1][1] - bounds[0][0] if bounds else 0
+    return DistributedRunError(f"{what}; {images} of {total} images had finished", finished=finished,
+                               hint="start workers again (dask worker SCHEDULER) and rerun, or run without "
+                                    "--dask")

@@ -264,13 +264,14 @@ _CHIPS: dict[tuple[str, str, int | None, int | None], Chip] = {}
 
 def _chip_key(path: str | os.PathLike[str], barrier_cycles: int | None,
               eject_depth: int | None) -> tuple[str, str, int | None, int | None]:
-    """Cache key of a deployment: its path and its manifest's hash (a recompiled deployment is reloaded)."""
-    import hashlib
+    """Cache key of a deployment: its path and the hash of every file it has (a deployment recompiled, or
+    changed in place whatever its manifest says, is reloaded and verified again)."""
+    from snnc.backends.yoso.drivers.distributed import content_digest, pack_deployment
 
     root = Path(path)
     try:
-        digest = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
-    except OSError:
+        digest = content_digest(pack_deployment(root).files)
+    except SnncError:
         digest = ""  # load_deployment reports what is wrong
     return (str(root.resolve()), digest, barrier_cycles, eject_depth)
 
