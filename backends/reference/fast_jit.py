@@ -1,0 +1,217 @@
+"""The compiled loops of :mod:`snnc.backends.reference.fast` (numba, ``cache=True``).
+
+Importing this module imports numba and defines the jitted functions; :mod:`.fast` imports it on first use
+only, so that ``import snnc`` and ``import snnc.cli`` stay free of numba. Every loop performs the float32
+operations of the NumPy kernel it replaces, in the same order, one element at a time (numba does not
+contract ``a*b + c`` into a fused multiply-add without ``fastmath``, which is never set here), so its
+results are bit-identical to that kernel's: tests/test_reference_fast.py checks them against the NumPy
+kernels on random inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def scatter_times(times: np.ndarray, wt: np.ndarray, time_steps: int) -> np.ndarray:  # pragma: no cover - jitted
+    """``out[t, r] = sum of wt[i] over inputs i with times[r, i] == t``, ``[T, rows, n]``, the rows of one
+    ``(t, r)`` added in increasing ``i`` (the order of ``kernels._scatter_rows``); the first row is copied."""
+    rows, m = times.shape
+    n = wt.shape[1]
+    out = np.zeros((time_steps, rows, n), wt.dtype)
+    seen = np.zeros((time_steps, rows), np.bool_)
+    for r in range(rows):
+        for i in range(m):
+            t = times[r, i]
+            if t < time_steps:
+                dst = out[t, r]
+                src = wt[i]
+                if seen[t, r]:
+                    for j in range(n):
+                        dst[j] += src[j]
+                else:
+                    seen[t, r] = True
+                    for j in range(n):
+                        dst[j] = src[j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def scatter_dense(spikes: np.ndarray, wt: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
+    """The same for a bool train ``[T, rows, m]``: ``out[t, r] = sum of wt[i] where spikes[t, r, i]``."""
+    time_steps, rows, m = spikes.shape
+    n = wt.shape[1]
+    out = np.zeros((time_steps, rows, n), wt.dtype)
+    for t in range(time_steps):
+        for r in range(rows):
+            dst = out[t, r]
+            first = True
+            for i in range(m):
+                if spikes[t, r, i]:
+                    src = wt[i]
+                    if first:
+                        first = False
+                        for j in range(n):
+                            dst[j] = src[j]
+                    else:
+                        for j in range(n):
+                            dst[j] += src[j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def relpsp_times(current: np.ndarray, theta: np.float32, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    """ReL-PSP on ``current [T, N]`` (float32), state zero before step 0: ``V += K`` then ``K += I[t]``;
+    ``out[j]`` (preset to ``T``) gets the first step with ``V >= theta`` (the least such ``t``: a branch-free
+    ``min``, so that the loop vectorizes)."""
+    time_steps, size = current.shape
+    k = np.zeros(size, current.dtype)
+    v = np.zeros(size, current.dtype)
+    first = np.full(size, time_steps, np.int32)
+    for t in range(time_steps):
+        row = current[t]
+        for j in range(size):
+            vj = v[j] + k[j]
+            v[j] = vj
+            k[j] += row[j]
+            first[j] = min(first[j], t if vj >= theta else time_steps)
+    for j in range(size):
+        out[j] = first[j]
+
+
+@njit(cache=True, nogil=True)
+def leaky_loop(current: np.ndarray, theta: np.ndarray, beta: np.ndarray, alpha: np.ndarray, subtract: bool,
+               delayed: bool, leak: bool, synaptic: bool) -> np.ndarray:  # pragma: no cover - jitted
+    """IF / LIF / CubaLIF without recurrence on ``current [T, N]`` (float32; ``theta``, ``beta``, ``alpha``
+    ``[N]``) -> bool ``[T, N]``. Per element, in the order of ``kernels.leaky_dynamics``: ``J = alpha*J + I``
+    (synaptic); reset first: ``V = V - theta`` / ``0`` where
+    ``S[t-1]``, then ``V = beta*V + drive`` (``leak``) or ``V + drive``; delayed: the update, then the reset;
+    ``S[t] = V >= theta``."""
+    time_steps, size = current.shape
+    out = np.zeros((time_steps, size), np.bool_)
+    v = np.zeros(size, current.dtype)
+    jsyn = np.zeros(size, current.dtype)
+    zero = np.float32(0)
+    for t in range(time_steps):
+        row = current[t]
+        for i in range(size):
+            drive = row[i]
+            if synaptic:
+                jsyn[i] = alpha[i] * jsyn[i] + drive
+                drive = jsyn[i]
+            fired = t > 0 and out[t - 1, i]
+            x = v[i]
+            if not delayed:
+                if fired:
+                    x = x - theta[i] if subtract else zero
+                x = (beta[i] * x if leak else x) + drive
+            else:
+                x = (beta[i] * x if leak else x) + drive
+                if fired:
+                    x = x - theta[i] if subtract else zero
+            v[i] = x
+            out[t, i] = x >= theta[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rate_loop(drive: np.ndarray, theta: np.float32, time_steps: int) -> np.ndarray:  # pragma: no cover - jitted
+    """The rate encoder: IF (reset by subtraction) fed ``drive [N]`` at every step -> bool ``[T, N]``."""
+    size = drive.shape[0]
+    out = np.zeros((time_steps, size), np.bool_)
+    v = np.zeros(size, drive.dtype)
+    for t in range(time_steps):
+        for i in range(size):
+            x = v[i]
+            if t > 0 and out[t - 1, i]:
+                x = x - theta
+            x = x + drive[i]
+            v[i] = x
+            out[t, i] = x >= theta
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pool_counts_times(times: np.ndarray, time_steps: int, kh: int, kw: int, sh: int, sw: int, top: int, left: int,
+                      ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """Spikes per pooling window: ``times [N, C, H, W]`` (first-spike times, ``T`` none) ->
+    float32 ``[T, N, C, Ho, Wo]`` counts (exact small integers)."""
+    n_, c_, h_, w_ = times.shape
+    out = np.zeros((time_steps, n_, c_, ho, wo), np.float32)
+    for n in range(n_):
+        for c in range(c_):
+            for y in range(h_):
+                for x in range(w_):
+                    t = times[n, c, y, x]
+                    if t >= time_steps:
+                        continue
+                    py = y + top
+                    px = x + left
+                    for oy in range(ho):
+                        if py < oy * sh or py >= oy * sh + kh:
+                            continue
+                        for ox in range(wo):
+                            if px >= ox * sw and px < ox * sw + kw:
+                                out[t, n, c, oy, ox] += 1.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def active_windows(nonzero: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, top: int, left: int,
+                   ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """``nonzero [N, H, W]`` (any channel nonzero, unpadded) -> bool ``[N, Ho, Wo]``: output positions whose
+    receptive field (padded coordinates ``i*sh + p*dh``, ``j*sw + q*dw``) holds a nonzero input."""
+    n_, h_, w_ = nonzero.shape
+    out = np.zeros((n_, ho, wo), np.bool_)
+    for n in range(n_):
+        for y in range(h_):
+            for x in range(w_):
+                if not nonzero[n, y, x]:
+                    continue
+                py = y + top
+                px = x + left
+                for p in range(kh):
+                    ry = py - p * dh
+                    if ry < 0 or ry % sh != 0:
+                        continue
+                    i = ry // sh
+                    if i >= ho:
+                        continue
+                    for q in range(kw):
+                        rx = px - q * dw
+                        if rx < 0 or rx % sw != 0:
+                            continue
+                        j = rx // sw
+                        if j < wo:
+                            out[n, i, j] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gather_columns(a: np.ndarray, rows: np.ndarray, c0: int, cg: int, kh: int, kw: int, sh: int, sw: int, dh: int,
+                   dw: int, top: int, left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """The im2col rows ``rows`` (flat indices into ``[N, Ho, Wo]``) of channels ``c0 .. c0+cg`` of
+    ``a [N, C, H, W]``: ``cols[r, (c*kh + p)*kw + q] = a_pad[n, c0 + c, i*sh + p*dh, j*sw + q*dw]`` (0 in the
+    padding), the column order of ``kernels.conv2d``."""
+    h_ = a.shape[2]
+    w_ = a.shape[3]
+    cols = np.zeros((rows.shape[0], cg * kh * kw), np.float32)
+    per_sample = ho * wo
+    for r in range(rows.shape[0]):
+        flat = rows[r]
+        n = flat // per_sample
+        rest = flat - n * per_sample
+        i = rest // wo
+        j = rest - i * wo
+        for c in range(cg):
+            for p in range(kh):
+                y = i * sh + p * dh - top
+                if y < 0 or y >= h_:
+                    continue
+                for q in range(kw):
+                    x = j * sw + q * dw - left
+                    if 0 <= x < w_:
+                        cols[r, (c * kh + p) * kw + q] = a[n, c0 + c, y, x]
+    return cols
