@@ -23,6 +23,7 @@ import numpy as np
 
 from snnc.backends.base import Backend, RunResult
 from snnc.backends.reference.executor import (
+    DEFAULT_BLAS_THREADS,
     DEFAULT_MEMORY_BUDGET,
     ENGINES,
     MODES,
@@ -66,7 +67,8 @@ class ReferenceBackend(Backend):
         mode: ``"auto"`` (integer for a graph with integer parameters, i.e. quantized; else float),
             ``"float"`` or ``"integer"``: see :class:`ReferenceExecutor`.
         engine: ``"numba"`` (compiled, event-driven float kernels, bit-identical) or ``"numpy"``.
-        blas_threads: BLAS threads during a run (None: the library's own setting); see :class:`ReferenceExecutor`.
+        blas_threads: BLAS threads during a run (default 1; None: the library's own setting); see
+            :class:`ReferenceExecutor`.
 
     The executor of a graph (verification, kernel table, transposed weights) is built on the first ``run``
     and reused by later runs of the same graph object, as long as its ops, their attributes (array
@@ -82,7 +84,8 @@ class ReferenceBackend(Backend):
                    "batched, exploits single-spike sparsity)")
 
     def __init__(self, *, sparse: SparseMode = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 mode: Mode = "auto", engine: Engine = "numba", blas_threads: int | None = None) -> None:
+                 mode: Mode = "auto", engine: Engine = "numba",
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS) -> None:
         if mode not in MODES:
             raise BackendError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}",
                                where="ReferenceBackend")

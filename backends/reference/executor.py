@@ -55,6 +55,9 @@ MODES: tuple[str, ...] = ("auto", "float", "integer")
 Engine = Literal["numba", "numpy"]
 ENGINES: tuple[str, ...] = ("numba", "numpy")
 
+#: BLAS threads of a run unless told otherwise (see :class:`ReferenceExecutor`).
+DEFAULT_BLAS_THREADS = 1
+
 #: Default bound on the memory of the largest intermediate values of one chunk, in bytes.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 
@@ -92,8 +95,12 @@ class ReferenceExecutor:
             docs/yoso.md "Integer mode"). The chosen mode is :attr:`mode`.
         engine: float mode's kernels: ``"numba"`` (default; :data:`.fast.FAST_KERNELS` in place of the stock
             NumPy kernels, same results bit for bit, see :mod:`.fast`) or ``"numpy"`` (:attr:`kernels` as they are).
-        blas_threads: BLAS threads while :meth:`run` runs (threadpoolctl; None: the BLAS library's own setting,
-            e.g. ``OPENBLAS_NUM_THREADS``). Results do not depend on it.
+        blas_threads: BLAS threads while :meth:`run` runs (default :data:`DEFAULT_BLAS_THREADS` = 1; None: the
+            BLAS library's own setting, e.g. ``OPENBLAS_NUM_THREADS``). Set with threadpoolctl when it is installed,
+            else not applied (set ``OPENBLAS_NUM_THREADS=1`` in the environment). Results do not depend on it.
+            One thread by default: the executor's matmuls are small per call (a chunk's ``[T*B, n]``), and on a
+            busy machine OpenBLAS's second thread made a ``[8, 784] @ [784, 400]`` product 400x slower (48 ms
+            instead of 0.12 ms, 2-core dev box under load); parallelism belongs to the caller (batches, dask).
 
     Raises:
         VerificationError: the graph is invalid.
@@ -109,7 +116,7 @@ class ReferenceExecutor:
 
     def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto", engine: Engine = "numba",
-                 blas_threads: int | None = None) -> None:
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS) -> None:
         if engine not in ENGINES:
             raise BackendError(f"engine must be 'numba' or 'numpy', got {engine!r}", where="ReferenceExecutor")
         if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(blas_threads, int)
@@ -375,5 +382,5 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "Engine", "Execution", "Mode", "ReferenceExecutor",
-           "blas_limit"]
+__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "Engine", "Execution", "Mode",
+           "ReferenceExecutor", "blas_limit"]
