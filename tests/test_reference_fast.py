@@ -184,7 +184,8 @@ def test_backend_reuses_the_executor_until_the_graph_changes() -> None:
 
 def test_bad_options_are_one_clear_error() -> None:
     g = mlp(np.random.default_rng(0), "if", False, 4, (5, 3))
-    for options in ({"engine": "fortran"}, {"blas_threads": 0}, {"blas_threads": True}, {"blas_threads": 1.5}):
+    for options in ({"engine": "fortran"}, {"conv": "winograd"}, {"blas_threads": 0}, {"blas_threads": True},
+                    {"blas_threads": 1.5}):
         with pytest.raises(BackendError):
             ReferenceExecutor(g, **options)
     with pytest.raises(BackendError):
@@ -219,3 +220,77 @@ def test_importing_the_backend_does_not_import_numba() -> None:
     code = ("import sys, snnc.backends.reference as r; assert 'numba' not in sys.modules, 'numba imported'; "
             "import numpy as np; r.fast.jit(); assert 'numba' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def conv_graph(rng: np.random.Generator, dyadic: bool, seed: int) -> Graph:
+    time_steps = 16
+    g = Graph("conv", time_steps=time_steps)
+    x = g.add_input("x", ValueType.tensor(2, 12, 11))
+    s = g.add_op("snn.ttfs_encode", [x], {"time_steps": time_steps, "window": 8})
+    strides, dilations = [[1, 1], [2, 1], [1, 2], [2, 2]][seed % 4], [[1, 1], [1, 2], [2, 1], [1, 1]][seed % 4]
+    pads = [[0, 0, 0, 0], [1, 2, 0, 1], [2, 1, 1, 0], [1, 1, 1, 1]][seed % 4]
+    c = g.add_op("snn.conv2d", [s], {"weight": weights(rng, (5, 2, 3, 3), dyadic), "strides": strides,
+                                     "pads": pads, "dilations": dilations, "group": 1,
+                                     "bias": weights(rng, (5,), dyadic, 0.05)})
+    h = g.add_op("snn.relpsp", [c], {"threshold": 1.0})
+    p = g.add_op("snn.avgpool2d", [h], {"kernel": [2, 2], "strides": [1, 1], "pads": [0, 0, 0, 0],
+                                        "count_include_pad": 0})
+    c2 = g.add_op("snn.conv2d", [p], {"weight": weights(rng, (3, 5, 2, 2), dyadic), "strides": [1, 1],
+                                      "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1})
+    o = g.add_op("snn.relpsp", [c2], {"threshold": 0.5})
+    g.set_outputs([g.add_op("snn.first_spike_decode", [g.add_op("snn.flatten", [o])], name="scores")])
+    return g
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_event_conv_exact_on_exact_sums(seed: int) -> None:
+    """conv="events" sums in another order than BLAS: equal bit for bit where every sum is exact (dyadic
+    weights), whatever the strides, pads and dilations -- so the indexing is right."""
+    rng = np.random.default_rng(seed)
+    g = conv_graph(rng, True, seed)
+    x = inputs(rng, 6, (2, 12, 11), 0.5)
+    a = ReferenceExecutor(g, engine="numpy").run(x, record=True)
+    b = ReferenceExecutor(g, conv="events").run(x, record=True)
+    for k in a.spikes:
+        np.testing.assert_array_equal(b.spikes[k], a.spikes[k], err_msg=k)
+    np.testing.assert_array_equal(b.outputs["scores"], a.outputs["scores"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_event_conv_currents_within_rounding(seed: int) -> None:
+    """With arbitrary float weights the event-driven currents differ from im2col + BLAS by rounding only."""
+    rng = np.random.default_rng(seed)
+    g = conv_graph(rng, False, seed)
+    op = g.ops[1]
+    ctx = K.KernelContext(g.time_steps)
+    train = K.ttfs_encode(ctx, g.ops[0], inputs(rng, 5, (2, 12, 11), 0.6))
+    ref = K.conv2d(ctx, op, train)
+    new = fast.conv2d_events(ctx, op, train)
+    assert new.shape == ref.shape
+    np.testing.assert_allclose(new, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_event_conv_predictions_on_the_shipped_cnn() -> None:
+    """Measured, not guaranteed: on the shipped CNN the opt-in event-driven convolution changes no spike."""
+    import onnx
+
+    from snnc.frontend import import_onnx
+
+    path = next((p for p in MODELS if "cnn" in p.stem), None)
+    if path is None:
+        pytest.skip("no shipped CNN")
+    g = import_onnx(onnx.load(path))
+    x = inputs(np.random.default_rng(5), 16, g.inputs[0].type.features, 0.19)
+    a = ReferenceExecutor(g).run(x, record=True)
+    b = ReferenceExecutor(g, conv="events").run(x, record=True)
+    for k in a.spikes:
+        np.testing.assert_array_equal(b.spikes[k], a.spikes[k], err_msg=k)
+
+
+def test_event_conv_is_opt_in() -> None:
+    g = conv_graph(np.random.default_rng(0), False, 0)
+    assert ReferenceExecutor(g).table["snn.conv2d"] is K.conv2d
+    assert ReferenceExecutor(g, conv="events").table["snn.conv2d"] is fast.conv2d_events
+    assert ReferenceExecutor(g, engine="numpy", conv="events").table["snn.conv2d"] is K.conv2d
+    with pytest.raises(BackendError):
+        ReferenceExecutor(g, conv="fft")

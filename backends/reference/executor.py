@@ -55,6 +55,9 @@ MODES: tuple[str, ...] = ("auto", "float", "integer")
 Engine = Literal["numba", "numpy"]
 ENGINES: tuple[str, ...] = ("numba", "numpy")
 
+#: How ``snn.conv2d`` is computed by the numba engine: see :class:`ReferenceExecutor`.
+ConvMode = Literal["im2col", "events"]
+
 #: BLAS threads of a run unless told otherwise (see :class:`ReferenceExecutor`).
 DEFAULT_BLAS_THREADS = 1
 
@@ -101,6 +104,9 @@ class ReferenceExecutor:
             One thread by default: the executor's matmuls are small per call (a chunk's ``[T*B, n]``), and on a
             busy machine OpenBLAS's second thread made a ``[8, 784] @ [784, 400]`` product 400x slower (48 ms
             instead of 0.12 ms, 2-core dev box under load); parallelism belongs to the caller (batches, dask).
+        conv: ``"im2col"`` (default: the NumPy kernel's im2col + BLAS, bit-identical) or ``"events"`` (numba
+            engine only: the event-driven :func:`.fast.conv2d_events`, ~10x faster on the shipped CNN, *not*
+            bit-identical: currents differ in the last bits, see there).
 
     Raises:
         VerificationError: the graph is invalid.
@@ -116,7 +122,9 @@ class ReferenceExecutor:
 
     def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto", engine: Engine = "numba",
-                 blas_threads: int | None = DEFAULT_BLAS_THREADS) -> None:
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS, conv: ConvMode = "im2col") -> None:
+        if conv not in ("im2col", "events"):
+            raise BackendError(f"conv must be 'im2col' or 'events', got {conv!r}", where="ReferenceExecutor")
         if engine not in ENGINES:
             raise BackendError(f"engine must be 'numba' or 'numpy', got {engine!r}", where="ReferenceExecutor")
         if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(blas_threads, int)
@@ -145,7 +153,7 @@ class ReferenceExecutor:
         #: the float kernels' engine (``"numpy"`` in integer mode, which has its own kernels)
         self.engine: str = engine if self.mode == "float" else "numpy"
         if self.engine == "numba":
-            self.table = with_fast_kernels(self.table)
+            self.table = with_fast_kernels(self.table, conv=conv)
         self.blas_threads = blas_threads
         self.memory_budget = memory_budget
         self._batch: int | None = None
@@ -382,5 +390,5 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "Engine", "Execution", "Mode",
-           "ReferenceExecutor", "blas_limit"]
+__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "ConvMode", "Engine", "Execution",
+           "Mode", "ReferenceExecutor", "blas_limit"]

@@ -215,3 +215,70 @@ def gather_columns(a: np.ndarray, rows: np.ndarray, c0: int, cg: int, kh: int, k
                     if 0 <= x < w_:
                         cols[r, (c * kh + p) * kw + q] = a[n, c0 + c, y, x]
     return cols
+
+
+@njit(cache=True, nogil=True)
+def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int, wt: np.ndarray, sh: int,
+              sw: int, dh: int, dw: int, top: int, left: int) -> None:  # pragma: no cover - jitted
+    """Add input ``value`` at ``(n, c, y, x)`` times its weights to every output position it reaches."""
+    kh, kw, co = wt.shape[1], wt.shape[2], wt.shape[3]
+    ho, wo = out.shape[1], out.shape[2]
+    py = y + top
+    px = x + left
+    for p in range(kh):
+        ry = py - p * dh
+        if ry < 0 or ry % sh != 0:
+            continue
+        i = ry // sh
+        if i >= ho:
+            continue
+        for q in range(kw):
+            rx = px - q * dw
+            if rx < 0 or rx % sw != 0:
+                continue
+            j = rx // sw
+            if j >= wo:
+                continue
+            dst = out[n, i, j]
+            src = wt[c, p, q]
+            if value == 1.0:
+                for o in range(co):
+                    dst[o] += src[o]
+            else:
+                for o in range(co):
+                    dst[o] += value * src[o]
+
+
+@njit(cache=True, nogil=True)
+def conv_events_dense(a: np.ndarray, wt: np.ndarray, sh: int, sw: int, dh: int, dw: int, top: int, left: int,
+                      ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """Event-driven convolution (one group) of ``a [N, C, H, W]``: each non-zero input adds its weighted kernel
+    ``wt [C, kh, kw, Co]`` to the outputs it reaches -> ``[N, Ho, Wo, Co]``. Inputs are visited in
+    ``(c, y, x)`` order: a sequential sum, *not* BLAS's order."""
+    n_, c_, h_, w_ = a.shape
+    out = np.zeros((n_, ho, wo, wt.shape[3]), np.float32)
+    for n in range(n_):
+        for c in range(c_):
+            for y in range(h_):
+                for x in range(w_):
+                    value = a[n, c, y, x]
+                    if value != 0:
+                        _conv_add(out, n, value, c, y, x, wt, sh, sw, dh, dw, top, left)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def conv_events_times(times: np.ndarray, time_steps: int, wt: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+                      top: int, left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """The same on a single-spike train given by first-spike times ``[B, C, H, W]`` -> ``[T*B, Ho, Wo, Co]``."""
+    b_, c_, h_, w_ = times.shape
+    out = np.zeros((time_steps * b_, ho, wo, wt.shape[3]), np.float32)
+    one = np.float32(1.0)
+    for b in range(b_):
+        for c in range(c_):
+            for y in range(h_):
+                for x in range(w_):
+                    t = times[b, c, y, x]
+                    if t < time_steps:
+                        _conv_add(out, t * b_ + b, one, c, y, x, wt, sh, sw, dh, dw, top, left)
+    return out
