@@ -6,7 +6,10 @@ warm-up call each; the table gives medians:
 
 * ``ort``: onnxruntime (CPU) on the ONNX file;
 * ``ref``: ``ReferenceBackend().run`` (numba engine, executor reused across calls);
-* ``today``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call.
+* ``today``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call
+  (BLAS threads as ``--threads``, default 1 like ``ref``; the old executor left them at the library default);
+* for models with a convolution also ``ReferenceBackend(conv="events")``, the opt-in event-driven convolution
+  (not bit-identical; its predictions are compared with ``today``'s).
 
 Predictions of ``ref`` must equal those of ``today`` and of onnxruntime (checked, printed). Inputs are MNIST test
 images for the 784-input models when ``--data-dir`` points at the IDX files, else synthetic sparse images (19 % of
@@ -87,8 +90,9 @@ def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, thre
     proto = onnx.load(path)
     graph = import_onnx(proto)
     x, source = inputs(graph.inputs[0].type.features, batch, data_dir, seed=batch)
-    session = ort_session(proto, threads=threads)
+    session = ort_session(proto, threads=threads or None)
     name = proto.graph.input[0].name
+    threads = threads or 1
     backend = ReferenceBackend(blas_threads=threads)
     fns = {
         "ort": lambda: session.run(None, {name: x})[0].reshape(batch, -1),
@@ -96,14 +100,23 @@ def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, thre
         "today": lambda: ReferenceExecutor(graph, engine="numpy", blas_threads=threads).run(x).outputs[
             graph.outputs[0].name].reshape(batch, -1),
     }
+    has_conv = any(op.opname == "snn.conv2d" for op in graph.ops)
+    if has_conv:
+        events = ReferenceBackend(blas_threads=threads, conv="events")
+        fns["events"] = lambda: events.run(graph, x).scores
     times, results = interleaved(fns, repeats if batch > 1 else repeats * 6)
     med = {k: statistics.median(v) for k, v in times.items()}
     pred = {k: np.argmax(v, axis=1) for k, v in results.items()}
     same_today = np.array_equal(results["ref"], results["today"])
     agree = np.mean(pred["ref"] == pred["ort"])
+    events = "-"
+    if has_conv:
+        same = np.array_equal(pred["events"], pred["today"])
+        events = (f"{med['events'] * 1e3:.2f} ms = {med['ort'] / med['events']:.2f}x "
+                  f"(predictions {'=' if same else '!='})")
     return (f"| {path.stem} | {graph.time_steps} | {batch} | {med['ort'] * 1e3:.2f} | {med['today'] * 1e3:.2f} | "
             f"{med['ref'] * 1e3:.2f} | **{med['ort'] / med['ref']:.2f}x** | {med['ort'] / med['today']:.2f}x | "
-            f"{'yes' if same_today else 'NO'} | {agree:.0%} | {source} |")
+            f"{'yes' if same_today else 'NO'} | {agree:.0%} | {events} | {source} |")
 
 
 COMPILE_PROBE = """
@@ -139,8 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--repeats", type=int, default=5, help="timed calls per runner (x6 at batch 1)")
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (else synthetic inputs)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="onnxruntime intra-op threads and the reference's BLAS threads (default: each library's own)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="the reference's BLAS threads (default 1, its default) and, unless 0, onnxruntime's intra-op "
+                        "threads; 0: onnxruntime's own default")
     p.add_argument("--models", nargs="*", default=None, help="model stems (default: every models/*.onnx)")
     p.add_argument("--compile", action="store_true", help="also measure the kernels' compile cost (cold/warm)")
     args = p.parse_args(argv)
@@ -149,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.models:
         paths = [q for q in paths if q.stem in args.models]
     print("| model | T | batch | ort ms | today ms | ref ms | ref vs ort | today vs ort | ref == today | "
-          "predictions = ort | inputs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "predictions = ort | ref conv=events (not bit-identical) | inputs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
         for batch in args.batches:
             print(bench_model(path, batch, args.repeats, args.data_dir, args.threads), flush=True)
@@ -159,8 +173,9 @@ def main(argv: list[str] | None = None) -> None:
             print(line)
     print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable), "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
-    threads = args.threads if args.threads is not None else "library default"
-    print(f"software: numpy {np.__version__}, onnxruntime {ort.__version__}, threads: {threads}")
+    ort_threads = args.threads or "its default"
+    print(f"software: numpy {np.__version__}, onnxruntime {ort.__version__}, onnxruntime intra-op threads: "
+          f"{ort_threads}, reference BLAS threads: {args.threads or 1}")
 
 
 if __name__ == "__main__":

@@ -294,3 +294,26 @@ def test_event_conv_is_opt_in() -> None:
     assert ReferenceExecutor(g, engine="numpy", conv="events").table["snn.conv2d"] is K.conv2d
     with pytest.raises(BackendError):
         ReferenceExecutor(g, conv="fft")
+
+
+class Observing(ReferenceExecutor):
+    """Overrides run_op, which turns the fusion of convolution and ReL-PSP off."""
+
+    def run_op(self, op, args):  # noqa: ANN001, ANN201
+        return super().run_op(op, args)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fused_event_conv_relpsp_equals_the_two_kernels(seed: int) -> None:
+    """conv="events" computes a convolution read only by a ReL-PSP together with it, one sample at a time:
+    bit for bit the values of the two kernels run one after the other."""
+    rng = np.random.default_rng(seed)
+    g = conv_graph(rng, False, seed)
+    x = inputs(rng, 7, (2, 12, 11), 0.5)
+    fused = ReferenceExecutor(g, conv="events")
+    assert len(fused.ctx.fuse) == 2
+    plain = Observing(g, conv="events")
+    assert not plain.ctx.fuse
+    a, b = fused.run(x, record=True), plain.run(x, record=True)
+    for k in a.spikes:
+        np.testing.assert_array_equal(a.spikes[k], b.spikes[k], err_msg=k)

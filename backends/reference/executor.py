@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from snnc.backends.reference.fast import with_fast_kernels
+from snnc.backends.reference.fast import FastContext, fusable, with_fast_kernels
 from snnc.backends.reference.integer import INTEGER_KERNELS, integer_params, is_quantized, prepare_integer
 from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError, DatasetError, SnncError
@@ -143,17 +143,22 @@ class ReferenceExecutor:
         self.graph = graph
         #: the mode this executor runs in: ``"float"`` or ``"integer"`` (never ``"auto"``)
         self.mode: str = _resolve_mode(graph, mode)
-        self.ctx: KernelContext
-        if self.mode == "integer":
-            self.ctx = prepare_integer(graph, sparse=sparse)
-        else:
-            self.ctx = KernelContext(graph.time_steps, sparse=sparse)
         #: the kernel table of :attr:`mode`
         self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
         #: the float kernels' engine (``"numpy"`` in integer mode, which has its own kernels)
         self.engine: str = engine if self.mode == "float" else "numpy"
         if self.engine == "numba":
             self.table = with_fast_kernels(self.table, conv=conv)
+        self.ctx: KernelContext
+        if self.mode == "integer":
+            self.ctx = prepare_integer(graph, sparse=sparse)
+        elif self.engine == "numba":
+            # a convolution's current may skip the environment only where no subclass observes values
+            observed = type(self).run_op is not ReferenceExecutor.run_op
+            self.ctx = FastContext(graph.time_steps, sparse=sparse,
+                                   fuse=frozenset() if observed else fusable(graph, self.table))
+        else:
+            self.ctx = KernelContext(graph.time_steps, sparse=sparse)
         self.blas_threads = blas_threads
         self.memory_budget = memory_budget
         self._batch: int | None = None

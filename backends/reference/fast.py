@@ -28,6 +28,7 @@ the compiled code is cached on disk (``NUMBA_CACHE_DIR``, else ``__pycache__`` b
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -75,7 +76,41 @@ def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     return y
 
 
-def conv2d_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+@dataclass
+class FastContext(KernelContext):
+    """The kernel context of the numba engine.
+
+    Attributes:
+        fuse: names of ``snn.conv2d`` results (``conv="events"``) whose only reader is a ``snn.relpsp``: the
+            convolution hands that reader a :class:`PendingConv`, and the neuron computes both one sample
+            at a time (the same values; the ``[T, B, C, H, W]`` current is never stored).
+    """
+
+    fuse: frozenset[str] = frozenset()
+
+
+class PendingConv:
+    """A convolution result not computed yet (see :attr:`FastContext.fuse`); :meth:`evaluate` computes it."""
+
+    __slots__ = ("ctx", "op", "x")
+
+    def __init__(self, ctx: KernelContext, op: Operation, x: Any) -> None:
+        self.ctx, self.op, self.x = ctx, op, x
+
+    def evaluate(self) -> np.ndarray:
+        return _conv_events(self.ctx, self.op, self.x)
+
+
+def _event_weights(ctx: KernelContext, op: Operation) -> np.ndarray:
+    """The conv weight as ``[C, kh, kw, Co]`` (cached)."""
+    cache_key = (id(op), "weight#events")
+    wt = ctx._params.get(cache_key)
+    if wt is None:
+        wt = ctx._params[cache_key] = np.ascontiguousarray(ctx.param(op, "weight").transpose(1, 2, 3, 0))
+    return wt
+
+
+def conv2d_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray | PendingConv:
     """Opt-in (``conv="events"``), NOT bit-identical: ONNX ``Conv`` driven by the input events (spikes, or
     the non-zero entries of a pooled current), each adding its weighted kernel to the outputs it reaches.
     The work is proportional to the events (~30x less than im2col on the shipped CNN), but each output is a
@@ -84,10 +119,13 @@ def conv2d_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     threshold. One group only (else the NumPy kernel)."""
     if op.attrs["group"] != 1 or ctx.dtype is not np.float32:
         return K.conv2d(ctx, op, x)
-    cache_key = (id(op), "weight#events")
-    wt = ctx._params.get(cache_key)
-    if wt is None:
-        wt = ctx._params[cache_key] = np.ascontiguousarray(ctx.param(op, "weight").transpose(1, 2, 3, 0))
+    if op.result.name in getattr(ctx, "fuse", ()):
+        return PendingConv(ctx, op, x)
+    return _conv_events(ctx, op, x)
+
+
+def _conv_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
+    wt = _event_weights(ctx, op)
     (sh, sw), (dh, dw) = op.attrs["strides"], op.attrs["dilations"]
     top, left = op.attrs["pads"][:2]
     ho, wo = op.result.type.features[1:]
@@ -139,8 +177,33 @@ def _memory_order(a: np.ndarray) -> tuple[int, ...] | None:
     return order if a.transpose(order).flags.c_contiguous else None
 
 
-def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray) -> SpikeTrain:
+def _conv_relpsp(ctx: KernelContext, op: Operation, pending: PendingConv) -> SpikeTrain:
+    """ReL-PSP ``op`` on the pending event-driven convolution, computed together one sample at a time."""
+    conv, x = pending.op, pending.x
+    wt = _event_weights(ctx, conv)
+    (sh, sw), (dh, dw) = conv.attrs["strides"], conv.attrs["dilations"]
+    top, left = conv.attrs["pads"][:2]
+    ho, wo = conv.result.type.features[1:]
+    bias = ctx.param(conv, "bias") if "bias" in conv.attrs else np.zeros(0, np.float32)
+    if isinstance(x, SpikeTrain) and x.times is not None:
+        batch = x.shape[1]
+        times = np.ascontiguousarray(x.times.reshape(batch, *x.shape[-3:]))
+        a = np.zeros((0, 1, 1, 1), np.float32)
+    else:
+        a, lead = K._spatial_view(x, ctx.dtype)
+        batch = lead[1]
+        times = np.zeros((0, 1, 1, 1), np.int16)
+        a = np.ascontiguousarray(a)
+    first = jit().conv_relpsp(times, a, batch, ctx.time_steps, wt, bias, np.float32(ctx.scalar(op.attrs["threshold"])),
+                              sh, sw, dh, dw, top, left, ho, wo)
+    first = first.reshape(batch, ho, wo, wt.shape[3]).transpose(0, 3, 1, 2)
+    return SpikeTrain.from_times(np.ascontiguousarray(first), ctx.time_steps)
+
+
+def relpsp(ctx: KernelContext, op: Operation, current: np.ndarray | PendingConv) -> SpikeTrain:
     """:func:`.kernels.relpsp`, compiled (per neuron, so it runs on the current's memory order as it is)."""
+    if isinstance(current, PendingConv):
+        return _conv_relpsp(ctx, op, current)
     if current.dtype != np.float32:
         return K.relpsp(ctx, op, current)
     order = _memory_order(current)
@@ -208,6 +271,24 @@ FAST_KERNELS: dict[str, Kernel] = {
 }
 
 
+def fusable(graph: Any, table: dict[str, Kernel] | Any) -> frozenset[str]:
+    """Names of the ``snn.conv2d`` results that :attr:`FastContext.fuse` may hold back: computed by
+    :func:`conv2d_events`, read by one op only, a ``snn.relpsp`` run by :func:`relpsp`, and no graph output."""
+    readers: dict[str, list[Operation]] = {}
+    for op in graph.ops:
+        for v in op.operands:
+            readers.setdefault(v.name, []).append(op)
+    outputs = {v.name for v in graph.outputs}
+    names = set()
+    for op in graph.ops:
+        users = readers.get(op.result.name, [])
+        if (op.opname == "snn.conv2d" and table.get("snn.conv2d") is conv2d_events and len(users) == 1
+                and users[0].opname == "snn.relpsp" and table.get("snn.relpsp") is relpsp
+                and op.result.name not in outputs):
+            names.add(op.result.name)
+    return frozenset(names)
+
+
 def with_fast_kernels(table: dict[str, Kernel] | Any, *, conv: str = "im2col") -> dict[str, Kernel]:
     """``table`` with every stock NumPy kernel replaced by its fast twin (entries a subclass or a plugin
     replaced are kept); ``conv="events"`` also replaces the stock ``snn.conv2d`` by :func:`conv2d_events`
@@ -221,4 +302,5 @@ def with_fast_kernels(table: dict[str, Kernel] | Any, *, conv: str = "im2col") -
     return merged
 
 
-__all__ = ["FAST_KERNELS", "REPLACES", "conv2d_events", "jit", "with_fast_kernels"]
+__all__ = ["FAST_KERNELS", "REPLACES", "FastContext", "PendingConv", "conv2d_events", "fusable", "jit",
+           "with_fast_kernels"]

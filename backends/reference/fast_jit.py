@@ -282,3 +282,64 @@ def conv_events_times(times: np.ndarray, time_steps: int, wt: np.ndarray, sh: in
                     if t < time_steps:
                         _conv_add(out, t * b_ + b, one, c, y, x, wt, sh, sw, dh, dw, top, left)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _relpsp_into(current: np.ndarray, theta: np.float32, first: np.ndarray) -> None:  # pragma: no cover - jitted
+    """:func:`relpsp_times` on ``current [T, M]`` into ``first [M]`` (int32, preset to ``T``)."""
+    time_steps, size = current.shape
+    k = np.zeros(size, current.dtype)
+    v = np.zeros(size, current.dtype)
+    for t in range(time_steps):
+        row = current[t]
+        for j in range(size):
+            vj = v[j] + k[j]
+            v[j] = vj
+            k[j] += row[j]
+            first[j] = min(first[j], t if vj >= theta else time_steps)
+
+
+@njit(cache=True, nogil=True)
+def conv_relpsp(times: np.ndarray, a: np.ndarray, batch: int, time_steps: int, wt: np.ndarray, bias: np.ndarray,
+                theta: np.float32, sh: int, sw: int, dh: int, dw: int, top: int, left: int, ho: int,
+                wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """:func:`conv_events_times` (``times [B, C, H, W]``, when it has rows) or :func:`conv_events_dense`
+    (``a [T*B, C, H, W]``) followed by ReL-PSP, one sample at a time, so that the current ``[T, Ho, Wo, Co]``
+    of one sample lives in a reused buffer; the same float32 operations as the two kernels in sequence.
+    Returns the first-spike times ``[B, Ho, Wo, Co]`` (int32, ``T``: none)."""
+    co = wt.shape[3]
+    size = ho * wo * co
+    scratch = np.empty((time_steps, ho, wo, co), np.float32)
+    flat = scratch.reshape(time_steps, size)
+    out = np.empty((batch, size), np.int32)
+    one = np.float32(1.0)
+    for b in range(batch):
+        scratch[:] = 0
+        if times.shape[0]:
+            c_, h_, w_ = times.shape[1], times.shape[2], times.shape[3]
+            for c in range(c_):
+                for y in range(h_):
+                    for x in range(w_):
+                        t = times[b, c, y, x]
+                        if t < time_steps:
+                            _conv_add(scratch, t, one, c, y, x, wt, sh, sw, dh, dw, top, left)
+        else:
+            c_, h_, w_ = a.shape[1], a.shape[2], a.shape[3]
+            for t in range(time_steps):
+                n = t * batch + b
+                for c in range(c_):
+                    for y in range(h_):
+                        for x in range(w_):
+                            value = a[n, c, y, x]
+                            if value != 0:
+                                _conv_add(scratch, t, value, c, y, x, wt, sh, sw, dh, dw, top, left)
+        if bias.shape[0]:
+            for t in range(time_steps):
+                for i in range(ho):
+                    for j in range(wo):
+                        for o in range(co):
+                            scratch[t, i, j, o] += bias[o]
+        first = out[b]
+        first[:] = time_steps
+        _relpsp_into(flat, theta, first)
+    return out
