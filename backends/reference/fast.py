@@ -282,8 +282,7 @@ def fusable(graph: Any, table: dict[str, Kernel] | Any) -> frozenset[str]:
     names = set()
     for op in graph.ops:
         users = readers.get(op.result.name, [])
-        if (op.opname == "snn.conv2d" and table.get("snn.conv2d") is conv2d_events and len(users) == 1
-                and users[0].opname == "snn.relpsp" and table.get("snn.relpsp") is relpsp
+        if (table.get(op.opname) is conv2d_events and len(users) == 1 and table.get(users[0].opname) is relpsp
                 and op.result.name not in outputs):
             names.add(op.result.name)
     return frozenset(names)
