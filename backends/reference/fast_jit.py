@@ -1,11 +1,12 @@
 """The compiled loops of :mod:`snnc.backends.reference.fast` (numba, ``cache=True``).
 
 Importing this module imports numba and defines the jitted functions; :mod:`.fast` imports it on first use
-only, so that ``import snnc`` and ``import snnc.cli`` stay free of numba. Every loop performs the float32
-operations of the NumPy kernel it replaces, in the same order, one element at a time (numba does not
-contract ``a*b + c`` into a fused multiply-add without ``fastmath``, which is never set here), so its
-results are bit-identical to that kernel's: tests/test_reference_fast.py checks them against the NumPy
-kernels on random inputs.
+only, so that ``import snnc`` and ``import snnc.cli`` stay free of numba. Every loop but the event-driven
+convolution's performs the float32 operations of the NumPy kernel it replaces, in the same order, one element
+at a time (numba does not contract ``a*b + c`` into a fused multiply-add without ``fastmath``, which is never
+set here), so its results are bit-identical to that kernel's: tests/test_reference_fast.py checks them
+against the NumPy kernels on random inputs. The event-driven convolution (``conv_*``, opt-in) sums in input
+order, not BLAS's.
 """
 
 from __future__ import annotations
@@ -64,20 +65,10 @@ def scatter_dense(spikes: np.ndarray, wt: np.ndarray) -> np.ndarray:  # pragma: 
 @njit(cache=True, nogil=True)
 def relpsp_times(current: np.ndarray, theta: np.float32, out: np.ndarray) -> None:  # pragma: no cover - jitted
     """ReL-PSP on ``current [T, N]`` (float32), state zero before step 0: ``V += K`` then ``K += I[t]``;
-    ``out[j]`` (preset to ``T``) gets the first step with ``V >= theta`` (the least such ``t``: a branch-free
-    ``min``, so that the loop vectorizes)."""
-    time_steps, size = current.shape
-    k = np.zeros(size, current.dtype)
-    v = np.zeros(size, current.dtype)
-    first = np.full(size, time_steps, np.int32)
-    for t in range(time_steps):
-        row = current[t]
-        for j in range(size):
-            vj = v[j] + k[j]
-            v[j] = vj
-            k[j] += row[j]
-            first[j] = min(first[j], t if vj >= theta else time_steps)
-    for j in range(size):
+    ``out[j]`` gets the first step with ``V >= theta`` (``T``: none)."""
+    first = np.full(current.shape[1], current.shape[0], np.int32)
+    _relpsp_into(current, theta, first)
+    for j in range(first.shape[0]):
         out[j] = first[j]
 
 
@@ -159,65 +150,6 @@ def pool_counts_times(times: np.ndarray, time_steps: int, kh: int, kw: int, sh: 
 
 
 @njit(cache=True, nogil=True)
-def active_windows(nonzero: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, top: int, left: int,
-                   ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
-    """``nonzero [N, H, W]`` (any channel nonzero, unpadded) -> bool ``[N, Ho, Wo]``: output positions whose
-    receptive field (padded coordinates ``i*sh + p*dh``, ``j*sw + q*dw``) holds a nonzero input."""
-    n_, h_, w_ = nonzero.shape
-    out = np.zeros((n_, ho, wo), np.bool_)
-    for n in range(n_):
-        for y in range(h_):
-            for x in range(w_):
-                if not nonzero[n, y, x]:
-                    continue
-                py = y + top
-                px = x + left
-                for p in range(kh):
-                    ry = py - p * dh
-                    if ry < 0 or ry % sh != 0:
-                        continue
-                    i = ry // sh
-                    if i >= ho:
-                        continue
-                    for q in range(kw):
-                        rx = px - q * dw
-                        if rx < 0 or rx % sw != 0:
-                            continue
-                        j = rx // sw
-                        if j < wo:
-                            out[n, i, j] = True
-    return out
-
-
-@njit(cache=True, nogil=True)
-def gather_columns(a: np.ndarray, rows: np.ndarray, c0: int, cg: int, kh: int, kw: int, sh: int, sw: int, dh: int,
-                   dw: int, top: int, left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
-    """The im2col rows ``rows`` (flat indices into ``[N, Ho, Wo]``) of channels ``c0 .. c0+cg`` of
-    ``a [N, C, H, W]``: ``cols[r, (c*kh + p)*kw + q] = a_pad[n, c0 + c, i*sh + p*dh, j*sw + q*dw]`` (0 in the
-    padding), the column order of ``kernels.conv2d``."""
-    h_ = a.shape[2]
-    w_ = a.shape[3]
-    cols = np.zeros((rows.shape[0], cg * kh * kw), np.float32)
-    per_sample = ho * wo
-    for r in range(rows.shape[0]):
-        flat = rows[r]
-        n = flat // per_sample
-        rest = flat - n * per_sample
-        i = rest // wo
-        j = rest - i * wo
-        for c in range(cg):
-            for p in range(kh):
-                y = i * sh + p * dh - top
-                if y < 0 or y >= h_:
-                    continue
-                for q in range(kw):
-                    x = j * sw + q * dw - left
-                    if 0 <= x < w_:
-                        cols[r, (c * kh + p) * kw + q] = a[n, c0 + c, y, x]
-    return cols
-
-
-@njit(cache=True, nogil=True)
 def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int, wt: np.ndarray, sh: int,
               sw: int, dh: int, dw: int, top: int, left: int) -> None:  # pragma: no cover - jitted
     """Add input ``value`` at ``(n, c, y, x)`` times its weights to every output position it reaches."""
@@ -286,7 +218,8 @@ def conv_events_times(times: np.ndarray, time_steps: int, wt: np.ndarray, sh: in
 
 @njit(cache=True, nogil=True)
 def _relpsp_into(current: np.ndarray, theta: np.float32, first: np.ndarray) -> None:  # pragma: no cover - jitted
-    """:func:`relpsp_times` on ``current [T, M]`` into ``first [M]`` (int32, preset to ``T``)."""
+    """ReL-PSP on ``current [T, M]`` into ``first [M]`` (int32, preset to ``T``): the least ``t`` with
+    ``V[t] >= theta``, kept by a branch-free ``min`` so that the loop vectorizes."""
     time_steps, size = current.shape
     k = np.zeros(size, current.dtype)
     v = np.zeros(size, current.dtype)
