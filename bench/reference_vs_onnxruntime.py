@@ -11,9 +11,10 @@ warm-up call each; the table gives medians:
 * for models with a convolution also ``ReferenceBackend(conv="events")``, the opt-in event-driven convolution
   (not bit-identical; its predictions are compared with ``today``'s).
 
-Predictions of ``ref`` must equal those of ``today`` and of onnxruntime (checked, printed). Inputs are MNIST test
-images for the 784-input models when ``--data-dir`` points at the IDX files, else synthetic sparse images (19 % of
-pixels lit, as MNIST); the 64-input digits model always gets synthetic 8x8 images.
+Predictions of ``ref`` must equal those of ``today`` and of onnxruntime (checked, printed). Inputs are each model's
+own test images: Fashion-MNIST (Debian's dataset-fashion-mnist) for the fashion models, the 8x8 digits for the
+digits model, MNIST from ``--data-dir`` for the MNIST models; synthetic sparse images (19 % of pixels lit) where a
+data set is missing.
 
 ``--compile`` also measures the first-call cost of the compiled kernels: a fresh Python process runs every model
 once at batch 1 with an empty ``NUMBA_CACHE_DIR`` (cold: numba compiles), then a second fresh process with the same
@@ -48,15 +49,25 @@ from snnc.frontend.snn_onnx import ort_session
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
-def inputs(features: tuple[int, ...], batch: int, data_dir: str | None, seed: int) -> tuple[np.ndarray, str]:
-    size = int(np.prod(features))
-    if data_dir and size == 784:
-        from snnc.datasets import load_dataset
+def inputs(stem: str, features: tuple[int, ...], batch: int, data_dir: str | None,
+           seed: int) -> tuple[np.ndarray, str]:
+    """The model's own test images: Fashion-MNIST for ``*fashion*`` (Debian's dataset-fashion-mnist), the 8x8
+    digits for ``*digits*``, MNIST from ``data_dir`` for the others; synthetic sparse images when unavailable."""
+    from snnc.datasets import load_dataset
+    from snnc.errors import SnncError
 
-        data = load_dataset("mnist", data_dir=data_dir, split="test", limit=batch)
-        x = data.x.reshape(len(data.x), -1).astype(np.float32)
-        reps = -(-batch // len(x))
-        return np.tile(x, (reps, 1))[:batch].reshape(batch, *features), "MNIST test"
+    name, where = ("fashion-mnist", None) if "fashion" in stem else ("digits", None) if "digits" in stem else (
+        "mnist", data_dir)
+    if name != "mnist" or data_dir:
+        try:
+            data = load_dataset(name, data_dir=where, split="test", limit=batch)
+        except SnncError:
+            pass
+        else:
+            x = data.x.reshape(len(data.x), -1).astype(np.float32)
+            if x.shape[1] == int(np.prod(features)):
+                reps = -(-batch // len(x))
+                return np.tile(x, (reps, 1))[:batch].reshape(batch, *features), f"{name} test"
     rng = np.random.default_rng(seed)
     x = (rng.integers(1, 256, (batch, *features)) / 255).astype(np.float32)
     x[rng.random(x.shape) >= 0.19] = 0.0
@@ -89,7 +100,7 @@ def cpu_name() -> str:
 def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, threads: int | None) -> str:
     proto = onnx.load(path)
     graph = import_onnx(proto)
-    x, source = inputs(graph.inputs[0].type.features, batch, data_dir, seed=batch)
+    x, source = inputs(path.stem, graph.inputs[0].type.features, batch, data_dir, seed=batch)
     session = ort_session(proto, threads=threads or None)
     name = proto.graph.input[0].name
     threads = threads or 1
