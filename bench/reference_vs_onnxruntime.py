@@ -1,15 +1,28 @@
-"""Throughput of the reference executor against onnxruntime on a 784-800-10 ReL-PSP MLP (STDBP).
+"""Throughput of the reference executor against onnxruntime on every shipped model (models/*.onnx).
 
-Both run the same model, side by side in one process (timed runs alternate between the two): the ONNX file written by
-``SnnModelBuilder`` (onnxruntime, CPU) and its IR from ``import_onnx`` (the reference backend).
-Weights are trained-like random ``N(0, std)``; inputs are MNIST test images when ``--data-dir``
-points at the IDX files, else synthetic sparse images (the fraction of lit pixels of MNIST).
-Prints images/s of each, the ratio, how often predictions, score rows and hidden spike trains agree,
-and the machine.
+For each model, at T as trained and each batch size (default 1 and 64), three runners are timed side by side
+in one process, the timed calls alternating between them (so that all see the same machine load), after one
+warm-up call each; the table gives medians:
+
+* ``ort``: onnxruntime (CPU) on the ONNX file;
+* ``ref``: ``ReferenceBackend().run`` (numba engine, executor reused across calls);
+* ``today``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call
+  (BLAS threads as ``--threads``, default 1 like ``ref``; the old executor left them at the library default);
+* for models with a convolution also ``ReferenceBackend(conv="events")``, the opt-in event-driven convolution
+  (not bit-identical; its predictions are compared with ``today``'s).
+
+Predictions of ``ref`` must equal those of ``today`` and of onnxruntime (checked, printed). Inputs are each model's
+own test images: Fashion-MNIST (Debian's dataset-fashion-mnist) for the fashion models, the 8x8 digits for the
+digits model, MNIST from ``--data-dir`` for the MNIST models; synthetic sparse images (19 % of pixels lit) where a
+data set is missing.
+
+``--compile`` also measures the first-call cost of the compiled kernels: a fresh Python process runs every model
+once at batch 1 with an empty ``NUMBA_CACHE_DIR`` (cold: numba compiles), then a second fresh process with the same
+directory (warm: loads the cache); the numpy engine's first call is the baseline.
 
 Usage:
-    python bench/reference_vs_onnxruntime.py --batch 256 --time-steps 64 --repeats 5 \\
-        [--data-dir ../shared/data/mnist]
+    python bench/reference_vs_onnxruntime.py [--batches 1 64] [--repeats 5] [--data-dir ../shared/data/mnist]
+        [--threads N] [--compile] [--models stdbp-mnist-cnn ...]
 """
 
 from __future__ import annotations
@@ -18,44 +31,51 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
-from snnc.backends.reference import ReferenceBackend
+from snnc.backends.reference import ReferenceBackend, ReferenceExecutor
 from snnc.frontend import import_onnx
-from snnc.frontend.snn_onnx import SnnModelBuilder, ort_session
+from snnc.frontend.snn_onnx import ort_session
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
-def build_model(hidden: int, time_steps: int, std: float, threshold: float, seed: int):  # -> (model, hidden name)
+def inputs(stem: str, features: tuple[int, ...], batch: int, data_dir: str | None,
+           seed: int) -> tuple[np.ndarray, str]:
+    """The model's own test images: Fashion-MNIST for ``*fashion*`` (Debian's dataset-fashion-mnist), the 8x8
+    digits for ``*digits*``, MNIST from ``data_dir`` for the others; synthetic sparse images when unavailable."""
+    from snnc.datasets import load_dataset
+    from snnc.errors import SnncError
+
+    name, where = ("fashion-mnist", None) if "fashion" in stem else ("digits", None) if "digits" in stem else (
+        "mnist", data_dir)
+    if name != "mnist" or data_dir:
+        try:
+            data = load_dataset(name, data_dir=where, split="test", limit=batch)
+        except SnncError:
+            pass
+        else:
+            x = data.x.reshape(len(data.x), -1).astype(np.float32)
+            if x.shape[1] == int(np.prod(features)):
+                reps = -(-batch // len(x))
+                return np.tile(x, (reps, 1))[:batch].reshape(batch, *features), f"{name} test"
     rng = np.random.default_rng(seed)
-    b = SnnModelBuilder(input_features=(784,), time_steps=time_steps, name="stdbp_mlp")
-    s = b.ttfs_encode(b.input)
-    h = b.relpsp(b.dense(s, rng.normal(0.0, std, (hidden, 784))), threshold=threshold)
-    o = b.relpsp(b.dense(h, rng.normal(0.0, std, (10, hidden))), threshold=threshold)
-    model = b.build(output=b.first_spike_decode(o), metadata={"snn.algorithm": "stdbp"})
-    return model, h.name
-
-
-def inputs(batch: int, data_dir: str | None, seed: int) -> tuple[np.ndarray, str]:
-    if data_dir:
-        from snnc.datasets import load_dataset
-
-        data = load_dataset("mnist", data_dir=data_dir, split="test", limit=batch)
-        x = data.x.reshape(len(data.x), -1)
-        reps = -(-batch // len(x))
-        return np.tile(x, (reps, 1))[:batch], f"MNIST test images from {data_dir}"
-    rng = np.random.default_rng(seed)
-    x = (rng.integers(1, 256, (batch, 784)) / 255).astype(np.float32)
-    x[rng.random((batch, 784)) >= 0.19] = 0.0  # MNIST lights ~19 % of the pixels
-    return x, "synthetic images (19 % of pixels lit, uniform k/255)"
+    x = (rng.integers(1, 256, (batch, *features)) / 255).astype(np.float32)
+    x[rng.random(x.shape) >= 0.19] = 0.0
+    return x, "synthetic 19 % lit"
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], dict[str, object]]:
-    """Time each function ``repeats`` times, alternating between them (so that both see the same machine
-    load), after one warm-up call each; returns the times and the last result of each."""
+    """Time each function ``repeats`` times, alternating between them, after one warm-up call each."""
     results = {name: fn() for name, fn in fns.items()}
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
@@ -77,60 +97,96 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, threads: int | None) -> str:
+    proto = onnx.load(path)
+    graph = import_onnx(proto)
+    x, source = inputs(path.stem, graph.inputs[0].type.features, batch, data_dir, seed=batch)
+    session = ort_session(proto, threads=threads or None)
+    name = proto.graph.input[0].name
+    threads = threads or 1
+    backend = ReferenceBackend(blas_threads=threads)
+    fns = {
+        "ort": lambda: session.run(None, {name: x})[0].reshape(batch, -1),
+        "ref": lambda: backend.run(graph, x).scores,
+        "today": lambda: ReferenceExecutor(graph, engine="numpy", blas_threads=threads).run(x).outputs[
+            graph.outputs[0].name].reshape(batch, -1),
+    }
+    has_conv = any(op.opname == "snn.conv2d" for op in graph.ops)
+    if has_conv:
+        events = ReferenceBackend(blas_threads=threads, conv="events")
+        fns["events"] = lambda: events.run(graph, x).scores
+    times, results = interleaved(fns, repeats if batch > 1 else repeats * 6)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    pred = {k: np.argmax(v, axis=1) for k, v in results.items()}
+    same_today = np.array_equal(results["ref"], results["today"])
+    agree = np.mean(pred["ref"] == pred["ort"])
+    events = "-"
+    if has_conv:
+        same = np.array_equal(pred["events"], pred["today"])
+        events = (f"{med['events'] * 1e3:.2f} ms = {med['ort'] / med['events']:.2f}x "
+                  f"(predictions {'=' if same else '!='})")
+    return (f"| {path.stem} | {graph.time_steps} | {batch} | {med['ort'] * 1e3:.2f} | {med['today'] * 1e3:.2f} | "
+            f"{med['ref'] * 1e3:.2f} | **{med['ort'] / med['ref']:.2f}x** | {med['ort'] / med['today']:.2f}x | "
+            f"{'yes' if same_today else 'NO'} | {agree:.0%} | {events} | {source} |")
+
+
+COMPILE_PROBE = """
+import sys, time
+t0 = time.perf_counter()
+import onnx, numpy as np
+from snnc.backends.reference import ReferenceBackend
+from snnc.frontend import import_onnx
+graphs = [import_onnx(onnx.load(p)) for p in sys.argv[2:]]
+t1 = time.perf_counter()
+backend = ReferenceBackend(engine=sys.argv[1])
+for g in graphs:
+    backend.run(g, np.full((1, *g.inputs[0].type.features), 0.5, np.float32))
+print(f"{time.perf_counter() - t1:.3f}")
+"""
+
+
+def compile_cost(paths: list[Path]) -> list[str]:
+    lines = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label, engine in (("numba engine, cold cache (compiles)", "numba"),
+                              ("numba engine, warm cache", "numba"),
+                              ("numpy engine (baseline)", "numpy")):
+            out = subprocess.run([sys.executable, "-c", COMPILE_PROBE, engine, *map(str, paths)], env=env,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            lines.append(f"first run of all {len(paths)} models at batch 1, fresh process, {label}: {out} s")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--time-steps", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--hidden", type=int, default=800)
-    p.add_argument("--std", type=float, default=0.05, help="weight standard deviation")
-    p.add_argument("--threshold", type=float, default=1.0)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per runner (x6 at batch 1)")
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (else synthetic inputs)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="the reference's BLAS threads (default 1, its default) and, unless 0, onnxruntime's intra-op "
+                        "threads; 0: onnxruntime's own default")
+    p.add_argument("--models", nargs="*", default=None, help="model stems (default: every models/*.onnx)")
+    p.add_argument("--compile", action="store_true", help="also measure the kernels' compile cost (cold/warm)")
     args = p.parse_args(argv)
 
-    model, hidden_name = build_model(args.hidden, args.time_steps, args.std, args.threshold, args.seed)
-    graph = import_onnx(model)
-    x, source = inputs(args.batch, args.data_dir, args.seed)
-    session = ort_session(model, threads=args.threads)
-    backend = ReferenceBackend()
-
-    def run_ort() -> np.ndarray:
-        return session.run(["scores"], {"x": x})[0]
-
-    times, results = interleaved({"ort": run_ort, "ref": lambda: backend.run(graph, x)}, args.repeats)
-    ort_times, ref_times = times["ort"], times["ref"]
-    ort_scores, ref = results["ort"], results["ref"]
-    # untimed: the hidden spike trains of both, for the agreement figures
-    ort_hidden = ort_session(model, [hidden_name], threads=args.threads).run([hidden_name], {"x": x})[0]
-    ref_rec = backend.run(graph, x, record=True)
-
-    ort_ips = args.batch / statistics.median(ort_times)
-    ref_ips = args.batch / statistics.median(ref_times)
-    ort_pred = np.argmax(ort_scores, axis=1)
-    hidden_ref = ref_rec.spikes[hidden_name]
-    hidden_ort = ort_hidden != 0
-    fired = hidden_ref.any(axis=0)
-
-    print(f"model       784-{args.hidden}-10 ReL-PSP MLP, TTFS, T={args.time_steps}, weights N(0, {args.std}), "
-          f"threshold {args.threshold}")
-    print(f"inputs      {args.batch} x 784, {source}")
-    print(f"activity    hidden neurons that fire: {fired.mean():.1%}; output neurons that fire: "
-          f"{(ref.scores > 0).mean():.1%}; input spikes/image: {ref.spike_counts[graph.ops[0].result.name].mean():.0f}")
-    print(f"onnxruntime {ort_ips:10.1f} images/s  (median {statistics.median(ort_times) * 1e3:.1f} ms, "
-          f"best {min(ort_times) * 1e3:.1f} ms over {args.repeats})")
-    print(f"reference   {ref_ips:10.1f} images/s  (median {statistics.median(ref_times) * 1e3:.1f} ms, "
-          f"best {min(ref_times) * 1e3:.1f} ms over {args.repeats})")
-    print(f"ratio       reference / onnxruntime = {ref_ips / ort_ips:.2f}x")
-    print(f"agreement   predictions {np.mean(ref.predictions == ort_pred):.2%}, score rows "
-          f"{np.mean(np.all(ref.scores == ort_scores, axis=1)):.2%}, scores "
-          f"{np.mean(ref.scores == ort_scores):.4%}, hidden spikes {np.mean(hidden_ref == hidden_ort):.6%} "
-          f"(max |score diff| {np.abs(ref.scores - ort_scores).max():g})")
-    print(f"machine     {cpu_name()}, {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable), "
+    paths = sorted(MODELS_DIR.glob("*.onnx"))
+    if args.models:
+        paths = [q for q in paths if q.stem in args.models]
+    print("| model | T | batch | ort ms | today ms | ref ms | ref vs ort | today vs ort | ref == today | "
+          "predictions = ort | ref conv=events (not bit-identical) | inputs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        for batch in args.batches:
+            print(bench_model(path, batch, args.repeats, args.data_dir, args.threads), flush=True)
+    if args.compile:
+        for line in compile_cost(paths):
+            print(line)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable), "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
-    threads = args.threads if args.threads is not None else "default"
-    print(f"software    numpy {np.__version__}, onnxruntime {ort.__version__} (intra-op threads: {threads})")
+    ort_threads = args.threads or "its default"
+    print(f"software: numpy {np.__version__}, onnxruntime {ort.__version__}, onnxruntime intra-op threads: "
+          f"{ort_threads}, reference BLAS threads: {args.threads or 1}")
 
 
 if __name__ == "__main__":

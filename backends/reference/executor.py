@@ -32,12 +32,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from snnc.backends.reference.fast import FastContext, fusable, with_fast_kernels
 from snnc.backends.reference.integer import INTEGER_KERNELS, integer_params, is_quantized, prepare_integer
 from snnc.backends.reference.kernels import KERNELS, Kernel, KernelContext, SparseMode, SpikeTrain
 from snnc.errors import BackendError, DatasetError, SnncError
@@ -46,6 +49,17 @@ from snnc.ir import Graph, Kind, Operation, Refusal, Value
 #: How the executor computes: see the module docstring.
 Mode = Literal["auto", "float", "integer"]
 MODES: tuple[str, ...] = ("auto", "float", "integer")
+
+#: Which float kernels run: ``"numba"`` (the compiled / event-driven twins of :mod:`.fast`, bit-identical) or
+#: ``"numpy"`` (the NumPy kernels of :mod:`.kernels`, the specification).
+Engine = Literal["numba", "numpy"]
+ENGINES: tuple[str, ...] = ("numba", "numpy")
+
+#: How ``snn.conv2d`` is computed by the numba engine: see :class:`ReferenceExecutor`.
+ConvMode = Literal["im2col", "events"]
+
+#: BLAS threads of a run unless told otherwise (see :class:`ReferenceExecutor`).
+DEFAULT_BLAS_THREADS = 1
 
 #: Default bound on the memory of the largest intermediate values of one chunk, in bytes.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -82,6 +96,17 @@ class ReferenceExecutor:
         mode: ``"auto"`` (integer if any op has integer parameters, else float), ``"float"`` (SPEC
             equations in float32) or ``"integer"`` (a quantized graph with the YOSO chip's arithmetic,
             docs/yoso.md "Integer mode"). The chosen mode is :attr:`mode`.
+        engine: float mode's kernels: ``"numba"`` (default; :data:`.fast.FAST_KERNELS` in place of the stock
+            NumPy kernels, same results bit for bit, see :mod:`.fast`) or ``"numpy"`` (:attr:`kernels` as they are).
+        blas_threads: BLAS threads while :meth:`run` runs (default :data:`DEFAULT_BLAS_THREADS` = 1; None: the
+            BLAS library's own setting, e.g. ``OPENBLAS_NUM_THREADS``). Set with threadpoolctl when it is installed,
+            else not applied (set ``OPENBLAS_NUM_THREADS=1`` in the environment). Results do not depend on it.
+            One thread by default: the executor's matmuls are small per call (a chunk's ``[T*B, n]``), and on a
+            busy machine OpenBLAS's second thread made a ``[8, 784] @ [784, 400]`` product 400x slower (48 ms
+            instead of 0.12 ms, 2-core dev box under load); parallelism belongs to the caller (batches, dask).
+        conv: ``"im2col"`` (default: the NumPy kernel's im2col + BLAS, bit-identical) or ``"events"`` (numba
+            engine only: the event-driven :func:`.fast.conv2d_events`, ~10x faster on the shipped CNN, *not*
+            bit-identical: currents differ in the last bits, see there).
 
     Raises:
         VerificationError: the graph is invalid.
@@ -96,7 +121,16 @@ class ReferenceExecutor:
     integer_kernels: ClassVar[Mapping[str, Kernel]] = INTEGER_KERNELS
 
     def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto") -> None:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto", engine: Engine = "numba",
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS, conv: ConvMode = "im2col") -> None:
+        if conv not in ("im2col", "events"):
+            raise BackendError(f"conv must be 'im2col' or 'events', got {conv!r}", where="ReferenceExecutor")
+        if engine not in ENGINES:
+            raise BackendError(f"engine must be 'numba' or 'numpy', got {engine!r}", where="ReferenceExecutor")
+        if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(blas_threads, int)
+                                         or blas_threads < 1):
+            raise BackendError(f"blas_threads must be a positive int or None, got {blas_threads!r}",
+                               where="ReferenceExecutor")
         if sparse not in ("auto", "always", "never"):
             raise BackendError(f"sparse must be 'auto', 'always' or 'never', got {sparse!r}",
                                where="ReferenceExecutor")
@@ -109,13 +143,23 @@ class ReferenceExecutor:
         self.graph = graph
         #: the mode this executor runs in: ``"float"`` or ``"integer"`` (never ``"auto"``)
         self.mode: str = _resolve_mode(graph, mode)
+        #: the kernel table of :attr:`mode`
+        self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
+        #: the float kernels' engine (``"numpy"`` in integer mode, which has its own kernels)
+        self.engine: str = engine if self.mode == "float" else "numpy"
+        if self.engine == "numba":
+            self.table = with_fast_kernels(self.table, conv=conv)
         self.ctx: KernelContext
         if self.mode == "integer":
             self.ctx = prepare_integer(graph, sparse=sparse)
+        elif self.engine == "numba":
+            # a convolution's current may skip the environment only where no subclass observes values
+            observed = type(self).run_op is not ReferenceExecutor.run_op
+            self.ctx = FastContext(graph.time_steps, sparse=sparse,
+                                   fuse=frozenset() if observed else fusable(graph, self.table))
         else:
             self.ctx = KernelContext(graph.time_steps, sparse=sparse)
-        #: the kernel table of :attr:`mode`
-        self.table: Mapping[str, Kernel] = self.integer_kernels if self.mode == "integer" else self.kernels
+        self.blas_threads = blas_threads
         self.memory_budget = memory_budget
         self._batch: int | None = None
         # spikes are counted where they are made (graph inputs, encoders, neurons), not again after a reshape
@@ -158,6 +202,10 @@ class ReferenceExecutor:
             BackendError: a kernel failed (naming the op), or ``batch_size`` is invalid.
         """
         inputs = self._check_inputs(x)
+        with blas_limit(self.blas_threads):
+            return self._run(inputs, record, batch_size)
+
+    def _run(self, inputs: dict[str, np.ndarray], record: bool, batch_size: int | None) -> Execution:
         batch = next(iter(inputs.values())).shape[_batch_axis(self.graph.inputs[0])]
         if batch_size is None:
             batch_size = self.auto_batch_size()
@@ -297,6 +345,30 @@ class ReferenceExecutor:
         )
 
 
+@contextmanager
+def blas_limit(threads: int | None) -> Iterator[None]:
+    """Limit the BLAS threads to ``threads`` inside the block (None: leave them; without threadpoolctl
+    installed the limit is not applied: set ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` instead)."""
+    if threads is None:
+        yield
+        return
+    controller = _thread_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=threads, user_api="blas"):
+        yield
+
+
+@functools.cache
+def _thread_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
 def _take(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
     return a[start:stop] if axis == 0 else a[:, start:stop]
 
@@ -323,4 +395,5 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "MODES", "Execution", "Mode", "ReferenceExecutor"]
+__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "ConvMode", "Engine", "Execution",
+           "Mode", "ReferenceExecutor", "blas_limit"]
