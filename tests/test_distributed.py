@@ -210,6 +210,51 @@ def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(deployment: P
         simulate_deployment(deployment, x, y=y, scheduler="no-port-here")
 
 
+def _listener(mode: str) -> int:
+    """A TCP server on loopback that accepts and then stays silent, or answers junk; returns its port."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve() -> None:
+        held = []
+        while True:
+            conn, _ = srv.accept()
+            held.append(conn)
+            if mode == "junk":
+                conn.sendall(b"\xff" * 64 + b"HTTP/1.1 200 OK\r\n\r\n" * 10)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+@pytest.mark.parametrize("mode", ["silent", "junk"])
+def test_a_server_that_is_not_a_scheduler_is_a_clear_error_in_time(mode: str) -> None:
+    """Issue 19: a server that accepts and never answers hung the run (60 s and more); one that answers junk made
+    Dask's deserialiser fail with an internal error."""
+    from snnc.backends.yoso.drivers.distributed import dask_client
+
+    port = _listener(mode)
+    start = time.perf_counter()
+    with pytest.raises(SnncError, match="did not answer as a Dask scheduler|does not speak Dask's protocol") as err:
+        with dask_client(f"tcp://127.0.0.1:{port}", timeout=2.0):
+            pass
+    assert time.perf_counter() - start < 10
+    assert "dask scheduler" in err.value.hint
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1.0, 0, 1e9, "10"])
+def test_scheduler_timeouts_are_bounded(timeout: object) -> None:
+    from snnc.backends.yoso.drivers.distributed import dask_client
+
+    with pytest.raises(SnncError, match=r"scheduler timeout must be a number of seconds in \(0, 86400\]"):
+        with dask_client("tcp://127.0.0.1:9", timeout=timeout):  # type: ignore[arg-type]
+            pass
+
+
 def test_dask_is_imported_only_when_used() -> None:
     code = ("import sys, snnc.cli, snnc.backends.yoso.drivers.simulate, snnc.backends.yoso.drivers.sweep; "
             "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")

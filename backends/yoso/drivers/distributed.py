@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +93,7 @@ def dask_client(scheduler: Any, workers: int = 2, *, timeout: float = DEFAULT_TI
         SnncError: a bad address, or no scheduler answered within ``timeout``.
     """
     check_scheduler(scheduler)
+    check_timeout(timeout)
     if is_client(scheduler):
         yield scheduler
         return
@@ -111,17 +114,53 @@ def dask_client(scheduler: Any, workers: int = 2, *, timeout: float = DEFAULT_TI
             cluster.close()
         return
     address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
-    try:
-        client = distributed.Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as err:
-        raise SnncError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({_first_line(err)})",
-                        where="dask",
-                        hint="start one with 'dask scheduler' and workers with 'dask worker " + address + "', "
-                             "or use --scheduler local") from None
+    client = _connect(distributed, address, timeout)
     try:
         yield client
     finally:
         client.close()
+
+
+def check_timeout(timeout: Any) -> float:
+    """A scheduler timeout must be a finite number of seconds in (0, 86400]."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) \
+            or not 0 < timeout <= 86400:
+        raise SnncError(f"scheduler timeout must be a number of seconds in (0, 86400], got {timeout!r}",
+                        where="dask", hint="e.g. --scheduler-timeout 10")
+    return float(timeout)
+
+
+def _connect(distributed: Any, address: str, timeout: float) -> Any:
+    """``distributed.Client(address)`` within ``timeout`` seconds, whatever is listening there.
+
+    The client's own timeout bounds the TCP connection but not the handshake: a server that accepts and
+    never answers held it for minutes, and one that is not a Dask scheduler made it fail deep inside its
+    deserialiser (a 3 EiB allocation, "Maximum allowed dimension exceeded"). So the client is made in a
+    thread that is given ``timeout`` seconds (plus a little), and any failure is reported as what it means.
+    """
+    result: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            result["client"] = distributed.Client(address, timeout=f"{timeout}s")
+        except BaseException as err:  # noqa: BLE001 - reported below, whatever it is
+            result["error"] = err
+
+    thread = threading.Thread(target=connect, name="snnc-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    start_hint = f"start one with 'dask scheduler' and workers with 'dask worker {address}', or use --scheduler local"
+    if thread.is_alive():
+        raise SnncError(f"the server at {address} accepted the connection but did not answer as a Dask scheduler "
+                        f"within {timeout:g} s", where="dask", hint=f"is it a Dask scheduler? {start_hint}")
+    err = result.get("error")
+    if isinstance(err, OSError | TimeoutError):
+        raise SnncError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({_first_line(err)})",
+                        where="dask", hint=start_hint)
+    if err is not None:
+        raise SnncError(f"the server at {address} does not speak Dask's protocol ({type(err).__name__}: "
+                        f"{_first_line(err)})", where="dask", hint=f"give a Dask scheduler's address; {start_hint}")
+    return result["client"]
 
 
 def _first_line(err: BaseException) -> str:
