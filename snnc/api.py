@@ -55,6 +55,10 @@ def load_model(path: str | os.PathLike[str] | Graph) -> Graph:
         raise SnncError("expected a model file, got a directory", where=str(p))
     with open(p, "rb") as f:
         head = f.read(64)
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise SnncError("this is an HDF5 file (a NIR graph?), not an ONNX model or an IR dump", where=str(p),
+                        hint=f"import a NIR file first: snnc nir import {p} --reset subtract|zero -T STEPS "
+                             f"-o model.snnir, then use model.snnir")
     if head.lstrip().startswith(IR_MAGIC.encode()):
         from snnc.ir.parser import parse_graph
 

@@ -78,3 +78,10 @@ def test_the_module_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     failures, tried = doctest.testmod(snnc.api, optionflags=doctest.ELLIPSIS, verbose=False)
     assert tried >= 3 and failures == 0
+
+
+def test_a_nir_file_given_as_a_model_says_how_to_import_it() -> None:
+    nir_file = REPO / "tests" / "nir_fixtures" / "sinabs-iaf-mlp.nir"
+    with pytest.raises(SnncError, match="HDF5 file") as err:
+        snnc.load_model(nir_file)
+    assert "snnc nir import" in err.value.hint
