@@ -57,7 +57,8 @@ _IDX_UBYTE = 0x08
 #: the largest IDX file (raw or decompressed) read: 1 GiB, 20x the MNIST training images.
 MAX_IDX_BYTES = 1 << 30
 _GZIP_MAGIC = b"\x1f\x8b"
-_MNIST_HINT = "pass --data-dir ../shared/data/mnist (a folder holding the four MNIST IDX files, .gz or raw)"
+_MNIST_HINT = ("pass --data-dir DIR, a folder holding MNIST's four IDX files (train-images-idx3-ubyte, "
+               "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or raw)")
 _FASHION_HINT = (
     "pass --data-dir DIR (a folder holding the four Fashion-MNIST IDX files, .gz or raw), or install the "
     f"Debian package dataset-fashion-mnist, which puts them in {FASHION_MNIST_DEFAULT_DIR}"

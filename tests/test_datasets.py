@@ -190,10 +190,10 @@ def test_images_must_be_28x28(tmp_path: Path) -> None:
 def test_missing_data_dir_and_files(tmp_path: Path) -> None:
     err = error_of(load_dataset, "mnist")
     assert err.message == "dataset 'mnist' needs a data folder, none was given"
-    assert "--data-dir ../shared/data/mnist" in str(err)
+    assert "--data-dir DIR" in str(err) and "t10k-images-idx3-ubyte" in str(err) and "shared" not in str(err)
     err = error_of(load_dataset, "mnist", data_dir=tmp_path / "nowhere")
     assert (err.message, err.where) == ("mnist data folder does not exist", str(tmp_path / "nowhere"))
-    assert "--data-dir ../shared/data/mnist" in (err.hint or "")
+    assert "--data-dir DIR" in (err.hint or "")
     write_idx(tmp_path / "t10k-images-idx3-ubyte", make_images(1, seed=0))
     err = error_of(load_dataset, "mnist", data_dir=tmp_path)
     assert err.message == "mnist file t10k-labels-idx1-ubyte (or t10k-labels-idx1-ubyte.gz) not found"
