@@ -21,7 +21,7 @@ import onnx
 import pytest
 
 from snnc.backends.yoso import compile_yoso, load_deployment
-from snnc.backends.yoso.drivers.report import raster_data, raster_values, render_report, report_data
+from snnc.backends.yoso.drivers.report import _cell, raster_data, raster_values, render_report, report_data
 from snnc.backends.yoso.drivers.simulate import simulate_deployment
 from snnc.backends.yoso.hardware import load_hardware, with_overrides
 from snnc.cli import main
@@ -162,12 +162,14 @@ def test_without_a_simulation_links_show_expected_loads(tmp_path: Path) -> None:
     assert page.count("<g class='pe'") == data["n_pes"] and "<h2>Energy</h2>" not in page
     assert data["view"] == [16, 3]  # the drawn part: up to the farthest PE or used router
     last = data["n_pes"] - 1
-    data["view"] = [6, 7]  # large cells: id, layer and utilisation
+    data["view"] = [4, 4]  # large cells: id, layer and utilisation
     assert f">PE {last}</text>" in render_report(data)
     data["view"] = [16, 16]  # the whole 16 x 16 mesh: the id alone
+    assert 30 <= _cell(data) < 64
     page = render_report(data)
     assert f">PE {last}</text>" not in page and f">{last}</text>" in page
     data["view"] = [40, 40]  # too small for any label: the tooltip has it all
+    assert _cell(data) < 30
     page = render_report(data)
     assert f">{last}</text>" not in page and page.count("<g class='pe'") == data["n_pes"]
 

@@ -291,7 +291,7 @@ def _summary_html(data: dict[str, Any]) -> str:
 
 def _cell(data: dict[str, Any]) -> float:
     cols, rows = data["view"]
-    return max(26.0, min(96.0, 760.0 / max(cols + 1, rows)))
+    return max(26.0, min(96.0, 980.0 / max(cols + 1, rows)))
 
 
 def _link_colour(load: float, top: float) -> str:
@@ -307,7 +307,7 @@ def _mesh_svg(data: dict[str, Any]) -> str:
     e = html.escape
     cols, rows = data["view"]
     c = _cell(data)
-    pad = 24.0
+    pad = 40.0
     width, height = pad + (cols + 1) * c + pad, pad + rows * c + pad
     colour = {ly["index"]: ly["color"] for ly in data["layers"]}
 
@@ -321,8 +321,8 @@ def _mesh_svg(data: dict[str, Any]) -> str:
         out.append(f"<text class='axis' x='{pad + (x + 1.5) * c:.1f}' y='{pad - 6:.1f}' text-anchor='middle'>"
                    f"x={x}</text>")
     for y in range(rows):
-        out.append(f"<text class='axis' x='{pad + 0.5 * c:.1f}' y='{pad + (y + 0.5) * c + 0.38 * c:.1f}' "
-                   f"text-anchor='middle'>y={y}</text>")
+        out.append(f"<text class='axis' x='{pad - 4:.1f}' y='{pad + (y + 0.5) * c + 3:.1f}' "
+                   f"text-anchor='end'>y={y}</text>")
     for x in range(cols):
         for y in range(rows):
             cx, cy = centre((x, y))
@@ -331,7 +331,7 @@ def _mesh_svg(data: dict[str, Any]) -> str:
     hx, hy = centre("host")
     out.append(f"<rect class='host' x='{hx - 0.4 * c:.1f}' y='{hy - 0.3 * c:.1f}' width='{0.8 * c:.1f}' "
                f"height='{0.6 * c:.1f}' rx='4'/><text class='lbl' x='{hx:.1f}' y='{hy + 4:.1f}'>host</text>")
-    show_text = c >= 52  # three lines of 11 px; below, the id alone, and below 30 px nothing
+    show_text = c >= 64  # three lines of 11 px; below, the id alone, and below 30 px nothing
     for pe in data["pes"]:
         cx, cy = centre(pe["xy"])
         s = 0.84 * c
