@@ -31,7 +31,7 @@ from snnc.frontend import import_onnx
 from snnc.tests.yoso_models import ttfs_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("SNNC_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 
 
 @pytest.fixture(scope="module")

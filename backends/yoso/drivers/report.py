@@ -163,7 +163,7 @@ def design_rules(dep: Deployment) -> list[dict[str, Any]]:
     def worst(values: list[tuple[int, int]]) -> tuple[int, str]:
         if not values:
             return 0, "-"
-        used, pe = max(values)
+        used, pe = max(values, key=lambda v: (v[0], -v[1]))  # the first PE of the largest use
         return used, f"PE {pe}"
 
     rules = []
@@ -277,7 +277,8 @@ def _summary_html(data: dict[str, Any]) -> str:
     items = [("model", f"{data['model']} ({data['model_source']})"),
              ("chip", f"{data['chip']} ({data['hardware_file']}), {cols} x {rows} mesh, "
                       f"clock {data['clock_hz'] / 1e6:g} MHz"),
-             ("deployment", f"{data['n_pes']} PEs, {len(data['layers'])} layers, T = {data['time_steps']}, "
+             ("deployment", f"{data['n_pes']} PE{'s' if data['n_pes'] != 1 else ''}, {len(data['layers'])} "
+                           f"layer{'s' if len(data['layers']) != 1 else ''}, T = {data['time_steps']}, "
                             f"placer {data['placer']}")]
     sim = data["sim"]
     if sim is not None:
@@ -557,7 +558,10 @@ _SCRIPT = """
   var data = JSON.parse(document.getElementById('snnc-data').textContent);
   var tip = document.getElementById('tip');
   function show(text, ev){ tip.textContent = text; tip.style.display = 'block';
-    tip.style.left = (ev.clientX + 14) + 'px'; tip.style.top = (ev.clientY + 14) + 'px'; }
+    var x = ev.clientX + 14, y = ev.clientY + 14;  /* kept inside the window */
+    if (x + tip.offsetWidth > window.innerWidth) { x = Math.max(0, ev.clientX - 14 - tip.offsetWidth); }
+    if (y + tip.offsetHeight > window.innerHeight) { y = Math.max(0, ev.clientY - 14 - tip.offsetHeight); }
+    tip.style.left = x + 'px'; tip.style.top = y + 'px'; }
   function hide(){ tip.style.display = 'none'; }
   document.querySelectorAll('#mesh .pe').forEach(function(g){
     var pe = data.pes[Number(g.getAttribute('data-pe'))];
