@@ -212,11 +212,17 @@ def test_cli_writes_the_page_and_keeps_the_output_rules(digits: dict[str, Any], 
                            (["report", str(digits["dir"]), "--sim", str(tmp_path / "none.json"), "-o",
                              str(tmp_path / "c.html")], "not found"),
                            (["report", str(digits["dir"]), "--dataset", "digits", "--image", "100000", "-o",
-                             str(tmp_path / "d.html")], "--image")):
+                             str(tmp_path / "d.html")], "--image"),
+                           (["report", str(digits["dir"]), "--dataset", "digits", "--image", "-1", "-o",
+                             str(tmp_path / "e.html")], "not an index"),
+                           (["report", str(digits["dir"]), "--image", "1", "-o", str(tmp_path / "f.html")],
+                            "--dataset"),
+                           (["report", str(digits["dir"]), "-o", str(digits["dir"] / "g.html")],
+                            "into the deployment directory")):
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith("snnc: error:") and fragment in err and "Traceback" not in err, err
-        assert not (tmp_path / argv[-1]).exists()
+        assert not Path(argv[-1]).exists()
 
 
 def test_cli_records_the_chosen_image_for_the_raster(digits: dict[str, Any], tmp_path: Path) -> None:

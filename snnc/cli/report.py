@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "recorded and add its raster")
     p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
-    p.add_argument("--image", type=int, default=0, metavar="K", help="which image of the split the raster shows "
-                   "(default 0)")
+    p.add_argument("--image", type=int, default=None, metavar="K",
+                   help="which image of the split the raster shows (default 0; needs --dataset)")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
 
@@ -33,11 +34,19 @@ def run(args: argparse.Namespace) -> int:
     from snnc.errors import SnncError
     from snnc.io import check_output_path, write_atomic
 
+    if args.image is not None and not args.dataset:
+        raise SnncError("--image chooses the raster's image of --dataset, which is not given", where="--image",
+                        hint="add --dataset NAME, or leave out --image")
+    if args.image is not None and args.image < 0:
+        raise SnncError(f"image {args.image} is not an index", where="--image", hint="give an index from 0")
     inputs = tuple(x for x in (args.sim,) if x)
     out = check_output_path(args.output, inputs=inputs, force=args.force)
     if out.is_symlink():
         raise SnncError("refusing to write the report through a symbolic link", where=str(out),
                         hint="give the path of a regular file")
+    if Path(args.dir).resolve() in out.resolve().parents:
+        raise SnncError("refusing to write the report into the deployment directory (its files are hashed in "
+                        "its manifest)", where=str(out), hint="write it beside the deployment")
     dep = load_deployment(args.dir)
     sim = load_sim_json(args.sim) if args.sim else None
     raster = None
@@ -45,17 +54,18 @@ def run(args: argparse.Namespace) -> int:
         from snnc.backends.yoso.drivers.simulate import get_chip, simulate_deployment
         from snnc.datasets import load_dataset
 
-        data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=args.image + 1)
-        if args.image < 0 or args.image >= len(data.x):
-            raise SnncError(f"image {args.image} is not in the {args.split} split of {data.name} "
-                            f"({len(data.x)} images)", where="--image", hint="give an index from 0")
+        k = args.image or 0
+        data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=k + 1)
+        if k >= len(data.x):
+            raise SnncError(f"image {k} is not in the {args.split} split of {data.name} ({len(data.x)} images)",
+                            where="--image", hint=f"give an index from 0 to {len(data.x) - 1}")
         features = tuple(get_chip(args.dir).host.graph.inputs[0].type.features)
-        x = data.reshaped(features).x[args.image:args.image + 1]
-        y = None if data.y is None else data.y[args.image:args.image + 1]
+        x = data.reshaped(features).x[k:k + 1]
+        y = None if data.y is None else data.y[k:k + 1]
         rec = simulate_deployment(args.dir, x, y=y, record=True)
         first = rec.images[0]
         raster = raster_data(rec.spikes, raster_values(dep), image={
-            "index": args.image, "label": first.label, "prediction": first.prediction})
+            "index": k, "label": first.label, "prediction": first.prediction})
     page = render_report(report_data(dep, sim, raster))
     write_atomic(out, page)
     print(f"wrote {out}", file=sys.stderr)
