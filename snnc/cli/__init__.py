@@ -2,7 +2,8 @@
 
 Every subcommand is one small function pair (``add_arguments``, ``run``) in a module of this package,
 registered in :data:`COMMANDS`: :mod:`.compiler` (``ir``, ``run``, ``compile``, ``inspect``), :mod:`.nir`,
-:mod:`.simulate`, :mod:`.sweep`, :mod:`.noc`, :mod:`.train` and :mod:`.listing` (``backends``, ``passes``).
+:mod:`.simulate`, :mod:`.report`, :mod:`.sweep`, :mod:`.noc`, :mod:`.train` and :mod:`.listing`
+(``backends``, ``passes``).
 All argument parsing lives here; the library modules the commands call never import this package.
 
 Startup stays cheap: the modules of this package import only the standard library at import time, and
@@ -21,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from snnc.cli import compiler, listing, nir, noc, simulate, sweep, train
+from snnc.cli import compiler, listing, nir, noc, report, simulate, sweep, train
 from snnc.cli._util import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, positive_int
 from snnc.errors import SnncError
 
@@ -43,6 +44,9 @@ COMMANDS: dict[str, Command] = {
                  simulate.add_arguments, simulate.run),
     "sweep": ("recompile a deployment over a grid of hardware values and simulate each point: CSV table and "
               "Pareto plot of energy, latency and accuracy", sweep.add_arguments, sweep.run),
+    "report": ("write a deployment report as one self-contained HTML file: mesh, link loads, layer-to-PE table, "
+               "design rules; with a simulation, latency and energy breakdowns and a spike raster",
+               report.add_arguments, report.run),
     "noc": ("network-on-chip tools: replay a packet trace on the mesh model", noc.add_arguments, noc.run),
     "train": ("train a spiking network and export it to ONNX", train.add_arguments, train.run),
     "backends": ("list the installed backends", listing.add_backends_arguments, listing.cmd_backends),

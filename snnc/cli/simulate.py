@@ -31,8 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
                    help="seconds to wait for the Dask scheduler and its first worker (default 10)")
     p.add_argument("--plots", default=None, metavar="DIR",
-                   help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
-                        "image, latency histogram")
+                   help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of one "
+                        "image (--raster-image), latency histogram")
+    p.add_argument("--raster-image", type=int, default=0, metavar="K",
+                   help="which image the --plots spike raster shows (default 0, the first)")
     p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
@@ -59,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         raise SnncError(f"dataset {data.name} has {data.num_classes} classes but the model scores only {n_out}",
                         where=args.dir, hint="simulate a model trained for this dataset")
     x = data.reshaped(features).x
+    if args.plots and not 0 <= args.raster_image < len(x):  # before the simulation, not after
+        raise SnncError(f"image {args.raster_image} is not among the {len(x)} simulated images",
+                        where="--raster-image", hint=f"give an index from 0 to {len(x) - 1}")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     scheduler = args.scheduler or ("local" if args.dask else None)
     workers = args.workers or (2 if scheduler == "local" else 1)
@@ -72,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         from snnc.backends.yoso.drivers.plots import write_plots
 
-        first = simulate_deployment(args.dir, x[:1], y=data.y[:1], record=True, barrier_cycles=args.barrier_cycles)
-        for path in write_plots(result, args.plots, raster=first):
+        k = args.raster_image
+        first = simulate_deployment(args.dir, x[:k + 1], y=data.y[:k + 1], record=True,
+                                    barrier_cycles=args.barrier_cycles)
+        for path in write_plots(result, args.plots, raster=first, raster_image=k):
             print(f"wrote {path}", file=sys.stderr)
     return 0
 
