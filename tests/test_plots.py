@@ -133,7 +133,7 @@ def test_the_raster_has_a_panel_per_layer_and_the_chosen_image(small: SimResult)
     spikes["flat"] = small.spikes["h1"]  # an alias (a flatten's result) is not a layer: left out
     fig = spike_raster(spikes, "t", sample=1, values=values)
     axes = fig.axes
-    assert [a.get_title(loc="left").split(":")[0] for a in axes] == ["%s0", "%h1", "%out"]
+    assert [a.get_title(loc="left").split(":")[0] for a in axes] == ["s0", "h1", "out"]
     for a, name in zip(axes, values, strict=True):
         s = np.asarray(small.spikes[name])[:, 1].reshape(small.spikes[name].shape[0], -1)
         assert f"{int(s.sum())} spikes, {s.shape[1]} neurons" in a.get_title(loc="left")

@@ -267,7 +267,7 @@ def test_the_page_renders_in_headless_chromium(digits: dict[str, Any], tmp_path:
             assert page.locator("#mesh .link").count() == len(data["links"])
             assert page.locator("figure.panel").count() == 3
             row = page.locator("table.pes tbody tr").first.inner_text()
-            for text in ("(0,0)", "%relpsp_2", "0..99", "39.1 %", "6400", f"{pe0['core_util_pct']:.1f} %"):
+            for text in ("(0,0)", "relpsp_2", "0..99", "39.1 %", "6400", f"{pe0['core_util_pct']:.1f} %"):
                 assert text in row, (text, row)
             assert not page.locator("#tip").is_visible()
             page.hover("#mesh .pe[data-pe='0']")

@@ -194,7 +194,7 @@ def spike_raster(spikes: dict[str, np.ndarray], title: str = "spike raster", sam
                    color=LAYER_COLOURS[k % len(LAYER_COLOURS)], linewidths=0.8)
         ax.set_ylim(s.shape[1] - 0.5, -0.5)
         ax.set_xlim(-0.5, s.shape[0] - 0.5)
-        ax.set_title(f"%{name}: {len(t)} spikes, {s.shape[1]} neurons", fontsize=8, loc="left", pad=2)
+        ax.set_title(f"{name}: {len(t)} spikes, {s.shape[1]} neurons", fontsize=8, loc="left", pad=2)
         ax.tick_params(labelsize=7)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_ylabel("neuron", fontsize=7)

@@ -106,7 +106,7 @@ def _accepted(accepts: dict[str, list[int]]) -> int:
 
 def _pe_tip(pe: dict[str, Any], n_cap: int, w_cap: int) -> str:
     lo, hi = pe["neurons"]
-    lines = [f"PE {pe['id']} at ({pe['xy'][0]},{pe['xy'][1]})", f"layer {pe['layer']} %{pe['layer_name']}",
+    lines = [f"PE {pe['id']} at ({pe['xy'][0]},{pe['xy'][1]})", f"layer {pe['layer']} {pe['layer_name']}",
              f"neurons {lo}..{hi - 1} ({pe['n_local']}/{n_cap}, {pe['neuron_use_pct']:.1f} %)",
              f"weights {pe['weights']}/{w_cap} ({pe['weight_use_pct']:.1f} %)", f"inputs listened to {pe['inputs']}"]
     if "core_util_pct" in pe:
@@ -384,7 +384,7 @@ def _arrow(a: tuple[float, float], b: tuple[float, float], width: float) -> str:
 def _legend_html(data: dict[str, Any]) -> str:
     e = html.escape
     top = max((ln["load"] for ln in data["links"]), default=0.0)
-    layers = "".join(f"<span class='key'><i style='background:{ly['color']}'></i>L{ly['index']} %{e(ly['name'])}"
+    layers = "".join(f"<span class='key'><i style='background:{ly['color']}'></i>L{ly['index']} {e(ly['name'])}"
                      f"</span>" for ly in data["layers"])
     ramp = "".join(f"<i style='background:{_link_colour(top * k / 8, top)}'></i>" for k in range(9))
     (cols, rows), (vc, vr) = data["mesh"], data["view"]
@@ -408,7 +408,7 @@ def _layers_table(data: dict[str, Any]) -> str:
     for ly in data["layers"]:
         pes = ly["pes"]
         span = ", ".join(map(str, pes)) if len(pes) <= 8 else f"{pes[0]}..{pes[-1]} ({len(pes)})"
-        rows.append([ly["index"], f"%{ly['name']}", ly["neuron"], ly["synapse"], ly["n"], ly["m"], f"%{ly['source']}",
+        rows.append([ly["index"], ly["name"], ly["neuron"], ly["synapse"], ly["n"], ly["m"], ly["source"],
                      span + (" -> host" if ly["to_host"] else "")])
     return _table(["layer", "value", "neuron", "synapse", "neurons", "weights / neuron", "source", "PEs"], rows,
                   "layers")
@@ -429,7 +429,7 @@ def _pes_table(data: dict[str, Any]) -> str:
     rows = []
     for pe in data["pes"]:
         lo, hi = pe["neurons"]
-        row = [pe["id"], f"({pe['xy'][0]},{pe['xy'][1]})", f"L{pe['layer']} %{pe['layer_name']}", f"{lo}..{hi - 1}",
+        row = [pe["id"], f"({pe['xy'][0]},{pe['xy'][1]})", f"L{pe['layer']} {pe['layer_name']}", f"{lo}..{hi - 1}",
                f"{pe['neuron_use_pct']:.1f} %", pe["weights"], f"{pe['weight_use_pct']:.1f} %", pe["inputs"]]
         if sim:
             row += [f"{pe['core_util_pct']:.1f} %", f"{pe['busy_cycles']:g}", f"{pe['synapse_ops']:g}"]
@@ -521,7 +521,7 @@ def _raster_html(data: dict[str, Any]) -> str:
         sx, sy = (width - 60) / steps, h / max(1, p["neurons"])
         d = "".join(f"M{50 + t * sx:.1f},{4 + j * sy:.1f}h{max(1.0, sx * 0.8):.1f}" for t, j in p["spikes"])
         colour = PALETTE[k % len(PALETTE)]
-        out.append(f"<figure class='panel' data-value='{e(p['name'])}'><figcaption>%{e(p['name'])}: "
+        out.append(f"<figure class='panel' data-value='{e(p['name'])}'><figcaption>{e(p['name'])}: "
                    f"{p['count']} spikes, {p['neurons']} neurons, {p['steps']} steps</figcaption>"
                    f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{h + 22:.0f}' role='img' "
                    f"aria-label='raster of {e(p['name'])}'>"
