@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "DENSE_IMPLS",
     "conv_relpsp",
     "dense_relpsp",
     "first_crossing",
@@ -210,7 +211,48 @@ def _sum_grads(*grads: Tensor | None) -> Tensor:
     return out
 
 
-def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int) -> tuple[Tensor, Tensor]:
+class _FusedDenseRelpsp(torch.autograd.Function):
+    """The dense ReL-PSP layer on the fused numba kernels of :mod:`snnc.trainers.relpsp_kernels` (CPU tensors):
+    same results as :class:`_DenseRelpsp` without its ``[B, n, T]`` intermediates."""
+
+    @staticmethod
+    def forward(ctx, t_in: Tensor, weight: Tensor, theta: float, T: int):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        steps = t_in.detach().clamp(max=T).to(torch.int32).numpy()
+        ptr, idx, stp = kern.sort_spikes(steps, T)
+        w_t = weight.detach().t().contiguous()  # [m, n]; a no-copy view for the model's transposed conv matrices
+        B, n = t_in.shape[0], weight.shape[0]
+        step, t_real, slope = (torch.empty((B, n), dtype=weight.dtype) for _ in range(3))
+        kern.dense_forward(ptr, idx, stp, w_t.numpy(), float(theta), T, step.numpy(), t_real.numpy(), slope.numpy())
+        ctx.save_for_backward(w_t, step, t_real, slope)
+        ctx.spikes = (ptr, idx, stp)
+        ctx.T = T
+        ctx.in_shape = t_in.shape
+        return step, t_real
+
+    @staticmethod
+    def backward(ctx, g_step: Tensor, g_real: Tensor):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        w_t, step, t_real, slope = ctx.saved_tensors
+        g = _sum_grads(g_step, g_real).to(w_t.dtype)
+        G = torch.where(step < ctx.T, g / slope, torch.zeros_like(g)).contiguous()
+        GT = (G * t_real).contiguous()
+        need_in, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_w_t = torch.zeros_like(w_t) if need_w else torch.zeros((1, 1), dtype=w_t.dtype)
+        grad_in = torch.zeros(tuple(ctx.in_shape), dtype=w_t.dtype) if need_in else torch.zeros((1, 1), dtype=w_t.dtype)
+        kern.dense_backward(*ctx.spikes, w_t.numpy(), step.numpy(), G.numpy(), GT.numpy(), bool(need_w),
+                            bool(need_in), grad_w_t.numpy(), grad_in.numpy())
+        return (grad_in if need_in else None), (grad_w_t.t() if need_w else None), None, None
+
+
+#: ``impl`` values of :func:`dense_relpsp`.
+DENSE_IMPLS = ("auto", "fused", "tensor")
+
+
+def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int, *,
+                 impl: str = "auto") -> tuple[Tensor, Tensor]:
     """A fully connected ReL-PSP layer on spike steps.
 
     Args:
@@ -218,10 +260,20 @@ def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int) ->
         weight: ``[n, m]`` (ONNX/IR ``snn.dense`` layout: ``I = S @ weight.T``).
         theta: threshold (> 0).
         time_steps: T.
+        impl: ``"fused"``: the event-driven numba kernels (CPU tensors only); ``"tensor"``: the ``[B, n, T]``
+            torch formulation (any device; the oracle the fused kernels are tested against); ``"auto"``:
+            fused on the CPU, tensor elsewhere.
 
     Returns:
         ``(step, t_real)``, each ``[B, n]``; see the module docstring for the gradients.
     """
+    if impl not in DENSE_IMPLS:
+        raise ValueError(f"impl must be one of {DENSE_IMPLS}, got {impl!r}")
+    on_cpu = t_in.device.type == "cpu" and weight.device.type == "cpu"
+    if impl == "fused" and not on_cpu:
+        raise ValueError("the fused ReL-PSP kernels run on CPU tensors only")
+    if impl == "fused" or (impl == "auto" and on_cpu):
+        return _FusedDenseRelpsp.apply(t_in, weight, float(theta), int(time_steps))
     return _DenseRelpsp.apply(t_in, weight, float(theta), int(time_steps))
 
 

@@ -177,6 +177,8 @@ class StdbpNet(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
         self.register_buffer("scales", torch.ones(len(self.plans)))
         self._matrix_taps: dict[int, tuple[Tensor, Tensor, torch.device]] = {}
+        #: how dense layers (and conv layers run as synapse matrices) compute: see :func:`dense_relpsp`'s ``impl``
+        self.dense_impl = "auto"
 
     def effective_weights(self) -> list[Tensor]:
         """The synaptic weights ``w = v * scale`` of every layer (what the exported model holds)."""
@@ -193,7 +195,7 @@ class StdbpNet(nn.Module):
         T, theta = self.time_steps, self.threshold
         matrix = self._synapse_matrix(index, w)
         if matrix is not None:
-            step, real = dense_relpsp(t_in.reshape(t_in.shape[0], -1), matrix, theta, T)
+            step, real = dense_relpsp(t_in.reshape(t_in.shape[0], -1), matrix, theta, T, impl=self.dense_impl)
             return step.view(-1, *plan.out_shape), real.view(-1, *plan.out_shape)
         return conv_relpsp(t_in, theta, T, _conv_synapse(plan.pool, plan.padding), [w])
 
