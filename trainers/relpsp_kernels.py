@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["dense_backward", "dense_forward", "sort_spikes"]
+__all__ = ["conv_backward", "conv_forward", "dense_backward", "dense_forward", "sort_spikes"]
 
 
 @njit(cache=True, parallel=False)
@@ -72,6 +72,36 @@ def sort_spikes(steps: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.n
     return ptr, idx, stp
 
 
+@njit(cache=True, parallel=False, inline="always")
+def _advance(v: np.ndarray, kf: np.ndarray, vf: np.ndarray, armed: np.ndarray) -> bool:
+    """One step of ``V[t + 1] = V[t] + K[t]`` (float64, rounded to the layer's dtype into ``vf``); whether a
+    neuron still armed (``armed`` = its threshold; +inf once fired) reached it. Branch-free: it vectorises."""
+    hits = 0
+    for j in range(v.shape[0]):
+        v[j] += kf[j]
+        x = vf.dtype.type(v[j])
+        vf[j] = x
+        hits += 1 if x >= armed[j] else 0
+    return hits > 0
+
+
+@njit(cache=True, parallel=False, inline="always")
+def _fire(b: int, t: int, vf: np.ndarray, kf: np.ndarray, armed: np.ndarray, thr: float, step: np.ndarray,
+          t_real: np.ndarray, slope: np.ndarray) -> int:
+    """Record the neurons that crossed at ``V[t + 1]``: step ``t + 1``, slope, real time (eq. 11); disarm them.
+    Returns how many fired."""
+    st = vf.dtype.type(t + 1)
+    fired = 0
+    for j in range(vf.shape[0]):
+        if vf[j] >= armed[j]:
+            armed[j] = np.inf
+            fired += 1
+            step[b, j] = st
+            slope[b, j] = kf[j]
+            t_real[b, j] = st - (vf[j] - thr) / kf[j]
+    return fired
+
+
 @njit(cache=True, parallel=False)
 def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray, theta: float, T: int,
                   step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
@@ -93,12 +123,12 @@ def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nda
     kf = np.zeros(n, w_t.dtype)
     vf = np.zeros(n, w_t.dtype)
     cur = np.zeros(n, w_t.dtype)
-    done = np.zeros(n, np.bool_)
+    armed = np.empty(n, w_t.dtype)  # a neuron's threshold until it fires, then +inf
     for b in range(B):
         k[:] = 0.0
         v[:] = 0.0
         kf[:] = 0
-        done[:] = False
+        armed[:] = thr
         for j in range(n):
             step[b, j] = T
             t_real[b, j] = T
@@ -119,23 +149,11 @@ def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nda
                 for j in range(n):
                     k[j] += cur[j]
                     kf[j] = dt(k[j])  # K[t], rounded like torch's cumsum output
-            hits = 0
-            for j in range(n):  # branch-free, so that it vectorises
-                v[j] += kf[j]
-                vf[j] = dt(v[j])  # V[t + 1]
-                hits += (vf[j] >= thr) & (not done[j])
-            if hits:
-                st = dt(t + 1)
-                for j in range(n):
-                    if vf[j] >= thr and not done[j]:
-                        done[j] = True
-                        left -= 1
-                        step[b, j] = st
-                        slope[b, j] = kf[j]
-                        t_real[b, j] = st - (vf[j] - thr) / kf[j]
+            if _advance(v, kf, vf, armed):
+                left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
 
 
-@njit(cache=True, parallel=False)
+@njit(cache=True, parallel=False, fastmath={"reassoc", "contract", "nsz"})
 def dense_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray, step: np.ndarray,
                    G: np.ndarray, GT: np.ndarray, need_w: bool, need_in: bool, grad_w_t: np.ndarray,
                    grad_in: np.ndarray) -> None:
@@ -177,5 +195,130 @@ def dense_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nd
                     acc = 0.0
                     for j in range(n):
                         acc += c[j] * wrow[j]
+                    grad_in[b, i] = acc
+                p += 1
+
+
+# -------------------------------------------------------------------------------- conv synapse ([pool] conv)
+@njit(cache=True, parallel=False, inline="always")
+def _conv_origin(i: int, geo: np.ndarray) -> tuple[int, int, int, int, int, int, int]:
+    """Where flat input ``i`` of ``[AvgPool k] -> Conv`` reaches: ``(ci, py + pad, px + pad, ky0, ky1, kx0,
+    kx1)``, its channel, padded pooled position and the kernel rows/columns ``[k0, k1)`` that land inside
+    the output (an empty range for the rows/columns the floor-mode pooling drops). Output ``(co, oy, ox)``
+    with ``oy = py + pad - ky``, ``ox = px + pad - kx`` gets ``w[co, ci, ky, kx]``: one entry per output.
+    ``geo`` = ``(C_in, H, W, k, C_out, H_out, W_out, K, pad)`` (``H, W`` before pooling; ``k`` 1: none)."""
+    h, w, k, ho, wo, kk, pad = geo[1], geo[2], geo[3], geo[5], geo[6], geo[7], geo[8]
+    ci = i // (h * w)
+    rem = i - ci * h * w
+    py = (rem // w) // k
+    px = (rem % w) // k
+    if py >= h // k or px >= w // k:
+        return ci, 0, 0, 0, 0, 0, 0
+    ry, rx = py + pad, px + pad
+    return ci, ry, rx, max(0, ry - ho + 1), min(kk, ry + 1), max(0, rx - wo + 1), min(kk, rx + 1)
+
+
+@njit(cache=True, parallel=False)
+def conv_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray, wd: np.ndarray, theta: float,
+                 T: int, step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
+    """:func:`dense_forward` for an ``[AvgPool k] -> Conv`` synapse, event-driven: each input spike adds its
+    ``C_out * K * K`` kernel taps (fewer at the borders), never a row of the synapse matrix.
+
+    Channels last, so that the innermost loop runs over contiguous output channels: ``wd`` is the kernel
+    ``[C_in, K, K, C_out]`` (flat) divided by the pooling area ``k * k`` (the matrix entries of the tensor
+    formulation, same rounding), and ``step``, ``t_real``, ``slope`` are ``[B, H_out * W_out * C_out]``
+    (``(oy, ox, co)`` order). Each output receives one term per input spike, in input order as in the
+    tensor formulation, so the results equal :func:`dense_forward` on the synapse matrix bit for bit.
+    ``geo``: see :func:`_conv_origin`.
+    """
+    B, n = step.shape
+    dt = wd.dtype.type
+    thr = dt(theta)
+    k = np.zeros(n, np.float64)
+    v = np.zeros(n, np.float64)
+    kf = np.zeros(n, wd.dtype)
+    vf = np.zeros(n, wd.dtype)
+    cur = np.zeros(n, wd.dtype)
+    armed = np.empty(n, wd.dtype)
+    co_n, wo, kk = geo[4], geo[6], geo[7]
+    for b in range(B):
+        k[:] = 0.0
+        v[:] = 0.0
+        kf[:] = 0
+        armed[:] = thr
+        for j in range(n):
+            step[b, j] = T
+            t_real[b, j] = T
+            slope[b, j] = 1
+        left = n
+        p = ptr[b]
+        end = ptr[b + 1]
+        for t in range(T):
+            if left == 0:
+                break
+            if p < end and stp[p] == t:
+                cur[:] = 0
+                while p < end and stp[p] == t:
+                    ci, ry, rx, ky0, ky1, kx0, kx1 = _conv_origin(idx[p], geo)
+                    for ky in range(ky0, ky1):
+                        for kx in range(kx0, kx1):
+                            oj = ((ry - ky) * wo + rx - kx) * co_n  # outputs (ry - ky, rx - kx, :)
+                            ow = ((ci * kk + ky) * kk + kx) * co_n  # weights (ci, ky, kx, :)
+                            # views indexed from 0: numba's negative-index wraparound vanishes and the
+                            # contiguous channel loop vectorises
+                            out = cur[oj:oj + co_n]
+                            wrow = wd[ow:ow + co_n]
+                            for co in range(co_n):
+                                out[co] += wrow[co]
+                    p += 1
+                for j in range(n):
+                    k[j] += cur[j]
+                    kf[j] = dt(k[j])
+            if _advance(v, kf, vf, armed):
+                left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
+
+
+@njit(cache=True, parallel=False, fastmath={"reassoc", "contract", "nsz"})
+def conv_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray, wd: np.ndarray,
+                  step: np.ndarray, G: np.ndarray, GT: np.ndarray, need_w: bool, need_in: bool, grad_w: np.ndarray,
+                  grad_in: np.ndarray) -> None:
+    """:func:`dense_backward` for the conv synapse of :func:`conv_forward` (channels last, as there): the weight
+    gradient accumulates on the flat kernel ``grad_w`` (zeros, ``[C_in, K, K, C_out]``), divided by ``k * k``.
+    Sums may be reassociated (fastmath ``reassoc``) so that the ``dL/ds`` dot products vectorise."""
+    B, n = step.shape
+    dt = wd.dtype.type
+    inv_area = dt(1.0) / dt(geo[3] * geo[3])
+    c = np.empty(n, wd.dtype)
+    d = np.empty(n, wd.dtype)
+    co_n, wo, kk = geo[4], geo[6], geo[7]
+    for b in range(B):
+        p = ptr[b]
+        end = ptr[b + 1]
+        while p < end:
+            s = stp[p]
+            sf = dt(s)
+            for j in range(n):
+                causal = sf < step[b, j]
+                c[j] = G[b, j] if causal else 0
+                d[j] = (G[b, j] * sf - GT[b, j]) * inv_area if causal else 0
+            while p < end and stp[p] == s:
+                i = idx[p]
+                ci, ry, rx, ky0, ky1, kx0, kx1 = _conv_origin(i, geo)
+                acc = dt(0.0)
+                for ky in range(ky0, ky1):
+                    for kx in range(kx0, kx1):
+                        oj = ((ry - ky) * wo + rx - kx) * co_n
+                        ow = ((ci * kk + ky) * kk + kx) * co_n
+                        if need_w:
+                            gw = grad_w[ow:ow + co_n]
+                            dd = d[oj:oj + co_n]
+                            for co in range(co_n):
+                                gw[co] += dd[co]
+                        if need_in:
+                            cc = c[oj:oj + co_n]
+                            wrow = wd[ow:ow + co_n]
+                            for co in range(co_n):
+                                acc += cc[co] * wrow[co]
+                if need_in:
                     grad_in[b, i] = acc
                 p += 1
