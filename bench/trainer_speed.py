@@ -1,8 +1,8 @@
 """Trainer speed against a plain PyTorch network of the same shape, side by side (issue 17).
 
 For each architecture, one training step (forward, loss, backward, Adam step) of every variant is timed on
-the same batches, the variants alternating within each round, and the median images/s over the rounds is
-reported with its ratio to the plain network:
+the same batches, the variants alternating batch by batch, and images/s from the median batch time is
+reported with its time relative to the plain network:
 
 * ``plain``: a ReLU network of the same layers (``Linear`` / ``Conv2d`` + ReLU, ``AvgPool2d``), cross-entropy;
 * ``stdbp-tensor``: the STDBP trainer's step on the ``[B, n, T]`` tensor formulation (before issue 17);
@@ -12,7 +12,7 @@ reported with its ratio to the plain network:
 The STDBP step is the trainer's own: eq. 12 loss plus the keep-alive penalty. One torch thread (the issue's
 measurement); images are MNIST's when ``--data-dir`` holds them, else the digits upscaled to 28x28.
 
-    python bench/trainer_speed.py --data-dir /work/shared/data/mnist --rounds 5
+    python bench/trainer_speed.py --data-dir ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -134,58 +134,59 @@ def stbp_step(arch_text: str, x0: torch.Tensor, T: int) -> Callable[[torch.Tenso
 
 
 def side_by_side(variants: dict[str, Callable[[torch.Tensor, torch.Tensor], None]], x: torch.Tensor,
-                 y: torch.Tensor, batch: int, batches: dict[str, int], rounds: int) -> dict[str, float]:
-    """Median images/s of each variant over ``rounds`` rounds; in each round every variant runs its
-    ``batches[name]`` training steps on the same images, one variant after the other."""
+                 y: torch.Tensor, batch: int, rounds: dict[str, int]) -> dict[str, float]:
+    """Images/s of each variant from its median time per batch. The variants alternate batch by batch (the
+    order reversed every other round), so that load from other jobs hits all of them alike; ``rounds[name]``
+    batches of each (the slow ones take part in the first rounds only)."""
     for fn in variants.values():  # warm-up (numba compiles or loads its cache here)
         for i in range(2):
             fn(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
-    speeds: dict[str, list[float]] = {k: [] for k in variants}
-    for r in range(rounds):
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(max(rounds.values())):
         order = list(variants) if r % 2 == 0 else list(reversed(variants))
+        s = (r * batch) % (len(x) - batch)
         for name in order:
-            k = batches[name]
-            t0 = time.perf_counter()
-            for i in range(k):
-                s = ((r * k + i) * batch) % (len(x) - batch)
+            if r < rounds[name]:
+                t0 = time.perf_counter()
                 variants[name](x[s:s + batch], y[s:s + batch])
-            speeds[name].append(k * batch / (time.perf_counter() - t0))
-    return {k: statistics.median(v) for k, v in speeds.items()}
+                times[name].append(time.perf_counter() - t0)
+    return {k: batch / statistics.median(v) for k, v in times.items()}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: upscaled sklearn digits)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians count (default: 5)")
+    p.add_argument("--rounds", type=int, default=40, help="alternating rounds, one batch of each variant per "
+                   "round; median batch times count (default: 40)")
     p.add_argument("--stdbp-t", type=int, default=64, help="STDBP time steps (default: 64, the trainer's)")
     p.add_argument("--stbp-t", type=int, default=8, help="STBP time steps (default: 8, the trainer's)")
     p.add_argument("--only", default="mlp,cnn,stbp-mlp,stbp-cnn", help="which comparisons (comma-separated)")
-    p.add_argument("--slow-batches", type=int, default=2, help="batches per round of the slow variants (default: 2)")
-    p.add_argument("--fast-batches", type=int, default=20, help="batches per round of the fast ones (default: 20)")
+    p.add_argument("--slow-rounds", type=int, default=8,
+                   help="rounds the slowest variants (the tensor-path STDBP CNN) take part in (default: 8)")
     args = p.parse_args()
     torch.set_num_threads(1)
     B = args.batch_size
     x, y = load_images(args.data_dir, 4096)
     x0 = x[:256]
-    fast, slow = args.fast_batches, args.slow_batches
+    fast, slow = args.rounds, min(args.slow_rounds, args.rounds)
     plans: dict[str, tuple[str, dict[str, tuple[Callable[[], Callable], int]]]] = {
         "mlp": (MLP, {"plain": (lambda: plain_step(MLP, True), fast),
-                      "stdbp-tensor": (lambda: stdbp_step(MLP, "tensor", x0, args.stdbp_t), slow * 2),
+                      "stdbp-tensor": (lambda: stdbp_step(MLP, "tensor", x0, args.stdbp_t), fast),
                       "stdbp-fused": (lambda: stdbp_step(MLP, "fused", x0, args.stdbp_t), fast)}),
         "cnn": (CNN, {"plain": (lambda: plain_step(CNN, False), fast),
                       "stdbp-tensor": (lambda: stdbp_step(CNN, "tensor", x0, args.stdbp_t), slow),
-                      "stdbp-fused": (lambda: stdbp_step(CNN, "fused", x0, args.stdbp_t), max(slow, fast // 4))}),
+                      "stdbp-fused": (lambda: stdbp_step(CNN, "fused", x0, args.stdbp_t), max(slow, fast // 2))}),
         "stbp-mlp": (STBP_MLP, {"plain": (lambda: plain_step(STBP_MLP, True), fast),
                                 "stbp": (lambda: stbp_step(STBP_MLP, x0, args.stbp_t), fast)}),
         "stbp-cnn": (STBP_CNN, {"plain": (lambda: plain_step(STBP_CNN, False), fast),
-                                "stbp": (lambda: stbp_step(STBP_CNN, x0, args.stbp_t), slow * 2)}),
+                                "stbp": (lambda: stbp_step(STBP_CNN, x0, args.stbp_t), fast)}),
     }
     summary = []
     for key in args.only.split(","):
         arch, variants = plans[key]
         fns = {name: make() for name, (make, _) in variants.items()}
-        speeds = side_by_side(fns, x, y, B, {name: k for name, (_, k) in variants.items()}, args.rounds)
+        speeds = side_by_side(fns, x, y, B, {name: k for name, (_, k) in variants.items()})
         for name, sps in speeds.items():
             ratio = speeds["plain"] / sps
             print(f"{key:9s} {arch:34s} {name:13s} {sps:9.1f} images/s  {ratio:7.2f}x the plain network's time",

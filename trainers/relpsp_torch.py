@@ -28,6 +28,12 @@ neurons (zero for silent ones, which pass no gradient)
 
 Both layer functions return ``(step, t_real)``: the integer step (what the deployed model computes, fed to
 the next layer) and ``t*`` (``T`` for silent neurons); gradients arriving at either are summed.
+
+Two implementations (issue 17): on CPU tensors the layers run on the fused, event-driven numba kernels of
+:mod:`snnc.trainers.relpsp_kernels` (:func:`dense_relpsp` with ``impl="fused"``, the default there, and
+:func:`fused_conv_relpsp` for ``[AvgPool] -> Conv`` synapses): no ``[B, n, T]`` intermediates, steps and
+``t*`` bit for bit equal to the tensor formulation described above, which stays as ``impl="tensor"`` (the
+path on GPUs, and the oracle of ``tests/test_relpsp_kernels.py``).
 """
 
 from __future__ import annotations
