@@ -184,7 +184,9 @@ class StdbpNet(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
         self.register_buffer("scales", torch.ones(len(self.plans)))
         self._matrix_taps: dict[int, tuple[Tensor, Tensor, torch.device]] = {}
-        #: how dense layers (and conv layers run as synapse matrices) compute: see :func:`dense_relpsp`'s ``impl``
+        #: how the layers compute: ``"auto"`` (fused numba kernels on CPU tensors, the tensor formulation on
+        #: others), ``"fused"`` or ``"tensor"`` (the pre-issue-17 path; conv layers as synapse matrices); see
+        #: :func:`dense_relpsp`'s ``impl``
         self.dense_impl = "auto"
 
     def effective_weights(self) -> list[Tensor]:
