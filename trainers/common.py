@@ -8,6 +8,7 @@ on it. Imports torch: only ``snnc.trainers`` modules may import this file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import math
 import os
@@ -355,16 +356,34 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------- run flow
 def prepare_run(args: argparse.Namespace) -> Path | None:
-    """Start of a trainer's ``run``: apply ``--threads``; check ``--output`` (and ``--force``) before any work.
+    """Start of a trainer's ``run``: apply ``--threads``; check ``--output`` and the history files beside it
+    (:func:`snnc.trainers.history.check_history_paths`, same ``--force`` rule) before any work.
 
     Returns:
         The output path, or None without ``-o``.
     """
     from snnc.io import check_output_path
+    from snnc.trainers.history import check_history_paths
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    return check_output_path(args.output, force=args.force) if args.output else None
+    if not args.output:
+        return None
+    out = check_output_path(args.output, force=args.force)
+    check_history_paths(out, force=args.force)
+    return out
+
+
+def finish_run(out: Path | None, model: Any, algorithm: str, history: Sequence[Any], info: dict[str, Any],
+               log: Callable[[str], Any] = print) -> None:
+    """End of a trainer's ``run``: write the model (:func:`write_model`) and, beside it, its per-epoch history
+    as JSON and a loss/accuracy plot (:func:`snnc.trainers.history.write_history`); nothing without ``-o``.
+    ``history`` holds the trainer's per-epoch dataclasses."""
+    from snnc.trainers.history import write_history
+
+    write_model(out, model, log)
+    if out is not None:
+        write_history(out, algorithm, [dataclasses.asdict(h) for h in history], info, log)
 
 
 def write_model(out: Path | None, model: Any, log: Callable[[str], Any] = print) -> None:

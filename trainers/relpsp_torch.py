@@ -28,20 +28,32 @@ neurons (zero for silent ones, which pass no gradient)
 
 Both layer functions return ``(step, t_real)``: the integer step (what the deployed model computes, fed to
 the next layer) and ``t*`` (``T`` for silent neurons); gradients arriving at either are summed.
+
+Two implementations (issue 17): on CPU tensors the layers run on the fused, event-driven numba kernels of
+:mod:`snnc.trainers.relpsp_kernels` (:func:`dense_relpsp` with ``impl="fused"``, the default there, and
+:func:`fused_conv_relpsp` for ``[AvgPool] -> Conv`` synapses): no ``[B, n, T]`` intermediates, steps and
+``t*`` bit for bit equal to the tensor formulation described above, which stays as ``impl="tensor"`` (the
+path on GPUs, and the oracle of ``tests/test_relpsp_kernels.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "DENSE_IMPLS",
+    "ConvGeometry",
     "conv_relpsp",
     "dense_relpsp",
     "first_crossing",
+    "fused_conv_relpsp",
     "synaptic_input",
     "ttfs_encode",
 ]
@@ -210,7 +222,141 @@ def _sum_grads(*grads: Tensor | None) -> Tensor:
     return out
 
 
-def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int) -> tuple[Tensor, Tensor]:
+class _FusedDenseRelpsp(torch.autograd.Function):
+    """The dense ReL-PSP layer on the fused numba kernels of :mod:`snnc.trainers.relpsp_kernels` (CPU tensors):
+    same results as :class:`_DenseRelpsp` without its ``[B, n, T]`` intermediates."""
+
+    @staticmethod
+    def forward(ctx, t_in: Tensor, weight: Tensor, theta: float, T: int):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        steps = t_in.detach().clamp(max=T).to(torch.int32).numpy()
+        ptr, idx, stp = kern.sort_spikes(steps, T)
+        w_t = weight.detach().t().contiguous()  # [m, n]; a no-copy view for the model's transposed conv matrices
+        B, n = t_in.shape[0], weight.shape[0]
+        step, t_real, slope = (torch.empty((B, n), dtype=weight.dtype) for _ in range(3))
+        kern.dense_forward(ptr, idx, stp, w_t.numpy(), float(theta), T, step.numpy(), t_real.numpy(), slope.numpy())
+        ctx.save_for_backward(w_t, step, t_real, slope)
+        ctx.spikes = (ptr, idx, stp)
+        ctx.T = T
+        ctx.in_shape = t_in.shape
+        return step, t_real
+
+    @staticmethod
+    def backward(ctx, g_step: Tensor, g_real: Tensor):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        w_t, step, t_real, slope = ctx.saved_tensors
+        g = _sum_grads(g_step, g_real).to(w_t.dtype)
+        G = torch.where(step < ctx.T, g / slope, torch.zeros_like(g)).contiguous()
+        GT = (G * t_real).contiguous()
+        need_in, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_w_t = torch.zeros_like(w_t) if need_w else torch.zeros((1, 1), dtype=w_t.dtype)
+        grad_in = torch.zeros(tuple(ctx.in_shape), dtype=w_t.dtype) if need_in else torch.zeros((1, 1), dtype=w_t.dtype)
+        kern.dense_backward(*ctx.spikes, w_t.numpy(), step.numpy(), G.numpy(), GT.numpy(), bool(need_w),
+                            bool(need_in), grad_w_t.numpy(), grad_in.numpy())
+        return (grad_in if need_in else None), (grad_w_t.t() if need_w else None), None, None
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The shape of an ``[AvgPool k] -> Conv`` synapse (stride 1, square kernel, no bias), for
+    :func:`fused_conv_relpsp`.
+
+    Attributes:
+        in_shape: ``(C_in, H, W)`` of the input spikes (before the pooling).
+        pool: pooling kernel = stride (1: none; floor mode drops the last rows/columns).
+        out_shape: ``(C_out, H_out, W_out)``.
+        kernel: K.
+        padding: zero padding on every side.
+    """
+
+    in_shape: tuple[int, int, int]
+    pool: int
+    out_shape: tuple[int, int, int]
+    kernel: int
+    padding: int
+
+    def packed(self) -> np.ndarray:
+        """``(C_in, H, W, k, C_out, H_out, W_out, K, pad)`` as the kernels take it."""
+        return np.array([*self.in_shape, self.pool, *self.out_shape, self.kernel, self.padding], np.int64)
+
+
+class _FusedConvRelpsp(torch.autograd.Function):
+    """ReL-PSP neurons behind ``[AvgPool k] -> Conv`` on the fused kernels (CPU): each input spike touches its
+    kernel taps only, and the weight gradient accumulates on the kernel itself (no synapse matrix)."""
+
+    @staticmethod
+    def forward(ctx, t_in: Tensor, weight: Tensor, theta: float, T: int, geo: ConvGeometry):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        B = t_in.shape[0]
+        steps = t_in.detach().reshape(B, -1).clamp(max=T).to(torch.int32).numpy()
+        spikes = kern.sort_spikes(steps, T)
+        # channels last: [C_in, K, K, C_out] weights and (oy, ox, co) outputs, for contiguous inner loops
+        wd = (weight.detach() / float(geo.pool * geo.pool)).permute(1, 2, 3, 0).contiguous()
+        c, h, w = geo.out_shape
+        step, t_real, slope = (torch.empty((B, h * w * c), dtype=weight.dtype) for _ in range(3))
+        packed = geo.packed()
+        kern.conv_forward(*spikes, packed, wd.numpy().reshape(-1), float(theta), T, step.numpy(), t_real.numpy(),
+                          slope.numpy())
+        ctx.save_for_backward(wd, step, t_real, slope)
+        ctx.spikes, ctx.packed, ctx.T = spikes, packed, T
+        ctx.in_shape = t_in.shape
+        return _channels_first(step, geo.out_shape), _channels_first(t_real, geo.out_shape)
+
+    @staticmethod
+    def backward(ctx, g_step: Tensor, g_real: Tensor):  # noqa: ANN001, ANN205
+        from snnc.trainers import relpsp_kernels as kern
+
+        wd, step, t_real, slope = ctx.saved_tensors
+        B = step.shape[0]
+        g = _sum_grads(g_step, g_real).to(wd.dtype).permute(0, 2, 3, 1).reshape(B, -1)  # channels last
+        G = torch.where(step < ctx.T, g / slope, torch.zeros_like(g)).contiguous()
+        GT = (G * t_real).contiguous()
+        need_in, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_w = torch.zeros(wd.shape if need_w else (1,), dtype=wd.dtype)
+        grad_in = torch.zeros((B, math.prod(ctx.in_shape[1:])) if need_in else (1, 1), dtype=wd.dtype)
+        kern.conv_backward(*ctx.spikes, ctx.packed, wd.numpy().reshape(-1), step.numpy(), G.numpy(), GT.numpy(),
+                           bool(need_w), bool(need_in), grad_w.numpy().reshape(-1), grad_in.numpy())
+        return (grad_in.view(ctx.in_shape) if need_in else None, grad_w.permute(3, 0, 1, 2) if need_w else None,
+                None, None, None)
+
+
+def _channels_first(x: Tensor, out_shape: tuple[int, int, int]) -> Tensor:
+    """``[B, H * W * C]`` (channels last) -> ``[B, C, H, W]``, contiguous."""
+    c, h, w = out_shape
+    return x.view(-1, h, w, c).permute(0, 3, 1, 2).contiguous()
+
+
+def fused_conv_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int,
+                      geometry: ConvGeometry) -> tuple[Tensor, Tensor]:
+    """ReL-PSP neurons behind ``[AvgPool k] -> Conv`` on the fused event-driven kernels (CPU tensors).
+
+    Equal to :func:`dense_relpsp` on the synapse's matrix (entries ``w[co, ci, ky, kx] / k**2``): steps and
+    real times bit for bit, gradients to float rounding, the weight gradient taken on the kernel itself.
+
+    Args:
+        t_in: spike steps ``[B, *geometry.in_shape]``.
+        weight: the kernel ``[C_out, C_in, K, K]``.
+        theta: threshold.
+        time_steps: T.
+        geometry: the synapse's shape.
+
+    Returns:
+        ``(step, t_real)``, each ``[B, *geometry.out_shape]``.
+    """
+    if t_in.device.type != "cpu" or weight.device.type != "cpu":
+        raise ValueError("the fused ReL-PSP kernels run on CPU tensors only")
+    return _FusedConvRelpsp.apply(t_in, weight, float(theta), int(time_steps), geometry)
+
+
+#: ``impl`` values of :func:`dense_relpsp`.
+DENSE_IMPLS = ("auto", "fused", "tensor")
+
+
+def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int, *,
+                 impl: str = "auto") -> tuple[Tensor, Tensor]:
     """A fully connected ReL-PSP layer on spike steps.
 
     Args:
@@ -218,10 +364,20 @@ def dense_relpsp(t_in: Tensor, weight: Tensor, theta: float, time_steps: int) ->
         weight: ``[n, m]`` (ONNX/IR ``snn.dense`` layout: ``I = S @ weight.T``).
         theta: threshold (> 0).
         time_steps: T.
+        impl: ``"fused"``: the event-driven numba kernels (CPU tensors only); ``"tensor"``: the ``[B, n, T]``
+            torch formulation (any device; the oracle the fused kernels are tested against); ``"auto"``:
+            fused on the CPU, tensor elsewhere.
 
     Returns:
         ``(step, t_real)``, each ``[B, n]``; see the module docstring for the gradients.
     """
+    if impl not in DENSE_IMPLS:
+        raise ValueError(f"impl must be one of {DENSE_IMPLS}, got {impl!r}")
+    on_cpu = t_in.device.type == "cpu" and weight.device.type == "cpu"
+    if impl == "fused" and not on_cpu:
+        raise ValueError("the fused ReL-PSP kernels run on CPU tensors only")
+    if impl == "fused" or (impl == "auto" and on_cpu):
+        return _FusedDenseRelpsp.apply(t_in, weight, float(theta), int(time_steps))
     return _DenseRelpsp.apply(t_in, weight, float(theta), int(time_steps))
 
 

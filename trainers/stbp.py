@@ -47,6 +47,7 @@ from snnc.trainers.common import (
     TrainerError,
     batches,
     epoch_scheduler,
+    finish_run,
     load_cfg_splits,
     load_training_state,
     prepare_run,
@@ -54,7 +55,6 @@ from snnc.trainers.common import (
     save_checkpoint,
     training_state,
     training_tensors,
-    write_model,
 )
 from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
 
@@ -379,5 +379,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported model (ONNX, {engine}): test accuracy {100 * exported.accuracy:.2f} %, "
               f"{exported.spikes_per_inference:.1f} spikes per inference (IF/LIF neurons; the encoder adds "
               f"{exported.encoder_spikes:.1f}) on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
-    write_model(out, build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test))))
+    finish_run(out, build_onnx(result.net, metadata(cfg, result, exported, len(data.y_test))), "stbp",
+               result.history, {"model": out.name if out else None, "arch": cfg.arch, "dataset": cfg.dataset,
+                                "time_steps": cfg.time_steps,
+                                "exported_test_accuracy": exported.accuracy if exported else None,
+                                "train_seconds": round(result.train_seconds, 1)})
     return 0

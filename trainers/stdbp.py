@@ -30,6 +30,7 @@ from snnc.trainers.common import (
     TrainerError,
     batches,
     epoch_scheduler,
+    finish_run,
     load_cfg_splits,
     load_training_state,
     make_optimizer,
@@ -40,7 +41,6 @@ from snnc.trainers.common import (
     save_checkpoint,
     training_state,
     training_tensors,
-    write_model,
 )
 from snnc.trainers.stdbp_model import StdbpNet, predict
 
@@ -315,5 +315,8 @@ def run(args: argparse.Namespace) -> int:
         accuracy = evaluate_exported(build_onnx(net), data.x_test, data.y_test, cfg.eval_batch_size)
         print(f"exported model (ONNX, reference executor): test accuracy {100 * accuracy:.2f} % "
               f"on {len(data.y_test)} images ({timer.elapsed:.1f} s)")
-    write_model(out, build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test))))
+    finish_run(out, build_onnx(net, metadata(cfg, result, accuracy, len(data.y_test))), "stdbp", result.history,
+               {"model": out.name if out else None, "arch": cfg.arch, "dataset": cfg.dataset,
+                "time_steps": cfg.time_steps, "exported_test_accuracy": accuracy,
+                "train_seconds": round(result.train_seconds, 1)})
     return 0

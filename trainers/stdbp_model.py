@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnc.trainers.common import Arch, ConvSpec, DenseSpec, PoolSpec, TrainerError
-from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, synaptic_input, ttfs_encode
+from snnc.trainers.relpsp_torch import (
+    ConvGeometry,
+    conv_relpsp,
+    dense_relpsp,
+    fused_conv_relpsp,
+    synaptic_input,
+    ttfs_encode,
+)
 
 __all__ = ["LayerPlan", "StdbpNet", "plan_layers", "predict"]
 
@@ -177,6 +184,10 @@ class StdbpNet(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(torch.zeros(p.weight_shape)) for p in self.plans)
         self.register_buffer("scales", torch.ones(len(self.plans)))
         self._matrix_taps: dict[int, tuple[Tensor, Tensor, torch.device]] = {}
+        #: how the layers compute: ``"auto"`` (fused numba kernels on CPU tensors, the tensor formulation on
+        #: others), ``"fused"`` or ``"tensor"`` (the pre-issue-17 path; conv layers as synapse matrices); see
+        #: :func:`dense_relpsp`'s ``impl``
+        self.dense_impl = "auto"
 
     def effective_weights(self) -> list[Tensor]:
         """The synaptic weights ``w = v * scale`` of every layer (what the exported model holds)."""
@@ -191,11 +202,22 @@ class StdbpNet(nn.Module):
         plan = self.plans[index]
         w = self.weights[index] * self.scales[index] if weight is None else weight
         T, theta = self.time_steps, self.threshold
+        if plan.kind == "conv" and self.fused(t_in):
+            return fused_conv_relpsp(t_in, w, theta, T, self.conv_geometry(index))
         matrix = self._synapse_matrix(index, w)
         if matrix is not None:
-            step, real = dense_relpsp(t_in.reshape(t_in.shape[0], -1), matrix, theta, T)
+            step, real = dense_relpsp(t_in.reshape(t_in.shape[0], -1), matrix, theta, T, impl=self.dense_impl)
             return step.view(-1, *plan.out_shape), real.view(-1, *plan.out_shape)
         return conv_relpsp(t_in, theta, T, _conv_synapse(plan.pool, plan.padding), [w])
+
+    def fused(self, t_in: Tensor) -> bool:
+        """Whether layers on ``t_in`` run on the fused CPU kernels (``dense_impl`` fused, or auto on the CPU)."""
+        return self.dense_impl == "fused" or (self.dense_impl == "auto" and t_in.device.type == "cpu")
+
+    def conv_geometry(self, index: int) -> ConvGeometry:
+        """Conv layer ``index``'s ``[AvgPool k] -> Conv`` synapse shape, for the fused kernels."""
+        plan = self.plans[index]
+        return ConvGeometry(plan.in_shape, plan.pool or 1, plan.out_shape, plan.weight_shape[2], plan.padding)
 
     def _synapse_matrix(self, index: int, w: Tensor) -> Tensor | None:
         """The layer's whole synapse as an ``[n_out, n_in]`` matrix on the flat unpooled input (differentiable in
@@ -236,6 +258,8 @@ class StdbpNet(nn.Module):
         plan = self.plans[index]
         w = self.weights[index] * self.scales[index]
         ramp = (self.time_steps - 1 - t_in).clamp_min(0.0).to(w.dtype)
+        if plan.kind == "conv" and self.fused(t_in):  # the fused path builds no synapse matrix
+            return _conv_synapse(plan.pool, plan.padding)(ramp, w)
         matrix = self._synapse_matrix(index, w)
         if matrix is not None:
             return (ramp.reshape(ramp.shape[0], -1) @ matrix.t()).view(-1, *plan.out_shape)
