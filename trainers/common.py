@@ -355,23 +355,68 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- run flow
-def prepare_run(args: argparse.Namespace) -> Path | None:
-    """Start of a trainer's ``run``: apply ``--threads``; check ``--output`` and the history files beside it
-    (:func:`snnc.trainers.history.check_history_paths`, same ``--force`` rule) before any work.
+def prepare_run(args: argparse.Namespace, default_output: str | None = None) -> Path | None:
+    """Start of a trainer's ``run``, before any work: check ``--device``; apply ``--threads``; choose the output
+    (``-o``, else ``default_output``, announced on stderr) and check it and the history files beside it
+    (:func:`snnc.trainers.history.check_history_paths`, same ``--force`` rule), and that it is neither the
+    ``--resume`` nor the ``--checkpoint`` file.
 
     Returns:
-        The output path, or None without ``-o``.
+        The output path (None only without ``-o`` and without a default).
     """
+    import sys
+
     from snnc.io import check_output_path
     from snnc.trainers.history import check_history_paths
 
+    if getattr(args, "device", None) is not None:
+        check_device(args.device)
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    if not args.output:
+    output = args.output
+    if not output and default_output:
+        output = default_output
+        print(f"no -o given: the model will be written to {output} (with its history beside it; -o FILE chooses)",
+              file=sys.stderr)
+    if not output:
         return None
-    out = check_output_path(args.output, force=args.force)
+    others = tuple(p for p in (getattr(args, "resume", None), getattr(args, "checkpoint", None)) if p)
+    out = check_output_path(output, inputs=others, force=args.force)
+    for other in others:
+        if Path(other).resolve() == out.resolve():
+            raise TrainerError("the model output is the checkpoint file", where=str(out),
+                               hint="give -o and --checkpoint/--resume different files")
     check_history_paths(out, force=args.force)
     return out
+
+
+def default_output_name(algorithm: str, dataset: str, arch: str) -> str:
+    """``stbp-digits-64-100-10.onnx``: the announced output of a run without ``-o``."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{algorithm}-{dataset}-{arch}")
+    return f"{safe[:120]}.onnx"
+
+
+def check_device(name: str) -> torch.device:
+    """``--device``: a torch device that exists here, else a :class:`TrainerError` that says what does."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise TrainerError(f"unknown device {name!r}", where="--device",
+                           hint="use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            built = "was built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+            raise TrainerError(f"--device {name}: this torch ({torch.__version__}) {built}", where="--device",
+                               hint="train with --device cpu, or install a CUDA build of torch on a machine with a GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TrainerError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices", where="--device",
+                               hint=f"use cuda:0 ... cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainerError(f"--device {name}: MPS is not available here", where="--device", hint="use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise TrainerError(f"--device {name}: snnc trains on cpu, cuda or mps", where="--device",
+                           hint="use --device cpu")
+    return device
 
 
 def finish_run(out: Path | None, model: Any, algorithm: str, history: Sequence[Any], info: dict[str, Any],

@@ -46,6 +46,7 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     batches,
+    default_output_name,
     epoch_scheduler,
     finish_run,
     load_cfg_splits,
@@ -301,9 +302,12 @@ def stalled_warning(epoch: int, cfg: StbpConfig) -> str:
 
 
 def trainer_command(cfg: StbpConfig) -> str:
-    """The ``snnc train stbp`` command line that reproduces ``cfg`` (data paths and limits aside)."""
+    """The ``snnc train stbp`` command line that trains this model again: every option that changes the result,
+    defaults included (the data folder, test limit and device aside)."""
     s = cfg.schemes
-    return (f"snnc train stbp --dataset {cfg.dataset} --arch {cfg.arch} --epochs {cfg.epochs} "
+    limit = "" if cfg.train_limit is None else f" --train-limit {cfg.train_limit}"
+    return (f"snnc train stbp --dataset {cfg.dataset}{limit} --arch {cfg.arch} --epochs {cfg.epochs} "
+            f"--warmup-epochs {cfg.warmup_epochs} "
             f"--batch-size {cfg.batch_size} --optimizer {cfg.optimizer}{'' if cfg.nesterov else ' --no-nesterov'} "
             f"--lr {cfg.lr} --lr-schedule {cfg.lr_schedule} --weight-decay {cfg.weight_decay} "
             f"--time-steps {cfg.time_steps} --reset {s.reset} "
@@ -365,8 +369,14 @@ def run(args: argparse.Namespace) -> int:
     """``snnc train stbp``: train, export to ONNX (``-o``), report the exported model's accuracy and spikes."""
     from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 
-    out = prepare_run(args)
     cfg = StbpConfig.from_args(args)
+    if args.resume:  # the checkpoint's network wins: say so before the header, and load data for it
+        saved = StbpConfig.from_dict(load_training_state(args.resume, "stbp", CHECKPOINT_VERSION, "STBP")["config"])
+        for key in ("arch", "time_steps", "schemes", "dataset", "loss"):
+            if getattr(saved, key) != getattr(cfg, key):
+                print(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
+                setattr(cfg, key, getattr(saved, key))
+    out = prepare_run(args, default_output_name("stbp", cfg.dataset, cfg.arch))
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")

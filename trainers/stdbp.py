@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     batches,
+    default_output_name,
     epoch_scheduler,
     finish_run,
     load_cfg_splits,
@@ -270,6 +272,27 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     return result
 
 
+#: config fields that do not change the trained model (where the data lives, how the test set is measured)
+NOT_IN_COMMAND = ("data_dir", "test_limit", "device", "eval_batch_size")
+
+
+def trainer_command(cfg: StdbpConfig) -> str:
+    """The ``snnc train stdbp`` command that trains this model again: every option that changes the result,
+    defaults included and resolved (the input window, the augmentation), so that it does not depend on
+    defaults that may change; the data folder, test limit and device are left out."""
+    parts = ["snnc train stdbp"]
+    for f in dataclasses.fields(cfg):
+        if f.name in NOT_IN_COMMAND:
+            continue
+        value = getattr(cfg, f.name)
+        if f.name == "window" and value is None:
+            value = max(2, cfg.time_steps // 2)  # what training used (TTFSEncode's window)
+        if value is None:
+            continue  # an option left to its derived default that training did not resolve (train_limit: all)
+        parts.append(f"--{f.name.replace('_', '-')} {value}")
+    return " ".join(parts)
+
+
 def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None, test_samples: int) -> dict[str, str]:
     """The ``snn.`` metadata written into the exported ONNX file."""
     meta = {
@@ -281,12 +304,7 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         "snn.threshold": repr(float(cfg.threshold)),
         "snn.epochs": str(len(result.history)),
         "snn.seed": str(cfg.seed),
-        "snn.trainer": (f"snnc train stdbp --arch {cfg.arch} --epochs {cfg.epochs} --batch-size {cfg.batch_size} "
-                        f"--optimizer {cfg.optimizer} --lr {cfg.lr} --lr-schedule {cfg.lr_schedule} "
-                        f"--time-steps {cfg.time_steps} --window {cfg.window} --threshold {cfg.threshold} "
-                        f"--loss-time {cfg.loss_time} --tau {cfg.tau} --init-mean {cfg.init_mean} "
-                        f"--init-first {cfg.init_first} --alive-output {cfg.alive_output} "
-                        f"--alive-hidden {cfg.alive_hidden} --augment-shift {cfg.augment_shift} --seed {cfg.seed}"),
+        "snn.trainer": trainer_command(cfg),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
     if test_accuracy is not None:
@@ -301,8 +319,14 @@ def run(args: argparse.Namespace) -> int:
     """``snnc train stdbp``: train, export to ONNX (``-o``), and report the exported model's accuracy."""
     from snnc.trainers.export_stdbp import build_onnx, evaluate_exported
 
-    out = prepare_run(args)
     cfg = StdbpConfig.from_args(args)
+    if args.resume:  # the checkpoint's network wins: say so before the header, and load data for it
+        saved = load_training_state(args.resume, "stdbp", CHECKPOINT_VERSION, "STDBP")["config"]
+        for key in ("arch", "time_steps", "window", "threshold", "dataset"):
+            if saved[key] != getattr(cfg, key):
+                print(f"resume: using the checkpoint's {key} = {saved[key]} (not {getattr(cfg, key)})")
+                setattr(cfg, key, saved[key])
+    out = prepare_run(args, default_output_name("stdbp", cfg.dataset, cfg.arch))
     data = load_cfg_splits(cfg, parse_arch(cfg.arch).input_shape)
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "

@@ -1,0 +1,101 @@
+"""Safe, reproducible training (issue 18 item 1): a model's ``snn.trainer`` command trains it again bit for bit;
+the output is chosen and checked before training; a bad device, or an output that is the checkpoint, is a user
+error before any work; a resumed run's header names the checkpoint's network."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+import onnx
+import pytest
+
+from snnc.cli.train import add_stbp_arguments, add_stdbp_arguments
+from snnc.trainers import stbp, stdbp
+from snnc.trainers.common import TrainerError
+
+TRAINERS = {"stdbp": (add_stdbp_arguments, stdbp.run), "stbp": (add_stbp_arguments, stbp.run)}
+#: small runs with options away from their defaults (each changes the weights)
+RUNS = {
+    "stdbp": ["--dataset", "digits", "--arch", "64-20-10", "--epochs", "2", "--train-limit", "160", "--lr", "0.03",
+              "--window", "20", "--time-steps", "40", "--seed", "3", "--batch-size", "32"],
+    "stbp": ["--dataset", "digits", "--arch", "64-20-10", "--epochs", "2", "--train-limit", "160", "--lr", "0.05",
+             "--reset", "zero", "--decoder", "last", "--seed", "3", "--warmup-epochs", "0.5"],
+}
+
+
+def _args(algorithm: str, argv: list[str]) -> argparse.Namespace:
+    add, _ = TRAINERS[algorithm]
+    p = argparse.ArgumentParser()
+    add(p)
+    return p.parse_args(argv)
+
+
+def _weights(path: Path) -> dict[str, bytes]:
+    return {t.name: t.raw_data or onnx.numpy_helper.to_array(t).tobytes() for t in onnx.load(path).graph.initializer}
+
+
+@pytest.mark.parametrize("algorithm", sorted(TRAINERS))
+def test_the_recorded_command_trains_the_same_model(algorithm: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    _, run = TRAINERS[algorithm]
+    first = tmp_path / "first.onnx"
+    assert run(_args(algorithm, [*RUNS[algorithm], "--test-limit", "40", "--quiet", "-o", str(first)])) == 0
+    meta = {p.key: p.value for p in onnx.load(first).metadata_props}
+    words = shlex.split(meta["snn.trainer"])
+    assert words[:3] == ["snnc", "train", algorithm] and "--dataset" in words and "--train-limit" in words
+    again = tmp_path / "again.onnx"
+    assert run(_args(algorithm, [*words[3:], "--test-limit", "40", "--quiet", "-o", str(again)])) == 0
+    assert _weights(again) == _weights(first)
+    capsys.readouterr()
+
+
+def test_no_output_given_means_an_announced_default_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = _args("stbp", [*RUNS["stbp"][:8], "--epochs", "1", "--test-limit", "20", "--quiet",
+                          "--no-reference-eval"])
+    assert stbp.run(args) == 0
+    err = capsys.readouterr().err
+    assert "no -o given: the model will be written to stbp-digits-64-20-10.onnx" in err
+    assert (tmp_path / "stbp-digits-64-20-10.onnx").is_file()
+    assert (tmp_path / "stbp-digits-64-20-10.history.json").is_file()
+    with pytest.raises(Exception, match="exists"):  # and the default is never overwritten silently
+        stbp.run(args)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:7", "bogus", "meta"])
+def test_a_device_that_is_not_here_is_a_user_error_before_training(device: str, tmp_path: Path) -> None:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    args = _args("stdbp", [*RUNS["stdbp"], "--device", device, "-o", str(tmp_path / "m.onnx")])
+    with pytest.raises(TrainerError, match="--device|device") as err:
+        stdbp.run(args)
+    assert err.value.where == "--device" and "cpu" in err.value.hint
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_output_cannot_be_the_checkpoint(tmp_path: Path) -> None:
+    same = tmp_path / "m.onnx"
+    args = _args("stbp", [*RUNS["stbp"], "-o", str(same), "--checkpoint", str(same)])
+    with pytest.raises(TrainerError, match="the model output is the checkpoint file"):
+        stbp.run(args)
+
+
+def test_resume_with_another_arch_names_the_checkpoints_network_first(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    ck = tmp_path / "ck.pt"
+    assert stbp.run(_args("stbp", [*RUNS["stbp"][:10], "--epochs", "1", "--test-limit", "20", "--quiet",
+                                   "--no-reference-eval", "--checkpoint", str(ck), "-o",
+                                   str(tmp_path / "a.onnx")])) == 0
+    capsys.readouterr()
+    args = _args("stbp", ["--dataset", "digits", "--arch", "64-50-10", "--epochs", "2", "--test-limit", "20",
+                          "--quiet", "--no-reference-eval", "--resume", str(ck), "-o", str(tmp_path / "b.onnx")])
+    assert stbp.run(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("resume: using the checkpoint's arch = 64-20-10 (not 64-50-10)")
+    header = next(line for line in out if line.startswith("STBP "))
+    assert header.startswith("STBP 64-20-10 on digits")
