@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from snnc.ir import Graph
 
 IR_MAGIC = "snnc.ir"
+#: The largest model file read (ONNX protobufs stop at 2 GiB; external data is refused by the importer).
+MAX_MODEL_BYTES = 4 << 30
 
 
 def load_model(path: str | os.PathLike[str]) -> Graph:
@@ -32,11 +34,12 @@ def load_model(path: str | os.PathLike[str]) -> Graph:
     Returns:
         A verified graph.
     """
+    from snnc.io import check_input
+
     p = Path(path)
-    if not p.exists():
-        raise SnncError("model file not found", where=str(p), hint="check the path")
     if p.is_dir():
         raise SnncError("expected a model file, got a directory", where=str(p))
+    check_input(p, what="model file", max_bytes=MAX_MODEL_BYTES)  # a FIFO or device is refused before any read
     with open(p, "rb") as f:
         head = f.read(64)
     if head.lstrip().startswith(IR_MAGIC.encode()):

@@ -168,6 +168,9 @@ def _read_bytes(path: Path) -> bytes:
     Neither the file nor its decompressed content may exceed :data:`MAX_IDX_BYTES` (a damaged header or a
     gzip bomb fails here, before it fills the memory).
     """
+    from snnc.io import check_input
+
+    check_input(path, what="dataset file", max_bytes=1 << 62, error=DatasetError)  # a FIFO or device: refused
     try:
         size = path.stat().st_size
         if size > MAX_IDX_BYTES:

@@ -360,11 +360,23 @@ def prepare_run(args: argparse.Namespace) -> Path | None:
     Returns:
         The output path, or None without ``-o``.
     """
-    from snnc.io import check_output_path
+    from snnc.io import claim_output
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    return check_output_path(args.output, force=args.force) if args.output else None
+    resume, checkpoint = getattr(args, "resume", None), getattr(args, "checkpoint", None)
+    out = claim_output(args.output, inputs=(resume, checkpoint), force=args.force, option="-o") if args.output else None
+    if checkpoint is not None and not (resume is not None and _same_file(checkpoint, resume)):
+        # saving over the checkpoint it resumes from is how training continues; anything else needs --force
+        claim_output(checkpoint, inputs=(args.output,), force=args.force, option="--checkpoint")
+    return out
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_model(out: Path | None, model: Any, log: Callable[[str], Any] = print) -> None:

@@ -27,10 +27,10 @@ def add_ir_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_ir(args: argparse.Namespace) -> int:
     from snnc.api import load_model
-    from snnc.io import check_output_path, write_atomic
+    from snnc.io import claim_output, write_atomic
     from snnc.ir.printer import print_graph
 
-    out = check_output_path(args.output, inputs=(args.model,), force=args.force) if args.output else None
+    out = claim_output(args.output, inputs=(args.model,), force=args.force, option="-o") if args.output else None
     graph = load_model(args.model)
     result = _run_passes(graph, args)
     text = print_graph(result, elide_weights=args.elide_weights)
@@ -136,8 +136,15 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.api import load_model
     from snnc.backends import get_backend
+    from snnc.errors import DeploymentError
+    from snnc.io import check_input, claim_output
 
     backend = get_backend(args.target)
+    if args.hw is not None:
+        check_input(args.hw, what="hardware file", max_bytes=1 << 20)
+    # before any work: never over the model, the hardware file or the dataset, never over foreign files
+    claim_output(args.output, inputs=(args.model, args.hw, args.data_dir), force=args.force, kind="deployment",
+                 option="-o", error=DeploymentError)
     graph = load_model(args.model)
     options: dict[str, object] = {"force": args.force, "model_path": args.model, "print_after": args.print_after,
                                   "print_after_all": args.print_after_all, "elide_weights": args.elide_weights}

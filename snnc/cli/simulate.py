@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of the first "
                         "image, latency histogram")
     p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
-    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file and --plots files if they exist")
     p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
     p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
                    help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
@@ -44,13 +44,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
+    from snnc.backends.yoso.drivers.plots import PLOT_FILES
     from snnc.backends.yoso.drivers.simulate import get_chip, simulate_deployment
     from snnc.datasets import load_dataset
     from snnc.errors import SnncError
-    from snnc.io import check_output_path, write_atomic
+    from snnc.io import claim_files, claim_output, write_atomic
 
-    # refuse a bad --json path before minutes of simulation, not after
-    json_out = check_output_path(args.json, force=args.force) if args.json else None
+    # refuse a bad --json / --plots path before minutes of simulation, not after (snnc.io: never over an input)
+    inputs = (args.dir, args.data_dir)
+    json_out = claim_output(args.json, inputs=inputs, force=args.force, option="--json") if args.json else None
+    if args.plots:
+        claim_files(args.plots, PLOT_FILES, inputs=inputs, force=args.force, option="--plots")
     chip = get_chip(args.dir, args.barrier_cycles)
     features = tuple(chip.host.graph.inputs[0].type.features)
     n_out = chip.host.graph.outputs[0].type.size

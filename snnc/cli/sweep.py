@@ -47,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from snnc.backends.yoso.drivers.sweep import _graph, load_grid, sweep_deployment, write_pareto_plot
     from snnc.datasets import load_dataset
     from snnc.errors import SnncError
-    from snnc.io import write_atomic
+    from snnc.io import claim_files, write_atomic
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise SnncError("output path exists and is not a directory", where=str(out), hint="give a directory")
+    # never over an input, through a symlink, inside a deployment, or over sweep.csv / pareto.png without --force
+    claim_files(out, ("sweep.csv", "pareto.png"), inputs=(args.dir, args.hw_grid, args.data_dir), force=args.force,
+                option="-o")
     if out.exists() and any(out.iterdir()) and not args.force:
         raise SnncError("output directory already exists and is not empty", where=str(out),
                         hint="choose another directory, or pass --force to overwrite sweep.csv and pareto.png")

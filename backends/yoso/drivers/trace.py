@@ -62,6 +62,10 @@ def parse_mesh(text: str | Sequence[int]) -> tuple[int, int]:
     return cols, rows
 
 
+#: The largest trace file read (1 GiB of CSV, some 60 million packets).
+MAX_TRACE_BYTES = 1 << 30
+
+
 def read_trace(path: str | os.PathLike[str], nodes: int | None = None) -> np.ndarray:
     """Read a trace CSV into an int64 array of rows ``(cycle, src, dst)``, in file order.
 
@@ -72,12 +76,13 @@ def read_trace(path: str | os.PathLike[str], nodes: int | None = None) -> np.nda
     Raises:
         TraceError: the file is missing, or a row is malformed (``file:line`` and what is wrong).
     """
+    from snnc.io import read_input
+
     p = Path(path)
+    data = read_input(p, what="trace file", max_bytes=MAX_TRACE_BYTES, error=TraceError)  # no FIFO, no device
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceError("trace file not found", where=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise TraceError(f"cannot read the trace: {err}", where=str(p)) from None
     return parse_trace(text, source=str(p), nodes=nodes)
 
