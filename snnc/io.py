@@ -69,8 +69,7 @@ def _claim(out: Path, inputs: list[Path], force: bool, kind: str, option: str | 
     except (FileNotFoundError, NotADirectoryError):
         info = None  # (below a file: _check_writable says which)
     except OSError as err:
-        raise SnncError(f"cannot use the output path: {_reason(err)}", where=sanitize(where)[:300],
-                        hint=hint) from None
+        raise SnncError(f"cannot use the output path: {_reason(err)}", where=where, hint=hint) from None
     if info is not None and stat.S_ISLNK(info.st_mode):
         raise SnncError("the output path is a symbolic link; refusing to write through it", where=where, hint=hint)
     resolved = _resolve(out)
@@ -124,11 +123,11 @@ def claim_files(folder: PathLike, names: Iterable[str], *, inputs: Iterable[Path
 
 def _clobbers(out: Path, info: os.stat_result | None, src: Path, kind: str) -> str | None:
     """How writing ``out`` would destroy the input ``src`` (None: it would not)."""
+    src_resolved = _resolve(src)
     try:
         s = os.stat(src)
-    except OSError:
-        return None
-    src_resolved = _resolve(src)
+    except OSError:  # not there (yet): a second output of the same command must still not be the same file
+        return "over the input file" if src_resolved == out else None
     if src_resolved == out or (info is not None and (info.st_dev, info.st_ino) == (s.st_dev, s.st_ino)):
         return f"over the input {'folder' if stat.S_ISDIR(s.st_mode) else 'file'}"
     if kind == "deployment" and _inside(src_resolved, out):
@@ -216,7 +215,7 @@ def _check_writable(out: Path, noun: str = "the output") -> None:
     for part in out.parts:
         if len(os.fsencode(part)) > name_max:
             raise SnncError(f"cannot write {noun}: a file name is longer than the file system allows "
-                            f"({len(os.fsencode(part))} > {name_max} bytes)", where=sanitize(where)[:200] + "...",
+                            f"({len(os.fsencode(part))} > {name_max} bytes)", where=where,
                             hint="choose a shorter name")
     if not os.access(base, os.W_OK | os.X_OK):
         try:
@@ -428,8 +427,30 @@ def check_finite(value: float, *, what: str, where: str | None = None, hint: str
     return value
 
 
+def first_non_finite(obj: object, path: str = "") -> tuple[str, float] | None:
+    """The first float in nested dicts / lists that is inf or nan, with its key path (None: all finite)."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "value", obj)
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list | tuple):
+        items = ((f"[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for key, value in items:
+        found = first_non_finite(value, f"{path}.{key}" if path and not str(key).startswith("[") else f"{path}{key}")
+        if found:
+            return found
+    return None
+
+
 # ------------------------------------------------------------------------------------------ printing
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def sanitize_text(text: str) -> str:
+    """Printable text of many lines (a report): :func:`sanitize` each line, keeping newlines and tabs."""
+    return "\n".join("\t".join(sanitize(part) for part in line.split("\t")) for line in text.split("\n"))
 
 
 def sanitize(name: object) -> str:

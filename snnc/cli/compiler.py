@@ -98,7 +98,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     n = len(pred)
     spikes = spikes or {}
     per_layer = ", ".join(f"%{k}: {v / n:.1f}" for k, v in spikes.items())
-    print(f"model     {args.model}  ({_describe(graph)})")
+    from snnc.io import sanitize
+
+    print(f"model     {sanitize(args.model)}  ({sanitize(_describe(graph))})")
     print(f"backend   {backend.name}")
     print(f"dataset   {data.name} {data.split}, {n} images")
     print(f"accuracy  {100 * correct / n:.2f} % ({correct}/{n})")
@@ -163,7 +165,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     hops = getattr(result, "expected_hops", {})
     if hops:
         bound = getattr(result, "hops_lower_bound", None)
-        print("expected spike hops per image: " + ", ".join(f"{k} {v:.1f}" for k, v in hops.items())
+        from snnc.io import sanitize
+
+        print("expected spike hops per image: " + ", ".join(f"{sanitize(k)} {v:.1f}" for k, v in hops.items())
               + ("" if bound is None else f" (no placement below {bound:.1f})"), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -175,6 +179,7 @@ def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from snnc.backends.yoso import inspect_deployment
+    from snnc.io import sanitize_text
 
-    sys.stdout.write(inspect_deployment(args.dir).rstrip("\n") + "\n")
+    sys.stdout.write(sanitize_text(inspect_deployment(args.dir).rstrip("\n")) + "\n")  # no raw escapes from names
     return EXIT_OK

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from snnc.cli._util import bounded_int
+
 if TYPE_CHECKING:
     from snnc.backends.yoso.sim.noc import NocConfig
 
@@ -38,17 +40,17 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
     p.add_argument("--mesh", default=None, help="COLSxROWS (default: 8x8, or the --hardware file's mesh)")
-    p.add_argument("--router-delay", type=int, default=None, metavar="R",
+    p.add_argument("--router-delay", type=bounded_int(hi=1 << 20), default=None, metavar="R",
                    help=f"router pipeline delay, cycles (default {DEFAULTS['router_delay']})")
-    p.add_argument("--link-delay", type=int, default=None, metavar="L",
+    p.add_argument("--link-delay", type=bounded_int(hi=1 << 20), default=None, metavar="L",
                    help=f"link delay, cycles (default {DEFAULTS['link_delay']})")
-    p.add_argument("--flits", type=int, default=None, metavar="F",
+    p.add_argument("--flits", type=bounded_int(hi=1 << 20), default=None, metavar="F",
                    help=f"flits per packet (default {DEFAULTS['flits']})")
-    p.add_argument("--fifo-depth", type=int, default=None, metavar="D",
+    p.add_argument("--fifo-depth", type=bounded_int(hi=1 << 20), default=None, metavar="D",
                    help=f"flits per router input FIFO (default {DEFAULTS['fifo_depth']})")
     p.add_argument("--hardware", default=None, metavar="TOML",
                    help="take the mesh and network defaults from a YOSO hardware file (flags still override)")
-    p.add_argument("--watchdog", type=int, default=10_000, metavar="K",
+    p.add_argument("--watchdog", type=bounded_int(1, 1 << 40), default=10_000, metavar="K",
                    help="report a deadlock after K cycles without any flit moving (default 10000)")
     p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")

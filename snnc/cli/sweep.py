@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from snnc.cli._util import positive_int
+from snnc.cli._util import bounded_float, bounded_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,13 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="serial (this process), local (a Dask cluster of --workers processes on loopback; "
                         "default) or tcp://HOST:PORT of a running 'dask scheduler'")
     p.add_argument("--workers", type=positive_int, default=2, help="workers of the local Dask cluster (default 2)")
-    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
+    p.add_argument("--scheduler-timeout", type=bounded_float(0.001, 86_400.0), default=None, metavar="S",
                    help="seconds to wait for the Dask scheduler and its first worker (default 10)")
     p.add_argument("--placer", default=None, choices=["traffic", "snake", "row-major"],
                    help="PE placement at every point (default: the deployment's)")
     p.add_argument("--region", default="auto", choices=["auto", "hw"],
                    help="placement region: auto (smallest near-square grid, default) or hw (the whole mesh)")
-    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
+    p.add_argument("--barrier-cycles", type=bounded_int(0, 1 << 31), default=None, metavar="B",
                    help="step barrier of every point (default: derived from each point's mesh)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="write sweep.csv and pareto.png here")
     p.add_argument("--force", action="store_true", help="overwrite sweep.csv and pareto.png in an existing OUTDIR")
