@@ -360,7 +360,7 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     """
     root = Path(path)
     for attempt in range(3):
-        folder = _Folder(root)
+        folder = _open_folder(root)
         try:
             return _load(root, folder)
         except DeploymentError:
@@ -369,6 +369,21 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         finally:
             folder.close()
     raise AssertionError("unreachable")
+
+
+def _open_folder(root: Path) -> _Folder:
+    """Open the deployment; while ``compile --force`` swaps it (its ``.NAME.old-*`` folder beside it), the
+    name is missing for an instant: wait for the new one (up to a second) rather than call it missing."""
+    for _ in range(20):
+        try:
+            return _Folder(root)
+        except DeploymentError:
+            if root.exists() or not any(root.parent.glob(f".{root.name}.old-*")):
+                raise
+            import time
+
+            time.sleep(0.05)
+    return _Folder(root)
 
 
 def _load(root: Path, folder: _Folder) -> Deployment:
@@ -587,6 +602,23 @@ def _parse_json(data: bytes, root: Path, name: str) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def chip_from(chip_class: Any, dep: Deployment, **options: Any) -> Any:
+    """``chip_class(dep, **options)``, a field the checks above do not cover turned into a DeploymentError.
+
+    The deployment's files are hashed, so a malformed field means a forged deployment (its hashes
+    recomputed): one clear error naming the deployment, not an internal error.
+    """
+    try:
+        return chip_class(dep, **options)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as err:
+        from snnc.io import sanitize
+
+        raise DeploymentError(f"a field of the deployment's files is malformed ({type(err).__name__}: "
+                              f"{sanitize(err)[:200]})", where=str(dep.path),
+                              hint="recompile the model (--force); if this snnc compiled it as it is, report "
+                                   "it as a bug") from None
 
 
 def inspect_deployment(path: str | os.PathLike[str]) -> str:
