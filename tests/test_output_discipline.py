@@ -372,3 +372,17 @@ def test_zero_images_are_an_error_not_nan(ws: Workspace, monkeypatch: pytest.Mon
         code, err = snnc(ws, monkeypatch, capsys, *argv, "--dataset", "mnist", "--data-dir", "zero/mnist")
         assert code == 1 and "holds no images" in err, err
         assert "nan" not in err
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("0,0,99999999999999999999", "dst must be an integer"),
+    ("0,\u0661,2", "src must be an integer"),
+    ("0,,1", "src must be an integer, got ''"),
+    ("1_0,0,1", "cycle must be an integer"),
+    ("4611686018427387905,0,1", "cycle must be an integer"),
+])
+def test_trace_rows_take_bounded_ascii_integers(row: str, message: str) -> None:
+    from snnc.backends.yoso.drivers.trace import TraceError, parse_trace
+
+    with pytest.raises(TraceError, match=message):
+        parse_trace(row + "\n", source="t.csv")

@@ -125,10 +125,12 @@ def _parse_plain(text: str, nodes: int | None) -> np.ndarray | None:
         return None
     body = ",".join(lines)
     digits = body.replace(",", "")
-    if not (digits.isascii() and digits.isdigit()) or body.count(",") != 3 * len(lines) - 1 or any(
-            len(f) > 18 for f in body.split(",")):
+    if not (digits.isascii() and digits.isdigit()) or body.count(",") != 3 * len(lines) - 1:
         return None  # signs, spaces, comments, blank lines, other field counts: the careful path
-    arr = np.array(body.split(","), dtype=np.int64).reshape(-1, 3)
+    fields = body.split(",")
+    if max(map(len, fields)) > 18 or min(map(len, fields)) == 0:
+        return None  # an empty field, or a value int64 may not hold: the careful path names it
+    arr = np.array(fields, dtype=np.int64).reshape(-1, 3)
     if any(line.count(",") != 2 for line in lines):
         return None
     if nodes is not None and (arr[:, 1:] >= nodes).any():
