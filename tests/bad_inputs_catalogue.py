@@ -1245,6 +1245,10 @@ _dep_case("dep-pe-off-mesh", "a PE placed off the hardware's mesh, hash updated"
 _dep_case("dep-npy-terabyte", "a .npy header claiming 1 TiB of words, hash updated",
           lambda ws, d: forge(ws, d, "pe/0000/weight.npy", _terabyte_npy()),
           "pe/0000/weight.npy holds int16 [1099511627776]", _file("pe/0000/weight.npy"), command="simulate")
+_dep_case("dep-layer-unknown-dims", "a layer whose shape has two unknown (-1) dimensions, hash updated",
+          _forge_json("program.json", lambda p: p["layers"][0].__setitem__("features", [-1, -1])),
+          "program.json: field 'layers[0].features' must list positive sizes", _file("program.json"),
+          command="simulate")
 _dep_case("dep-pe-bad-input-map", "a PE input map with a key that is not a number, hash updated",
           _forge_json("pe/0000/config.json", lambda c: c.__setitem__("input_map", {"k": 0})),
           "a field of the deployment's files is malformed", _same, command="simulate")

@@ -485,6 +485,9 @@ def _check_program(program: dict[str, Any], pes: int, where: Path) -> None:
                 raise _bad_field(where, f"'layers[{i}].{key}'", f"must be a count, got {str(ly[key])[:40]}")
         if not isinstance(ly.get("name"), str) or not isinstance(ly.get("features"), list):
             raise _bad_field(where, f"'layers[{i}]'", "needs a 'name' string and a 'features' list")
+        if not all(_is_int(f) and 1 <= f <= 1 << 31 for f in ly["features"]):
+            raise _bad_field(where, f"'layers[{i}].features'", f"must list positive sizes, got "
+                             f"{str(ly['features'])[:80]}")
 
 
 _HOST_DEST = -1  # a key's destination "the host" (snnc.backends.yoso.sim.chip.HOST_DEST)
