@@ -219,11 +219,15 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         raise FrontendError("NIR file not found", where=where, hint="check the path")
     if path.is_dir():
         raise FrontendError("expected a .nir file, got a directory", where=where)
+    from snnc.io import check_input
+
+    check_input(path, what="NIR file", max_bytes=4 << 30, error=FrontendError)  # a FIFO or device: refused unread
     with open(path, "rb") as f:
         head = f.read(8)
     if head != b"\x89HDF\r\n\x1a\n":
         raise FrontendError("not a NIR file: NIR files are HDF5, and this file has no HDF5 signature", where=where,
                             hint="write the file with nir.write(path, graph) (snnTorch/Norse/... export_to_nir)")
+    _refuse_outside_data(path, where)
     try:
         graph = read_nir_file(path)
     except Exception as err:  # nir and h5py raise KeyError, ValueError, AssertionError, OSError, ...
@@ -242,6 +246,44 @@ def _load(source: str | os.PathLike[str] | nir.NIRGraph) -> tuple[nir.NIRGraph, 
         raise FrontendError(f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=where,
                             hint="wrap the node in a graph: nir.NIRGraph.from_list(node)")
     return graph, where
+
+
+def _refuse_outside_data(path: Path, where: str) -> None:
+    """Refuse an HDF5 file that reads data from elsewhere: external links, external or virtual datasets.
+
+    h5py would follow them silently and import another file's weights (or any file the user can read).
+    """
+    import h5py  # nir's own dependency
+
+    found: list[str] = []
+
+    def visit(group: Any, prefix: str) -> None:
+        for name in group:
+            link = group.get(name, getlink=True)
+            full = f"{prefix}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                found.append(f"{full} is an external link to {link.filename}:{link.path}")
+            elif isinstance(link, h5py.SoftLink):
+                continue  # resolves inside this file; its target is visited where it lives
+            else:
+                item = group[name]
+                if isinstance(item, h5py.Group):
+                    visit(item, full)
+                elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+                    found.append(f"{full} stores its data in another file")
+            if found:
+                return
+
+    try:
+        with h5py.File(path, "r") as f:
+            visit(f, "")
+    except Exception:  # noqa: BLE001 - a damaged file is reported by the reader itself, with its detail
+        return
+    if found:
+        from snnc.io import sanitize
+
+        raise FrontendError(f"the NIR file reads data from outside itself: {sanitize(found[0])}", where=where,
+                            hint="snnc reads one self-contained file; write it with nir.write")
 
 
 def read_nir_file(path: Path) -> Any:

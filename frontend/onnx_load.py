@@ -11,9 +11,11 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import networkx as nx
 import onnx
+import onnx.external_data_helper
 from google.protobuf.message import DecodeError, Message
 from onnx import NodeProto
 
@@ -60,11 +62,15 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
                                 hint="check the path")
         if os.path.isdir(source):
             raise FrontendError("not a valid ONNX file: is a directory", where=source)
+        from snnc.io import read_input
+
+        data = read_input(source, what="ONNX file", max_bytes=4 << 30, error=FrontendError)  # no FIFO, no device
         try:
-            proto = onnx.load(source)
+            proto = onnx.load_model_from_string(data)
         except (DecodeError, OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as err:
             raise FrontendError(f"not a valid ONNX file: {type(err).__name__}: {err}", where=source,
                                 hint="the file may be truncated or not an ONNX model; re-export it") from None
+        _load_external_data(proto, source)
     else:
         raise FrontendError(f"cannot import a {type(model).__name__}: expected an onnx.ModelProto or a path")
     if proto.ir_version == 0 or not proto.HasField("graph"):
@@ -76,6 +82,36 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
         raise FrontendError(f"not a valid ONNX file: the string field {bad} is not UTF-8", where=source,
                             hint="the file may be damaged; re-export it")
     return proto, source
+
+
+def _load_external_data(proto: onnx.ModelProto, source: str) -> None:
+    """Load the weights a model keeps in external files, each a regular file inside the model's folder."""
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
+    from snnc.io import check_input, sanitize
+
+    try:
+        tensors = [t for t in _get_all_tensors(proto) if uses_external_data(t)]
+    except Exception:  # noqa: BLE001 - a malformed model is reported by the importer
+        return
+    if not tensors:
+        return
+    base = Path(source).resolve().parent
+    for tensor in tensors:
+        location = ExternalDataInfo(tensor).location
+        path = base / location
+        inside = path.resolve()
+        if not location or Path(location).is_absolute() or base not in inside.parents or path.is_symlink():
+            raise FrontendError(f"initializer '{sanitize(tensor.name)}' keeps its data in "
+                                f"{sanitize(location)!r}, outside the model's folder", where=source,
+                                hint="external data must be a file beside the model (onnx.save with "
+                                     "save_as_external_data and a plain file name)")
+        check_input(inside, what="external data file", max_bytes=4 << 30, error=FrontendError)
+    try:
+        onnx.external_data_helper.load_external_data_for_model(proto, str(base))
+    except (OSError, ValueError, RuntimeError) as err:
+        raise FrontendError(f"cannot read the model's external data: {type(err).__name__}: {err}",
+                            where=source) from None
 
 
 def _non_utf8_string(message: Message, path: str) -> str | None:

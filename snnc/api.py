@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from snnc.ir import Graph
 
 IR_MAGIC = "snnc.ir"
+#: The largest model file read (ONNX protobufs stop at 2 GiB; external data is refused by the importer).
+MAX_MODEL_BYTES = 4 << 30
 
 
 def load_model(path: str | os.PathLike[str] | Graph) -> Graph:
@@ -41,6 +43,7 @@ def load_model(path: str | os.PathLike[str] | Graph) -> Graph:
     Returns:
         A verified graph.
     """
+    from snnc.io import check_input
     from snnc.ir import Graph
 
     if isinstance(path, Graph):
@@ -49,10 +52,9 @@ def load_model(path: str | os.PathLike[str] | Graph) -> Graph:
         raise SnncError(f"expected a model path or a Graph, got {type(path).__name__}", where="load_model",
                         hint="pass the model file's path, or the graph load_model returned")
     p = Path(path)
-    if not p.exists():
-        raise SnncError("model file not found", where=str(p), hint="check the path")
     if p.is_dir():
         raise SnncError("expected a model file, got a directory", where=str(p))
+    check_input(p, what="model file", max_bytes=MAX_MODEL_BYTES)  # a FIFO or device is refused before any read
     with open(p, "rb") as f:
         head = f.read(64)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):

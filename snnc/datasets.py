@@ -169,6 +169,9 @@ def _read_bytes(path: Path) -> bytes:
     Neither the file nor its decompressed content may exceed :data:`MAX_IDX_BYTES` (a damaged header or a
     gzip bomb fails here, before it fills the memory).
     """
+    from snnc.io import check_input
+
+    check_input(path, what="dataset file", max_bytes=1 << 62, error=DatasetError)  # a FIFO or device: refused
     try:
         size = path.stat().st_size
         if size > MAX_IDX_BYTES:
@@ -248,7 +251,7 @@ def _idx_file(data_dir: Path, stem: str, dataset: str, hint: str) -> Path:
     dotted = stem.replace("-idx", ".idx")
     for name in (stem, dotted, stem + ".gz", dotted + ".gz"):
         candidate = data_dir / name
-        if candidate.is_file():
+        if candidate.exists() and not candidate.is_dir():  # a FIFO or device is found, then refused by type
             return candidate
     raise DatasetError(f"{dataset} file {stem} (or {stem}.gz) not found", where=str(data_dir), hint=hint)
 
@@ -406,4 +409,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, spli
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 0):
         raise DatasetError(f"limit must be a non-negative integer or None, got {limit!r}", where=key)
     loader, _ = _DATASETS[key]
-    return loader(None if data_dir is None else str(data_dir), split, None if limit is None else int(limit))
+    data = loader(None if data_dir is None else str(data_dir), split, None if limit is None else int(limit))
+    if len(data) == 0 and limit != 0:  # accuracy, rates and spike statistics of no images are nan (issue 19)
+        raise DatasetError(f"the {split} split of {key} holds no images", where=str(data_dir or key),
+                           hint="its IDX files say 0 images; fetch the dataset again")
+    return data

@@ -1048,5 +1048,252 @@ def _out_dep_under_file(ws: Workspace, folder: Path) -> BadInput:
                   f"cannot write the deployment: {blocker} is a file, not a folder", out)
 
 
+# ------------------------------------------------------- issue 19: nothing lost, nothing read from outside
+def _fifo(ws: Workspace, rel: Path | str) -> str:
+    """A named pipe at ``rel`` (nothing ever writes to it: a reader that opens it would hang)."""
+    path = ws.abs(rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return str(rel)
+
+
+def _trace(ws: Workspace, rel: Path | str, rows: str = "0,0,1\n1,2,3\n") -> str:
+    return ws.write(rel, "cycle,src,dst\n" + rows)
+
+
+@case("out-force-own-input", "output")
+def _out_force_own_input(ws: Workspace, folder: Path) -> BadInput:
+    dep = ws.deployment_copy(folder / "dep")
+    model = ws.write(Path(dep) / "model.onnx", ws.digits_model.SerializeToString())
+    return _entry("out-force-own-input", "output", "compile --force into the deployment that holds its own model",
+                  ["compile", model, "-o", dep, "--force"],
+                  f"refusing to write the output folder, which would delete the input {model}", dep)
+
+
+@case("out-force-user-file", "output")
+def _out_force_user_file(ws: Workspace, folder: Path) -> BadInput:
+    dep = ws.deployment_copy(folder / "dep")
+    ws.write(Path(dep) / "notes.txt", "my notes\n")
+    return _entry("out-force-user-file", "output", "compile --force over a deployment a user added a file to",
+                  ["compile", ws.digits_onnx, "-o", dep, "--force"],
+                  "the deployment holds 1 file(s) snnc did not write (notes.txt)", dep)
+
+
+@case("out-json-over-manifest", "output")
+def _out_json_over_manifest(ws: Workspace, folder: Path) -> BadInput:
+    dep = ws.deployment_copy(folder / "dep")
+    out = f"{dep}/manifest.json"
+    return _entry("out-json-over-manifest", "output", "simulate --json over the deployment's own manifest.json",
+                  ["simulate", dep, "--dataset", "digits", "--limit", "2", "--json", out, "--force"],
+                  f"refusing to write the output over a file of the input folder {dep}", out)
+
+
+@case("out-json-in-deployment", "output")
+def _out_json_in_deployment(ws: Workspace, folder: Path) -> BadInput:
+    dep = ws.deployment_copy(folder / "dep")
+    out = f"{dep}/result.json"
+    return _entry("out-json-in-deployment", "output", "simulate --json to a new file inside a deployment",
+                  ["simulate", dep, "--dataset", "digits", "--limit", "2", "--json", out],
+                  "refusing to write inside the deployment", out)
+
+
+@case("out-json-over-labels", "output")
+def _out_json_over_labels(ws: Workspace, folder: Path) -> BadInput:
+    data = folder / "mnist"
+    shutil.copytree(ws.abs(ws.mnist_dir), ws.abs(data))
+    out = str(data / "t10k-labels-idx1-ubyte")
+    return _entry("out-json-over-labels", "output", "simulate --json over the dataset's label file",
+                  ["simulate", ws.deployment, "--dataset", "mnist", "--data-dir", str(data), "--json", out, "--force"],
+                  f"refusing to write the output over a file of the input folder {data}", out)
+
+
+@case("out-noc-json-over-trace", "output")
+def _out_noc_json_over_trace(ws: Workspace, folder: Path) -> BadInput:
+    path = _trace(ws, folder / "trace.csv")
+    return _entry("out-noc-json-over-trace", "output", "noc replay --json over its own trace",
+                  ["noc", "replay", path, "--json", path, "--force"],
+                  f"refusing to write the output over the input file {path}", path)
+
+
+@case("out-checkpoint-is-output", "output")
+def _out_checkpoint_is_output(ws: Workspace, folder: Path) -> BadInput:
+    out = str(folder / "model.onnx")
+    return _entry("out-checkpoint-is-output", "output", "train --checkpoint naming the -o model",
+                  ["train", "stdbp", "--dataset", "digits", "--arch", "64-10", "-o", out, "--checkpoint", out],
+                  f"refusing to write the output over the input file {out}", out)
+
+
+@case("out-symlink", "output")
+def _out_symlink(ws: Workspace, folder: Path) -> BadInput:
+    victim = ws.write(folder / "victim.txt", "not yours\n")
+    link = folder / "out.json"
+    os.symlink(ws.abs(victim), ws.abs(link))
+    return _entry("out-symlink", "output", "noc replay --json to a symlink (its target would be overwritten)",
+                  ["noc", "replay", _trace(ws, folder / "trace.csv"), "--json", str(link), "--force"],
+                  "the output path is a symbolic link; refusing to write through it", str(link))
+
+
+@case("out-plots-symlink", "output")
+def _out_plots_symlink(ws: Workspace, folder: Path) -> BadInput:
+    victim = ws.write(folder / "victim.txt", "not yours\n")
+    plots = folder / "plots"
+    ws.abs(plots).mkdir()
+    os.symlink(ws.abs(victim), ws.abs(plots / "mesh_activity.png"))
+    return _entry("out-plots-symlink", "output", "simulate --plots into a folder whose PNG is a symlink",
+                  ["simulate", ws.deployment, "--dataset", "digits", "--limit", "2", "--plots", str(plots), "--force"],
+                  "the output path is a symbolic link", str(plots / "mesh_activity.png"))
+
+
+@case("out-name-too-long", "output")
+def _out_name_too_long(ws: Workspace, folder: Path) -> BadInput:
+    out = str(folder / ("x" * 300 + ".snnir"))
+    return _entry("out-name-too-long", "output", "an output file name longer than the file system allows",
+                  ["ir", ws.digits_onnx, "-o", out], "cannot use the output path: a file name is longer than the file "
+                  "system allows", out)
+
+
+_onnx_case("onnx-json", "an ONNX path that holds JSON", lambda: b'{"graph": {"node": []}}\n',
+           "not a valid ONNX file", _same)
+_onnx_case("onnx-text-proto", "an ONNX path that holds text-format protobuf",
+           lambda: b'ir_version: 8\ngraph {\n  name: "net"\n}\n', "not a valid ONNX file", _same)
+_onnx_case("onnx-ansi-name", "a node name with ANSI escape bytes (printed escaped, never raw)",
+           lambda: onnx_model([_node("Frobnicate", ["x"], ["scores"], name="evil\x1b[2J\x1b[31m")]),
+           "evil\\x1b[2J\\x1b[31m", _same)
+
+
+@case("onnx-fifo", "onnx")
+def _onnx_fifo(ws: Workspace, folder: Path) -> BadInput:
+    path = _fifo(ws, folder / "model.onnx")
+    return _entry("onnx-fifo", "onnx", "a FIFO given as the model (reading it would hang)", ["ir", path],
+                  "the model file is a FIFO (named pipe), not a regular file", path)
+
+
+@case("onnx-device", "onnx")
+def _onnx_device(ws: Workspace, folder: Path) -> BadInput:
+    return _entry("onnx-device", "onnx", "/dev/zero given as the model (endless)", ["compile", "/dev/zero", "-o",
+                  str(folder / "dep")], "the model file is a device, not a regular file", "/dev/zero")
+
+
+@case("hw-fifo", "hardware")
+def _hw_fifo(ws: Workspace, folder: Path) -> BadInput:
+    path = _fifo(ws, folder / "hw.toml")
+    return _entry("hw-fifo", "hardware", "a FIFO given as the hardware file",
+                  ["compile", ws.digits_onnx, "--hw", path, "-o", str(folder / "out")],
+                  "the hardware file is a FIFO (named pipe), not a regular file", path)
+
+
+_hw_case("hw-clock-zero", "a chip clock near zero (latencies would print as inf)", _hw("chip", "clock_hz", "1e-300"),
+         "must be >= 1, got 1e-300", "[chip] clock_hz")
+_hw_case("hw-energy-huge", "an energy of 1e308 pJ (energies would print as inf/nan)",
+         _hw("energy", "add_pj", "1e308"), "must be <= 1000000000 (no real chip is that large), got 1e+308",
+         "[energy] add_pj")
+
+
+def _zero_images(ws: Workspace, data: Path) -> None:
+    ws.write(data / TEST_IMAGES, idx_images(0))
+    ws.write(data / "t10k-labels-idx1-ubyte", idx_labels(np.zeros(0)))
+
+
+_ds_case("ds-zero-images", "IDX files of zero images (accuracy and rates would be nan)", _zero_images,
+         "the test split of mnist holds no images", _same)
+_ds_case("ds-fifo", "a FIFO in place of the image file", lambda ws, d: (ws.abs(d / TEST_IMAGES).unlink(),
+                                                                       _fifo(ws, d / TEST_IMAGES)),
+         "the dataset file is a FIFO (named pipe), not a regular file", lambda d: f"{d}/{TEST_IMAGES}")
+
+
+def _link_outside(ws: Workspace, dep: str) -> None:
+    secret = ws.write(Path(dep).parent / "secret.txt", "root:x:0:0:root:/root:/bin/bash\n")
+    (ws.abs(dep) / "report.txt").unlink()
+    os.symlink(ws.abs(secret), ws.abs(dep) / "report.txt")
+    digest = hashlib.sha256(ws.abs(secret).read_bytes()).hexdigest()
+    rewrite_manifest(ws, dep, lambda m: m["files"].__setitem__("report.txt", digest))
+
+
+def _pe_outside(ws: Workspace, dep: str) -> None:
+    shutil.move(ws.abs(dep) / "pe" / "0000", ws.abs(Path(dep).parent / "pe0000"))
+    os.symlink(ws.abs(Path(dep).parent / "pe0000"), ws.abs(dep) / "pe" / "0000")
+
+
+def _forge_json(name: str, edit: Callable[[Any], None]) -> Callable[[Workspace, str], None]:
+    def damage(ws: Workspace, dep: str) -> None:
+        obj = json.loads((ws.abs(dep) / name).read_text(encoding="utf-8"))
+        edit(obj)
+        forge(ws, dep, name, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
+    return damage
+
+
+def _terabyte_npy() -> bytes:
+    header = "{'descr': '<i2', 'fortran_order': False, 'shape': (1099511627776,), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1")
+
+
+_dep_case("dep-report-symlink", "report.txt a symlink to a file outside, its hash forged to match", _link_outside,
+          "report.txt is a symbolic link; a deployment reads only its own files", _file("report.txt"))
+_dep_case("dep-pe-symlink", "a PE folder that is a symlink to a folder outside the deployment", _pe_outside,
+          "pe/0000 is a symbolic link", _file("pe/0000"))
+_dep_case("dep-routing-bad-key", "a routing key that is not an integer, hash updated",
+          _forge_json("routing.json", lambda r: r["keys"][0].__setitem__("key", "k0")),
+          "routing.json: field 'keys[0].key' must be a non-negative integer", _file("routing.json"),
+          command="simulate")
+_dep_case("dep-layer-bad-pes", "a layer listing a PE that does not exist, hash updated",
+          _forge_json("program.json", lambda p: p["layers"][0]["pes"].__setitem__(0, 9999)),
+          "program.json: field 'layers[0].pes' must list distinct PE ids", _file("program.json"), command="simulate")
+_dep_case("dep-pe-off-mesh", "a PE placed off the hardware's mesh, hash updated",
+          _forge_json("pe/0000/config.json", lambda c: c.__setitem__("xy", [99, 0])),
+          "config.json: field 'xy' must be [x, y] on the 6x7 mesh", _file("pe/0000/config.json"), command="simulate")
+_dep_case("dep-npy-terabyte", "a .npy header claiming 1 TiB of words, hash updated",
+          lambda ws, d: forge(ws, d, "pe/0000/weight.npy", _terabyte_npy()),
+          "pe/0000/weight.npy holds int16 [1099511627776]", _file("pe/0000/weight.npy"), command="simulate")
+_dep_case("dep-layer-unknown-dims", "a layer whose shape has two unknown (-1) dimensions, hash updated",
+          _forge_json("program.json", lambda p: p["layers"][0].__setitem__("features", [-1, -1])),
+          "program.json: field 'layers[0].features' must list positive sizes", _file("program.json"),
+          command="simulate")
+_dep_case("dep-pe-bad-input-map", "a PE input map with a key that is not a number, hash updated",
+          _forge_json("pe/0000/config.json", lambda c: c.__setitem__("input_map", {"k": 0})),
+          "a field of the deployment's files is malformed", _same, command="simulate")
+_dep_case("dep-manifest-deep", "a manifest.json nested 100,000 deep",
+          lambda ws, d: ws.write(Path(d) / "manifest.json", '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+          "manifest.json nests deeper than any deployment file does", _file("manifest.json"))
+
+
+@case("limit-trace-huge-int", "limits")
+def _limit_trace_huge_int(ws: Workspace, folder: Path) -> BadInput:
+    path = _trace(ws, folder / "t.csv", "0,0,99999999999999999999999999999\n")
+    return _entry("limit-trace-huge-int", "limits", "a trace node id too large for any mesh", ["noc", "replay", path],
+                  "dst must be an integer, got '99999999999999999999999999999' (ASCII digits, at most 2**62)",
+                  f"{path}:2")
+
+
+@case("limit-trace-unicode", "limits")
+def _limit_trace_unicode(ws: Workspace, folder: Path) -> BadInput:
+    path = _trace(ws, folder / "t.csv", "0,0,\u0663\n")
+    return _entry("limit-trace-unicode", "limits", "a trace with an Arabic-Indic digit (int() would read it as 3)",
+                  ["noc", "replay", path], "dst must be an integer, got '\u0663'", f"{path}:2")
+
+
+@case("limit-trace-fifo", "limits")
+def _limit_trace_fifo(ws: Workspace, folder: Path) -> BadInput:
+    path = _fifo(ws, folder / "t.csv")
+    return _entry("limit-trace-fifo", "limits", "a FIFO given as the trace", ["noc", "replay", path],
+                  "the trace file is a FIFO (named pipe), not a regular file", path)
+
+
+@case("limit-noc-mesh", "limits")
+def _limit_noc_mesh(ws: Workspace, folder: Path) -> BadInput:
+    return _entry("limit-noc-mesh", "limits", "noc replay on a 1024 x 1024 mesh (terabytes of routing arrays)",
+                  ["noc", "replay", _trace(ws, folder / "t.csv"), "--mesh", "1024x1024"],
+                  "a 1024x1024 mesh has more than the 4096 routers the network model replays", "--mesh")
+
+
+@case("limit-sweep-grid", "limits")
+def _limit_sweep_grid(ws: Workspace, folder: Path) -> BadInput:
+    grid = ws.write(folder / "grid.toml", "[grid]\nneurons = [" + ", ".join(str(k) for k in range(1, 401))
+                    + "]\nweights = [" + ", ".join(str(k) for k in range(64, 464)) + "]\n")
+    return _entry("limit-sweep-grid", "limits", "a sweep grid of 160,000 points",
+                  ["sweep", ws.deployment, "--hw-grid", grid, "--dataset", "digits", "-o", str(folder / "out")],
+                  "the grid has 160000 points, more than the 100000 a sweep runs", grid)
+
+
 if __name__ == "__main__":
     main()

@@ -357,37 +357,48 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- run flow
 def prepare_run(args: argparse.Namespace, default_output: str | None = None) -> Path | None:
     """Start of a trainer's ``run``, before any work: check ``--device``; apply ``--threads``; choose the output
-    (``-o``, else ``default_output``, announced on stderr) and check it and the history files beside it
-    (:func:`snnc.trainers.history.check_history_paths`, same ``--force`` rule), and that it is neither the
-    ``--resume`` nor the ``--checkpoint`` file.
+    (``-o``, else ``default_output``, announced on stderr) and claim it (:func:`snnc.io.claim_output`: not over
+    the ``--resume`` or ``--checkpoint`` file, not through a symlink, not over a file without ``--force``) with
+    the history files beside it (:func:`snnc.trainers.history.check_history_paths`, same ``--force`` rule); and
+    claim ``--checkpoint`` (saving over the checkpoint a run resumes from is how training continues; anything
+    else needs ``--force``).
 
     Returns:
         The output path (None only without ``-o`` and without a default).
     """
     import sys
 
-    from snnc.io import check_output_path
+    from snnc.io import claim_output
     from snnc.trainers.history import check_history_paths
 
     if getattr(args, "device", None) is not None:
         check_device(args.device)
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+    resume, checkpoint = getattr(args, "resume", None), getattr(args, "checkpoint", None)
     output = args.output
     if not output and default_output:
         output = default_output
         print(f"no -o given: the model will be written to {output} (with its history beside it; -o FILE chooses)",
               file=sys.stderr)
-    if not output:
-        return None
-    others = tuple(p for p in (getattr(args, "resume", None), getattr(args, "checkpoint", None)) if p)
-    out = check_output_path(output, inputs=others, force=args.force)
-    for other in others:
-        if Path(other).resolve() == out.resolve():
-            raise TrainerError("the model output is the checkpoint file", where=str(out),
-                               hint="give -o and --checkpoint/--resume different files")
-    check_history_paths(out, force=args.force)
+    out = None
+    if output:
+        for other in (resume, checkpoint):
+            if other is not None and Path(other).resolve() == Path(output).resolve():
+                raise TrainerError("the model output is the checkpoint file", where=str(output),
+                                   hint="give -o and --checkpoint/--resume different files")
+        out = claim_output(output, inputs=(resume, checkpoint), force=args.force, option="-o")
+        check_history_paths(out, force=args.force)
+    if checkpoint is not None and not (resume is not None and _same_file(checkpoint, resume)):
+        claim_output(checkpoint, inputs=(output,), force=args.force, option="--checkpoint")
     return out
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def default_output_name(algorithm: str, dataset: str, arch: str) -> str:

@@ -190,6 +190,13 @@ MAX_WORDS, MAX_SIDE, MAX_CYCLES, MAX_FIELD_BITS = 1 << 24, 1024, 1 << 20, 32
 _words = _bounded(1, MAX_WORDS)
 _side = _bounded(1, MAX_SIDE)
 _cycles = _bounded(0, MAX_CYCLES)
+#: energies (pJ, uW) and the clock are bounded too, so derived energies, powers and times stay finite
+_energy = _bounded(0, 10**9)
+_clock_range = _bounded(1, 10**12)
+
+
+def _clock(v: float) -> str | None:
+    return _positive(v) or _clock_range(v)
 
 
 def _one_of(choices: tuple[str, ...]) -> Check:
@@ -204,8 +211,8 @@ def _sram_schema(what: str) -> dict[str, tuple[str, Check | None, str]]:
     return {
         "words": ("int", _words, f"words in the {what} SRAM"),
         "bits": ("int", _between(2, 32), f"bits per word of the {what} SRAM"),
-        "read_pj": ("float", _nonneg, "energy of reading one word, pJ"),
-        "write_pj": ("float", _nonneg, "energy of writing one word, pJ"),
+        "read_pj": ("float", _energy, "energy of reading one word, pJ"),
+        "write_pj": ("float", _energy, "energy of writing one word, pJ"),
     }
 
 
@@ -214,7 +221,7 @@ SCHEMA: dict[str, dict[str, tuple[str, Check | None, str]]] = {
     "chip": {
         "name": ("str", None, "a name for reports"),
         "technology_nm": ("int", _pos_int, "process node, nm (documentation only)"),
-        "clock_hz": ("float", _positive, "core and NoC clock, Hz"),
+        "clock_hz": ("float", _clock, "core and NoC clock, Hz"),
     },
     "mesh": {
         "cols": ("int", _side, "PEs along x (columns)"),
@@ -242,18 +249,18 @@ SCHEMA: dict[str, dict[str, tuple[str, Check | None, str]]] = {
         "step_bits": ("int", _bounded(0, MAX_FIELD_BITS), "width of the packet's time-step field (T <= 2**step_bits)"),
     },
     "energy": {
-        "add_pj": ("float", _nonneg, "one saturating add, pJ"),
-        "router_hop_pj": ("float", _nonneg, "one flit through one router, pJ"),
-        "link_hop_pj": ("float", _nonneg, "one flit over one link, pJ"),
-        "injection_pj": ("float", _nonneg, "one packet injected by a core or the host interface, pJ"),
-        "leakage_uw_per_pe": ("float", _nonneg, "static power of one PE, microwatts"),
+        "add_pj": ("float", _energy, "one saturating add, pJ"),
+        "router_hop_pj": ("float", _energy, "one flit through one router, pJ"),
+        "link_hop_pj": ("float", _energy, "one flit over one link, pJ"),
+        "injection_pj": ("float", _energy, "one packet injected by a core or the host interface, pJ"),
+        "leakage_uw_per_pe": ("float", _energy, "static power of one PE, microwatts"),
     },
     "leak": {
         "beta_frac_bits": ("int", _between(1, 16), "fraction bits of the fixed-point beta (beta_q ~ beta * 2**f)"),
         "alpha_frac_bits": ("int", _between(1, 16), "fraction bits of the fixed-point alpha (synaptic-current decay)"),
         "rounding": ("str", _one_of(LEAK_ROUNDINGS), "rounding of the decay product: floor or nearest"),
         "sweep_cycles_per_neuron": ("int", _cycles, "core cycles the decay adds per neuron per step"),
-        "multiply_pj": ("float", _nonneg, "one fixed-point multiply of a state word by beta or alpha, pJ"),
+        "multiply_pj": ("float", _energy, "one fixed-point multiply of a state word by beta or alpha, pJ"),
     },
 }
 #: sections a file may leave out (then the option is absent: the paper's chip has no leak).

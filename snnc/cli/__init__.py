@@ -91,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except SnncError as err:
-        print(f"snnc: error: {err.format()}", file=sys.stderr)
+        from snnc.io import sanitize_text
+
+        print(f"snnc: error: {sanitize_text(err.format())}", file=sys.stderr)  # names from files: no raw escapes
         return err.exit_code
     except KeyboardInterrupt:
         print("snnc: interrupted", file=sys.stderr)
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if args.debug or os.environ.get("SNNC_DEBUG"):
             raise
-        print(f"snnc: internal error: {type(err).__name__}: {err}\n"
+        from snnc.io import sanitize
+
+        print(f"snnc: internal error: {type(err).__name__}: {sanitize(err)}\n"
               "  hint: this is a bug in snnc; rerun with --debug and report the traceback", file=sys.stderr)
         return EXIT_INTERNAL

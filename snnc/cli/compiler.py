@@ -27,10 +27,10 @@ def add_ir_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_ir(args: argparse.Namespace) -> int:
     from snnc.api import load_model
-    from snnc.io import check_output_path, write_atomic
+    from snnc.io import claim_output, write_atomic
     from snnc.ir.printer import print_graph
 
-    out = check_output_path(args.output, inputs=(args.model,), force=args.force) if args.output else None
+    out = claim_output(args.output, inputs=(args.model,), force=args.force, option="-o") if args.output else None
     graph = load_model(args.model)
     result = _run_passes(graph, args)
     text = print_graph(result, elide_weights=args.elide_weights)
@@ -98,7 +98,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     n = len(pred)
     spikes = spikes or {}
     per_layer = ", ".join(f"%{k}: {v / n:.1f}" for k, v in spikes.items())
-    print(f"model     {args.model}  ({_describe(graph)})")
+    from snnc.io import sanitize
+
+    print(f"model     {sanitize(args.model)}  ({sanitize(_describe(graph))})")
     print(f"backend   {backend.name}")
     print(f"dataset   {data.name} {data.split}, {n} images")
     print(f"accuracy  {100 * correct / n:.2f} % ({correct}/{n})")
@@ -136,8 +138,15 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.api import load_model
     from snnc.backends import get_backend
+    from snnc.errors import DeploymentError
+    from snnc.io import check_input, claim_output
 
     backend = get_backend(args.target)
+    if args.hw is not None:
+        check_input(args.hw, what="hardware file", max_bytes=1 << 20)
+    # before any work: never over the model, the hardware file or the dataset, never over foreign files
+    claim_output(args.output, inputs=(args.model, args.hw, args.data_dir), force=args.force, kind="deployment",
+                 option="-o", error=DeploymentError)
     graph = load_model(args.model)
     options: dict[str, object] = {"force": args.force, "model_path": args.model, "print_after": args.print_after,
                                   "print_after_all": args.print_after_all, "elide_weights": args.elide_weights}
@@ -156,7 +165,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     hops = getattr(result, "expected_hops", {})
     if hops:
         bound = getattr(result, "hops_lower_bound", None)
-        print("expected spike hops per image: " + ", ".join(f"{k} {v:.1f}" for k, v in hops.items())
+        from snnc.io import sanitize
+
+        print("expected spike hops per image: " + ", ".join(f"{sanitize(k)} {v:.1f}" for k, v in hops.items())
               + ("" if bound is None else f" (no placement below {bound:.1f})"), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -168,6 +179,7 @@ def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from snnc.backends.yoso import inspect_deployment
+    from snnc.io import sanitize_text
 
-    sys.stdout.write(inspect_deployment(args.dir).rstrip("\n") + "\n")
+    sys.stdout.write(sanitize_text(inspect_deployment(args.dir).rstrip("\n")) + "\n")  # no raw escapes from names
     return EXIT_OK

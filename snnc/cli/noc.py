@@ -9,8 +9,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from snnc.cli._util import bounded_int
 
 if TYPE_CHECKING:
     from snnc.backends.yoso.sim.noc import NocConfig
@@ -39,20 +40,21 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
     p.add_argument("--mesh", default=None, help="COLSxROWS (default: 8x8, or the --hardware file's mesh)")
-    p.add_argument("--router-delay", type=int, default=None, metavar="R",
+    p.add_argument("--router-delay", type=bounded_int(hi=1 << 20), default=None, metavar="R",
                    help=f"router pipeline delay, cycles (default {DEFAULTS['router_delay']})")
-    p.add_argument("--link-delay", type=int, default=None, metavar="L",
+    p.add_argument("--link-delay", type=bounded_int(hi=1 << 20), default=None, metavar="L",
                    help=f"link delay, cycles (default {DEFAULTS['link_delay']})")
-    p.add_argument("--flits", type=int, default=None, metavar="F",
+    p.add_argument("--flits", type=bounded_int(hi=1 << 20), default=None, metavar="F",
                    help=f"flits per packet (default {DEFAULTS['flits']})")
-    p.add_argument("--fifo-depth", type=int, default=None, metavar="D",
+    p.add_argument("--fifo-depth", type=bounded_int(hi=1 << 20), default=None, metavar="D",
                    help=f"flits per router input FIFO (default {DEFAULTS['fifo_depth']})")
     p.add_argument("--hardware", default=None, metavar="TOML",
                    help="take the mesh and network defaults from a YOSO hardware file (flags still override)")
-    p.add_argument("--watchdog", type=int, default=10_000, metavar="K",
+    p.add_argument("--watchdog", type=bounded_int(1, 1 << 40), default=10_000, metavar="K",
                    help="report a deadlock after K cycles without any flit moving (default 10000)")
     p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
 
 
 def config_from_args(args: argparse.Namespace) -> NocConfig:
@@ -66,16 +68,22 @@ def config_from_args(args: argparse.Namespace) -> NocConfig:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Run ``snnc noc replay`` from parsed arguments; prints the report, returns the exit code."""
-    from snnc.backends.yoso.drivers.trace import TraceError, replay_trace
+    from snnc.backends.yoso.drivers.trace import MAX_TRACE_BYTES, TraceError, replay_trace
+    from snnc.io import check_input, claim_output, parse_int, write_atomic
 
-    if args.links != "all" and not (args.links.isdigit()):
-        raise TraceError(f"--links takes a number or 'all', got {args.links!r}", where="--links")
+    links = None if args.links == "all" else parse_int(args.links, what="--links", lo=0, hi=1 << 30,
+                                                        error=TraceError)
+    check_input(args.trace, what="trace file", max_bytes=MAX_TRACE_BYTES, error=TraceError)
+    if args.hardware is not None:
+        check_input(args.hardware, what="hardware file", max_bytes=1 << 20, error=TraceError)
+    json_out = claim_output(args.json, inputs=(args.trace, args.hardware), force=args.force,
+                            option="--json", error=TraceError) if args.json else None
     config = config_from_args(args)
     stats = replay_trace(args.trace, config=config)
-    print(stats.format(None if args.links == "all" else int(args.links)))
-    if args.json:
-        Path(args.json).write_text(json.dumps(stats.to_json(), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}", file=sys.stderr)
+    print(stats.format(links))
+    if json_out is not None:
+        write_atomic(json_out, json.dumps(stats.to_json(), indent=1) + "\n")
+        print(f"wrote {json_out}", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from snnc.cli._util import positive_int
+from snnc.cli._util import bounded_float, bounded_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "processes on loopback); same results")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="Dask scheduler: 'local' or tcp://HOST:PORT of a running 'dask scheduler' (implies --dask)")
-    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
+    p.add_argument("--scheduler-timeout", type=bounded_float(0.001, 86_400.0), default=None, metavar="S",
                    help="seconds to wait for the Dask scheduler and its first worker (default 10)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write PNG plots here: mesh heatmap of link and PE activity, spike raster of one "
@@ -36,9 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raster-image", type=int, default=0, metavar="K",
                    help="which image the --plots spike raster shows (default 0, the first)")
     p.add_argument("--json", default=None, metavar="FILE", help="write every per-image record and the summary as JSON")
-    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
-    p.add_argument("--show", type=int, default=10, metavar="N", help="print the first N images (default 10; 0: none)")
-    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
+    p.add_argument("--force", action="store_true", help="overwrite the --json file and --plots files if they exist")
+    p.add_argument("--show", type=bounded_int(0, 1 << 31), default=10, metavar="N",
+                   help="print the first N images (default 10; 0: none)")
+    p.add_argument("--barrier-cycles", type=bounded_int(0, 1 << 31), default=None, metavar="B",
                    help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -46,13 +47,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``snnc simulate``: load the dataset, simulate, print the report; returns the exit code."""
+    from snnc.backends.yoso.drivers.plots import PLOT_FILES
     from snnc.backends.yoso.drivers.simulate import get_chip, simulate_deployment
     from snnc.datasets import load_dataset
     from snnc.errors import SnncError
-    from snnc.io import check_output_path, write_atomic
+    from snnc.io import claim_files, claim_output, first_non_finite, sanitize_text, write_atomic
 
-    # refuse a bad --json path before minutes of simulation, not after
-    json_out = check_output_path(args.json, force=args.force) if args.json else None
+    # refuse a bad --json / --plots path before minutes of simulation, not after (snnc.io: never over an input)
+    inputs = (args.dir, args.data_dir)
+    json_out = claim_output(args.json, inputs=inputs, force=args.force, option="--json") if args.json else None
+    if args.plots:
+        claim_files(args.plots, PLOT_FILES, inputs=inputs, force=args.force, option="--plots")
     chip = get_chip(args.dir, args.barrier_cycles)
     features = tuple(chip.host.graph.inputs[0].type.features)
     n_out = chip.host.graph.outputs[0].type.size
@@ -70,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
                                  barrier_cycles=args.barrier_cycles, scheduler=scheduler,
                                  scheduler_timeout=args.scheduler_timeout)
-    print(result.format(show=max(0, args.show)), flush=True)
+    bad = first_non_finite(result.summary())  # a figure derived from absurd hardware values is not printed
+    if bad:
+        raise SnncError(f"the simulated {bad[0]} is {bad[1]}, not a finite number", where=args.dir,
+                        hint="check the clock and energy values of the deployment's hardware.toml")
+    print(sanitize_text(result.format(show=max(0, args.show))), flush=True)
     if json_out is not None:
         write_atomic(json_out, json.dumps(result.to_json(), indent=1) + "\n")
         print(f"wrote {json_out}", file=sys.stderr)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from snnc.cli._util import positive_int
+from snnc.cli._util import bounded_float, bounded_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,13 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="serial (this process), local (a Dask cluster of --workers processes on loopback; "
                         "default) or tcp://HOST:PORT of a running 'dask scheduler'")
     p.add_argument("--workers", type=positive_int, default=2, help="workers of the local Dask cluster (default 2)")
-    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="S",
+    p.add_argument("--scheduler-timeout", type=bounded_float(0.001, 86_400.0), default=None, metavar="S",
                    help="seconds to wait for the Dask scheduler and its first worker (default 10)")
     p.add_argument("--placer", default=None, choices=["traffic", "snake", "row-major"],
                    help="PE placement at every point (default: the deployment's)")
     p.add_argument("--region", default="auto", choices=["auto", "hw"],
                    help="placement region: auto (smallest near-square grid, default) or hw (the whole mesh)")
-    p.add_argument("--barrier-cycles", type=int, default=None, metavar="B",
+    p.add_argument("--barrier-cycles", type=bounded_int(0, 1 << 31), default=None, metavar="B",
                    help="step barrier of every point (default: derived from each point's mesh)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="write sweep.csv and pareto.png here")
     p.add_argument("--force", action="store_true", help="overwrite sweep.csv and pareto.png in an existing OUTDIR")
@@ -47,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from snnc.backends.yoso.drivers.sweep import _graph, load_grid, sweep_deployment, write_pareto_plot
     from snnc.datasets import load_dataset
     from snnc.errors import SnncError
-    from snnc.io import write_atomic
+    from snnc.io import claim_files, write_atomic
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise SnncError("output path exists and is not a directory", where=str(out), hint="give a directory")
+    # never over an input, through a symlink, inside a deployment, or over sweep.csv / pareto.png without --force
+    claim_files(out, ("sweep.csv", "pareto.png"), inputs=(args.dir, args.hw_grid, args.data_dir), force=args.force,
+                option="-o")
     if out.exists() and any(out.iterdir()) and not args.force:
         raise SnncError("output directory already exists and is not empty", where=str(out),
                         hint="choose another directory, or pass --force to overwrite sweep.csv and pareto.png")

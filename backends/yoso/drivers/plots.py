@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from snnc.io import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -225,6 +228,10 @@ def latency_histogram(result: SimResult) -> Figure:
     return fig
 
 
+#: The files :func:`write_plots` may write into its folder (checked with :func:`snnc.io.claim_files` first).
+PLOT_FILES = ("mesh_activity.png", "latency_histogram.png", "spike_raster.png")
+
+
 def write_plots(result: SimResult, out_dir: str | os.PathLike[str], raster: SimResult | None = None,
                 raster_image: int | None = None) -> list[Path]:
     """Write the three PNGs into ``out_dir`` (created); returns their paths.
@@ -251,7 +258,9 @@ def write_plots(result: SimResult, out_dir: str | os.PathLike[str], raster: SimR
         figures.append(("spike_raster.png", spike_raster(source.spikes, title, sample=k, values=values)))
     for name, fig in figures:
         path = out / name
-        fig.savefig(path, dpi=110)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=110, format="png")
         plt.close(fig)
+        write_atomic(path, buffer.getvalue())  # a full disk leaves no partial PNG; a symlink is replaced, not followed
         paths.append(path)
     return paths

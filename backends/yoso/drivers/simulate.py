@@ -279,13 +279,13 @@ def _chip_key(path: str | os.PathLike[str], barrier_cycles: int | None,
 def get_chip(path: str | os.PathLike[str], barrier_cycles: int | None = None,
              eject_depth: int | None = None) -> Chip:
     """The :class:`Chip` of a deployment directory (loaded and verified once per process and deployment)."""
-    from snnc.backends.yoso.deploy import load_deployment
+    from snnc.backends.yoso.deploy import chip_from, load_deployment
     from snnc.backends.yoso.sim.chip import Chip
 
     key = _chip_key(path, barrier_cycles, eject_depth)
     chip = _CHIPS.get(key)
     if chip is None:
-        chip = Chip(load_deployment(path), barrier_cycles=barrier_cycles, eject_depth=eject_depth)
+        chip = chip_from(Chip, load_deployment(path), barrier_cycles=barrier_cycles, eject_depth=eject_depth)
         if key[1]:
             _CHIPS[key] = chip
     return chip

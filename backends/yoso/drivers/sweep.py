@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from snnc.errors import SnncError
+from snnc.io import write_atomic
 
 
 class GridError(SnncError):
@@ -56,6 +57,8 @@ FOLLOWERS = {("pe", "neurons"): (("sram.potential", "words"), ("sram.acc_weight"
              ("pe", "weights"): (("sram.weight", "words"),)}
 #: the CSV columns before the swept keys that have no column of their own, and after them.
 BASE_COLUMNS = ("point", "mesh", "neurons", "weights", "clock_hz")
+#: The most points one sweep runs (the grid's lists multiply; a larger grid is refused before any work).
+MAX_POINTS = 100_000
 RESULT_COLUMNS = ("status", "pes", "region", "images", "accuracy", "latency_cycles", "latency_ms",
                   "latency_ms_p99", "energy_uj", "power_mw", "hops", "pareto", "error")
 
@@ -112,11 +115,14 @@ def load_grid(path: str | os.PathLike[str]) -> Grid:
     """
     import tomllib
 
+    from snnc.io import read_input
+
     source = str(path)
+    data = read_input(path, what="grid file", max_bytes=1 << 20, error=GridError)  # no FIFO, no device
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise GridError(f"cannot read the grid file: {err.strerror}", where=source) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise GridError(f"cannot read the grid file: not UTF-8 ({err.reason})", where=source) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -171,6 +177,10 @@ def parse_grid(raw: dict[str, Any], source: str = "<grid>") -> Grid:
             raise GridError(f"unknown grid key {name!r}", where=f"{source}: [grid]",
                             hint="shorthands: mesh, " + ", ".join(SHORTHANDS) + "; any other hardware key as "
                                  "[grid.<section>] key = [values] (e.g. [grid.noc] fifo_depth = [2, 4])")
+    points = math.prod(len(a.values) for a in axes)
+    if points > MAX_POINTS:
+        raise GridError(f"the grid has {points} points, more than the {MAX_POINTS} a sweep runs", where=source,
+                        hint="sweep fewer values per key, or split the grid into several sweeps")
     return Grid(source, tuple(axes))
 
 
@@ -551,9 +561,10 @@ def write_pareto_plot(result: SweepResult, path: str | os.PathLike[str]) -> Path
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    write_atomic(out, buffer.getvalue())  # a full disk leaves no partial PNG; a symlink is replaced, not followed
     return out
 
 

@@ -50,7 +50,7 @@ def parse_mesh(text: str | Sequence[int]) -> tuple[int, int]:
     """``"8x8"`` (cols x rows) or ``(8, 8)`` -> ``(cols, rows)``."""
     if isinstance(text, str):
         parts = text.lower().replace(" ", "").split("x")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) < 10 for p in parts):
             raise TraceError(f"mesh must be COLSxROWS like 8x8, got {text!r}", where="--mesh")
         cols, rows = int(parts[0]), int(parts[1])
     else:
@@ -60,6 +60,14 @@ def parse_mesh(text: str | Sequence[int]) -> tuple[int, int]:
     if cols < 1 or rows < 1:
         raise TraceError(f"mesh needs at least 1x1 routers, got {cols}x{rows}", where="--mesh")
     return cols, rows
+
+
+#: The largest trace file read (1 GiB of CSV, some 60 million packets).
+MAX_TRACE_BYTES = 1 << 30
+#: The largest mesh replayed (the routing arrays grow with the square of the node count).
+MAX_NOC_NODES = 64 * 64
+#: The largest cycle or node id a trace row may hold (they are int64 in the network model).
+MAX_TRACE_VALUE = 1 << 62
 
 
 def read_trace(path: str | os.PathLike[str], nodes: int | None = None) -> np.ndarray:
@@ -72,12 +80,13 @@ def read_trace(path: str | os.PathLike[str], nodes: int | None = None) -> np.nda
     Raises:
         TraceError: the file is missing, or a row is malformed (``file:line`` and what is wrong).
     """
+    from snnc.io import read_input
+
     p = Path(path)
+    data = read_input(p, what="trace file", max_bytes=MAX_TRACE_BYTES, error=TraceError)  # no FIFO, no device
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceError("trace file not found", where=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise TraceError(f"cannot read the trace: {err}", where=str(p)) from None
     return parse_trace(text, source=str(p), nodes=nodes)
 
@@ -115,9 +124,13 @@ def _parse_plain(text: str, nodes: int | None) -> np.ndarray | None:
     if not lines:
         return None
     body = ",".join(lines)
-    if not body.replace(",", "").isdigit() or body.count(",") != 3 * len(lines) - 1:
+    digits = body.replace(",", "")
+    if not (digits.isascii() and digits.isdigit()) or body.count(",") != 3 * len(lines) - 1:
         return None  # signs, spaces, comments, blank lines, other field counts: the careful path
-    arr = np.array(body.split(","), dtype=np.int64).reshape(-1, 3)
+    fields = body.split(",")
+    if max(map(len, fields)) > 18 or min(map(len, fields)) == 0:
+        return None  # an empty field, or a value int64 may not hold: the careful path names it
+    arr = np.array(fields, dtype=np.int64).reshape(-1, 3)
     if any(line.count(",") != 2 for line in lines):
         return None
     if nodes is not None and (arr[:, 1:] >= nodes).any():
@@ -129,12 +142,15 @@ def _row(fields: list[str], where: str, nodes: int | None) -> tuple[int, int, in
     if len(fields) != 3:
         raise TraceError(f"expected 3 fields cycle,src,dst, got {len(fields)}", where=where,
                          hint="a header line, if any, must be exactly 'cycle,src,dst'")
+    from snnc.io import parse_int, sanitize
+
     values = []
     for name, f in zip(HEADER, fields, strict=True):
-        try:
-            values.append(int(f))
-        except ValueError:
-            raise TraceError(f"{name} must be an integer, got {f!r}", where=where) from None
+        try:  # ASCII digits only (int() takes Unicode digits and '_'), and a value the network model can hold
+            values.append(parse_int(f, what=where, lo=-MAX_TRACE_VALUE, hi=MAX_TRACE_VALUE, error=TraceError))
+        except TraceError:
+            raise TraceError(f"{name} must be an integer, got {sanitize(f)[:40]!r} (ASCII digits, at most 2**62)",
+                             where=where) from None
     _check_row(values[0], values[1], values[2], where, nodes)
     return values[0], values[1], values[2]
 
@@ -394,4 +410,8 @@ def noc_config(*, hardware: str | os.PathLike[str] | None = None, mesh: str | Se
         values["cols"], values["rows"] = parse_mesh(mesh)
     given = dict(router_delay=router_delay, link_delay=link_delay, flits=flits, fifo_depth=fifo_depth)
     values.update({k: v for k, v in given.items() if v is not None})
+    if values["cols"] * values["rows"] > MAX_NOC_NODES:
+        raise TraceError(f"a {values['cols']}x{values['rows']} mesh has more than the {MAX_NOC_NODES} routers the "
+                         "network model replays", where="--hardware" if mesh is None else "--mesh",
+                         hint="replay on a smaller mesh (64x64 takes ~1 GB and ~15 s to set up)")
     return NocConfig(**values, watchdog_cycles=watchdog)
