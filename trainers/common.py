@@ -383,10 +383,6 @@ def prepare_run(args: argparse.Namespace, default_output: str | None = None) -> 
               file=sys.stderr)
     out = None
     if output:
-        for other in (resume, checkpoint):
-            if other is not None and Path(other).resolve() == Path(output).resolve():
-                raise TrainerError("the model output is the checkpoint file", where=str(output),
-                                   hint="give -o and --checkpoint/--resume different files")
         out = claim_output(output, inputs=(resume, checkpoint), force=args.force, option="-o")
         check_history_paths(out, force=args.force)
     if checkpoint is not None and not (resume is not None and _same_file(checkpoint, resume)):
