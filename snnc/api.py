@@ -91,7 +91,7 @@ def run(model: str | os.PathLike[str] | Graph, x: np.ndarray, *, backend: str = 
 
 def compile(model: str | os.PathLike[str] | Graph, out_dir: str | os.PathLike[str], *,  # noqa: A001
             hardware: str | os.PathLike[str] | None = None, force: bool = False, sample_x: np.ndarray | None = None,
-            placer: str = "traffic", mesh: str = "auto", bits: int | None = None) -> CompileResult:
+            placer: str = "traffic", region: str = "auto", bits: int | None = None) -> CompileResult:
     """Compile a model (path or graph) for YOSO into the deployment directory ``out_dir``.
 
     Args:
@@ -100,7 +100,8 @@ def compile(model: str | os.PathLike[str] | Graph, out_dir: str | os.PathLike[st
         hardware: the hardware file (None: the shipped ``yoso-6x7.toml``).
         force: replace an existing deployment there.
         sample_x: sample inputs whose spike statistics drive the placer (reshaped as in :func:`run`).
-        placer, mesh, bits: as ``snnc compile --placer/--mesh/--bits``.
+        placer, region, bits: as ``snnc compile --placer/--region/--bits`` (the placement region: ``auto``, ``hw``
+            or ``CxR``).
 
     Returns:
         the :class:`~snnc.backends.yoso.compile.CompileResult` (``.out_dir`` is what :func:`simulate` takes).
@@ -110,7 +111,7 @@ def compile(model: str | os.PathLike[str] | Graph, out_dir: str | os.PathLike[st
     graph = load_model(model)
     sample = None if sample_x is None else _fit_inputs(graph, sample_x)
     model_path = None if hasattr(model, "ops") else model
-    return compile_yoso(graph, out_dir, hw_path=hardware, force=force, sample_x=sample, placer=placer, mesh=mesh,
+    return compile_yoso(graph, out_dir, hw_path=hardware, force=force, sample_x=sample, placer=placer, mesh=region,
                         bits=bits, model_path=model_path)
 
 

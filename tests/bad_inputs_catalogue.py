@@ -864,8 +864,8 @@ def _limit_leaky_layer(ws: Workspace, folder: Path) -> BadInput:
 
 @case("limit-mesh-option", "limits")
 def _limit_mesh_option(ws: Workspace, folder: Path) -> BadInput:
-    return _entry("limit-mesh-option", "limits", "--mesh 1x1: a placement region too small for the model",
-                  ["compile", ws.digits_onnx, "--mesh", "1x1", "-o", str(folder / "out")],
+    return _entry("limit-mesh-option", "limits", "--region 1x1: a placement region too small for the model",
+                  ["compile", ws.digits_onnx, "--region", "1x1", "-o", str(folder / "out")],
                   "the model needs 2 PEs but the region 1 x 1 holds 1, 1 too few", "mesh 6 x 7")
 
 

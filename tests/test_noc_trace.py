@@ -132,7 +132,7 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     # defaults from the hardware file: its 6x7 mesh; node 40 is off a 4x4 mesh but on 6x7
     g = tmp_path / "g.csv"
     g.write_text("0,0,40\n")
-    assert main([str(g), "--hardware", str(Path(__file__).parents[1] / "backends/yoso/yoso-6x7.toml")]) == 0
+    assert main([str(g), "--hw", str(Path(__file__).parents[1] / "backends/yoso/yoso-6x7.toml")]) == 0
     assert "6x7 mesh, R=2 L=1 F=1 D=4" in capsys.readouterr().out
     assert main([str(g), "--mesh", "4x4"]) == 1
     assert "g.csv:1: dst node 40 is not on the mesh" in capsys.readouterr().err

@@ -116,7 +116,7 @@ def test_noc_replay_json_never_writes_over_its_trace(ws: Workspace, monkeypatch:
 
 
 TRAIN = ("train", "stdbp", "--dataset", "digits", "--arch", "64-10", "-T", "8", "--epochs", "1",
-         "--train-limit", "64", "--test-limit", "16", "--no-reference-eval", "--quiet")
+         "--train-limit", "64", "--test-limit", "16", "--no-reference-eval", "--no-progress")
 
 
 @pytest.mark.parametrize("case", ["checkpoint-exists", "checkpoint-is-output", "output-is-resume"])
@@ -225,7 +225,7 @@ def test_fifos_and_devices_are_refused_by_type_without_reading(ws: Workspace) ->
         "hardware": ["compile", ws.digits_onnx, "-o", "special/dep", "--hw", "special/pipe"],
         "hardware-device": ["compile", ws.digits_onnx, "-o", "special/dep", "--hw", "/dev/zero"],
         "trace": ["noc", "replay", "special/pipe"], "trace-device": ["noc", "replay", "/dev/zero"],
-        "noc-hardware": ["noc", "replay", trace(ws, "special/t.csv"), "--hardware", "special/pipe"],
+        "noc-hardware": ["noc", "replay", trace(ws, "special/t.csv"), "--hw", "special/pipe"],
         "dataset": ["run", ws.mnist_onnx, "--dataset", "mnist", "--data-dir", "special/mnist"],
         "grid": ["sweep", ws.deployment, "--hw-grid", "special/pipe", "--dataset", "digits", "-o", "special/sw"],
         "nir": ["nir", "import", "special/pipe"],

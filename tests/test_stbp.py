@@ -339,7 +339,7 @@ def test_cli_switches_resolve_over_baseline() -> None:
 def test_cli_run_writes_model_with_metadata(tmp_path, capsys) -> None:
     out = tmp_path / "m.onnx"
     args = _parse(["--dataset", "digits", "--arch", "8x8-4C3-AP2-10", "--epochs", "2", "--train-limit", "200",
-                   "--test-limit", "60", "--quiet", "--decoder", "last", "--reset", "zero", "-o", str(out),
+                   "--test-limit", "60", "--no-progress", "--decoder", "last", "--reset", "zero", "-o", str(out),
                    "--checkpoint", str(tmp_path / "ck.pt")])
     assert run(args) == 0
     text = capsys.readouterr().out

@@ -257,7 +257,7 @@ def test_cli_leaky_options_resolve() -> None:
 def test_cli_run_writes_leaky_model_whose_metadata_reproduces_the_options(tmp_path, capsys) -> None:
     out = tmp_path / "lif.onnx"
     args = _parse(["--dataset", "digits", "--arch", "64-16-10", "--epochs", "2", "--train-limit", "200",
-                   "--test-limit", "60", "--quiet", "--neuron", "lif", "--beta", "0.875", "--train-beta",
+                   "--test-limit", "60", "--no-progress", "--neuron", "lif", "--beta", "0.875", "--train-beta",
                    "--recurrent", "--readout", "li", "--decoder", "last", "--reset", "zero", "--fixed-threshold",
                    "--loss", "ce", "--lr", "0.01", "-o", str(out)])
     assert run(args) == 0

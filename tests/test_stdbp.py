@@ -283,7 +283,7 @@ def test_alive_penalty_pushes_only_silent_target_outputs() -> None:
 def _args(tmp_path, *extra: str) -> argparse.Namespace:  # noqa: ANN001 - pytest's tmp_path
     p = argparse.ArgumentParser()
     add_arguments(p)
-    return p.parse_args(["--dataset", "digits", "--arch", "64-100-10", "--quiet", *extra])
+    return p.parse_args(["--dataset", "digits", "--arch", "64-100-10", "--no-progress", *extra])
 
 
 def test_cli_training_on_digits_exports_an_accurate_model(tmp_path, capsys) -> None:  # noqa: ANN001

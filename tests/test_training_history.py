@@ -95,7 +95,7 @@ def test_cli_runs_write_history_beside_the_model(tmp_path, capsys, algorithm, ad
     run = importlib.import_module(f"snnc.trainers.{algorithm}").run
     out = tmp_path / f"{algorithm}.onnx"
     argv = ["--dataset", "digits", "--arch", "64-16-10", "--epochs", "2", "--batch-size", "32", "--train-limit",
-            "200", "--test-limit", "60", "--quiet", "--no-reference-eval", *extra, "-o", str(out)]
+            "200", "--test-limit", "60", "--no-progress", "--no-reference-eval", *extra, "-o", str(out)]
     assert run(parse(add, *argv)) == 0
     text = capsys.readouterr().out
     js, png = history_paths(out)

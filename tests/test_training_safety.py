@@ -42,12 +42,12 @@ def test_the_recorded_command_trains_the_same_model(algorithm: str, tmp_path: Pa
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     _, run = TRAINERS[algorithm]
     first = tmp_path / "first.onnx"
-    assert run(_args(algorithm, [*RUNS[algorithm], "--test-limit", "40", "--quiet", "-o", str(first)])) == 0
+    assert run(_args(algorithm, [*RUNS[algorithm], "--test-limit", "40", "--no-progress", "-o", str(first)])) == 0
     meta = {p.key: p.value for p in onnx.load(first).metadata_props}
     words = shlex.split(meta["snn.trainer"])
     assert words[:3] == ["snnc", "train", algorithm] and "--dataset" in words and "--train-limit" in words
     again = tmp_path / "again.onnx"
-    assert run(_args(algorithm, [*words[3:], "--test-limit", "40", "--quiet", "-o", str(again)])) == 0
+    assert run(_args(algorithm, [*words[3:], "--test-limit", "40", "--no-progress", "-o", str(again)])) == 0
     assert _weights(again) == _weights(first)
     capsys.readouterr()
 
@@ -55,7 +55,7 @@ def test_the_recorded_command_trains_the_same_model(algorithm: str, tmp_path: Pa
 def test_no_output_given_means_an_announced_default_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    args = _args("stbp", [*RUNS["stbp"][:8], "--epochs", "1", "--test-limit", "20", "--quiet",
+    args = _args("stbp", [*RUNS["stbp"][:8], "--epochs", "1", "--test-limit", "20", "--no-progress",
                           "--no-reference-eval"])
     assert stbp.run(args) == 0
     err = capsys.readouterr().err
@@ -89,12 +89,12 @@ def test_the_output_cannot_be_the_checkpoint(tmp_path: Path) -> None:
 def test_resume_with_another_arch_names_the_checkpoints_network_first(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     ck = tmp_path / "ck.pt"
-    assert stbp.run(_args("stbp", [*RUNS["stbp"][:10], "--epochs", "1", "--test-limit", "20", "--quiet",
+    assert stbp.run(_args("stbp", [*RUNS["stbp"][:10], "--epochs", "1", "--test-limit", "20", "--no-progress",
                                    "--no-reference-eval", "--checkpoint", str(ck), "-o",
                                    str(tmp_path / "a.onnx")])) == 0
     capsys.readouterr()
     args = _args("stbp", ["--dataset", "digits", "--arch", "64-50-10", "--epochs", "2", "--test-limit", "20",
-                          "--quiet", "--no-reference-eval", "--resume", str(ck), "-o", str(tmp_path / "b.onnx")])
+                          "--no-progress", "--no-reference-eval", "--resume", str(ck), "-o", str(tmp_path / "b.onnx")])
     assert stbp.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("resume: using the checkpoint's arch = 64-20-10 (not 64-50-10)")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -380,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
     exported = None
     if not args.no_reference_eval:
         timer = Timer()
@@ -395,3 +396,8 @@ def run(args: argparse.Namespace) -> int:
                                 "exported_test_accuracy": exported.accuracy if exported else None,
                                 "train_seconds": round(result.train_seconds, 1)})
     return 0
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """``--progress/--no-progress``; by default a bar when stderr is a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "
           f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
     net = result.net
     accuracy = None
     if not args.no_reference_eval:
@@ -344,3 +345,8 @@ def run(args: argparse.Namespace) -> int:
                 "time_steps": cfg.time_steps, "exported_test_accuracy": accuracy,
                 "train_seconds": round(result.train_seconds, 1)})
     return 0
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """``--progress/--no-progress``; by default a bar when stderr is a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)

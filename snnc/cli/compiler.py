@@ -67,6 +67,23 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
     p.add_argument("--batch-size", type=positive_int, default=256, help="images per batch (default: 256)")
+    add_json_arguments(p)
+
+
+def add_json_arguments(p: argparse.ArgumentParser) -> None:
+    """``--json FILE`` (what the command printed, as data) and ``--force`` to replace it: every reporting command."""
+    p.add_argument("--json", default=None, metavar="FILE", help="also write what is printed as JSON to FILE")
+    if not any("--force" in a.option_strings for a in p._actions):
+        p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    import json
+
+    from snnc.io import write_atomic
+
+    if path is not None:
+        write_atomic(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,10 +92,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from snnc.api import load_model
     from snnc.backends import get_backend
     from snnc.datasets import load_dataset
+    from snnc.io import claim_output
 
+    if args.json is not None:
+        claim_output(args.json, inputs=(args.model, args.data_dir), force=args.force, option="--json")
     graph = load_model(args.model)
     backend = get_backend(args.backend)
     data = load_dataset(args.dataset, args.data_dir, split=args.split, limit=args.limit)
+    trained_on = graph.metadata.get("snn.dataset")
+    if trained_on and trained_on != args.dataset:
+        print(f"note: the model was trained on {trained_on} (its snn.dataset), and runs here on {args.dataset}",
+              file=sys.stderr)
     x = data.reshaped(graph.inputs[0].type.features).x
     n_out = graph.outputs[0].type.features[-1]
     if data.num_classes > n_out:
@@ -97,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     correct = int((pred == data.y).sum())
     n = len(pred)
     spikes = spikes or {}
-    per_layer = ", ".join(f"%{k}: {v / n:.1f}" for k, v in spikes.items())
+    per_layer = ", ".join(f"{k}: {v / n:.1f}" for k, v in spikes.items())
     from snnc.io import sanitize
 
     print(f"model     {sanitize(args.model)}  ({sanitize(_describe(graph))})")
@@ -106,6 +130,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"accuracy  {100 * correct / n:.2f} % ({correct}/{n})")
     print(f"spikes    {sum(spikes.values()) / n:.1f} per image ({per_layer})")
     print(f"speed     {n / seconds:.1f} images/s ({seconds:.2f} s)")
+    from snnc import __version__
+
+    _write_json(args.json, {"model": str(args.model), "backend": backend.name, "dataset": data.name,
+                            "split": data.split, "limit": args.limit, "images": n, "correct": correct,
+                            "accuracy_pct": 100 * correct / n,
+                            "spikes_per_image": {k: v / n for k, v in spikes.items()},
+                            "images_per_s": n / seconds, "seconds": seconds, "snnc": __version__,
+                            "trained_on": trained_on})
     return EXIT_OK
 
 
@@ -123,7 +155,7 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hw", default=None, help="hardware description file (default: the shipped yoso-6x7.toml)")
     p.add_argument("--placer", default=None, choices=["traffic", "snake", "row-major"],
                    help="PE placement (default: traffic, which uses spike statistics)")
-    p.add_argument("--mesh", default=None,
+    p.add_argument("--region", default=None, metavar="auto|hw|CxR",
                    help="placement region: auto (smallest near-square grid, the default), hw (the whole mesh) or CxR")
     p.add_argument("--dataset", default=None,
                    help="images whose spike statistics drive the traffic-aware placer (default: one spike per neuron)")
@@ -133,6 +165,7 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
                    help="print the IR to stderr after this pass (repeatable)")
     p.add_argument("--print-after-all", action="store_true", help="print the IR to stderr after every pass")
     p.add_argument("--elide-weights", action="store_true", help="elide weights in the printed IR")
+    add_json_arguments(p)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -147,12 +180,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # before any work: never over the model, the hardware file or the dataset, never over foreign files
     claim_output(args.output, inputs=(args.model, args.hw, args.data_dir), force=args.force, kind="deployment",
                  option="-o", error=DeploymentError)
+    if args.json is not None:  # never inside the deployment it writes
+        from pathlib import Path
+
+        json_path, out_dir = Path(args.json).resolve(), Path(args.output).resolve()
+        if json_path == out_dir or out_dir in json_path.parents:
+            raise DeploymentError("the --json file would be inside the deployment being written", where=args.json,
+                                  hint="write the JSON beside the deployment directory, not in it")
+        claim_output(args.json, inputs=(args.model, args.hw, args.data_dir), force=args.force, option="--json")
     graph = load_model(args.model)
     options: dict[str, object] = {"force": args.force, "model_path": args.model, "print_after": args.print_after,
                                   "print_after_all": args.print_after_all, "elide_weights": args.elide_weights}
-    for key in ("hw", "placer", "mesh"):
+    for key, option in (("hw", "hw_path"), ("placer", "placer"), ("region", "mesh")):
         if getattr(args, key) is not None:
-            options["hw_path" if key == "hw" else key] = getattr(args, key)
+            options[option] = getattr(args, key)
     if args.dataset:
         from snnc.datasets import load_dataset
 
@@ -170,16 +211,29 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print("expected spike hops per image: " + ", ".join(f"{sanitize(k)} {v:.1f}" for k, v in hops.items())
               + ("" if bound is None else f" (no placement below {bound:.1f})"), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
+    _write_json(args.json, {"output": str(args.output), "target": args.target, "model": str(args.model),
+                            "timings": [{"stage": k, "seconds": v} for k, v in timings],
+                            "expected_hops": dict(hops), "hops_lower_bound": getattr(result, "hops_lower_bound", None)})
     return EXIT_OK
 
 
 def add_inspect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="a deployment directory written by 'snnc compile'")
+    add_json_arguments(p)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from snnc.backends.yoso import inspect_deployment
-    from snnc.io import sanitize_text
+    from snnc.io import claim_output, sanitize_text
 
-    sys.stdout.write(sanitize_text(inspect_deployment(args.dir).rstrip("\n")) + "\n")  # no raw escapes from names
+    if args.json is not None:
+        claim_output(args.json, inputs=(args.dir,), force=args.force, option="--json")
+    text = inspect_deployment(args.dir)
+    sys.stdout.write(sanitize_text(text.rstrip("\n")) + "\n")  # no raw escapes from names
+    if args.json is not None:
+        from snnc.backends.yoso import load_deployment
+
+        dep = load_deployment(args.dir)
+        _write_json(args.json, {"deployment": str(dep.path), "verified": True, "manifest": dep.manifest,
+                                "placement": dep.placement, "report": dep.report})
     return EXIT_OK

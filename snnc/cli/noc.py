@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from snnc.backends.yoso.sim.noc import NocConfig
 
 #: First line of the trace module's docstring: the description of ``snnc noc replay``.
-REPLAY_DESCRIPTION = "Trace replay on the mesh network: read a ``cycle,src,dst`` CSV, run it, report latency and load."
+REPLAY_DESCRIPTION = ("Trace replay on the mesh network: read a CSV of 'cycle,src,dst' packets, run it, report "
+                      "latency and load.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +40,8 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     from snnc.backends.yoso.drivers.trace import DEFAULTS
 
     p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
-    p.add_argument("--mesh", default=None, help="COLSxROWS (default: 8x8, or the --hardware file's mesh)")
+    p.add_argument("--mesh", default=None, metavar="COLSxROWS",
+                   help="mesh size (default: 8x8, or the --hw file's mesh)")
     p.add_argument("--router-delay", type=bounded_int(hi=1 << 20), default=None, metavar="R",
                    help=f"router pipeline delay, cycles (default {DEFAULTS['router_delay']})")
     p.add_argument("--link-delay", type=bounded_int(hi=1 << 20), default=None, metavar="L",
@@ -48,7 +50,7 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"flits per packet (default {DEFAULTS['flits']})")
     p.add_argument("--fifo-depth", type=bounded_int(hi=1 << 20), default=None, metavar="D",
                    help=f"flits per router input FIFO (default {DEFAULTS['fifo_depth']})")
-    p.add_argument("--hardware", default=None, metavar="TOML",
+    p.add_argument("--hw", default=None, metavar="TOML",
                    help="take the mesh and network defaults from a YOSO hardware file (flags still override)")
     p.add_argument("--watchdog", type=bounded_int(1, 1 << 40), default=10_000, metavar="K",
                    help="report a deadlock after K cycles without any flit moving (default 10000)")
@@ -58,10 +60,10 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> NocConfig:
-    """The network of the command line: flags over ``--hardware`` over the defaults."""
+    """The network of the command line: flags over ``--hw`` over the defaults."""
     from snnc.backends.yoso.drivers.trace import noc_config
 
-    return noc_config(hardware=args.hardware, mesh=args.mesh, router_delay=args.router_delay,
+    return noc_config(hardware=args.hw, mesh=args.mesh, router_delay=args.router_delay,
                       link_delay=args.link_delay, flits=args.flits, fifo_depth=args.fifo_depth,
                       watchdog=args.watchdog)
 
@@ -74,9 +76,9 @@ def run_replay(args: argparse.Namespace) -> int:
     links = None if args.links == "all" else parse_int(args.links, what="--links", lo=0, hi=1 << 30,
                                                         error=TraceError)
     check_input(args.trace, what="trace file", max_bytes=MAX_TRACE_BYTES, error=TraceError)
-    if args.hardware is not None:
-        check_input(args.hardware, what="hardware file", max_bytes=1 << 20, error=TraceError)
-    json_out = claim_output(args.json, inputs=(args.trace, args.hardware), force=args.force,
+    if args.hw is not None:
+        check_input(args.hw, what="hardware file", max_bytes=1 << 20, error=TraceError)
+    json_out = claim_output(args.json, inputs=(args.trace, args.hw), force=args.force,
                             option="--json", error=TraceError) if args.json else None
     config = config_from_args(args)
     stats = replay_trace(args.trace, config=config)

@@ -38,7 +38,7 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
     g.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up length in epochs (default: 0)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
     g.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
-    g.add_argument("--threads", "--workers", dest="threads", type=int, default=None,
+    g.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     g = p.add_argument_group("files")
@@ -47,7 +47,8 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
     g.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="save the training state here after every epoch (atomically)")
     g.add_argument("--resume", default=None, metavar="FILE", help="continue from this checkpoint")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
 
 
 def add_evaluation_arguments(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
@@ -158,7 +159,16 @@ def _docstring(module: str) -> str | None:
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
     with open(spec.origin, encoding="utf-8") as f:
-        return ast.get_docstring(ast.parse(f.read()), clean=False)
+        doc = ast.get_docstring(ast.parse(f.read()), clean=False)
+    return None if doc is None else plain_text(doc)
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as help text: reST literals and roles (````x````, ``:func:`x```) shown as plain ``x``."""
+    import re
+
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    return re.sub(r"``([^`]+)``", r"\1", doc)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

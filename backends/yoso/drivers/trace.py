@@ -412,6 +412,6 @@ def noc_config(*, hardware: str | os.PathLike[str] | None = None, mesh: str | Se
     values.update({k: v for k, v in given.items() if v is not None})
     if values["cols"] * values["rows"] > MAX_NOC_NODES:
         raise TraceError(f"a {values['cols']}x{values['rows']} mesh has more than the {MAX_NOC_NODES} routers the "
-                         "network model replays", where="--hardware" if mesh is None else "--mesh",
+                         "network model replays", where="--hw" if mesh is None else "--mesh",
                          hint="replay on a smaller mesh (64x64 takes ~1 GB and ~15 s to set up)")
     return NocConfig(**values, watchdog_cycles=watchdog)

@@ -42,7 +42,7 @@ __all__ = ["FORMAT", "SUPPORTED_OPS", "UNITS", "CompileResult", "Program", "Time
            "run_program"]
 
 #: ``snnc compile`` option keys the YOSO target uses and this backend does not, by their CLI flag.
-_YOSO_OPTIONS = {"hw_path": "--hw", "placer": "--placer", "mesh": "--mesh", "sample_x": "--dataset"}
+_YOSO_OPTIONS = {"hw_path": "--hw", "placer": "--placer", "mesh": "--region", "sample_x": "--dataset"}
 
 
 @dataclass
