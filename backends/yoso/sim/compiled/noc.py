@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from snnc.backends.yoso.routing import MeshRoutes
 from snnc.backends.yoso.sim.compiled import noc_kernel as nk
 from snnc.backends.yoso.sim.events import Environment, SimulationError
 from snnc.backends.yoso.sim.noc import MeshNoC, NocConfig
 
 
-def mesh_tables(config: NocConfig) -> MeshNoC:
-    """A :class:`MeshNoC` of ``config`` on a throw-away environment: its port and route tables are the ones the
-    kernel forwards by (one source of truth for the topology)."""
-    return MeshNoC(Environment(), config)
+def mesh_tables(config: NocConfig, routes: MeshRoutes | None = None) -> MeshNoC:
+    """A :class:`MeshNoC` of ``config`` (and ``routes``, default X-Y) on a throw-away environment: its port and
+    route tables are the ones the kernel forwards by (one source of truth for the topology)."""
+    return MeshNoC(Environment(), config, routes=routes)
 
 
 class CompiledNetworkRun:
