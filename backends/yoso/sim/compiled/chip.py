@@ -139,6 +139,13 @@ class CompiledChip:
             ip = nk.PORT_H if k.source is None else src_node * nk.P + nk.PORT_L
             inj_flits[ip] += per * flits
         self.kt = kt
+        # the network's links as MeshNoC.links() lists them (output port order), ejection ports to the PEs left out
+        listed = [(o, a, b) for o, (a, b, _) in zip((o for o, d in enumerate(mesh._down) if d != -2), mesh.links(),
+                                                    strict=True) if b != "eject"]
+        self._link_ports = np.asarray([o for o, _, _ in listed], np.int64)
+        self._link_from = [a for _, a, _ in listed]
+        self._link_to = [b for _, _, b in listed]
+        self._mesh_ports = np.asarray([o for o in range(len(mesh._down)) if o % nk.P < nk.PORT_L], np.int64)
         self.kd_node = np.asarray(kd_node or [0], np.int64)
         self.kd_rid = np.asarray(kd_rid or [0], np.int64)
         self.trees = (tptr, tcnt, np.asarray(tports or [0], np.int64), tmask)
@@ -346,16 +353,17 @@ class CompiledChip:
         pe_counters = [dict(zip(COUNTERS, px[:len(COUNTERS), p].tolist(), strict=True))
                        for p in range(len(chip.pes))]
         totals = dict(zip(COUNTERS, px[:len(COUNTERS), :len(chip.pes)].sum(axis=1).tolist(), strict=True))
-        lf = self.noc.port[self.nk.PLF].tolist()
-        mesh = self.mesh
-        mesh.link_flits = lf
+        lf = self.noc.port[self.nk.PLF]
         host_in = int(res[ck.R_HOSTIN_FLITS])
-        mesh_links = sum(f for o, f in enumerate(lf) if o % 6 < 4)
-        to_host = lf[5] if mesh.host is not None else 0
-        links: list[tuple[int, int | str, int]] = [(a, b, f) for a, b, f in mesh.links() if f and b != "eject"]
+        used = np.flatnonzero(lf[self._link_ports])
+        links: list[tuple[int, int | str, int]] = [
+            (self._link_from[i], self._link_to[i], int(lf[self._link_ports[i]])) for i in used.tolist()]
         if host_in:
             links.append((chip.host_node, 0, host_in))
-        totals.update(router_flits=int(sum(lf)), link_flits=int(mesh_links + to_host + host_in),
+        mesh_links = int(lf[self._mesh_ports].sum())
+        to_host = int(lf[5]) if self.mesh.host is not None else 0
+        lf_total = int(lf.sum())
+        totals.update(router_flits=lf_total, link_flits=int(mesh_links + to_host + host_in),
                       packets_injected=int(res[ck.R_PACKETS]), hops=int(res[ck.R_HOPS]))
         packets = {"spike": int(res[ck.R_SPIKE]), "end_of_step": int(res[ck.R_EOS]),
                    "host_in": int(res[ck.R_HOSTIN]), "host_out": int(res[ck.R_HOSTOUT])}
