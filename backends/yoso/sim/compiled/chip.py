@@ -165,6 +165,7 @@ class CompiledChip:
         self.g[ck.G_NPE] = len(chip.pes)
         self.g[ck.G_NKEYS] = nkeys
         self.g[ck.G_HOST] = chip.host_node
+        self.g[ck.G_QCAP] = min(chip._eject_depth, 4096) + 1
         self.heap_cap = 4 * (self.neurons + len(chip.pes) + self.packets_per_step) + 64
         self._alloc()
 
@@ -257,8 +258,9 @@ class CompiledChip:
         self.step_end = np.zeros(max(self.T, 1), np.int64)
         self.res = np.zeros(ck.NR, np.int64)
         self.hk = np.zeros(self.heap_cap, np.int64)
-        self.hd = np.zeros((5, self.heap_cap), np.int64)
-        self.hs = np.zeros(3, np.int64)
+        self.hd = np.zeros((self.heap_cap, 8), np.int64)
+        self.hs = np.zeros(4, np.int64)
+        self.cq = np.zeros(max(len(chip.pes), 1) * int(self.g[ck.G_QCAP]), np.int64)
         self.ev = np.zeros(5, np.int64)
         del nk
 
@@ -301,10 +303,11 @@ class CompiledChip:
             code = ck.run_image(self.g, self.pt, self.px, self.kt, self.kd_node, self.kd_rid, self.inbase, self.recur,
                                 self.pe_at_node, self.w, self.ops, self.accept, self.npar, self.nst, self.pend,
                                 self.start_pes, self.bias_pes, self.if_pes, hs_ptr, hs_key, hs_j, self.spikes,
-                                self.host_rx, self.step_end, self.res, self.hk, self.hd, self.hs, self.ev,
+                                self.host_rx, self.step_end, self.res, self.hk, self.hd, self.hs, self.ev, self.cq,
                                 self.port0, n.port, n.fifo, n.pk, n.sc, n.wheel, n.waiting, n.route, n.tptr, n.tcnt,
                                 n.tports, n.tmask, n.scratch, n.grants, n.dl)
-            if code in (nk.ERR_PACKETS_FULL, nk.ERR_FIFO_FULL, ck.ERR_HEAP_FULL, ck.ERR_PENDING_FULL):
+            if code in (nk.ERR_PACKETS_FULL, nk.ERR_FIFO_FULL, ck.ERR_HEAP_FULL, ck.ERR_PENDING_FULL,
+                        ck.ERR_CREDITQ_FULL):
                 self._grow(code)
                 continue
             break
@@ -320,6 +323,8 @@ class CompiledChip:
             self.queue_cap = self.queue_cap * 2
         elif code == ck.ERR_HEAP_FULL:
             self.heap_cap *= 2
+        elif code == ck.ERR_CREDITQ_FULL:
+            self.g[ck.G_QCAP] *= 2
         else:
             pt = self.pt
             pt[ck.T_PCAP] *= 2

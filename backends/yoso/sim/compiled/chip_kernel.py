@@ -34,8 +34,8 @@ NTROWS = 24
 # per-PE state rows (the first 14 in snnc.backends.yoso.sim.pe.COUNTERS order)
 (C_IN, C_DROPPED, C_EOS, C_SYN, C_BIAS, C_UPD, C_RESETS, C_CLEARS, C_SPIKES, C_BUSY, C_CLEARW, C_SAT, C_DECAYS,
  C_SWEEP) = range(14)
-X_FREE, X_DONE, X_UPDSTEP, X_EOSSEEN, X_NPEND, X_PBIAS, X_NDEF = range(14, 21)
-NXROWS = 21
+X_FREE, X_DONE, X_UPDSTEP, X_EOSSEEN, X_NPEND, X_PBIAS, X_NDEF, X_CQH, X_CQN = range(14, 23)
+NXROWS = 23
 # per-key table rows
 (Y_SRCPE, Y_SRCNODE, Y_EOS, Y_NDEST, Y_RID, Y_TREE, Y_HOSTDEST, Y_HOFF, Y_DPTR) = range(9)
 NYROWS = 9
@@ -44,8 +44,8 @@ N_THETA, N_BIAS, N_BETA, N_ALPHA = range(4)
 # neuron state rows
 V_V, V_ACC, V_LIVE, V_SPIKED = range(4)
 # configuration
-(G_T, G_BARRIER, G_II, G_TAIL, G_U, G_SWEEP, G_FLITS, G_NPE, G_NKEYS, G_HOST) = range(10)
-NG = 10
+(G_T, G_BARRIER, G_II, G_TAIL, G_U, G_SWEEP, G_FLITS, G_NPE, G_NKEYS, G_HOST, G_QCAP) = range(11)
+NG = 11
 # image results
 (R_CYCLES, R_PACKETS, R_DELIV, R_HOPS, R_HOSTIN_FLITS, R_SPIKE, R_EOS, R_HOSTIN, R_HOSTOUT, R_ERR, R_ERRA, R_ERRB,
  R_STEP) = range(13)
@@ -54,7 +54,8 @@ NR = 13
 EV_EMIT, EV_IFUPD, EV_CREDIT, EV_HOSTRX = range(4)
 SPIKE, END_OF_STEP = 0, 1
 # error codes beyond the network's
-ERR_STEP_STUCK, ERR_WRONG_STEP, ERR_HEAP_FULL, ERR_PENDING_FULL, ERR_CONSERVATION, ERR_HOST_RX = range(20, 26)
+(ERR_STEP_STUCK, ERR_WRONG_STEP, ERR_HEAP_FULL, ERR_PENDING_FULL, ERR_CONSERVATION, ERR_HOST_RX,
+ ERR_CREDITQ_FULL) = range(20, 27)
 
 
 # ------------------------------------------------------------------------------------------ event heap
@@ -74,21 +75,21 @@ def _hpush(hk, hd, hs, t, typ, a, b, c, d):  # noqa: ANN001, ANN202, PLR0913
             break
         hk[i] = hk[p]
         for r in range(5):
-            hd[r, i] = hd[r, p]
+            hd[i, r] = hd[p, r]
         i = p
     hk[i] = key
-    hd[0, i] = typ
-    hd[1, i] = a
-    hd[2, i] = b
-    hd[3, i] = c
-    hd[4, i] = d
+    hd[i, 0] = typ
+    hd[i, 1] = a
+    hd[i, 2] = b
+    hd[i, 3] = c
+    hd[i, 4] = d
 
 
 @njit(cache=True)
 def _hpop(hk, hd, hs, out):  # noqa: ANN001, ANN202
     n = hs[0] - 1
     for r in range(5):
-        out[r] = hd[r, 0]
+        out[r] = hd[0, r]
     hs[0] = n
     if n == 0:
         return
@@ -104,11 +105,11 @@ def _hpop(hk, hd, hs, out):  # noqa: ANN001, ANN202
             break
         hk[i] = hk[c]
         for r in range(5):
-            hd[r, i] = hd[r, c]
+            hd[i, r] = hd[c, r]
         i = c
     hk[i] = key
     for r in range(5):
-        hd[r, i] = hd[r, n]
+        hd[i, r] = hd[n, r]
 
 
 # ------------------------------------------------------------------------------------------ PE core
@@ -341,6 +342,26 @@ def _step_end_update(pt, px, g, pend, w, npar, nst, spikes, kt, hk, hd, hs, ops,
 
 # ------------------------------------------------------------------------------------------ the chip
 @njit(cache=True)
+def _return_credits(pt, px, cq, hs, g, noc_port, until):  # noqa: ANN001, ANN202
+    """Give back the ejection slots of the packets the PEs' cores took out of their queues by cycle ``until``
+    (each PE's return cycles are in order: its core takes packets first in, first out)."""
+    qcap = g[G_QCAP]
+    for pe in range(g[G_NPE]):
+        n = px[X_CQN, pe]
+        if n == 0:
+            continue
+        h = px[X_CQH, pe]
+        o = pt[T_NODE, pe] * nk.P + nk.PORT_L
+        while n > 0 and cq[pe * qcap + h] <= until:
+            h = (h + 1) % qcap
+            n -= 1
+            hs[3] -= 1
+            noc_port[nk.PCRED, o] += 1
+        px[X_CQH, pe] = h
+        px[X_CQN, pe] = n
+
+
+@njit(cache=True)
 def _inject(noc_port, fifo, pk, sc, wheel, kt, kd_node, kd_rid, res, g, key, kind, j, step, now):  # noqa: ANN001, ANN202, PLR0913
     """``Chip._inject``: one packet along the key's tree, or one unicast per destination (multi-flit)."""
     if kind == SPIKE:
@@ -374,7 +395,7 @@ def _inject(noc_port, fifo, pk, sc, wheel, kt, kd_node, kd_rid, res, g, key, kin
 
 @njit(cache=True)
 def run_image(g, pt, px, kt, kd_node, kd_rid, inbase, recur, pe_at_node, w, ops, accept, npar, nst, pend,  # noqa: ANN001, ANN201, C901, PLR0912, PLR0913, PLR0915
-              start_pes, bias_pes, if_pes, hs_ptr, hs_key, hs_j, spikes, host_rx, step_end, res, hk, hd, hs, ev,
+              start_pes, bias_pes, if_pes, hs_ptr, hs_key, hs_j, spikes, host_rx, step_end, res, hk, hd, hs, ev, cq,
               port0, noc_port, fifo, pk, sc, wheel, waiting, route, tptr, tcnt, tports, tmask, scratch, grants, dl):
     """Run one image; results in ``spikes``, ``host_rx``, ``step_end``, ``res``, ``px``, the network's link
     counters. Returns an error code (0: none)."""
@@ -447,8 +468,6 @@ def run_image(g, pt, px, kt, kd_node, kd_rid, inbase, recur, pe_at_node, w, ops,
                     if not _inject(noc_port, fifo, pk, sc, wheel, kt, kd_node, kd_rid, res, g, pt[T_KEY, pe],
                                    ev[4], ev[2], ev[3], now):
                         return sc[nk.S_ERR]
-                elif typ == EV_CREDIT:
-                    noc_port[nk.PCRED, ev[1]] += ev[2]
                 elif typ == EV_HOSTRX:
                     noc_port[nk.PCRED, nk.PORT_H] += 1
                     if ev[4] == SPIKE:
@@ -461,6 +480,8 @@ def run_image(g, pt, px, kt, kd_node, kd_rid, inbase, recur, pe_at_node, w, ops,
                     return ERR_HEAP_FULL
             if sc[nk.S_TICK] != now:
                 continue
+            if hs[3] > 0:
+                _return_credits(pt, px, cq, hs, g, noc_port, now)
             nk.cycle(noc_port, fifo, pk, sc, wheel, waiting, route, tptr, tcnt, tports, tmask, scratch, grants, dl,
                      now)
             if sc[nk.S_ERR]:
@@ -514,10 +535,17 @@ def run_image(g, pt, px, kt, kd_node, kd_rid, inbase, recur, pe_at_node, w, ops,
                 if taken <= now:
                     noc_port[nk.PCRED, o] += 1
                 else:
-                    _hpush(hk, hd, hs, taken, EV_CREDIT, o, 1, 0, 0)
+                    k = px[X_CQN, pe]
+                    if k >= g[G_QCAP]:
+                        return ERR_CREDITQ_FULL
+                    cq[pe * g[G_QCAP] + (px[X_CQH, pe] + k) % g[G_QCAP]] = taken
+                    px[X_CQN, pe] = k + 1
+                    hs[3] += 1
             if hs[2]:
                 return ERR_HEAP_FULL
-        # ---- step end
+        # ---- step end: every slot is back (the cores are idle)
+        if hs[3] > 0:
+            _return_credits(pt, px, cq, hs, g, noc_port, nk.BIG)
         for i in range(if_pes.shape[0]):
             if px[X_UPDSTEP, if_pes[i]] != t:
                 res[R_ERRA] = if_pes[i]
