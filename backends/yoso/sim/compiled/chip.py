@@ -355,14 +355,14 @@ class CompiledChip:
                 raise SimulationError(f"the host received other spikes of %{name} than its PEs fired",
                                       hint="a packet was lost, duplicated or misrouted")
         px = self.px
-        pe_counters = [dict(zip(COUNTERS, px[:len(COUNTERS), p].tolist(), strict=True))
-                       for p in range(len(chip.pes))]
+        pe_counters = [dict(zip(COUNTERS, row, strict=True)) for row in px[:len(COUNTERS), :len(chip.pes)].T.tolist()]
         totals = dict(zip(COUNTERS, px[:len(COUNTERS), :len(chip.pes)].sum(axis=1).tolist(), strict=True))
         lf = self.noc.port[self.nk.PLF]
         host_in = int(res[ck.R_HOSTIN_FLITS])
-        used = np.flatnonzero(lf[self._link_ports])
+        flits = lf[self._link_ports]
+        used = np.flatnonzero(flits)
         links: list[tuple[int, int | str, int]] = [
-            (self._link_from[i], self._link_to[i], int(lf[self._link_ports[i]])) for i in used.tolist()]
+            (self._link_from[i], self._link_to[i], f) for i, f in zip(used.tolist(), flits[used].tolist(), strict=True)]
         if host_in:
             links.append((chip.host_node, 0, host_in))
         mesh_links = int(lf[self._mesh_ports].sum())
