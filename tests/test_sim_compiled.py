@@ -212,3 +212,10 @@ def test_replay_latencies_are_identical(mesh: tuple[int, int], r: int, link: int
                                                                         cc.eject)
     assert (py.avg_network_latency, py.avg_queueing, py.avg_hops) == (cc.avg_network_latency, cc.avg_queueing,
                                                                       cc.avg_hops)
+
+
+def test_the_compiled_neuron_table_matches_the_kernel_kinds() -> None:
+    from snnc.backends.yoso.sim.compiled.chip import COMPILED_NEURONS
+
+    kinds = {"snn.relpsp": ck.KIND_RELPSP, "snn.if": ck.KIND_IF, "snn.lif": ck.KIND_LIF, "snn.cuba_lif": ck.KIND_CUBA}
+    assert {op: entry[0] for op, entry in COMPILED_NEURONS.items()} == kinds

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,14 @@ from snnc.backends.yoso.sim.pe import COUNTERS
 from snnc.errors import SnncError
 
 ENGINES = ("auto", "compiled", "python")
+#: the neurons with a compiled update, keyed by op: (kernel kind, the table's update and group update they
+#: replace; a table entry with other functions, e.g. a plugin re-registering the op, runs on the Python model)
+COMPILED_NEURONS: dict[str, tuple[int, Any, Any]] = {
+    "snn.relpsp": (0, yn.relpsp_update, yn.relpsp_group_update),
+    "snn.if": (1, yn.if_update, None),
+    "snn.lif": (2, yn.leaky_update, None),
+    "snn.cuba_lif": (3, yn.leaky_update, None),
+}
 
 
 def compiled_support(chip: Chip) -> str | None:
@@ -41,14 +50,11 @@ def compiled_support(chip: Chip) -> str | None:
         return f"the network model is {getattr(chip.network, '__name__', chip.network)!r}, not MeshNoC"
     for pe in chip.pes:
         spec = pe.spec
-        builtin = {"snn.relpsp": yn.relpsp_update, "snn.if": yn.if_update, "snn.lif": yn.leaky_update,
-                   "snn.cuba_lif": yn.leaky_update}.get(spec.opname)
-        if builtin is None or spec.update is not builtin:
+        entry = COMPILED_NEURONS.get(spec.opname)
+        if entry is None or spec.update is not entry[1] or spec.group_update is not entry[2]:
             return f"PE {pe.id} runs neuron {spec.opname!r}, which has no compiled update (a plugin neuron)"
-        if spec.opname == "snn.relpsp" and spec.group_update is not yn.relpsp_group_update:
-            return f"PE {pe.id}: snn.relpsp with another group update"
         rounding = str(pe.config.get("leak_rounding"))
-        if spec.opname in ("snn.lif", "snn.cuba_lif") and rounding not in ("floor", "nearest"):
+        if spec.leaky and rounding not in ("floor", "nearest"):
             return f"PE {pe.id}: leak rounding {rounding!r}"
     nodes = [pe.node for pe in chip.pes]
     if len(set(nodes)) != len(nodes):
@@ -181,8 +187,6 @@ class CompiledChip:
         inbase = np.full(max(npe * nkeys, 1), -1, np.int64)
         recur = np.zeros(max(npe * nkeys, 1), np.int64)
         pe_at_node = np.full(self.mesh.nodes + 1, -1, np.int64)
-        kinds = {"snn.relpsp": ck.KIND_RELPSP, "snn.if": ck.KIND_IF, "snn.lif": ck.KIND_LIF,
-                 "snn.cuba_lif": ck.KIND_CUBA}
         for p, pe in enumerate(chip.pes):
             if pe.id != p:
                 raise SimulationError(f"PE ids are not 0..{npe - 1} in order (PE {pe.id} at {p})")
@@ -190,7 +194,7 @@ class CompiledChip:
             inputs = pe.weights.shape[0]
             gb = self.layer_off[pe.layer_name] + pe.lo
             cfg = pe.config
-            kind = kinds[pe.spec.opname]
+            kind = COMPILED_NEURONS[pe.spec.opname][0]
             if kind == ck.KIND_LIF and "alpha_q" in cfg:
                 kind = ck.KIND_CUBA
             if kind == ck.KIND_CUBA and "alpha_q" not in cfg:
