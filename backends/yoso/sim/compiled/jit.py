@@ -34,6 +34,12 @@ import numba  # noqa: E402 - after the cache directory is settled (numba reads N
 if os.environ.get("NUMBA_CACHE_DIR") and not numba.config.CACHE_DIR:
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
-njit = numba.njit
+
+def njit(*args: object, **kwargs: object) -> object:
+    """``numba.njit`` with NumPy's error model: no zero-division checks on ``//`` and ``%`` in the hot loops (every
+    divisor in the kernels is a positive size: the port count, a ring buffer's capacity)."""
+    kwargs.setdefault("error_model", "numpy")
+    return numba.njit(*args, **kwargs)
+
 
 __all__ = ["njit", "numba"]
