@@ -309,17 +309,19 @@ class _Chunk:
 
 
 def _simulate_chunk(key: tuple[str, int | None, int | None], first: int, x: np.ndarray, y: np.ndarray | None,
-                    record: bool) -> _Chunk:
+                    record: bool, engine: str = "auto") -> _Chunk:
     from snnc.backends.reference.kernels import SpikeTrain
+    from snnc.backends.yoso.sim.compiled.chip import image_runner
     from snnc.backends.yoso.sim.energy import LEAK_CATEGORY, EnergyModel, event_counts
     from snnc.passes.canonicalize import SHAPE_OPS
 
     chip = get_chip(*key)  # (path, barrier_cycles, eject_depth)
+    run_image = image_runner(chip, engine)
     energy = EnergyModel.from_hardware(chip.hw)
     env = chip.host.encode(x)
     runs: list[ImageRun] = []
     for b in range(len(x)):
-        runs.append(chip.run_image(chip.input_spikes(env, b)))
+        runs.append(run_image(chip.input_spikes(env, b)))
     T = chip.time_steps
     layers = {}
     for name, features in chip.layer_features.items():
@@ -378,7 +380,7 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
                         workers: int = 1, progress: bool = False, record: bool = False,
                         barrier_cycles: int | None = None, eject_depth: int | None = None,
                         chunk_size: int | None = None, scheduler: Any = None,
-                        scheduler_timeout: float | None = None) -> SimResult:
+                        scheduler_timeout: float | None = None, engine: str = "auto") -> SimResult:
     """Run a deployment on the chip model, image by image.
 
     Args:
@@ -399,6 +401,9 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
             ``distributed.Client``. None (default): this process or the process pool. Results are
             identical to the serial run.
         scheduler_timeout: seconds to wait for a remote scheduler (default 10).
+        engine: ``"compiled"`` (the numba core, :mod:`snnc.backends.yoso.sim.compiled`), ``"python"`` (the
+            readable model) or ``"auto"`` (compiled when every PE's neuron has a compiled update, else Python;
+            :func:`snnc.backends.yoso.sim.compiled.chip.engine_of` says which and why). Results are identical.
 
     Returns:
         A :class:`SimResult`.
@@ -412,6 +417,9 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
         raise SnncError(f"workers must be a positive integer, got {workers!r}", where="simulate")
     start = time.perf_counter()
     chip = get_chip(path, barrier_cycles, eject_depth)
+    from snnc.backends.yoso.sim.compiled.chip import image_runner
+
+    image_runner(chip, engine)  # a bad engine name, or "compiled" for a chip that cannot, fails here
     key = (str(Path(path).resolve()), barrier_cycles, eject_depth)  # what a worker needs to load the same chip
     features = tuple(chip.host.graph.inputs[0].type.features)
     x = _check_x(x, features)
@@ -432,14 +440,15 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
     try:
         if workers == 1 or len(bounds) <= 1:
             for lo, hi in bounds:
-                chunks.append(_simulate_chunk(key, lo, x[lo:hi], None if y is None else y[lo:hi], record))
+                chunks.append(_simulate_chunk(key, lo, x[lo:hi], None if y is None else y[lo:hi], record, engine))
                 bar.update(hi - lo)
         else:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx,
                                      initializer=_worker_init, initargs=(key,)) as pool:
-                futures = [pool.submit(_simulate_chunk, key, lo, x[lo:hi], None if y is None else y[lo:hi], record)
+                futures = [pool.submit(_simulate_chunk, key, lo, x[lo:hi], None if y is None else y[lo:hi], record,
+                                       engine)
                            for lo, hi in bounds]
                 for fut, (lo, hi) in zip(futures, bounds, strict=True):
                     chunks.append(fut.result())

@@ -320,7 +320,7 @@ def _xy(cols: int):  # noqa: ANN202 - tiny formatter factory
 def replay_trace(trace: TraceLike, mesh: str | Sequence[int] = (8, 8), router_delay: int = DEFAULTS["router_delay"],
                  link_delay: int = DEFAULTS["link_delay"], flits: int = DEFAULTS["flits"],
                  fifo_depth: int = DEFAULTS["fifo_depth"], *, watchdog_cycles: int = 10_000,
-                 config: NocConfig | None = None) -> ReplayStats:
+                 config: NocConfig | None = None, engine: str = "auto") -> ReplayStats:
     """Replay a trace on the mesh and measure it.
 
     Args:
@@ -328,6 +328,8 @@ def replay_trace(trace: TraceLike, mesh: str | Sequence[int] = (8, 8), router_de
         mesh: ``(cols, rows)`` or ``"8x8"``; router_delay R, link_delay L, flits F, fifo_depth D: the network.
         watchdog_cycles: cycles without any flit moving (packets in flight) before a deadlock error.
         config: a full :class:`NocConfig` instead of the separate parameters.
+        engine: ``"compiled"`` (the numba network kernel, :mod:`snnc.backends.yoso.sim.compiled.noc`),
+            ``"python"`` (:class:`MeshNoC`) or ``"auto"`` (compiled; both give the same latencies, cycle for cycle).
 
     Returns:
         The :class:`ReplayStats` (every packet delivered exactly once, checked).
@@ -346,6 +348,16 @@ def replay_trace(trace: TraceLike, mesh: str | Sequence[int] = (8, 8), router_de
                            fifo_depth=fifo_depth, watchdog_cycles=watchdog_cycles)
     data = as_rows(trace, config.nodes)
     order = np.argsort(data[:, 0], kind="stable")
+    if engine not in ("auto", "compiled", "python"):
+        raise TraceError(f"engine must be auto, compiled or python, got {engine!r}", where="--engine")
+    if engine != "python":
+        from snnc.backends.yoso.sim.compiled.noc import replay_rows
+
+        start = time.perf_counter()
+        run = replay_rows(config, data[order, 0], data[order, 1], data[order, 2])
+        wall = time.perf_counter() - start
+        run.check_conservation()
+        return _stats(run, config, order, wall)  # type: ignore[arg-type]
     cyc, src, dst = (data[order, i].tolist() for i in range(3))
     env = Environment(initial_time=0)
     noc = MeshNoC(env, config)
