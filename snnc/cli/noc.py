@@ -57,6 +57,9 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")
     p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    p.add_argument("--engine", default="auto", choices=["auto", "compiled", "python"],
+                   help="network core: compiled (numba), python (the readable model) or auto (default); the latencies "
+                        "are identical")
 
 
 def config_from_args(args: argparse.Namespace) -> NocConfig:
@@ -81,7 +84,7 @@ def run_replay(args: argparse.Namespace) -> int:
     json_out = claim_output(args.json, inputs=(args.trace, args.hw), force=args.force,
                             option="--json", error=TraceError) if args.json else None
     config = config_from_args(args)
-    stats = replay_trace(args.trace, config=config)
+    stats = replay_trace(args.trace, config=config, engine=args.engine)
     print(stats.format(links))
     if json_out is not None:
         write_atomic(json_out, json.dumps(stats.to_json(), indent=1) + "\n")

@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--engine", default="auto", choices=["auto", "compiled", "python"],
+                   help="simulator core: compiled (numba), python (the readable model), auto (compiled when every "
+                        "neuron of the deployment has a compiled update; default). Results are identical")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,16 +75,28 @@ def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     scheduler = args.scheduler or ("local" if args.dask else None)
     workers = args.workers or (2 if scheduler == "local" else 1)
-    result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
-                                 barrier_cycles=args.barrier_cycles, scheduler=scheduler,
-                                 scheduler_timeout=args.scheduler_timeout)
+    from snnc.backends.yoso.drivers.simulate import SimulationInterrupted
+
+    try:
+        result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
+                                     barrier_cycles=args.barrier_cycles, scheduler=scheduler,
+                                     scheduler_timeout=args.scheduler_timeout, engine=args.engine)
+    except SimulationInterrupted as stop:  # Ctrl-C: report and keep what finished, marked partial
+        done = len(stop.partial.images)
+        print(sanitize_text(stop.partial.format(show=max(0, args.show))), flush=True)
+        print(f"interrupted: {done} of {stop.total} images finished (the report above is theirs); rerun with "
+              f"--limit to bound the run", file=sys.stderr)
+        if json_out is not None and done:
+            write_atomic(json_out, json.dumps(_json(stop.partial, args, data, partial=True), indent=1) + "\n")
+            print(f"wrote {json_out} (partial: {done} of {stop.total} images)", file=sys.stderr)
+        return 130
     bad = first_non_finite(result.summary())  # a figure derived from absurd hardware values is not printed
     if bad:
         raise SnncError(f"the simulated {bad[0]} is {bad[1]}, not a finite number", where=args.dir,
                         hint="check the clock and energy values of the deployment's hardware.toml")
     print(sanitize_text(result.format(show=max(0, args.show))), flush=True)
     if json_out is not None:
-        write_atomic(json_out, json.dumps(result.to_json(), indent=1) + "\n")
+        write_atomic(json_out, json.dumps(_json(result, args, data), indent=1) + "\n")
         print(f"wrote {json_out}", file=sys.stderr)
     if args.plots:
         from snnc.backends.yoso.drivers.plots import write_plots
@@ -92,6 +107,17 @@ def run(args: argparse.Namespace) -> int:
         for path in write_plots(result, args.plots, raster=first, raster_image=k):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _json(result: object, args: argparse.Namespace, data: object, partial: bool = False) -> dict:
+    """``--json``: the simulation's records plus what was run (dataset, split, limit, engine, snnc version)."""
+    from snnc import __version__
+
+    out = result.to_json()  # type: ignore[attr-defined]
+    out["run"] = {"dataset": data.name, "split": data.split, "limit": args.limit,  # type: ignore[attr-defined]
+                  "images": len(result.images), "partial": partial, "engine": args.engine,  # type: ignore[attr-defined]
+                  "barrier_cycles": args.barrier_cycles, "snnc": __version__}
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

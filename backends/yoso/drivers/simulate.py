@@ -223,7 +223,7 @@ class SimResult:
                          f"{mean['pe_cycles_max']:.0f} on the busiest PE), {mean['energy_pj']:.1f} pJ "
                          f"({100 * mean['energy_pj'] / total:.1f} %) per image: every neuron of a leaky layer is "
                          "decayed every step, input or not")
-        lines.append("spikes      " + ", ".join(f"%{k} {v:.1f}" for k, v in self.mean_spikes().items()) + " per image")
+        lines.append("spikes      " + ", ".join(f"{k} {v:.1f}" for k, v in self.mean_spikes().items()) + " per image")
         link = self.busiest_link()
         if link is not None:
             lines.append(f"busiest     {_where(_node_xy(link[0], self.mesh[0], self.mesh))} -> "
@@ -453,9 +453,24 @@ def simulate_deployment(path: str | os.PathLike[str], x: np.ndarray, *, y: np.nd
                 for fut, (lo, hi) in zip(futures, bounds, strict=True):
                     chunks.append(fut.result())
                     bar.update(hi - lo)
+    except KeyboardInterrupt:
+        done = sum(len(c.records) for c in chunks)
+        partial = _merge(chip, str(path), chunks, None if y is None else y[:done], done,
+                         time.perf_counter() - start, workers)
+        raise SimulationInterrupted(partial, n) from None
     finally:
         bar.close()
     return _merge(chip, str(path), chunks, y, n, time.perf_counter() - start, workers)
+
+
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`simulate_deployment`: ``partial`` is the :class:`SimResult` of the images finished
+    before it (the first ``len(partial.images)`` of ``total``, in input order)."""
+
+    def __init__(self, partial: SimResult, total: int) -> None:
+        super().__init__(f"interrupted after {len(partial.images)} of {total} images")
+        self.partial = partial
+        self.total = total
 
 
 def _default_chunk(n: int, workers: int) -> int:
