@@ -152,8 +152,9 @@ def test_write_plots_draws_the_chosen_image(small: SimResult, tmp_path: Path) ->
     seen: dict[str, Any] = {}
     original = plt.Figure.savefig
 
-    def spy(fig: Any, path: Any, *a: Any, **k: Any) -> None:
-        seen[Path(path).name] = fig._suptitle.get_text() if fig._suptitle else ""
+    def spy(fig: Any, path: Any, *a: Any, **k: Any) -> None:  # the figures are rendered into memory, in order
+        seen[("mesh_activity.png", "latency_histogram.png", "spike_raster.png")[len(seen)]] = (
+            fig._suptitle.get_text() if fig._suptitle else "")
         original(fig, path, *a, **k)
 
     with pytest.MonkeyPatch.context() as mp:

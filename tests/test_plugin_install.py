@@ -95,7 +95,7 @@ def test_an_installed_plugin_is_found_by_run_and_compile(installed_plugin: None,
     correct = int((reference.predictions == data.y).sum())
     assert re.search(rf"^accuracy +{100 * correct / 20:.2f} % \({correct}/20\)$", result.stdout, re.M), result.stdout
     for layer, counts in reference.spike_counts.items():
-        assert f"%{layer}: {counts.mean():.1f}" in result.stdout
+        assert f"{layer}: {counts.mean():.1f}" in result.stdout
 
     out = tmp_path / "digits-timestep"
     compiled = snnc("compile", str(MODEL), "--target", "timestep", "-o", str(out), "--print-after", "dce",

@@ -218,7 +218,7 @@ def test_cli_writes_the_page_and_keeps_the_output_rules(digits: dict[str, Any], 
                            (["report", str(digits["dir"]), "--image", "1", "-o", str(tmp_path / "f.html")],
                             "--dataset"),
                            (["report", str(digits["dir"]), "-o", str(digits["dir"] / "g.html")],
-                            "into the deployment directory")):
+                            "inside the deployment")):
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith("snnc: error:") and fragment in err and "Traceback" not in err, err

@@ -24,7 +24,8 @@ call of a fused layer, so neither ``import snnc`` nor ``import snnc.cli`` pays f
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from snnc.jit import njit
 
 __all__ = ["conv_backward", "conv_forward", "dense_backward", "dense_forward", "sort_spikes"]
 

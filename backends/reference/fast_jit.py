@@ -12,7 +12,8 @@ order, not BLAS's.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from snnc.jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,21 +31,15 @@ def run(args: argparse.Namespace) -> int:
     from snnc.backends.yoso.deploy import load_deployment
     from snnc.backends.yoso.drivers.report import load_sim_json, raster_data, raster_values, render_report, report_data
     from snnc.errors import SnncError
-    from snnc.io import check_output_path, write_atomic
+    from snnc.io import claim_output, write_atomic
 
     if args.image is not None and not args.dataset:
         raise SnncError("--image chooses the raster's image of --dataset, which is not given", where="--image",
                         hint="add --dataset NAME, or leave out --image")
     if args.image is not None and args.image < 0:
         raise SnncError(f"image {args.image} is not an index", where="--image", hint="give an index from 0")
-    inputs = tuple(x for x in (args.sim,) if x)
-    out = check_output_path(args.output, inputs=inputs, force=args.force)
-    if out.is_symlink():
-        raise SnncError("refusing to write the report through a symbolic link", where=str(out),
-                        hint="give the path of a regular file")
-    if Path(args.dir).resolve() in out.resolve().parents:
-        raise SnncError("refusing to write the report into the deployment directory (its files are hashed in "
-                        "its manifest)", where=str(out), hint="write it beside the deployment")
+    # never over the --sim file, through a symlink, or inside the deployment (snnc.io's one output discipline)
+    out = claim_output(args.output, inputs=(args.sim, args.dir), force=args.force, option="-o")
     dep = load_deployment(args.dir)
     sim = load_sim_json(args.sim) if args.sim else None
     raster = None
