@@ -86,7 +86,7 @@ def test_run_reports_accuracy_equal_to_onnxruntime(model_path: Path) -> None:
     result = snnc("run", str(model_path), "--dataset", "digits", "--limit", "200", "--batch-size", "64")
     assert result.returncode == 0, result.stderr
     assert f"accuracy  {100 * correct / 200:.2f} % ({correct}/200)" in result.stdout
-    assert "spikes per image" not in result.stdout and "per image (%" in result.stdout
+    assert "spikes per image" not in result.stdout and "per image (ttfs_encode_0: " in result.stdout
     assert "images/s" in result.stdout
 
 
