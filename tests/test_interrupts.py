@@ -47,3 +47,33 @@ def test_ctrl_c_in_simulate_keeps_the_finished_images(deployment: Path, tmp_path
     record = json.loads(out.read_text())
     assert record["run"]["partial"] is True and record["run"]["images"] == 20 and len(record["images"]) == 20
     assert [r["index"] for r in record["images"]] == list(range(20))
+
+
+def test_ctrl_c_in_training_keeps_the_finished_epochs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+
+    from snnc.trainers import stbp
+
+    real = stbp.loss_fn
+    calls = {"n": 0}
+
+    def interrupted_in_epoch_two(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 60:  # 43 batches an epoch on the digits training split
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(stbp, "loss_fn", interrupted_in_epoch_two)
+    out = tmp_path / "m.onnx"
+    code = main(["train", "stbp", "--dataset", "digits", "--arch", "64-20-10", "--epochs", "5", "--batch-size", "32",
+                 "--no-progress",
+                 "--no-reference-eval", "--checkpoint", str(tmp_path / "ck.pt"), "-o", str(out)])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted: keeping the model of epoch 1 of 5" in err and f"--resume {tmp_path / 'ck.pt'}" in err
+    assert "Traceback" not in err
+    meta = {p.key: p.value for p in onnx.load(out).metadata_props}
+    assert meta["snn.partial"] == "interrupted (Ctrl-C) after epoch 1 of 5" and meta["snn.epochs"] == "1"
+    history = json.loads((tmp_path / "m.history.json").read_text())
+    assert len(history["epochs"]) == 1

@@ -148,6 +148,8 @@ class TrainResult:
     net: StbpNet
     history: list[EpochStats] = field(default_factory=list)
     train_seconds: float = 0.0
+    #: Ctrl-C stopped the run: ``net`` is the network after the last finished epoch (``len(history)``)
+    interrupted: bool = False
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -249,43 +251,52 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         result.train_seconds = float(state.get("train_seconds", 0.0))
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
-        net.train()
-        dead, steps = 0, 0  # batches whose synapse gradients were all exactly zero
-        for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
-            idx = idx.to(device)
-            x, y = x_train[idx], y_train[idx]
-            out = net(x)
-            loss = loss_fn(out.scores, y, cfg.loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            steps += 1
-            dead += all(w.grad is None or not bool(w.grad.any()) for w in net.weights)
-            opt.step()
-            sched.step()
-            if cfg.schemes.trainable_threshold:
-                net.clamp_thresholds(cfg.threshold_min)
-            if cfg.schemes.train_beta:
-                net.clamp_betas()
-            meter.add(float(loss.detach()), int((out.scores.detach().argmax(1) == y).sum()), len(y))
-        meter.close()
-        net.eval()
-        test_acc, test_spikes, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
-        th_mean = float(torch.cat([t.detach().flatten() for t, sp in zip(net.thresholds, net.spiking, strict=True)
-                                   if sp]).mean())
-        stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, test_spikes, meter.timer.elapsed,
-                           opt.param_groups[0]["lr"], th_mean)
-        result.history.append(stats)
-        result.train_seconds += stats.seconds
-        log(stats.line(cfg.epochs))
-        if dead == steps:
-            log(stalled_warning(epoch, cfg))
-        if checkpoint:
-            save_checkpoint(checkpoint, training_state(
-                version=CHECKPOINT_VERSION, algorithm="stbp", config=cfg.to_dict(), epoch=epoch, sched=sched,
-                net=net, opt=opt, gen=gen, history=[asdict(h) for h in result.history],
-                train_seconds=result.train_seconds))
+    kept = None  # the network after the last finished epoch: what Ctrl-C keeps
+    try:
+        for epoch in range(first_epoch, cfg.epochs + 1):
+            meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
+            net.train()
+            dead, steps = 0, 0  # batches whose synapse gradients were all exactly zero
+            for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
+                idx = idx.to(device)
+                x, y = x_train[idx], y_train[idx]
+                out = net(x)
+                loss = loss_fn(out.scores, y, cfg.loss)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                steps += 1
+                dead += all(w.grad is None or not bool(w.grad.any()) for w in net.weights)
+                opt.step()
+                sched.step()
+                if cfg.schemes.trainable_threshold:
+                    net.clamp_thresholds(cfg.threshold_min)
+                if cfg.schemes.train_beta:
+                    net.clamp_betas()
+                meter.add(float(loss.detach()), int((out.scores.detach().argmax(1) == y).sum()), len(y))
+            meter.close()
+            net.eval()
+            test_acc, test_spikes, _ = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+            th_mean = float(torch.cat([t.detach().flatten() for t, sp in zip(net.thresholds, net.spiking, strict=True)
+                                       if sp]).mean())
+            stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, test_spikes, meter.timer.elapsed,
+                               opt.param_groups[0]["lr"], th_mean)
+            result.history.append(stats)
+            result.train_seconds += stats.seconds
+            log(stats.line(cfg.epochs))
+            if dead == steps:
+                log(stalled_warning(epoch, cfg))
+            if checkpoint:
+                save_checkpoint(checkpoint, training_state(
+                    version=CHECKPOINT_VERSION, algorithm="stbp", config=cfg.to_dict(), epoch=epoch, sched=sched,
+                    net=net, opt=opt, gen=gen, history=[asdict(h) for h in result.history],
+                    train_seconds=result.train_seconds))
+            kept = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    except KeyboardInterrupt:
+        if kept is None:  # not one epoch finished: nothing to keep
+            raise
+        net.load_state_dict(kept)
+        result.interrupted = True
+
     result.net = net.cpu()
     return result
 
@@ -362,6 +373,8 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
             "snn.encoder_spikes_per_inference": f"{exported.encoder_spikes:.1f}",
             "snn.layer_spikes_per_inference": ",".join(f"{v:.1f}" for v in exported.layer_spikes),
         })
+    if getattr(result, "interrupted", False):
+        meta["snn.partial"] = f"interrupted (Ctrl-C) after epoch {len(result.history)} of {cfg.epochs}"
     return meta
 
 
@@ -383,6 +396,10 @@ def run(args: argparse.Namespace) -> int:
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
     result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
     exported = None
+    if result.interrupted:
+        resume = f" --resume {args.checkpoint}" if args.checkpoint else ""
+        print(f"interrupted: keeping the model of epoch {len(result.history)} of {cfg.epochs} (marked partial in its "
+              f"metadata){'; continue with the same command and' + resume if resume else ''}", file=sys.stderr)
     if not args.no_reference_eval:
         timer = Timer()
         exported = evaluate_exported(build_onnx(result.net), data.x_test, data.y_test, cfg.eval_batch_size)
@@ -395,7 +412,7 @@ def run(args: argparse.Namespace) -> int:
                                 "time_steps": cfg.time_steps,
                                 "exported_test_accuracy": exported.accuracy if exported else None,
                                 "train_seconds": round(result.train_seconds, 1)})
-    return 0
+    return 130 if result.interrupted else 0
 
 
 def _progress(args: argparse.Namespace) -> bool:

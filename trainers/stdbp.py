@@ -120,6 +120,8 @@ class TrainResult:
     net: StdbpNet
     history: list[EpochStats] = field(default_factory=list)
     train_seconds: float = 0.0
+    #: Ctrl-C stopped the run: ``net`` is the network after the last finished epoch (``len(history)``)
+    interrupted: bool = False
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -229,46 +231,55 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         cfg.augment_shift = 1 if cfg.dataset == "mnist" else 0
     if cfg.augment_shift and len(image_shape) < 2:
         raise TrainerError("shifting needs images; this dataset's samples are flat", where="--augment-shift")
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
-        net.train()
-        fired = [torch.zeros(p.out_shape, dtype=torch.bool, device=device) for p in hidden]
-        for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
-            idx = idx.to(device)
-            x, y = x_train[idx], y_train[idx]
-            if cfg.augment_shift:
-                x = random_shift(x, image_shape, cfg.augment_shift, gen)
-            outs = net(x, with_inputs=True)
-            step, t_real, _ = outs[-1]
-            loss = output_loss(step, t_real, y, cfg) + alive_penalty(net, outs, y, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                for f, (s, _, _) in zip(fired, outs[:-1], strict=True):
-                    f |= (s < T).any(0)
-                meter.add(float(loss), int((predict(step) == y).sum()), len(y))
-        meter.close()
-        net.eval()
-        test_acc = evaluate(net, x_test, y_test, cfg.eval_batch_size)
-        dead = [1.0 - float(f.float().mean()) for f in fired]
-        n_hidden = sum(f.numel() for f in fired)
-        dead_all = sum(d * f.numel() for d, f in zip(dead, fired, strict=True)) / n_hidden if n_hidden else 0.0
-        stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, dead_all, dead, meter.timer.elapsed,
-                           opt.param_groups[0]["lr"])
-        result.history.append(stats)
-        result.train_seconds += stats.seconds
-        log(stats.line(cfg.epochs))
-        if checkpoint:
-            save_checkpoint(checkpoint, training_state(
-                version=CHECKPOINT_VERSION, algorithm="stdbp", config=vars(cfg).copy(), epoch=epoch, sched=sched,
-                net=net, opt=opt, gen=gen, history=[vars(h) for h in result.history],
-                train_seconds=result.train_seconds))
-        if on_epoch is not None:
-            on_epoch(stats)
+    kept = None  # the network after the last finished epoch: what Ctrl-C keeps
+    try:
+        for epoch in range(first_epoch, cfg.epochs + 1):
+            meter = EpochMeter(steps_per_epoch, epoch, cfg.epochs, progress)
+            net.train()
+            fired = [torch.zeros(p.out_shape, dtype=torch.bool, device=device) for p in hidden]
+            for idx in batches(len(x_train), cfg.batch_size, shuffle=True, generator=gen):
+                idx = idx.to(device)
+                x, y = x_train[idx], y_train[idx]
+                if cfg.augment_shift:
+                    x = random_shift(x, image_shape, cfg.augment_shift, gen)
+                outs = net(x, with_inputs=True)
+                step, t_real, _ = outs[-1]
+                loss = output_loss(step, t_real, y, cfg) + alive_penalty(net, outs, y, cfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                opt.step()
+                sched.step()
+                with torch.no_grad():
+                    for f, (s, _, _) in zip(fired, outs[:-1], strict=True):
+                        f |= (s < T).any(0)
+                    meter.add(float(loss), int((predict(step) == y).sum()), len(y))
+            meter.close()
+            net.eval()
+            test_acc = evaluate(net, x_test, y_test, cfg.eval_batch_size)
+            dead = [1.0 - float(f.float().mean()) for f in fired]
+            n_hidden = sum(f.numel() for f in fired)
+            dead_all = sum(d * f.numel() for d, f in zip(dead, fired, strict=True)) / n_hidden if n_hidden else 0.0
+            stats = EpochStats(epoch, meter.loss, meter.accuracy, test_acc, dead_all, dead, meter.timer.elapsed,
+                               opt.param_groups[0]["lr"])
+            result.history.append(stats)
+            result.train_seconds += stats.seconds
+            log(stats.line(cfg.epochs))
+            if checkpoint:
+                save_checkpoint(checkpoint, training_state(
+                    version=CHECKPOINT_VERSION, algorithm="stdbp", config=vars(cfg).copy(), epoch=epoch, sched=sched,
+                    net=net, opt=opt, gen=gen, history=[vars(h) for h in result.history],
+                    train_seconds=result.train_seconds))
+            if on_epoch is not None:
+                on_epoch(stats)
+            kept = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    except KeyboardInterrupt:
+        if kept is None:  # not one epoch finished: nothing to keep
+            raise
+        net.load_state_dict(kept)
+        result.interrupted = True
+
     result.net = net.cpu()
     return result
 
@@ -312,6 +323,8 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         meta["snn.test_accuracy"] = f"{test_accuracy:.4f}"
         meta["snn.test_samples"] = str(test_samples)
         meta["snn.test_accuracy_measured_by"] = "snnc reference executor on the exported model"
+    if getattr(result, "interrupted", False):
+        meta["snn.partial"] = f"interrupted (Ctrl-C) after epoch {len(result.history)} of {cfg.epochs}"
     return meta
 
 
@@ -334,6 +347,10 @@ def run(args: argparse.Namespace) -> int:
           f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
     result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
     net = result.net
+    if result.interrupted:
+        resume = f" --resume {args.checkpoint}" if args.checkpoint else ""
+        print(f"interrupted: keeping the model of epoch {len(result.history)} of {cfg.epochs} (marked partial in its "
+              f"metadata){'; continue with the same command and' + resume if resume else ''}", file=sys.stderr)
     accuracy = None
     if not args.no_reference_eval:
         timer = Timer()
@@ -344,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
                {"model": out.name if out else None, "arch": cfg.arch, "dataset": cfg.dataset,
                 "time_steps": cfg.time_steps, "exported_test_accuracy": accuracy,
                 "train_seconds": round(result.train_seconds, 1)})
-    return 0
+    return 130 if result.interrupted else 0
 
 
 def _progress(args: argparse.Namespace) -> bool:
