@@ -549,9 +549,13 @@ def write_pareto_plot(result: SweepResult, path: str | os.PathLike[str]) -> Path
                     lw=1.2, zorder=1, label="Pareto front")
             ax.scatter([r["latency_ms"] for r in front], [r["energy_uj"] for r in front], s=140,
                        facecolors="none", edgecolors="crimson", lw=1.5, zorder=3)
-            for r in front:
+            middle = (lat.min() + lat.max()) / 2
+            for r in front:  # labels point inwards, so the right-hand ones do not run under the colorbar
+                right = r["latency_ms"] > middle
                 ax.annotate(_point_label(result, r), (r["latency_ms"], r["energy_uj"]), fontsize=7,
-                            xytext=(6, 4), textcoords="offset points")
+                            xytext=(-6 if right else 6, 4), textcoords="offset points",
+                            ha="right" if right else "left")
+            ax.margins(x=0.12)
             ax.legend(loc="best", fontsize=8)
     infeasible = len(result.rows) - len(ok)
     ax.set_xlabel("mean latency per image (ms)")
