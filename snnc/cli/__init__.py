@@ -29,6 +29,9 @@ from snnc.errors import SnncError
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser",
            "main", "positive_int"]
 
+#: exit code when stdout's reader went away (128 + SIGPIPE, as a shell reports a process killed by it)
+EXIT_BROKEN_PIPE = 141
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "ir": ("import a model, run passes and print its IR", compiler.add_ir_arguments, compiler.cmd_ir),
@@ -98,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("snnc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away ('snnc ... | head'): stop quietly, as other tools do
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
     except Exception as err:
         if args.debug or os.environ.get("SNNC_DEBUG"):
             raise

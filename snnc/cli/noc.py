@@ -39,7 +39,8 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``snnc noc replay``."""
     from snnc.backends.yoso.drivers.trace import DEFAULTS
 
-    p.add_argument("trace", help="CSV of packets 'cycle,src,dst' (node = x + cols*y; header optional)")
+    p.add_argument("trace", help="packets as CSV 'cycle,src,dst' (header optional) or BookSim2's 'cycle src dst type' "
+                                 "lines; node = x + cols*y")
     p.add_argument("--mesh", default=None, metavar="COLSxROWS",
                    help="mesh size (default: 8x8, or the --hw file's mesh)")
     p.add_argument("--router-delay", type=bounded_int(hi=1 << 20), default=None, metavar="R",
@@ -56,7 +57,9 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
                    help="report a deadlock after K cycles without any flit moving (default 10000)")
     p.add_argument("--links", default="10", metavar="N|all", help="how many of the busiest links to list (default 10)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every statistic as JSON to FILE")
-    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
+    p.add_argument("--force", action="store_true", help="overwrite the --json / --booksim-out files if they exist")
+    p.add_argument("--booksim-out", default=None, metavar="FILE",
+                   help="also write the trace in BookSim2's format ('cycle src dst type' lines)")
     p.add_argument("--engine", default="auto", choices=["auto", "compiled", "python"],
                    help="network core: compiled (numba), python (the readable model) or auto (default); the latencies "
                         "are identical")
@@ -83,12 +86,19 @@ def run_replay(args: argparse.Namespace) -> int:
         check_input(args.hw, what="hardware file", max_bytes=1 << 20, error=TraceError)
     json_out = claim_output(args.json, inputs=(args.trace, args.hw), force=args.force,
                             option="--json", error=TraceError) if args.json else None
+    booksim_out = claim_output(args.booksim_out, inputs=(args.trace, args.hw, args.json), force=args.force,
+                               option="--booksim-out", error=TraceError) if args.booksim_out else None
     config = config_from_args(args)
     stats = replay_trace(args.trace, config=config, engine=args.engine)
     print(stats.format(links))
     if json_out is not None:
         write_atomic(json_out, json.dumps(stats.to_json(), indent=1) + "\n")
         print(f"wrote {json_out}", file=sys.stderr)
+    if booksim_out is not None:
+        from snnc.backends.yoso.drivers.trace import read_trace, write_booksim_trace
+
+        write_booksim_trace(read_trace(args.trace), booksim_out)
+        print(f"wrote {booksim_out} (BookSim2 trace format)", file=sys.stderr)
     return 0
 
 

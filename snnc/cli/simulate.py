@@ -43,6 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cycles between the end of a step and the start of the next (default: derived from the mesh)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--trace-out", default=None, metavar="FILE",
+                   help="also write the packets of one image (--trace-image, default 0) as a trace CSV for "
+                        "'snnc noc replay' (multicasts as one row per destination; the host link is node 0)")
+    p.add_argument("--trace-image", type=bounded_int(0, 1 << 31), default=0, metavar="K",
+                   help="the image --trace-out records (default 0)")
     p.add_argument("--engine", default="auto", choices=["auto", "compiled", "python"],
                    help="simulator core: compiled (numba), python (the readable model), auto (compiled when every "
                         "neuron of the deployment has a compiled update; default). Results are identical")
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     # refuse a bad --json / --plots path before minutes of simulation, not after (snnc.io: never over an input)
     inputs = (args.dir, args.data_dir)
     json_out = claim_output(args.json, inputs=inputs, force=args.force, option="--json") if args.json else None
+    trace_out = claim_output(args.trace_out, inputs=(*inputs, args.json), force=args.force,
+                             option="--trace-out") if args.trace_out else None
     if args.plots:
         claim_files(args.plots, PLOT_FILES, inputs=inputs, force=args.force, option="--plots")
     chip = get_chip(args.dir, args.barrier_cycles)
@@ -98,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
     if json_out is not None:
         write_atomic(json_out, json.dumps(_json(result, args, data), indent=1) + "\n")
         print(f"wrote {json_out}", file=sys.stderr)
+    if trace_out is not None:
+        from snnc.backends.yoso.drivers.trace import HEADER, chip_trace
+
+        rows = chip_trace(args.dir, x, args.trace_image)
+        write_atomic(trace_out, ",".join(HEADER) + "\n" + "".join(f"{c},{a},{b}\n" for c, a, b in rows.tolist()))
+        print(f"wrote {trace_out} ({len(rows)} packets of image {args.trace_image}; replay with snnc noc replay "
+              f"{trace_out} --hw {args.dir}/hardware.toml)", file=sys.stderr)
     if args.plots:
         from snnc.backends.yoso.drivers.plots import write_plots
 

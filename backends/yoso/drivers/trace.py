@@ -102,7 +102,13 @@ def parse_trace(text: str, source: str = "<trace>", nodes: int | None = None) ->
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        fields = [f.strip() for f in line.split(",")]
+        if "," in line:
+            fields = [f.strip() for f in line.split(",")]
+        else:  # BookSim2's trace lines: 'cycle src dst type' (whitespace; the packet type is not replayed)
+            fields = line.split()
+            if len(fields) == 4:
+                _row(fields[:1] + fields[3:] + ["0"], f"{source}:{lineno} (packet type)", None)  # an integer
+                fields = fields[:3]
         if first:
             first = False
             if tuple(f.lower() for f in fields) == HEADER:
@@ -186,6 +192,14 @@ def as_rows(trace: TraceLike, nodes: int | None = None) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         _check_row(*map(int, arr[i]), where=f"row {i}", nodes=nodes)
     return arr
+
+
+def write_booksim_trace(rows: np.ndarray | Iterable[Sequence[int]], path: str | os.PathLike[str]) -> None:
+    """Write rows ``(cycle, src, dst)`` in BookSim2's trace format, ``cycle src dst type`` (type 0), atomically."""
+    from snnc.io import write_atomic
+
+    arr = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64).reshape(-1, 3)
+    write_atomic(path, "".join(f"{c} {s} {d} 0\n" for c, s, d in arr.tolist()))
 
 
 def write_trace(rows: np.ndarray | Iterable[Sequence[int]], path: str | os.PathLike[str], header: bool = True) -> None:
@@ -427,3 +441,33 @@ def noc_config(*, hardware: str | os.PathLike[str] | None = None, mesh: str | Se
                          "network model replays", where="--hw" if mesh is None else "--mesh",
                          hint="replay on a smaller mesh (64x64 takes ~1 GB and ~15 s to set up)")
     return NocConfig(**values, watchdog_cycles=watchdog)
+
+
+def chip_trace(path: str | os.PathLike[str], x: np.ndarray, image: int = 0) -> np.ndarray:
+    """The packets the chip sends for one image of a deployment, as trace rows ``(cycle, src, dst)``.
+
+    The image runs on the Python chip model (it keeps every packet's record); a multicast packet becomes one
+    row per destination (a replay sends them as unicasts, so its network load is an upper bound of the chip's),
+    and the host's link, west of PE (0, 0), is node 0. Replay the rows with ``snnc noc replay`` on the chip's
+    mesh and network (``--hw`` with the deployment's ``hardware.toml``).
+    """
+    from snnc.backends.yoso.drivers.simulate import _check_x, get_chip
+
+    chip = get_chip(path)
+    features = tuple(chip.host.graph.inputs[0].type.features)
+    x = _check_x(x, features)
+    if not 0 <= image < len(x):
+        raise TraceError(f"image {image} is not among the {len(x)} inputs", where="--trace-image",
+                         hint=f"give an index from 0 to {len(x) - 1}")
+    env = chip.host.encode(x[image:image + 1])
+    chip.run_image(chip.input_spikes(env, 0))
+    noc = chip.noc
+    table = noc.packet_table()
+    nodes = chip.hw.mesh.cols * chip.hw.mesh.rows
+    rows = []
+    for pid, (src, dst, created) in enumerate(zip(table["src"].tolist(), table["dst"].tolist(),
+                                                 table["created"].tolist(), strict=True)):
+        dests = (dst,) if dst >= 0 else tuple(noc.dests[pid])
+        for d in dests:
+            rows.append((created, 0 if src >= nodes else src, 0 if d >= nodes else d))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
