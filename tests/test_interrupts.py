@@ -77,3 +77,31 @@ def test_ctrl_c_in_training_keeps_the_finished_epochs(tmp_path: Path, monkeypatc
     assert meta["snn.partial"] == "interrupted (Ctrl-C) after epoch 1 of 5" and meta["snn.epochs"] == "1"
     history = json.loads((tmp_path / "m.history.json").read_text())
     assert len(history["epochs"]) == 1
+
+
+def test_ctrl_c_in_a_sweep_keeps_the_finished_points(deployment: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from snnc.backends.yoso.drivers import sweep
+
+    real = sweep.evaluate_point
+    calls = {"n": 0}
+
+    def interrupted_on_the_third(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sweep, "evaluate_point", interrupted_on_the_third)
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\nmesh = ["2x2", "3x3", "6x7", "7x7"]\n', encoding="utf-8")
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(deployment), "--hw-grid", str(grid), "--dataset", "digits", "--limit", "4",
+                 "--scheduler", "serial", "--no-progress", "-o", str(out)])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 2 of 4 points finished" in err and "Traceback" not in err
+    lines = (out / "sweep.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3  # the header and the two finished points
+    assert (out / "pareto.png").is_file()

@@ -73,12 +73,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"sweep {args.dir}: {len(grid.points())} points x {len(x)} {data.name} images, scheduler "
           f"{args.scheduler}" + (f" ({args.workers} workers)" if args.scheduler == "local" else ""),
           file=sys.stderr, flush=True)
-    result = sweep_deployment(args.dir, grid, x, data.y, scheduler=args.scheduler, workers=args.workers,
-                              scheduler_timeout=args.scheduler_timeout, placer=args.placer, region=args.region,
-                              barrier_cycles=args.barrier_cycles, progress=progress)
+    from snnc.backends.yoso.drivers.sweep import SweepInterrupted
+
+    code = 0
+    try:
+        result = sweep_deployment(args.dir, grid, x, data.y, scheduler=args.scheduler, workers=args.workers,
+                                  scheduler_timeout=args.scheduler_timeout, placer=args.placer, region=args.region,
+                                  barrier_cycles=args.barrier_cycles, progress=progress)
+    except SweepInterrupted as stop:  # Ctrl-C: keep the finished points, say so
+        result, code = stop.partial, 130
+        print(f"interrupted: {len(result.rows)} of {stop.total} points finished; the table and files below hold "
+              f"them only (partial)", file=sys.stderr)
+        if not result.rows:
+            return code
     print(result.format(), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "sweep.csv", result.csv_text())
-    print(f"wrote {out / 'sweep.csv'}", file=sys.stderr)
+    print(f"wrote {out / 'sweep.csv'}" + (" (partial)" if code else ""), file=sys.stderr)
     print(f"wrote {write_pareto_plot(result, out / 'pareto.png')}", file=sys.stderr)
-    return 0
+    return code

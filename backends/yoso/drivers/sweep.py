@@ -32,6 +32,7 @@ import csv
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import tempfile
@@ -481,12 +482,16 @@ def sweep_deployment(deployment: str | os.PathLike[str], grid: Grid | str | os.P
     points = grid.points()
     bar = _bar(len(points), progress)
     n_workers = 1
+    rows: list[dict[str, Any]] = []
+    interrupted = False
     try:
         if scheduler == "serial":
-            rows = []
-            for p in points:
-                rows.append(evaluate_point(job, p, x, y))
-                bar.update(1)
+            try:
+                for p in points:
+                    rows.append(evaluate_point(job, p, x, y))
+                    bar.update(1)
+            except KeyboardInterrupt:
+                interrupted = True
         else:
             from snnc.backends.yoso.drivers import distributed as dd
 
@@ -496,11 +501,13 @@ def sweep_deployment(deployment: str | os.PathLike[str], grid: Grid | str | os.P
                 job_f, x_f = client.scatter([job, x], broadcast=True)
                 y_f = None if y is None else client.scatter(y, broadcast=True)
                 futures = [client.submit(evaluate_point, job_f, p, x_f, y_f, pure=False) for p in points]
-                rows = []
                 try:
                     for fut in futures:
                         rows.append(fut.result())
                         bar.update(1)
+                except KeyboardInterrupt:  # keep the finished points; close the cluster without its tracebacks
+                    interrupted = True
+                    logging.getLogger("distributed").setLevel(logging.CRITICAL)
                 finally:
                     for fut in futures:
                         fut.cancel()
@@ -512,8 +519,21 @@ def sweep_deployment(deployment: str | os.PathLike[str], grid: Grid | str | os.P
     for k, r in enumerate(rows):
         r["pareto"] = (k in front) if r["status"] == "ok" else None
     name = "serial" if scheduler == "serial" else ("client" if not isinstance(scheduler, str) else scheduler)
-    return SweepResult(str(deployment), grid.source, columns, rows, front, time.perf_counter() - start, name,
-                       n_workers)
+    result = SweepResult(str(deployment), grid.source, columns, rows, front, time.perf_counter() - start, name,
+                         n_workers)
+    if interrupted:
+        raise SweepInterrupted(result, len(points))
+    return result
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`sweep_deployment`: ``partial`` holds the rows of the points finished before it (the
+    first ``len(partial.rows)`` of ``total``, in grid order)."""
+
+    def __init__(self, partial: SweepResult, total: int) -> None:
+        super().__init__(f"interrupted after {len(partial.rows)} of {total} points")
+        self.partial = partial
+        self.total = total
 
 
 def _bar(total: int, progress: bool) -> Any:
