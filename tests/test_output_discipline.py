@@ -386,3 +386,17 @@ def test_trace_rows_take_bounded_ascii_integers(row: str, message: str) -> None:
 
     with pytest.raises(TraceError, match=message):
         parse_trace(row + "\n", source="t.csv")
+
+
+def test_a_deployment_gets_the_mode_mkdir_would_give(tmp_path: Path) -> None:
+    """Issue 18: deployments were created drwx------ (mkdtemp's mode) whatever the user's umask."""
+    import stat
+
+    from snnc.api import compile as compile_model
+
+    old = os.umask(0o022)
+    try:
+        dep = compile_model(Path(__file__).resolve().parents[1] / "models" / "stdbp-digits.onnx", tmp_path / "dep")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(dep.out_dir).st_mode) == 0o755

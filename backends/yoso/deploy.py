@@ -174,6 +174,9 @@ def _write_atomically(target: Path, files: dict[str, bytes], force: bool,
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; the deployment gets the mode mkdir would give it
     except OSError as err:
         raise _write_error(target, err) from None
     try:
