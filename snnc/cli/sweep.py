@@ -11,6 +11,9 @@ from pathlib import Path
 
 from snnc.cli._util import bounded_float, bounded_int, positive_int
 
+#: grids with fewer points run serially under --scheduler auto (a local cluster takes seconds to start)
+AUTO_LOCAL_POINTS = 8
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``snnc sweep``."""
@@ -23,9 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="directory of the dataset files (see 'snnc run --help')")
     p.add_argument("--split", default="test", choices=["train", "test", "all"], help="dataset split (default: test)")
     p.add_argument("--limit", type=positive_int, default=None, help="simulate only the first N images at each point")
-    p.add_argument("--scheduler", default="local", metavar="WHERE",
-                   help="serial (this process), local (a Dask cluster of --workers processes on loopback; "
-                        "default) or tcp://HOST:PORT of a running 'dask scheduler'")
+    p.add_argument("--scheduler", default="auto", metavar="WHERE",
+                   help="serial (this process), local (a Dask cluster of --workers processes on loopback), "
+                        "tcp://HOST:PORT of a running 'dask scheduler', or auto (default): serial for grids of "
+                        f"fewer than {AUTO_LOCAL_POINTS} points, where starting a cluster costs more than it saves, "
+                        "else local")
     p.add_argument("--workers", type=positive_int, default=2, help="workers of the local Dask cluster (default 2)")
     p.add_argument("--scheduler-timeout", type=bounded_float(0.001, 86_400.0), default=None, metavar="S",
                    help="seconds to wait for the Dask scheduler and its first worker (default 10)")
@@ -57,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise SnncError("output directory already exists and is not empty", where=str(out),
                         hint="choose another directory, or pass --force to overwrite sweep.csv and pareto.png")
     grid = load_grid(args.hw_grid)
+    if args.scheduler == "auto":
+        args.scheduler = "serial" if len(grid.points()) < AUTO_LOCAL_POINTS else "local"
     if args.scheduler != "serial":
         from snnc.backends.yoso.drivers.distributed import check_scheduler
 
