@@ -368,3 +368,43 @@ def test_simulate_cli_options_reach_the_scheduler(deployment: Path) -> None:
     assert args.workers is None and not args.dask
     with pytest.raises(SnncError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         simulate.run(args)
+
+
+def test_a_lost_cluster_leaves_the_finished_images_with_the_error(deployment: Path, data) -> None:  # noqa: ANN001
+    """simulate_deployment on a cluster whose workers all leave: the DistributedRunError carries the SimResult of
+    the images that finished (what `snnc simulate --json` then writes, marked partial)."""
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    from snnc.backends.yoso.drivers.distributed import DistributedRunError
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
+
+    x, y = data
+    x, y = np.concatenate([x] * 32), np.concatenate([y] * 32)  # 256 images on the Python model: seconds of work
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                       silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    try:
+        client.wait_for_workers(1)
+
+        def leave_when_some_finished() -> None:  # every worker leaves once a few tasks are done
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                tasks = client.run_on_scheduler(lambda dask_scheduler: sum(
+                    1 for ts in dask_scheduler.tasks.values() if ts.state == "memory"
+                    and str(ts.key).startswith("simulate_chunk_task")))
+                if tasks >= 3:
+                    break
+                time.sleep(0.05)
+            cluster.scale(0)
+
+        threading.Thread(target=leave_when_some_finished, daemon=True).start()
+        with pytest.raises(DistributedRunError) as err:
+            simulate_deployment(deployment, x, y=y, scheduler=client, chunk_size=4, engine="python")
+    finally:
+        client.close()
+        cluster.close()
+    partial = err.value.partial
+    finished = sum(hi - lo for lo, hi, _ in err.value.finished)
+    assert partial is not None and 0 < len(partial.images) == finished < len(x)

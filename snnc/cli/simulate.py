@@ -88,6 +88,15 @@ def run(args: argparse.Namespace) -> int:
         result = simulate_deployment(args.dir, x, y=data.y, workers=workers, progress=progress,
                                      barrier_cycles=args.barrier_cycles, scheduler=scheduler,
                                      scheduler_timeout=args.scheduler_timeout, engine=args.engine)
+    except SnncError as err:  # a Dask run that lost its workers or scheduler: keep the finished images too
+        partial = getattr(err, "partial", None)
+        if partial is None or not partial.images:
+            raise
+        print(sanitize_text(partial.format(show=max(0, args.show))), flush=True)
+        if json_out is not None:
+            write_atomic(json_out, json.dumps(_json(partial, args, data, partial=True), indent=1) + "\n")
+            print(f"wrote {json_out} (partial: {len(partial.images)} of {len(x)} images)", file=sys.stderr)
+        raise
     except SimulationInterrupted as stop:  # Ctrl-C: report and keep what finished, marked partial
         done = len(stop.partial.images)
         print(sanitize_text(stop.partial.format(show=max(0, args.show))), flush=True)

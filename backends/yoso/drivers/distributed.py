@@ -287,6 +287,8 @@ class DistributedRunError(SnncError):
     def __init__(self, message: str, *, finished: list[tuple[int, int, Any]], hint: str) -> None:
         super().__init__(message, where="dask", hint=hint)
         self.finished = finished
+        #: the simulation of the finished images (a SimResult, set by simulate_deployment), or None
+        self.partial: Any = None
 
 
 #: seconds without progress and without any worker before a run is given up (``stall_timeout``)

@@ -494,6 +494,13 @@ def _simulate_on_dask(chip: Chip, path: str | os.PathLike[str], x: np.ndarray, y
         bar = _bar(n, progress)
         try:
             chunks = dd.run_simulation_chunks(client, path, barrier_cycles, eject_depth, bounds, x, y, record, bar)
+        except dd.DistributedRunError as err:  # keep what finished: the partial result travels with the error
+            done = sorted(err.finished, key=lambda f: f[0])
+            ys = None if y is None else (np.concatenate([y[lo:hi] for lo, hi, _ in done]) if done
+                                         else y[:0])
+            err.partial = _merge(chip, str(path), [c for _, _, c in done], ys, sum(hi - lo for lo, hi, _ in done),
+                                 time.perf_counter() - start, n_workers)
+            raise
         finally:
             bar.close()
     return _merge(chip, str(path), chunks, y, n, time.perf_counter() - start, n_workers)
