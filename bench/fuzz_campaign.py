@@ -21,6 +21,13 @@ onnx-mutate    mutated ModelProtos: only typed errors from import_onnx and the r
 onnx-bytes     flipped / truncated serialized models: only typed errors
 noc            random meshes, FIFO depths, delays, packet lengths and traffic (uniform, hot spot,
                multicast): exactly-once delivery, no deadlock, monotone time, zero-load bound
+deployment     a compiled deployment with one file damaged (bytes flipped, cut or inserted, a JSON value
+               replaced, a file removed, linked out of the folder, a stray file added): inspect and a
+               one-image simulation give a typed error or a correct run
+cli-numbers    `noc replay` / `simulate` with random numeric option values (huge, negative, Unicode
+               digits, inf/nan, empty): exit 0, 1 or 2, never an internal error
+cli-paths      reporting commands with adversarial output paths (an input, a symlink, under a file,
+               inside a deployment, a directory, too long): written or refused, protected files unchanged
 =============  ===============================================================================
 
 Usage::
@@ -231,6 +238,203 @@ class _Refused(Exception):
     """The input was refused with a typed error inside a helper that returns None for it."""
 
 
+# ------------------------------------------------------------------- issue 19: deployments, CLI numbers, paths
+_WORK: dict[str, Any] = {}
+
+
+def _workdir() -> Path:
+    """A scratch folder with a compiled digits deployment, a small trace and files to protect (built once)."""
+    if "root" not in _WORK:
+        import tempfile
+
+        from snnc.api import compile as compile_model
+
+        root = Path(tempfile.mkdtemp(prefix="snnc-fuzz-"))
+        compile_model(Path(__file__).resolve().parents[1] / "models" / "stdbp-digits.onnx", root / "dep")
+        (root / "trace.csv").write_text("cycle,src,dst\n0,0,5\n1,3,2\n2,7,1\n", encoding="utf-8")
+        # a copy of the model: a fuzz case that writes over a file must never reach the repository's
+        (root / "digits.onnx").write_bytes((Path(__file__).resolve().parents[1] / "models" / "stdbp-digits.onnx")
+                                          .read_bytes())
+        _WORK["root"] = root
+    return _WORK["root"]
+
+
+DEPLOYMENT_FILES = ("manifest.json", "program.json", "placement.json", "routing.json", "hardware.toml",
+                    "report.txt", "model.ir")
+
+
+@st.composite
+def _deployment_damage(draw: st.DrawFn) -> tuple[str, str, int, bytes]:
+    """(file, how, position, bytes): one change to one file of a deployment."""
+    name = draw(st.sampled_from(DEPLOYMENT_FILES + ("pe/0/config.json", "pe/0/weights.npy", "pe/1/config.json")))
+    how = draw(st.sampled_from(["flip", "truncate", "insert", "json-value", "symlink-out", "stray-file", "remove"]))
+    return name, how, draw(st.integers(0, 1 << 16)), draw(st.binary(min_size=1, max_size=16))
+
+
+def _damaged_copy(case: tuple[str, str, int, bytes]) -> Path:
+    import shutil
+
+    name, how, pos, blob = case
+    root = _workdir()
+    dep = root / f"dep-{abs(hash(case)) % 10**9}"
+    shutil.rmtree(dep, ignore_errors=True)
+    shutil.copytree(root / "dep", dep)
+    path = dep / name
+    if not path.exists():
+        path = dep / "manifest.json"
+    data = path.read_bytes()
+    k = pos % max(1, len(data))
+    if how == "flip":
+        data = data[:k] + bytes([data[k] ^ (blob[0] or 1)]) + data[k + 1:]
+    elif how == "truncate":
+        data = data[:k]
+    elif how == "insert":
+        data = data[:k] + blob + data[k:]
+    elif how == "json-value" and path.suffix == ".json":
+        import re as _re
+
+        values = ["-1", "1e308", "null", '"x"', "[]", "{}", "2147483648", "NaN", "[[[[[[[[[[1]]]]]]]]]]"]
+        data = _re.sub(rb": *(-?[0-9]+|\"[^\"]*\")", (": " + values[k % len(values)]).encode(), data, count=1 + k % 3)
+    elif how == "symlink-out":
+        path.unlink()
+        path.symlink_to("/etc/hostname")
+        return dep
+    elif how == "stray-file":
+        (dep / "stray.bin").write_bytes(blob)
+        return dep
+    elif how == "remove":
+        path.unlink()
+        return dep
+    path.write_bytes(data)
+    return dep
+
+
+def _deployment(case: tuple[str, str, int, bytes]) -> None:
+    """A damaged deployment: inspect and a one-image simulation end in a clean error or a correct result."""
+    import shutil
+
+    from snnc.backends.yoso import inspect_deployment
+    from snnc.backends.yoso.drivers.simulate import simulate_deployment
+
+    dep = _damaged_copy(case)
+    try:
+        inspect_deployment(dep)
+        x = np.random.default_rng(0).random((1, 64), dtype=np.float32)
+        simulate_deployment(dep, x)
+    finally:
+        shutil.rmtree(dep, ignore_errors=True)
+
+
+def _save_deployment(case: Any) -> Saved:
+    return Saved({"damage.json": json.dumps([case[0], case[1], case[2], case[3].hex()])},
+                 "python bench/fuzz_campaign.py  # replay by hand: copy a deployment, apply damage.json, inspect it")
+
+
+NUMBERS = ["0", "1", "-1", "7", "2", "+3", "00", "1e3", "0x10", "inf", "-inf", "nan", "", " 4", "\u0664",
+           "9" * 30, str(2**62), str(2**31), "1.5", "-0", "4096", "1000000"]
+
+
+@st.composite
+def _cli_numbers(draw: st.DrawFn) -> list[str]:
+    """``snnc noc replay`` / ``snnc simulate`` with random numeric option values."""
+    if draw(st.booleans()):
+        argv = ["noc", "replay", "TRACE"]
+        for option in ("--mesh", "--router-delay", "--link-delay", "--flits", "--fifo-depth", "--watchdog",
+                       "--links"):
+            if draw(st.booleans()):
+                value = draw(st.sampled_from(NUMBERS))
+                if option == "--mesh" and draw(st.booleans()):
+                    value = f"{value}x{draw(st.sampled_from(NUMBERS))}"
+                argv += [option, value]
+    else:
+        argv = ["simulate", "DEP", "--dataset", "digits", "--show", "0", "--no-progress", "--limit",
+                draw(st.sampled_from(["1", "2", "0", "-1", "x", "\u0661"]))]
+        for option in ("--barrier-cycles", "--workers", "--show"):
+            if draw(st.booleans()):
+                argv += [option, draw(st.sampled_from(NUMBERS))]
+    return argv
+
+
+def _run_cli(argv: list[str]) -> int:
+    import contextlib
+    import io
+
+    from snnc.cli import main
+
+    root = _workdir()
+    argv = [str(root / "trace.csv") if a == "TRACE" else str(root / "dep") if a == "DEP" else a for a in argv]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse's usage errors
+            code = stop.code if isinstance(stop.code, int) else 2
+    if code == 3 or "internal error" in err.getvalue() or "Traceback" in err.getvalue():
+        raise AssertionError(f"snnc {' '.join(argv)}: exit {code}: {err.getvalue()[-500:]}")
+    if code in (1, 2):
+        raise _Refused
+    return code
+
+
+def _save_cli(case: Any) -> Saved:
+    return Saved({"argv.json": json.dumps(case)}, "snnc " + " ".join(case) + "  # TRACE/DEP: a trace and a deployment")
+
+
+@st.composite
+def _cli_paths(draw: st.DrawFn) -> tuple[str, str]:
+    """(command, output kind): a reporting command whose output path is chosen adversarially."""
+    command = draw(st.sampled_from(["noc-json", "ir-out", "run-json", "inspect-json", "report"]))
+    kind = draw(st.sampled_from(["input", "symlink", "under-file", "inside-deployment", "existing", "directory",
+                                 "long-name", "missing-parent", "victim-force"]))
+    return command, kind
+
+
+def _paths(case: tuple[str, str]) -> None:
+    """The output lands where asked or is refused: the protected files never change."""
+    command, kind = case
+    root = _workdir()
+    scratch = root / f"p-{abs(hash(case)) % 10**9}"
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    victim = scratch / "victim.txt"
+    victim.write_text("not yours\n", encoding="utf-8")
+    trace = root / "trace.csv"
+    model = root / "digits.onnx"
+    dep = root / "dep"
+    protected = {p: p.read_bytes() for p in (victim, trace, model, dep / "manifest.json")}
+    inputs = {"noc-json": trace, "inspect-json": dep / "manifest.json", "report": dep / "manifest.json",
+              "ir-out": model, "run-json": model}  # a file the command reads (never a file it does not read)
+    target = {"input": str(inputs[command]),
+              "symlink": str(scratch / "link.out"), "under-file": str(victim / "x.out"),
+              "inside-deployment": str(dep / "x.out"), "existing": str(victim), "directory": str(scratch),
+              "long-name": str(scratch / ("n" * 300)), "missing-parent": str(scratch / "no" / "such" / "x.out"),
+              "victim-force": str(victim)}[kind]
+    if kind == "symlink":
+        Path(target).symlink_to(victim)
+    force = ["--force"] if kind in ("victim-force", "symlink", "input", "inside-deployment") else []
+    argv = {"noc-json": ["noc", "replay", str(trace), "--json", target],
+            "ir-out": ["ir", str(model), "-o", target],
+            "run-json": ["run", str(model), "--dataset", "digits", "--limit", "5", "--json", target],
+            "inspect-json": ["inspect", str(dep), "--json", target],
+            "report": ["report", str(dep), "-o", target]}[command] + force
+    try:
+        _run_cli(argv)
+    except _Refused:
+        pass
+    finally:
+        for p, data in protected.items():
+            if p == victim and kind == "victim-force":
+                continue  # asked for: --force over a plain file of the user's
+            assert p.exists() and not p.is_symlink() and p.read_bytes() == data, f"{p} changed ({case})"
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _save_paths(case: Any) -> Saved:
+    return Saved({"case.json": json.dumps(case)}, "see bench/fuzz_campaign.py _paths for the setup of this case")
+
+
 TARGETS: dict[str, Target] = {
     "ir-roundtrip": Target(fz.ir_graphs(), _ir_roundtrip, _save_ir_graph, "valid graphs round-trip"),
     "ir-mutate": Target(st.tuples(fz.ir_graphs(max_ops=4), fz.text_mutations(), st.booleans()), _ir_mutate,
@@ -241,6 +445,9 @@ TARGETS: dict[str, Target] = {
     "onnx-bytes": Target(st.tuples(fz.onnx_models(max_layers=2), fz.byte_flips()), _onnx_bytes, _save_bytes,
                          "flipped ONNX bytes"),
     "noc": Target(_noc_cases(), _noc, _save_noc, "random NoC configs and traffic"),
+    "deployment": Target(_deployment_damage(), _deployment, _save_deployment, "damaged deployment directories"),
+    "cli-numbers": Target(_cli_numbers(), _run_cli, _save_cli, "random numeric CLI option values"),
+    "cli-paths": Target(_cli_paths(), _paths, _save_paths, "adversarial output paths (protected files unchanged)"),
 }
 
 
