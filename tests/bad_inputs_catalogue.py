@@ -1115,6 +1115,22 @@ def _out_noc_json_over_trace(ws: Workspace, folder: Path) -> BadInput:
                   f"refusing to write the output over the input file {path}", path)
 
 
+@case("limit-arch-too-big", "limits")
+def _limit_arch_too_big(ws: Workspace, folder: Path) -> BadInput:
+    out = str(folder / "model.onnx")
+    return _entry("limit-arch-too-big", "limits", "train --arch with more weights than memory can hold",
+                  ["train", "stbp", "--dataset", "digits", "--arch", "64-100000000-10", "--epochs", "1", "-o", out],
+                  "the network 64-100000000-10 does not fit in memory", "--arch")
+
+
+@case("train-device-absent", "limits")
+def _train_device_absent(ws: Workspace, folder: Path) -> BadInput:
+    out = str(folder / "model.onnx")
+    return _entry("train-device-absent", "limits", "train --device naming a device that does not exist",
+                  ["train", "stdbp", "--dataset", "digits", "--arch", "64-10", "--device", "bogus", "-o", out],
+                  "unknown device 'bogus'", "--device")
+
+
 @case("out-checkpoint-is-output", "output")
 def _out_checkpoint_is_output(ws: Workspace, folder: Path) -> BadInput:
     out = str(folder / "model.onnx")

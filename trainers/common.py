@@ -516,3 +516,17 @@ class Timer:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+def build_network(arch_text: str, make: Callable[[], Any]) -> Any:
+    """``make()`` the network, or a :class:`TrainerError` naming the architecture when it cannot be allocated
+    (``--arch 64-100000000-10`` asked torch for 25 GB and ended in an internal error)."""
+    try:
+        return make()
+    except MemoryError:
+        pass
+    except RuntimeError as err:
+        if "allocate" not in str(err) and "memory" not in str(err).lower():
+            raise
+    raise TrainerError(f"the network {arch_text} does not fit in memory", where="--arch",
+                       hint="use smaller layers (each n-m dense layer holds n*m weights)")

@@ -47,6 +47,7 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     batches,
+    build_network,
     default_output_name,
     epoch_scheduler,
     finish_run,
@@ -233,8 +234,12 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
                 setattr(cfg, key, getattr(saved, key))
     arch = parse_stbp_arch(cfg.arch)
     device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
-    net = StbpNet(arch, cfg.time_steps, cfg.schemes)
-    net.reset_parameters(gen, gain=cfg.init_gain)
+    def make() -> StbpNet:
+        built = StbpNet(arch, cfg.time_steps, cfg.schemes)
+        built.reset_parameters(gen, gain=cfg.init_gain)
+        return built
+
+    net = build_network(cfg.arch, make)
     net.to(device)
     opt = make_optimizer(net, cfg)
     steps_per_epoch, sched = epoch_scheduler(opt, cfg, len(x_train))

@@ -31,6 +31,7 @@ from snnc.trainers.common import (
     Timer,
     TrainerError,
     batches,
+    build_network,
     default_output_name,
     epoch_scheduler,
     finish_run,
@@ -208,7 +209,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
         cfg.window = max(2, cfg.time_steps // 2)
     device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
-    net = StdbpNet(arch, cfg.time_steps, cfg.threshold, cfg.window).to(device)
+    net = build_network(cfg.arch, lambda: StdbpNet(arch, cfg.time_steps, cfg.threshold, cfg.window).to(device))
     opt = make_optimizer(list(net.parameters()), cfg.optimizer, cfg.lr, cfg.weight_decay)
     steps_per_epoch, sched = epoch_scheduler(opt, cfg, len(x_train))
     result = TrainResult(net)
