@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 
+from snnc.cli._util import bounded_int
 from snnc.errors import SnncError
 
 
@@ -25,20 +26,24 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
                    help="dataset (default: mnist)")
     g.add_argument("--data-dir", default=None, help="folder of the IDX files (mnist: required; fashion-mnist: "
                    "default /usr/share/datasets/fashion-mnist; digits: unused)")
-    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    g.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
+    g.add_argument("--train-limit", type=bounded_int(1, 1 << 31), default=None,
+                   help="use only the first N training images")
+    g.add_argument("--test-limit", type=bounded_int(1, 1 << 31), default=None, help="use only the first N test images")
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--arch", default=arch, help=f"architecture string (default: {arch})")
-    g.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
-    g.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
+    g.add_argument("--epochs", type=bounded_int(1, 1 << 31), default=epochs,
+                   help=f"training epochs (default: {epochs})")
+    g.add_argument("--batch-size", type=bounded_int(1, 1 << 31), default=batch_size,
+                   help=f"batch size (default: {batch_size})")
     g.add_argument("--optimizer", default=optimizer, choices=["adam", "sgd"], help=f"default: {optimizer}")
     g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr})")
     g.add_argument("--lr-schedule", default=schedule, choices=["cosine", "step", "none"],
                    help=f"per-step schedule over all epochs (default: {schedule})")
     g.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up length in epochs (default: 0)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
-    g.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--seed", type=bounded_int(0, (1 << 63) - 1), default=0,
+                   help="seed of initialisation and shuffling (default: 0)")
+    g.add_argument("--threads", type=bounded_int(1, 1 << 31), default=None,
                    help="torch CPU threads (default: all cores)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     g = p.add_argument_group("files")
@@ -53,7 +58,8 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
 
 def add_evaluation_arguments(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
     """``--eval-batch-size`` and ``--no-reference-eval`` (added to the group ``g``)."""
-    g.add_argument("--eval-batch-size", type=int, default=512, help="batch size of evaluations (default: 512)")
+    g.add_argument("--eval-batch-size", type=bounded_int(1, 1 << 31), default=512,
+                   help="batch size of evaluations (default: 512)")
     g.add_argument("--no-reference-eval", action="store_true",
                    help="skip evaluating the exported model with the reference executor")
 
@@ -63,8 +69,9 @@ def add_stdbp_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, arch="784-800-10", epochs=30, batch_size=64, lr=0.045)
     parser.set_defaults(dataset="mnist")
     g = parser.add_argument_group("STDBP neurons and loss")
-    g.add_argument("-T", "--time-steps", type=int, default=64, help="simulation steps of the model (default: 64)")
-    g.add_argument("--window", type=int, default=None,
+    g.add_argument("-T", "--time-steps", type=bounded_int(1, 1 << 16), default=64,
+                   help="simulation steps of the model (default: 64)")
+    g.add_argument("--window", type=bounded_int(1, 1 << 16), default=None,
                    help="input spikes fall in steps 0 .. window-1 (TTFSEncode window; default: T/2)")
     g.add_argument("--threshold", type=float, default=1.0, help="ReL-PSP firing threshold theta (default: 1.0)")
     g.add_argument("--loss-time", default="real", choices=["real", "step"],
@@ -82,7 +89,7 @@ def add_stdbp_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--alive-hidden", type=float, default=1.0,
                    help="weight of the keep-alive penalty on hidden neurons silent on a whole batch (default: 1.0)")
     g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
-    g.add_argument("--augment-shift", type=int, default=None, metavar="PIXELS",
+    g.add_argument("--augment-shift", type=bounded_int(0, 1 << 10), default=None, metavar="PIXELS",
                    help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
                    "mnist, where it helps; 0 for fashion-mnist and digits, where it hurts)")
     add_evaluation_arguments(g)
@@ -94,7 +101,7 @@ def add_stbp_arguments(parser: argparse.ArgumentParser) -> None:
                          optimizer="sgd")
     parser.set_defaults(dataset="fashion-mnist")
     g = parser.add_argument_group("improved STBP schemes (default: all on; --baseline: all off)")
-    g.add_argument("-T", "--time-steps", type=int, default=8, help="simulation steps (default: 8)")
+    g.add_argument("-T", "--time-steps", type=bounded_int(1, 1 << 16), default=8, help="simulation steps (default: 8)")
     g.add_argument("--baseline", action="store_true",
                    help="the paper's baseline: --reset zero --fixed-threshold --surrogate rect --decoder rate "
                    "(explicit switches still override)")
