@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if data.num_classes > n_out:
         raise SnncError(f"dataset {data.name} has {data.num_classes} classes but the model scores only {n_out}",
                         where=args.dir, hint="simulate a model trained for this dataset")
+    trained_on = chip.host.graph.metadata.get("snn.dataset")
+    if trained_on and trained_on != args.dataset:
+        print(f"note: the model was trained on {trained_on} (its snn.dataset), and is simulated here on "
+              f"{args.dataset}", file=sys.stderr)
     x = data.reshaped(features).x
     if args.plots and not 0 <= args.raster_image < len(x):  # before the simulation, not after
         raise SnncError(f"image {args.raster_image} is not among the {len(x)} simulated images",

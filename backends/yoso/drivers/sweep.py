@@ -379,7 +379,8 @@ class SweepResult:
     def format(self) -> str:
         """The table and the Pareto points, as ``snnc sweep`` prints them."""
         shown = [c for c in self.columns if c not in ("error", "latency_ms_p99", "hops", "images")]
-        cells = [[_cell(r.get(c), short=True) for c in shown] for r in self.rows]
+        cells = [[(f"{100 * r[c]:.2f} %" if c == "accuracy" and isinstance(r.get(c), float) else
+                   _cell(r.get(c), short=True)) for c in shown] for r in self.rows]  # accuracy in %, as elsewhere
         widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(shown)]
         lines = ["  ".join(c.rjust(w) for c, w in zip(shown, widths, strict=True))]
         for r, row in zip(self.rows, cells, strict=True):
