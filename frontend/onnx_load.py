@@ -69,7 +69,7 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
             proto = onnx.load_model_from_string(data)
         except (DecodeError, OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as err:
             raise FrontendError(f"not a valid ONNX file: {type(err).__name__}: {err}", where=source,
-                                hint="the file may be truncated or not an ONNX model; re-export it") from None
+                                hint=_what_it_is(data)) from None
         _load_external_data(proto, source)
     else:
         raise FrontendError(f"cannot import a {type(model).__name__}: expected an onnx.ModelProto or a path")
@@ -82,6 +82,22 @@ def load_model(model: onnx.ModelProto | str | os.PathLike | bytes) -> tuple[onnx
         raise FrontendError(f"not a valid ONNX file: the string field {bad} is not UTF-8", where=source,
                             hint="the file may be damaged; re-export it")
     return proto, source
+
+
+def _what_it_is(data: bytes) -> str:
+    """A hint for bytes that are not a binary ONNX model: what they look like, and what to do."""
+    head = data[:4096].lstrip()
+    if head.startswith((b"{", b"[")):
+        return ("this looks like JSON, not a binary ONNX model: convert it with "
+                "onnx.save(google.protobuf.json_format.Parse(text, onnx.ModelProto()), 'model.onnx')")
+    if head.startswith((b"ir_version", b"producer_name", b"graph", b"opset_import", b"<")):
+        if head.startswith(b"<"):
+            return "this looks like text-format ONNX (onnx.parser syntax): convert it with onnx.parser.parse_model"
+        return ("this looks like text-format protobuf, not a binary ONNX model: convert it with "
+                "onnx.save(google.protobuf.text_format.Parse(text, onnx.ModelProto()), 'model.onnx')")
+    if head.startswith(b"snnc.ir"):
+        return "this is an snnc IR dump: give it to snnc as a model (snnc.load_model reads it), not to import_onnx"
+    return "the file may be truncated or not an ONNX model; re-export it"
 
 
 def _load_external_data(proto: onnx.ModelProto, source: str) -> None:
