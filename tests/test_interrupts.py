@@ -22,21 +22,26 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _ctrl_c_on_call(monkeypatch: pytest.MonkeyPatch, module: object, name: str, n: int) -> None:
+    """Replace ``module.name`` by a wrapper that raises KeyboardInterrupt (Ctrl-C) on its ``n``-th call."""
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def wrapper(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
 def test_ctrl_c_in_simulate_keeps_the_finished_images(deployment: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     from snnc.backends.yoso.drivers import simulate
 
-    real = simulate._simulate_chunk
-    calls = {"n": 0}
-
-    def interrupted_on_the_third(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **kw)
-
-    monkeypatch.setattr(simulate, "_simulate_chunk", interrupted_on_the_third)
+    _ctrl_c_on_call(monkeypatch, simulate, "_simulate_chunk", 3)
     out = tmp_path / "sim.json"
     code = main(["simulate", str(deployment), "--dataset", "digits", "--limit", "40", "--show", "0",
                  "--no-progress", "--json", str(out)])
@@ -55,16 +60,7 @@ def test_ctrl_c_in_training_keeps_the_finished_epochs(tmp_path: Path, monkeypatc
 
     from snnc.trainers import stbp
 
-    real = stbp.loss_fn
-    calls = {"n": 0}
-
-    def interrupted_in_epoch_two(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-        calls["n"] += 1
-        if calls["n"] == 60:  # 43 batches an epoch on the digits training split
-            raise KeyboardInterrupt
-        return real(*a, **kw)
-
-    monkeypatch.setattr(stbp, "loss_fn", interrupted_in_epoch_two)
+    _ctrl_c_on_call(monkeypatch, stbp, "loss_fn", 60)  # 43 batches an epoch on the digits training split
     out = tmp_path / "m.onnx"
     code = main(["train", "stbp", "--dataset", "digits", "--arch", "64-20-10", "--epochs", "5", "--batch-size", "32",
                  "--no-progress",
@@ -84,16 +80,7 @@ def test_ctrl_c_in_a_sweep_keeps_the_finished_points(deployment: Path, tmp_path:
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from snnc.backends.yoso.drivers import sweep
 
-    real = sweep.evaluate_point
-    calls = {"n": 0}
-
-    def interrupted_on_the_third(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **kw)
-
-    monkeypatch.setattr(sweep, "evaluate_point", interrupted_on_the_third)
+    _ctrl_c_on_call(monkeypatch, sweep, "evaluate_point", 3)
     grid = tmp_path / "grid.toml"
     grid.write_text('[grid]\nmesh = ["2x2", "3x3", "6x7", "7x7"]\n', encoding="utf-8")
     out = tmp_path / "sweep"

@@ -530,3 +530,15 @@ def build_network(arch_text: str, make: Callable[[], Any]) -> Any:
             raise
     raise TrainerError(f"the network {arch_text} does not fit in memory", where="--arch",
                        hint="use smaller layers (each n-m dense layer holds n*m weights)")
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """``--progress/--no-progress``; by default a bar when stderr is a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+
+def say_interrupted(args: argparse.Namespace, finished: int, epochs: int) -> None:
+    """What a trainer prints when Ctrl-C stopped it after ``finished`` epochs (the model kept is theirs)."""
+    resume = f" --resume {args.checkpoint}" if args.checkpoint else ""
+    print(f"interrupted: keeping the model of epoch {finished} of {epochs} (marked partial in its "
+          f"metadata){'; continue with the same command and' + resume if resume else ''}", file=sys.stderr)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,8 +53,10 @@ from snnc.trainers.common import (
     load_cfg_splits,
     load_training_state,
     prepare_run,
+    progress_wanted,
     restore_training_state,
     save_checkpoint,
+    say_interrupted,
     training_state,
     training_tensors,
 )
@@ -399,12 +400,10 @@ def run(args: argparse.Namespace) -> int:
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=progress_wanted(args))
     exported = None
     if result.interrupted:
-        resume = f" --resume {args.checkpoint}" if args.checkpoint else ""
-        print(f"interrupted: keeping the model of epoch {len(result.history)} of {cfg.epochs} (marked partial in its "
-              f"metadata){'; continue with the same command and' + resume if resume else ''}", file=sys.stderr)
+        say_interrupted(args, len(result.history), cfg.epochs)
     if not args.no_reference_eval:
         timer = Timer()
         exported = evaluate_exported(build_onnx(result.net), data.x_test, data.y_test, cfg.eval_batch_size)
@@ -418,8 +417,3 @@ def run(args: argparse.Namespace) -> int:
                                 "exported_test_accuracy": exported.accuracy if exported else None,
                                 "train_seconds": round(result.train_seconds, 1)})
     return 130 if result.interrupted else 0
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    """``--progress/--no-progress``; by default a bar when stderr is a terminal."""
-    return sys.stderr.isatty() if args.progress is None else bool(args.progress)

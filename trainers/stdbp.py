@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +39,11 @@ from snnc.trainers.common import (
     make_optimizer,
     parse_arch,
     prepare_run,
+    progress_wanted,
     random_shift,
     restore_training_state,
     save_checkpoint,
+    say_interrupted,
     training_state,
     training_tensors,
 )
@@ -346,12 +347,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "
           f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=_progress(args))
+    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=progress_wanted(args))
     net = result.net
     if result.interrupted:
-        resume = f" --resume {args.checkpoint}" if args.checkpoint else ""
-        print(f"interrupted: keeping the model of epoch {len(result.history)} of {cfg.epochs} (marked partial in its "
-              f"metadata){'; continue with the same command and' + resume if resume else ''}", file=sys.stderr)
+        say_interrupted(args, len(result.history), cfg.epochs)
     accuracy = None
     if not args.no_reference_eval:
         timer = Timer()
@@ -363,8 +362,3 @@ def run(args: argparse.Namespace) -> int:
                 "time_steps": cfg.time_steps, "exported_test_accuracy": accuracy,
                 "train_seconds": round(result.train_seconds, 1)})
     return 130 if result.interrupted else 0
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    """``--progress/--no-progress``; by default a bar when stderr is a terminal."""
-    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
