@@ -6,15 +6,21 @@ warm-up call each; the table gives medians:
 
 * ``ort``: onnxruntime (CPU) on the ONNX file;
 * ``ref``: ``ReferenceBackend().run`` (numba engine, executor reused across calls);
-* ``today``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call
-  (BLAS threads as ``--threads``, default 1 like ``ref``; the old executor left them at the library default);
-* for models with a convolution also ``ReferenceBackend(conv="events")``, the opt-in event-driven convolution
-  (not bit-identical; its predictions are compared with ``today``'s).
+* ``before``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call,
+  with the convolution as it was then (im2col + BLAS, :class:`BeforeExecutor`) (BLAS threads as ``--threads``,
+  default 1 like ``ref``; the old executor left them at the library default).
 
-Predictions of ``ref`` must equal those of ``today`` and of onnxruntime (checked, printed). Inputs are each model's
+After the timing, the NumPy kernels (``engine="numpy"``, the specification: the convolution summed in the defined
+order) run once more; ``ref`` must equal them bit for bit. Predictions of ``ref`` must equal those of ``before``
+and of onnxruntime (checked, printed; on a convolution ``before`` sums in BLAS's order, so its currents may differ
+from ``ref``'s in the last bit). Inputs are each model's
 own test images: Fashion-MNIST (Debian's dataset-fashion-mnist) for the fashion models, the 8x8 digits for the
 digits model, MNIST from ``--data-dir`` for the MNIST models; synthetic sparse images (19 % of pixels lit) where a
 data set is missing.
+
+``--order-check N`` runs every model with a convolution on N of its test images twice, with the defined summation
+order (``ReferenceBackend()``) and with BLAS's (:class:`BeforeExecutor`'s convolution, the other kernels compiled),
+and counts differing predictions and spikes.
 
 ``--compile`` also measures the first-call cost of the compiled kernels: a fresh Python process runs every model
 once at batch 1 with an empty ``NUMBA_CACHE_DIR`` (cold: numba compiles), then a second fresh process with the same
@@ -22,7 +28,7 @@ directory (warm: loads the cache); the numpy engine's first call is the baseline
 
 Usage:
     python bench/reference_vs_onnxruntime.py [--batches 1 64] [--repeats 5] [--data-dir ../shared/data/mnist]
-        [--threads N] [--compile] [--models stdbp-mnist-cnn ...]
+        [--threads N] [--compile] [--order-check N] [--models stdbp-mnist-cnn ...]
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from snnc.backends.reference import ReferenceBackend, ReferenceExecutor
+from snnc.backends.reference import KERNELS, ReferenceBackend, ReferenceExecutor
+from snnc.backends.reference import kernels as K
 from snnc.frontend import import_onnx
 from snnc.frontend.snn_onnx import ort_session
 
@@ -72,6 +79,22 @@ def inputs(stem: str, features: tuple[int, ...], batch: int, data_dir: str | Non
     x = (rng.integers(1, 256, (batch, *features)) / 255).astype(np.float32)
     x[rng.random(x.shape) >= 0.19] = 0.0
     return x, "synthetic 19 % lit"
+
+
+def blas_conv2d(ctx: K.KernelContext, op: object, x: object) -> np.ndarray:
+    """``snn.conv2d`` as the executor computed it before issue 16: im2col + one BLAS matmul per group."""
+    a, lead = K._spatial_view(x, ctx.dtype)
+    out = K._conv_im2col(a, ctx.param(op, "weight"), op.attrs["strides"], op.attrs["dilations"], op.attrs["group"],
+                         op.attrs["pads"])
+    if "bias" in op.attrs:
+        out += ctx.param(op, "bias")
+    return out.transpose(0, 3, 1, 2).reshape(*lead, out.shape[3], *out.shape[1:3])
+
+
+class BeforeExecutor(ReferenceExecutor):
+    """The NumPy kernels with the convolution of before issue 16 (:func:`blas_conv2d`)."""
+
+    kernels = {**KERNELS, "snn.conv2d": blas_conv2d}
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], dict[str, object]]:
@@ -105,29 +128,46 @@ def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, thre
     name = proto.graph.input[0].name
     threads = threads or 1
     backend = ReferenceBackend(blas_threads=threads)
+    out = graph.outputs[0].name
     fns = {
         "ort": lambda: session.run(None, {name: x})[0].reshape(batch, -1),
         "ref": lambda: backend.run(graph, x).scores,
-        "today": lambda: ReferenceExecutor(graph, engine="numpy", blas_threads=threads).run(x).outputs[
-            graph.outputs[0].name].reshape(batch, -1),
+        "before": lambda: BeforeExecutor(graph, engine="numpy", blas_threads=threads).run(x).outputs[out].reshape(
+            batch, -1),
     }
-    has_conv = any(op.opname == "snn.conv2d" for op in graph.ops)
-    if has_conv:
-        events = ReferenceBackend(blas_threads=threads, conv="events")
-        fns["events"] = lambda: events.run(graph, x).scores
     times, results = interleaved(fns, repeats if batch > 1 else repeats * 6)
     med = {k: statistics.median(v) for k, v in times.items()}
     pred = {k: np.argmax(v, axis=1) for k, v in results.items()}
-    same_today = np.array_equal(results["ref"], results["today"])
+    spec = ReferenceExecutor(graph, engine="numpy", blas_threads=threads).run(x).outputs[out].reshape(batch, -1)
+    same_spec = np.array_equal(results["ref"], spec)
+    same_before = np.array_equal(pred["ref"], pred["before"])
     agree = np.mean(pred["ref"] == pred["ort"])
-    events = "-"
-    if has_conv:
-        same = np.array_equal(pred["events"], pred["today"])
-        events = (f"{med['events'] * 1e3:.2f} ms = {med['ort'] / med['events']:.2f}x "
-                  f"(predictions {'=' if same else '!='})")
-    return (f"| {path.stem} | {graph.time_steps} | {batch} | {med['ort'] * 1e3:.2f} | {med['today'] * 1e3:.2f} | "
-            f"{med['ref'] * 1e3:.2f} | **{med['ort'] / med['ref']:.2f}x** | {med['ort'] / med['today']:.2f}x | "
-            f"{'yes' if same_today else 'NO'} | {agree:.0%} | {events} | {source} |")
+    return (f"| {path.stem} | {graph.time_steps} | {batch} | {med['ort'] * 1e3:.2f} | {med['before'] * 1e3:.2f} | "
+            f"{med['ref'] * 1e3:.2f} | **{med['ort'] / med['ref']:.2f}x** | {med['ort'] / med['before']:.2f}x | "
+            f"{'yes' if same_spec else 'NO'} | {'yes' if same_before else 'NO'} | {agree:.0%} | {source} |")
+
+
+class BlasOrderExecutor(ReferenceExecutor):
+    """The default (compiled) kernels, but the convolution in BLAS's order (:func:`blas_conv2d`)."""
+
+    kernels = BeforeExecutor.kernels
+
+
+def order_check(path: Path, images: int, data_dir: str | None, chunk: int = 256) -> str:
+    """Predictions and spikes of the defined summation order against BLAS's on ``images`` test images."""
+    graph = import_onnx(onnx.load(path))
+    x, source = inputs(path.stem, graph.inputs[0].type.features, images, data_dir, seed=0)
+    new, old = ReferenceExecutor(graph), BlasOrderExecutor(graph)
+    pred_diff = spikes = spike_diff = 0
+    for start in range(0, images, chunk):
+        a, b = new.run(x[start:start + chunk], record=True), old.run(x[start:start + chunk], record=True)
+        out = graph.outputs[0].name
+        pred_diff += int(np.sum(a.outputs[out].argmax(1) != b.outputs[out].argmax(1)))
+        for k in a.spikes:
+            spikes += int(a.spikes[k].sum())
+            spike_diff += int(np.sum(a.spikes[k] != b.spikes[k]))
+    return (f"{path.stem}: defined order vs BLAS order on {images} images ({source}): {pred_diff} predictions differ, "
+            f"{spike_diff} of {spikes} spikes differ")
 
 
 COMPILE_PROBE = """
@@ -168,17 +208,23 @@ def main(argv: list[str] | None = None) -> None:
                         "threads; 0: onnxruntime's own default")
     p.add_argument("--models", nargs="*", default=None, help="model stems (default: every models/*.onnx)")
     p.add_argument("--compile", action="store_true", help="also measure the kernels' compile cost (cold/warm)")
+    p.add_argument("--order-check", type=int, default=0, metavar="N",
+                   help="compare the defined and BLAS's summation order of convolutions on N test images")
     args = p.parse_args(argv)
 
     paths = sorted(MODELS_DIR.glob("*.onnx"))
     if args.models:
         paths = [q for q in paths if q.stem in args.models]
-    print("| model | T | batch | ort ms | today ms | ref ms | ref vs ort | today vs ort | ref == today | "
-          "predictions = ort | ref conv=events (not bit-identical) | inputs |")
+    print("| model | T | batch | ort ms | before ms | ref ms | ref vs ort | before vs ort | ref == numpy kernels | "
+          "predictions = before | predictions = ort | inputs |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
         for batch in args.batches:
             print(bench_model(path, batch, args.repeats, args.data_dir, args.threads), flush=True)
+    if args.order_check:
+        for path in paths:
+            if any(op.opname == "snn.conv2d" for op in import_onnx(onnx.load(path)).ops):
+                print(order_check(path, args.order_check, args.data_dir), flush=True)
     if args.compile:
         for line in compile_cost(paths):
             print(line)

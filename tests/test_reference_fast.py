@@ -184,7 +184,7 @@ def test_backend_reuses_the_executor_until_the_graph_changes() -> None:
 
 def test_bad_options_are_one_clear_error() -> None:
     g = mlp(np.random.default_rng(0), "if", False, 4, (5, 3))
-    for options in ({"engine": "fortran"}, {"conv": "winograd"}, {"blas_threads": 0}, {"blas_threads": True},
+    for options in ({"engine": "fortran"}, {"blas_threads": 0}, {"blas_threads": True},
                     {"blas_threads": 1.5}):
         with pytest.raises(BackendError):
             ReferenceExecutor(g, **options)
@@ -207,7 +207,7 @@ def test_overridden_kernels_are_kept() -> None:
 
     table = fast.with_fast_kernels({**KERNELS, "snn.relpsp": mine})
     assert table["snn.relpsp"] is mine and table["snn.dense"] is FAST_KERNELS["snn.dense"]
-    assert table["snn.conv2d"] is KERNELS["snn.conv2d"]
+    assert table["snn.conv2d"] is FAST_KERNELS["snn.conv2d"] and table["snn.flatten"] is KERNELS["snn.flatten"]
 
 
 def test_integer_mode_and_numpy_engine_use_the_numpy_kernels() -> None:
@@ -242,58 +242,97 @@ def conv_graph(rng: np.random.Generator, dyadic: bool, seed: int) -> Graph:
     return g
 
 
+@pytest.mark.parametrize("dyadic", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_event_conv_exact_on_exact_sums(seed: int) -> None:
-    """conv="events" sums in another order than BLAS: equal bit for bit where every sum is exact (dyadic
-    weights), whatever the strides, pads and dilations -- so the indexing is right."""
+def test_event_conv_is_bit_identical(seed: int, dyadic: bool) -> None:
+    """The event-driven convolution adds the terms of the non-zero inputs in (c, p, q) order, the NumPy
+    kernel's summation order: every value equal bit for bit, with arbitrary float weights (inexact sums) as
+    with dyadic ones, whatever the strides, pads and dilations; the second convolution reads a pooled
+    current (values 0, 1/4, 1/2, ...), so the weighted path is covered too."""
     rng = np.random.default_rng(seed)
-    g = conv_graph(rng, True, seed)
-    x = inputs(rng, 6, (2, 12, 11), 0.5)
-    a = ReferenceExecutor(g, engine="numpy").run(x, record=True)
-    b = ReferenceExecutor(g, conv="events").run(x, record=True)
-    for k in a.spikes:
-        np.testing.assert_array_equal(b.spikes[k], a.spikes[k], err_msg=k)
-    np.testing.assert_array_equal(b.outputs["scores"], a.outputs["scores"])
+    g = conv_graph(rng, dyadic, seed)
+    assert_same(g, inputs(rng, 6, (2, 12, 11), 0.5))
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_event_conv_currents_within_rounding(seed: int) -> None:
-    """With arbitrary float weights the event-driven currents differ from im2col + BLAS by rounding only."""
+def conv_op(rng: np.random.Generator, c: int, co: int, k: tuple[int, int], group: int, strides: list[int],
+            pads: list[int], dilations: list[int]) -> tuple[Graph, object]:
+    g = Graph("conv", time_steps=3)
+    x = g.add_input("x", ValueType.current(c, 7, 6))
+    op_value = g.add_op("snn.conv2d", [x], {"weight": weights(rng, (co, c // group, *k), False), "group": group,
+                                            "strides": strides, "pads": pads, "dilations": dilations,
+                                            "bias": weights(rng, (co,), False, 0.1)})
+    g.set_outputs([op_value])
+    return g, g.ops[0]
+
+
+def conv_by_definition(x: np.ndarray, w: np.ndarray, b: np.ndarray, strides: list[int], pads: list[int],
+                       dilations: list[int], group: int) -> np.ndarray:
+    """docs/reference.md "Summation order", as scalar float32 arithmetic: each output is 0, plus each term
+    ``x * w`` in increasing (c, p, q) order, plus the bias."""
+    n_, c_, h_, w_ = x.shape
+    co, cg, kh, kw = w.shape
+    (sh, sw), (dh, dw), (top, left) = strides, dilations, pads[:2]
+    ho = (h_ + pads[0] + pads[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (w_ + pads[1] + pads[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n_, co, ho, wo), F32)
+    for n in range(n_):
+        for o in range(co):
+            g0 = (o // (co // group)) * cg
+            for i in range(ho):
+                for j in range(wo):
+                    acc = F32(0)
+                    for c in range(cg):
+                        for p in range(kh):
+                            for q in range(kw):
+                                y, xx = i * sh + p * dh - top, j * sw + q * dw - left
+                                if 0 <= y < h_ and 0 <= xx < w_:
+                                    acc = F32(acc + F32(x[n, g0 + c, y, xx] * w[o, c, p, q]))
+                    out[n, o, i, j] = F32(acc + b[o])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_sums_in_the_defined_order(seed: int) -> None:
+    """Both engines' convolution equals the definition computed scalar by scalar, bit for bit (float inputs with
+    zeros, groups, strides, pads, dilations), and onnxruntime's Conv to rounding."""
     rng = np.random.default_rng(seed)
-    g = conv_graph(rng, False, seed)
-    op = g.ops[1]
+    group = [1, 2, 1, 3][seed % 4]
+    c, co = 2 * group if group > 1 else 3, 2 * group if group > 1 else 4
+    strides, dilations = [[1, 1], [2, 1], [1, 2], [2, 2]][seed % 4], [[1, 1], [1, 2], [2, 1], [1, 1]][seed % 4]
+    pads = [[0, 0, 0, 0], [1, 2, 0, 1], [2, 1, 1, 0], [1, 1, 1, 1]][seed % 4]
+    g, op = conv_op(rng, c, co, (3, 2), group, strides, pads, dilations)
+    x = rng.normal(0, 1, (3, 2, c, 7, 6)).astype(F32)
+    x[rng.random(x.shape) < 0.5] = 0
+    want = conv_by_definition(x.reshape(6, c, 7, 6), op.attrs["weight"], op.attrs["bias"], strides, pads, dilations,
+                              group)
     ctx = K.KernelContext(g.time_steps)
-    train = K.ttfs_encode(ctx, g.ops[0], inputs(rng, 5, (2, 12, 11), 0.6))
-    ref = K.conv2d(ctx, op, train)
-    new = fast.conv2d_events(ctx, op, train)
-    assert new.shape == ref.shape
-    np.testing.assert_allclose(new, ref, rtol=1e-5, atol=1e-6)
+    got_numpy = K.conv2d(ctx, op, x)
+    got_fast = fast.conv2d_events(fast.FastContext(g.time_steps), op, x)
+    np.testing.assert_array_equal(got_numpy.reshape(want.shape), want)
+    np.testing.assert_array_equal(np.asarray(got_fast).reshape(want.shape), want)
+    assert got_numpy.shape == (3, 2, *op.result.type.features)
 
 
-def test_event_conv_predictions_on_the_shipped_cnn() -> None:
-    """Measured, not guaranteed: on the shipped CNN the opt-in event-driven convolution changes no spike."""
-    import onnx
+def test_conv_integer_mode_keeps_exact_sums() -> None:
+    """The integer mode's exact context sums by im2col + BLAS (any order is exact there); float mode does not."""
+    from snnc.backends.reference.integer import ExactContext
 
-    from snnc.frontend import import_onnx
+    assert ExactContext.exact_sums and not K.KernelContext.exact_sums
+    rng = np.random.default_rng(3)
+    g, op = conv_op(rng, 3, 4, (3, 3), 1, [1, 1], [1, 1, 1, 1], [1, 1])
+    op.attrs["weight"] = rng.integers(-100, 100, op.attrs["weight"].shape).astype(np.int32)
+    op.attrs["bias"] = rng.integers(-100, 100, 4).astype(np.int32)
+    x = (rng.random((3, 2, 3, 7, 6)) < 0.4).astype(F32)
+    exact = K.conv2d(ExactContext(3, dtype=np.float64), op, x)
+    want = conv_by_definition(x.reshape(6, 3, 7, 6).astype(np.float64), op.attrs["weight"].astype(np.float64),
+                              op.attrs["bias"].astype(np.float64), [1, 1], [1, 1, 1, 1], [1, 1], 1)
+    np.testing.assert_array_equal(exact.reshape(want.shape), want)
 
-    path = next((p for p in MODELS if "cnn" in p.stem), None)
-    if path is None:
-        pytest.skip("no shipped CNN")
-    g = import_onnx(onnx.load(path))
-    x = inputs(np.random.default_rng(5), 16, g.inputs[0].type.features, 0.19)
-    a = ReferenceExecutor(g).run(x, record=True)
-    b = ReferenceExecutor(g, conv="events").run(x, record=True)
-    for k in a.spikes:
-        np.testing.assert_array_equal(b.spikes[k], a.spikes[k], err_msg=k)
 
-
-def test_event_conv_is_opt_in() -> None:
+def test_event_conv_is_the_default_of_the_numba_engine() -> None:
     g = conv_graph(np.random.default_rng(0), False, 0)
-    assert ReferenceExecutor(g).table["snn.conv2d"] is K.conv2d
-    assert ReferenceExecutor(g, conv="events").table["snn.conv2d"] is fast.conv2d_events
-    assert ReferenceExecutor(g, engine="numpy", conv="events").table["snn.conv2d"] is K.conv2d
-    with pytest.raises(BackendError):
-        ReferenceExecutor(g, conv="fft")
+    assert ReferenceExecutor(g).table["snn.conv2d"] is fast.conv2d_events
+    assert ReferenceExecutor(g, engine="numpy").table["snn.conv2d"] is K.conv2d
 
 
 class Observing(ReferenceExecutor):
@@ -305,15 +344,36 @@ class Observing(ReferenceExecutor):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_fused_event_conv_relpsp_equals_the_two_kernels(seed: int) -> None:
-    """conv="events" computes a convolution read only by a ReL-PSP together with it, one sample at a time:
+    """A convolution read only by a ReL-PSP is computed together with it, one sample at a time:
     bit for bit the values of the two kernels run one after the other."""
     rng = np.random.default_rng(seed)
     g = conv_graph(rng, False, seed)
     x = inputs(rng, 7, (2, 12, 11), 0.5)
-    fused = ReferenceExecutor(g, conv="events")
+    fused = ReferenceExecutor(g)
     assert len(fused.ctx.fuse) == 2
-    plain = Observing(g, conv="events")
+    plain = Observing(g)
     assert not plain.ctx.fuse
     a, b = fused.run(x, record=True), plain.run(x, record=True)
     for k in a.spikes:
         np.testing.assert_array_equal(a.spikes[k], b.spikes[k], err_msg=k)
+
+
+def test_blas_limit_sets_and_restores_the_threads() -> None:
+    """The executor's BLAS limit holds inside the run and gives the library its setting back, also on an error."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from snnc.backends.reference.executor import _blas_libraries, blas_limit
+
+    libs = _blas_libraries()
+    if not libs:
+        pytest.skip("no BLAS library seen by threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if any(lib.get_num_threads() != 2 for lib in libs):
+            pytest.skip("the BLAS library cannot run 2 threads here")
+        with blas_limit(1):
+            assert [lib.get_num_threads() for lib in libs] == [1] * len(libs)
+        assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
+        with pytest.raises(RuntimeError), blas_limit(1):
+            raise RuntimeError("a kernel failed")
+        assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
+        with blas_limit(None):
+            assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)

@@ -27,7 +27,6 @@ from snnc.backends.reference.executor import (
     DEFAULT_MEMORY_BUDGET,
     ENGINES,
     MODES,
-    ConvMode,
     Engine,
     Execution,
     Mode,
@@ -70,8 +69,6 @@ class ReferenceBackend(Backend):
         engine: ``"numba"`` (compiled, event-driven float kernels, bit-identical) or ``"numpy"``.
         blas_threads: BLAS threads during a run (default 1; None: the library's own setting); see
             :class:`ReferenceExecutor`.
-        conv: ``"im2col"`` (bit-identical) or ``"events"`` (event-driven, faster, not bit-identical); see
-            :class:`ReferenceExecutor`.
 
     The executor of a graph (verification, kernel table, transposed weights) is built on the first ``run``
     and reused by later runs of the same graph object, as long as its ops, their attribute values, its inputs
@@ -88,7 +85,7 @@ class ReferenceBackend(Backend):
 
     def __init__(self, *, sparse: SparseMode = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  mode: Mode = "auto", engine: Engine = "numba",
-                 blas_threads: int | None = DEFAULT_BLAS_THREADS, conv: ConvMode = "im2col") -> None:
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS) -> None:
         if mode not in MODES:
             raise BackendError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}",
                                where="ReferenceBackend")
@@ -99,15 +96,12 @@ class ReferenceBackend(Backend):
         self.mode = mode
         self.engine = engine
         self.blas_threads = blas_threads
-        if conv not in ("im2col", "events"):
-            raise BackendError(f"conv must be 'im2col' or 'events', got {conv!r}", where="ReferenceBackend")
-        self.conv = conv
         self._executors: OrderedDict[int, tuple[tuple[Any, ...], ReferenceExecutor]] = OrderedDict()
 
     def executor(self, graph: Graph) -> ReferenceExecutor:
         """A new interpreter for ``graph`` with this backend's options."""
         return ReferenceExecutor(graph, sparse=self.sparse, memory_budget=self.memory_budget, mode=self.mode,
-                                 engine=self.engine, blas_threads=self.blas_threads, conv=self.conv)
+                                 engine=self.engine, blas_threads=self.blas_threads)
 
     def cached_executor(self, graph: Graph) -> ReferenceExecutor:
         """The interpreter for ``graph``, built once and reused while the graph is unchanged (see the class)."""

@@ -55,8 +55,6 @@ MODES: tuple[str, ...] = ("auto", "float", "integer")
 Engine = Literal["numba", "numpy"]
 ENGINES: tuple[str, ...] = ("numba", "numpy")
 
-#: How ``snn.conv2d`` is computed by the numba engine: see :class:`ReferenceExecutor`.
-ConvMode = Literal["im2col", "events"]
 
 #: BLAS threads of a run unless told otherwise (see :class:`ReferenceExecutor`).
 DEFAULT_BLAS_THREADS = 1
@@ -104,9 +102,6 @@ class ReferenceExecutor:
             One thread by default: the executor's matmuls are small per call (a chunk's ``[T*B, n]``), and on a
             busy machine OpenBLAS's second thread made a ``[8, 784] @ [784, 400]`` product 400x slower (48 ms
             instead of 0.12 ms, 2-core dev box under load); parallelism belongs to the caller (batches, dask).
-        conv: ``"im2col"`` (default: the NumPy kernel's im2col + BLAS, bit-identical) or ``"events"`` (numba
-            engine only: the event-driven :func:`.fast.conv2d_events`, ~10x faster on the shipped CNN, *not*
-            bit-identical: currents differ in the last bits, see there).
 
     Raises:
         VerificationError: the graph is invalid.
@@ -122,9 +117,7 @@ class ReferenceExecutor:
 
     def __init__(self, graph: Graph, *, sparse: SparseMode = "auto",
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, mode: Mode = "auto", engine: Engine = "numba",
-                 blas_threads: int | None = DEFAULT_BLAS_THREADS, conv: ConvMode = "im2col") -> None:
-        if conv not in ("im2col", "events"):
-            raise BackendError(f"conv must be 'im2col' or 'events', got {conv!r}", where="ReferenceExecutor")
+                 blas_threads: int | None = DEFAULT_BLAS_THREADS) -> None:
         if engine not in ENGINES:
             raise BackendError(f"engine must be 'numba' or 'numpy', got {engine!r}", where="ReferenceExecutor")
         if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(blas_threads, int)
@@ -148,7 +141,7 @@ class ReferenceExecutor:
         #: the float kernels' engine (``"numpy"`` in integer mode, which has its own kernels)
         self.engine: str = engine if self.mode == "float" else "numpy"
         if self.engine == "numba":
-            self.table = with_fast_kernels(self.table, conv=conv)
+            self.table = with_fast_kernels(self.table)
         self.ctx: KernelContext
         if self.mode == "integer":
             self.ctx = prepare_integer(graph, sparse=sparse)
@@ -161,6 +154,7 @@ class ReferenceExecutor:
             self.ctx = KernelContext(graph.time_steps, sparse=sparse)
         self.blas_threads = blas_threads
         self.memory_budget = memory_budget
+        self._auto_batch: tuple[int, int] | None = None  # (memory_budget, auto_batch_size()) of the last run
         self._batch: int | None = None
         # spikes are counted where they are made (graph inputs, encoders, neurons), not again after a reshape
         self._counted = {v.name for v in graph.inputs} | {
@@ -208,7 +202,9 @@ class ReferenceExecutor:
     def _run(self, inputs: dict[str, np.ndarray], record: bool, batch_size: int | None) -> Execution:
         batch = next(iter(inputs.values())).shape[_batch_axis(self.graph.inputs[0])]
         if batch_size is None:
-            batch_size = self.auto_batch_size()
+            if self._auto_batch is None or self._auto_batch[0] != self.memory_budget:
+                self._auto_batch = (self.memory_budget, self.auto_batch_size())
+            batch_size = self._auto_batch[1]
         elif isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise BackendError(f"batch_size must be a positive int, got {batch_size!r}", where="reference executor")
         if batch <= batch_size:
@@ -276,7 +272,7 @@ class ReferenceExecutor:
             steps = time_steps if value.type.kind.time_major else 1
             per_sample = max(per_sample, steps * value.type.size * itemsize)
         for op in self.graph.ops:
-            if op.opname == "snn.conv2d":  # im2col columns of one group
+            if op.opname == "snn.conv2d" and self.mode == "integer":  # im2col columns of one group
                 _, cg, kh, kw = op.attrs["weight"].shape
                 ho, wo = op.result.type.features[1:]
                 per_sample = max(per_sample, time_steps * ho * wo * cg * kh * kw * itemsize)
@@ -348,25 +344,34 @@ class ReferenceExecutor:
 @contextmanager
 def blas_limit(threads: int | None) -> Iterator[None]:
     """Limit the BLAS threads to ``threads`` inside the block (None: leave them; without threadpoolctl
-    installed the limit is not applied: set ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` instead)."""
+    installed the limit is not applied: set ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` instead).
+
+    The BLAS libraries are found once per process; entering the block then costs a few microseconds (a
+    ``threadpoolctl`` limit context inspects every loaded library again: ~70 us, a tenth of a batch-1 run)."""
     if threads is None:
         yield
         return
-    controller = _thread_controller()
-    if controller is None:
+    changed = []
+    for lib in _blas_libraries():
+        old = lib.get_num_threads()
+        if old is not None and old != threads:
+            lib.set_num_threads(threads)
+            changed.append((lib, old))
+    try:
         yield
-        return
-    with controller.limit(limits=threads, user_api="blas"):
-        yield
+    finally:
+        for lib, old in changed:
+            lib.set_num_threads(old)
 
 
 @functools.cache
-def _thread_controller() -> Any:
+def _blas_libraries() -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the loaded BLAS libraries (empty without threadpoolctl)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
-        return None
-    return ThreadpoolController()
+        return ()
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
 def _take(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
@@ -395,5 +400,5 @@ def _where(op: Operation) -> str:
     return f"%{op.result.name} = {op.opname}"
 
 
-__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "ConvMode", "Engine", "Execution",
+__all__ = ["DEFAULT_BLAS_THREADS", "DEFAULT_MEMORY_BUDGET", "ENGINES", "MODES", "Engine", "Execution",
            "Mode", "ReferenceExecutor", "blas_limit"]

@@ -16,10 +16,12 @@ default), which compute the same float32 values by a cheaper route:
 Every value these kernels produce (currents, spike trains, hence every decoded output) is bit-identical to the
 NumPy kernels' (tests/test_reference_fast.py: random graphs and inputs, ties at threshold, every shipped model).
 
-Not replaced, on purpose: ``snn.conv2d`` and ``snn.dense`` on currents stay im2col + BLAS. An event-driven or
-row-compacted convolution sums in another order than BLAS, and OpenBLAS's result for one row of a product even
-depends on the shape of the call (measured: BLAS on only the shipped CNN's active im2col rows changed 0.13 % and
-8 % of the two convolutions' currents in the last bit), so no other route can give today's potentials bit for bit.
+* ``snn.conv2d`` (one group): event-driven (:func:`conv2d_events`): each non-zero input adds its weighted kernel
+  to the outputs it reaches, visiting inputs in ``(c, y, x)`` order, which is the ``(c, p, q)`` order in which
+  :func:`.kernels.conv2d` sums every output. A convolution read only by a ReL-PSP is computed together with it,
+  one sample at a time (:attr:`FastContext.fuse`).
+
+Not replaced: ``snn.dense`` on currents and on dense spike trains stays the NumPy kernel's BLAS matmul.
 
 numba is imported on the first call of a compiled kernel (:mod:`.fast_jit`), never at package import time;
 the compiled code is cached on disk (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the module).
@@ -81,7 +83,7 @@ class FastContext(KernelContext):
     """The kernel context of the numba engine.
 
     Attributes:
-        fuse: names of ``snn.conv2d`` results (``conv="events"``) whose only reader is a ``snn.relpsp``: the
+        fuse: names of ``snn.conv2d`` results whose only reader is a ``snn.relpsp``: the
             convolution hands that reader a :class:`PendingConv`, and the neuron computes both one sample
             at a time (the same values; the ``[T, B, C, H, W]`` current is never stored).
     """
@@ -111,12 +113,11 @@ def _event_weights(ctx: KernelContext, op: Operation) -> np.ndarray:
 
 
 def conv2d_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray | PendingConv:
-    """Opt-in (``conv="events"``), NOT bit-identical: ONNX ``Conv`` driven by the input events (spikes, or
-    the non-zero entries of a pooled current), each adding its weighted kernel to the outputs it reaches.
-    The work is proportional to the events (~30x less than im2col on the shipped CNN), but each output is a
-    sequential float32 sum in input order, not BLAS's, so currents differ from :func:`.kernels.conv2d` in
-    the last bits (relative ~1e-7) and a spike can move where a potential lies within rounding of a
-    threshold. One group only (else the NumPy kernel)."""
+    """:func:`.kernels.conv2d` driven by the input events (spikes, or the non-zero entries of a pooled
+    current), each adding its weighted kernel to the outputs it reaches: the work is proportional to the
+    events (~30x less than im2col on the shipped CNN). Inputs are visited in ``(c, y, x)`` order, so each
+    output is the NumPy kernel's sequential sum in ``(c, p, q)`` order, bit for bit (a zero input's term
+    would add 0). One group only (else the NumPy kernel)."""
     if op.attrs["group"] != 1 or ctx.dtype is not np.float32:
         return K.conv2d(ctx, op, x)
     if op.result.name in getattr(ctx, "fuse", ()):
@@ -260,13 +261,13 @@ def rate_encode(ctx: KernelContext, op: Operation, x: np.ndarray) -> SpikeTrain:
 
 #: op name -> the NumPy kernel of :data:`.kernels.KERNELS` that the fast kernel replaces.
 REPLACES: dict[str, Kernel] = {
-    "snn.dense": K.dense, "snn.avgpool2d": K.avgpool2d, "snn.relpsp": K.relpsp,
+    "snn.dense": K.dense, "snn.conv2d": K.conv2d, "snn.avgpool2d": K.avgpool2d, "snn.relpsp": K.relpsp,
     "snn.if": K.if_neuron, "snn.lif": K.lif, "snn.cuba_lif": K.cuba_lif, "snn.rate_encode": K.rate_encode,
 }
 
 #: op name -> fast kernel (same signature and results as the NumPy kernel it replaces).
 FAST_KERNELS: dict[str, Kernel] = {
-    "snn.dense": dense, "snn.avgpool2d": avgpool2d, "snn.relpsp": relpsp,
+    "snn.dense": dense, "snn.conv2d": conv2d_events, "snn.avgpool2d": avgpool2d, "snn.relpsp": relpsp,
     "snn.if": if_neuron, "snn.lif": lif, "snn.cuba_lif": cuba_lif, "snn.rate_encode": rate_encode,
 }
 
@@ -288,16 +289,13 @@ def fusable(graph: Any, table: dict[str, Kernel] | Any) -> frozenset[str]:
     return frozenset(names)
 
 
-def with_fast_kernels(table: dict[str, Kernel] | Any, *, conv: str = "im2col") -> dict[str, Kernel]:
+def with_fast_kernels(table: dict[str, Kernel] | Any) -> dict[str, Kernel]:
     """``table`` with every stock NumPy kernel replaced by its fast twin (entries a subclass or a plugin
-    replaced are kept); ``conv="events"`` also replaces the stock ``snn.conv2d`` by :func:`conv2d_events`
-    (not bit-identical)."""
+    replaced are kept)."""
     merged = dict(table)
     for name, fast in FAST_KERNELS.items():
         if merged.get(name) is REPLACES[name]:
             merged[name] = fast
-    if conv == "events" and merged.get("snn.conv2d") is K.conv2d:
-        merged["snn.conv2d"] = conv2d_events
     return merged
 
 

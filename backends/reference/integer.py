@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -96,6 +96,8 @@ def _is_integer_synapse(op: Operation) -> bool:
 class ExactContext(KernelContext):
     """A float kernel context that accepts integer parameters (cast to ``dtype``, exact below
     :data:`EXACT_LIMIT`): the float synapse kernels then compute exact integer sums."""
+
+    exact_sums: ClassVar[bool] = True
 
     def param(self, op: Operation, key: str, prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         cache_key = (id(op), key)

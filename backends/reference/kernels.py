@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -53,6 +53,9 @@ class KernelContext:
     time_steps: int
     sparse: SparseMode = "auto"
     dtype: type[np.floating] = np.float32
+    #: whether every sum the synapse kernels form is exact, so any order gives it (the integer mode's
+    #: :class:`~.integer.ExactContext`); float mode sums in the order its kernels define.
+    exact_sums: ClassVar[bool] = False
     _params: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def param(self, op: Operation, key: str, prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
@@ -481,26 +484,71 @@ def _spatial_view(x: Any, dtype: type) -> tuple[np.ndarray, tuple[int, ...]]:
 def conv2d(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     """ONNX ``Conv`` on the ``[T*B, C, H, W]`` view (cross-correlation, zero pads, strides, dilations,
     groups): ``y[n, o, i, j] = b[o] + sum_{c, p, q} x_pad[n, g*Cg + c, i*sh + p*dh, j*sw + q*dw] * W[o, c, p, q]``.
-    Computed as im2col + one matmul per group."""
+
+    Summation order (float mode): each output is the sequential float32 sum of its terms in increasing
+    ``(c, p, q)`` order, starting from 0, then ``+ b[o]`` (docs/architecture.md, "Summation order of the float
+    synapses"). Fixing the order makes the currents the same on every machine and lets the compiled kernel
+    (:func:`.fast.conv2d_events`, which adds the terms of the non-zero inputs in that order) give these
+    values bit for bit; a BLAS product sums in an order of its own that even depends on the call's shape.
+    Steps where the input is all zero are skipped (their sums are 0). Integer mode (exact sums, any
+    order gives the same) keeps im2col + one matmul per group.
+    """
     w = ctx.param(op, "weight")
     bias = ctx.param(op, "bias") if "bias" in op.attrs else None
-    (sh, sw), (dh, dw), group = op.attrs["strides"], op.attrs["dilations"], op.attrs["group"]
     a, lead = _spatial_view(x, ctx.dtype)
+    conv = _conv_im2col if ctx.exact_sums else _conv_sequential
+    out = conv(a, w, op.attrs["strides"], op.attrs["dilations"], op.attrs["group"], op.attrs["pads"])
+    if bias is not None:
+        out += bias
+    co, ho, wo = out.shape[3], out.shape[1], out.shape[2]
+    return out.transpose(0, 3, 1, 2).reshape(*lead, co, ho, wo)
+
+
+def _conv_windows(a: np.ndarray, kh: int, kw: int, strides: list[int], dilations: list[int],
+                  pads: list[int]) -> np.ndarray:
+    """The receptive fields of ``a [N, C, H, W]`` as a view ``[N, C, Ho, Wo, kh, kw]``."""
+    (sh, sw), (dh, dw) = strides, dilations
+    windows = sliding_window_view(_pad_hw(a, pads), (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    return windows[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def _conv_im2col(a: np.ndarray, w: np.ndarray, strides: list[int], dilations: list[int], group: int,
+                 pads: list[int]) -> np.ndarray:
+    """Convolution as im2col + one matmul per group (BLAS's order) -> ``[N, Ho, Wo, Co]``, bias not added."""
     co, cg, kh, kw = w.shape
-    xp = _pad_hw(a, op.attrs["pads"])
-    windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, Ho, Wo, kh, kw]
+    windows = _conv_windows(a, kh, kw, strides, dilations, pads)
     batch, _, ho, wo = windows.shape[:4]
-    out = np.empty((batch, co, ho, wo), ctx.dtype)
+    out = np.empty((batch, ho, wo, co), a.dtype)
     per_group = co // group
     for g in range(group):
         cols = windows[:, g * cg:(g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(batch * ho * wo, cg * kh * kw)
         wg = w[g * per_group:(g + 1) * per_group].reshape(per_group, cg * kh * kw)
-        y = (cols @ wg.T).reshape(batch, ho, wo, per_group)
-        out[:, g * per_group:(g + 1) * per_group] = y.transpose(0, 3, 1, 2)
-    if bias is not None:
-        out += bias[:, None, None]
-    return out.reshape(*lead, co, ho, wo)
+        out[..., g * per_group:(g + 1) * per_group] = (cols @ wg.T).reshape(batch, ho, wo, per_group)
+    return out
+
+
+def _conv_sequential(a: np.ndarray, w: np.ndarray, strides: list[int], dilations: list[int], group: int,
+                     pads: list[int]) -> np.ndarray:
+    """Convolution summed term by term in ``(c, p, q)`` order -> ``[N, Ho, Wo, Co]``, bias not added."""
+    co, cg, kh, kw = w.shape
+    batch = a.shape[0]
+    active = np.flatnonzero(a.reshape(batch, -1).any(axis=1))
+    windows = _conv_windows(a[active], kh, kw, strides, dilations, pads)
+    ho, wo = windows.shape[2:4]
+    out = np.zeros((batch, ho, wo, co), a.dtype)
+    per_group = co // group
+    acc = np.zeros((active.size, ho, wo, per_group), a.dtype)
+    term = np.empty_like(acc)
+    for g in range(group):
+        acc[...] = 0
+        wg = w[g * per_group:(g + 1) * per_group]
+        for c in range(cg):
+            for p in range(kh):
+                for q in range(kw):
+                    np.multiply(windows[:, g * cg + c, :, :, p, q, None], wg[:, c, p, q], out=term)
+                    acc += term
+        out[active, ..., g * per_group:(g + 1) * per_group] = acc
+    return out
 
 
 def avgpool2d(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
