@@ -138,6 +138,6 @@ class ReferenceBackend(Backend):
 def _signature(graph: Graph) -> tuple[Any, ...]:
     """What an executor depends on, by identity (cheap: a run at batch 1 takes well under a millisecond): the
     time steps, and every op, its result, operands and attribute values, the inputs and the outputs as objects."""
-    ops = tuple((id(op), op.opname, id(op.result), tuple(map(id, op.operands)),
-                 tuple((k, id(v)) for k, v in op.attrs.items())) for op in graph.ops)
+    ops = tuple([(id(op), op.opname, id(op.result), tuple(map(id, op.operands)), tuple(op.attrs),
+                  tuple(map(id, op.attrs.values()))) for op in graph.ops])
     return graph.time_steps, tuple(map(id, graph.inputs)), tuple(map(id, graph.outputs)), ops

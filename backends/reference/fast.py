@@ -7,7 +7,7 @@ default), which compute the same float32 values by a cheaper route:
 * ``snn.dense`` on a spike train, where :func:`.kernels._use_sparse` picks the scatter (the same decision,
   so the same path): a numba loop that adds the weight rows of the inputs that fired, per ``(t, row)`` in
   increasing input order, exactly the order of ``kernels._scatter_rows``. Where the matmul is picked (dense
-  trains, e.g. rate-coded inputs at 40 % density), the same BLAS call as the NumPy kernel.
+  trains, e.g. rate-coded inputs at 40 % density) and on currents, the same BLAS call as the NumPy kernel.
 * ``snn.avgpool2d`` on a single-spike train: spikes counted per window (exact small integers, as the float32
   window sum of 0/1 values is), then the kernel's division.
 * ``snn.relpsp``, ``snn.if`` / ``snn.lif`` / ``snn.cuba_lif`` (without a recurrent weight) and
@@ -20,8 +20,6 @@ NumPy kernels' (tests/test_reference_fast.py: random graphs and inputs, ties at 
   to the outputs it reaches, visiting inputs in ``(c, y, x)`` order, which is the ``(c, p, q)`` order in which
   :func:`.kernels.conv2d` sums every output. A convolution read only by a ReL-PSP is computed together with it,
   one sample at a time (:attr:`FastContext.fuse`).
-
-Not replaced: ``snn.dense`` on currents and on dense spike trains stays the NumPy kernel's BLAS matmul.
 
 numba is imported on the first call of a compiled kernel (:mod:`.fast_jit`), never at package import time;
 the compiled code is cached on disk (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the module).

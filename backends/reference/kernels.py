@@ -15,13 +15,17 @@ Arithmetic is float32 (``ctx.dtype``), in the order the SPEC equations are writt
 starts at zero before step 0 and is updated step by step, so the recurrences match a sequential
 float32 loop bit for bit.
 
-Sparse synapses. ``snn.dense`` fed by a sparse spike train does not multiply a ``[T*B, m]`` 0/1 matrix:
-it scatters the weight rows of the spikes (``I[t, b] = sum over inputs i spiking at (t, b) of W[:, i]``),
-adding the rows of one ``(t, b)`` in increasing input order. This is the same sum as the matmul,
-possibly in a different order than the BLAS kernel uses: with weights on a dyadic grid (exact float32
-sums) both paths are bit-identical; with arbitrary float weights a synaptic input may differ in the
-last bit, which changes a spike only where a potential lands within rounding of a threshold
-(SPEC 1). ``ctx.sparse`` chooses: ``"auto"`` (by spike density), ``"always"`` or ``"never"``.
+Summation order (docs/architecture.md, "Summation order of the float synapses"). ``snn.conv2d``, and
+``snn.dense`` on a sparse spike train, sum in a defined order: each output is 0, plus its terms ``x * w`` in
+increasing input order, each addition rounded to float32, plus the bias (a zero input's term adds nothing
+and is skipped), so the value does not depend on the machine's BLAS and the compiled kernels (:mod:`.fast`)
+give it bit for bit. The sparse ``snn.dense`` scatters the weight rows of the spikes (``I[t, b] = sum over
+inputs i spiking at (t, b) of W[:, i]``). ``snn.dense`` on a dense train or a current is one BLAS matmul,
+whose order is BLAS's: with weights on a dyadic grid (exact float32 sums) both paths are bit-identical;
+with arbitrary float weights a synaptic input may differ in the last bit, which changes a spike only where
+a potential lands within rounding of a threshold (SPEC 1). ``ctx.sparse`` chooses for ``snn.dense``:
+``"auto"`` (by spike density), ``"always"`` or ``"never"``. The integer mode's sums are exact: any order
+gives the same.
 """
 
 from __future__ import annotations
@@ -80,8 +84,11 @@ class KernelContext:
         return self.dtype(value)
 
 
+_INT16_MAX = int(np.iinfo(np.int16).max)
+
+
 def _time_dtype(time_steps: int) -> type[np.integer]:
-    return np.int16 if time_steps < np.iinfo(np.int16).max else np.int32
+    return np.int16 if time_steps < _INT16_MAX else np.int32
 
 
 class SpikeTrain:
@@ -149,9 +156,9 @@ class SpikeTrain:
         """Spikes per sample, int64 ``[B]``."""
         if self._times is not None:
             fired = (self._times < self.time_steps).reshape(self._times.shape[0], math.prod(self._times.shape[1:]))
-            return np.count_nonzero(fired, axis=1).astype(np.int64)
+            return fired.sum(axis=1, dtype=np.int64)
         per_step = self._dense.reshape(*self._dense.shape[:2], math.prod(self._dense.shape[2:]))
-        return np.count_nonzero(per_step, axis=(0, 2)).astype(np.int64)
+        return per_step.sum(axis=(0, 2), dtype=np.int64)
 
     def first_spike_times(self) -> np.ndarray:
         """The step of each neuron's first spike, ``[B, *f]`` (``T`` where it never fires)."""
@@ -399,12 +406,12 @@ SCATTER_CHUNK_BYTES = 2**20
 
 
 def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: int) -> np.ndarray:
-    """``out[k] = sum of wt[i] over the events (k, i)``; ``[n_keys, n]``.
+    """``out[k] = 0 + the wt[i] of the events (k, i)``; ``[n_keys, n]``.
 
     ``key`` must hold equal keys adjacent, with inputs increasing among them: the rows of one key are
-    then added in increasing input order, ``((w_a + w_b) + w_c) ...``, as a sequential dot product.
+    then added in increasing input order, ``((0 + w_a) + w_b) + w_c ...``, as a sequential dot product.
     Events are split into groups by (block of keys, rank within the key): in a group the keys are
-    distinct, so one vectorized gather and one (add-)assignment does it, and a block of output rows
+    distinct, so one vectorized gather and one add-assignment does it, and a block of output rows
     (:data:`SCATTER_CHUNK_BYTES`) stays in cache while its rounds run.
     """
     n = wt.shape[1]
@@ -423,14 +430,10 @@ def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: i
     order = np.argsort(group, kind="stable")
     group, key, inputs = group[order], key[order], inputs[order]
     cuts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1], [True])))
-    first_round = group[cuts[:-1]] % rounds == 0
     for j in range(cuts.shape[0] - 1):
         k = key[cuts[j]:cuts[j + 1]]
         rows = np.take(wt, inputs[cuts[j]:cuts[j + 1]], axis=0)
-        if first_round[j]:
-            out[k] = rows
-        else:
-            out[k] += rows
+        out[k] += rows
     return out
 
 
@@ -449,8 +452,8 @@ def _use_sparse(ctx: KernelContext, spikes: SpikeTrain, n: int) -> bool:
 def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     """Fully connected synapse on the last axis, at every step: ``y = x @ W.T (+ b)``, ``W [n_out, n_in]``.
 
-    A spike train input gives a current ``[T, B, *lead, n_out]``; with a sparse train the rows of the
-    spiking inputs are scattered instead of multiplied (same sums, see the module docstring).
+    A sparse spike train (:func:`_use_sparse`) scatters the weight rows of the spikes, summed in the defined
+    order (module docstring); a dense train or a current is one BLAS matmul (BLAS's order).
     """
     wt = ctx.param(op, "weight", lambda w: np.ascontiguousarray(w.T))
     bias = ctx.param(op, "bias") if "bias" in op.attrs else None
