@@ -7,7 +7,8 @@ warm-up call each; the table gives medians:
 * ``ort``: onnxruntime (CPU) on the ONNX file;
 * ``ref``: ``ReferenceBackend().run`` (numba engine, executor reused across calls);
 * ``before``: the executor as it was before issue 16: a new ``ReferenceExecutor(graph, engine="numpy")`` per call,
-  with the convolution as it was then (im2col + BLAS, :class:`BeforeExecutor`) (BLAS threads as ``--threads``,
+  with the convolution and the dense synapse on currents as they were then (BLAS, :class:`BeforeExecutor`) (BLAS
+  threads as ``--threads``,
   default 1 like ``ref``; the old executor left them at the library default).
 
 After the timing, the NumPy kernels (``engine="numpy"``, the specification: the convolution summed in the defined
@@ -19,8 +20,8 @@ digits model, MNIST from ``--data-dir`` for the MNIST models; synthetic sparse i
 data set is missing.
 
 ``--order-check N`` runs every model with a convolution on N of its test images twice, with the defined summation
-order (``ReferenceBackend()``) and with BLAS's (:class:`BeforeExecutor`'s convolution, the other kernels compiled),
-and counts differing predictions and spikes.
+order (``ReferenceBackend()``) and with BLAS's (:class:`BeforeExecutor`'s convolution and dense synapse on
+currents, the other kernels compiled), and counts differing predictions and spikes.
 
 ``--compile`` also measures the first-call cost of the compiled kernels: a fresh Python process runs every model
 once at batch 1 with an empty ``NUMBA_CACHE_DIR`` (cold: numba compiles), then a second fresh process with the same
@@ -91,10 +92,22 @@ def blas_conv2d(ctx: K.KernelContext, op: object, x: object) -> np.ndarray:
     return out.transpose(0, 3, 1, 2).reshape(*lead, out.shape[3], *out.shape[1:3])
 
 
-class BeforeExecutor(ReferenceExecutor):
-    """The NumPy kernels with the convolution of before issue 16 (:func:`blas_conv2d`)."""
+def blas_dense(ctx: K.KernelContext, op: object, x: object) -> np.ndarray:
+    """``snn.dense`` as the executor computed it before issue 16: spike trains as now, a current always one BLAS
+    matmul (now a sparse current, e.g. a pooled single-spike train, is scattered in the defined order)."""
+    if isinstance(x, K.SpikeTrain):
+        return K.dense(ctx, op, x)
+    wt = ctx.param(op, "weight", lambda w: np.ascontiguousarray(w.T))
+    y = (x.reshape(-1, wt.shape[0]) @ wt).reshape(*x.shape[:-1], wt.shape[1])
+    if "bias" in op.attrs:
+        y += ctx.param(op, "bias")
+    return y
 
-    kernels = {**KERNELS, "snn.conv2d": blas_conv2d}
+
+class BeforeExecutor(ReferenceExecutor):
+    """The NumPy kernels with the convolution and the dense synapse on currents of before issue 16."""
+
+    kernels = {**KERNELS, "snn.conv2d": blas_conv2d, "snn.dense": blas_dense}
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], dict[str, object]]:
@@ -148,7 +161,7 @@ def bench_model(path: Path, batch: int, repeats: int, data_dir: str | None, thre
 
 
 class BlasOrderExecutor(ReferenceExecutor):
-    """The default (compiled) kernels, but the convolution in BLAS's order (:func:`blas_conv2d`)."""
+    """The default (compiled) kernels, but the convolution and the dense synapse on currents in BLAS's order."""
 
     kernels = BeforeExecutor.kernels
 

@@ -377,3 +377,44 @@ def test_blas_limit_sets_and_restores_the_threads() -> None:
         assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
         with blas_limit(None):
             assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
+
+
+def dense_by_definition(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The defined order, scalar by scalar: 0, plus each non-zero input's ``x * w`` in increasing input order,
+    plus the bias."""
+    out = np.zeros((a.shape[0], w.shape[0]), F32)
+    for r in range(a.shape[0]):
+        for o in range(w.shape[0]):
+            acc = F32(0)
+            for i in range(a.shape[1]):
+                if a[r, i] != 0:
+                    acc = F32(acc + F32(a[r, i] * w[o, i]))
+            out[r, o] = F32(acc + b[o])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_on_a_sparse_current_sums_in_the_defined_order(seed: int) -> None:
+    """A sparse current feeding a wide layer (e.g. a pooled single-spike train: values 1/4, 1/2, ...) is
+    scattered by both engines in the defined order, bit for bit against the scalar definition; a dense
+    current, or a narrow layer, goes to BLAS in both."""
+    rng = np.random.default_rng(seed)
+    for n_out in (200, 7):
+        g = Graph("dense_current", time_steps=4)
+        x = g.add_input("x", ValueType.current(30))
+        g.set_outputs([g.add_op("snn.dense", [x], {"weight": weights(rng, (n_out, 30), False),
+                                                   "bias": weights(rng, (n_out,), False, 0.1)})])
+        op = g.ops[0]
+        a = rng.choice(np.array([0.25, 0.5, 1.0, -0.75, 0.3], F32), (4, 5, 30))
+        a[rng.random(a.shape) < 0.97] = 0
+        ctx = K.KernelContext(4)
+        assert K._use_sparse(ctx, a, n_out) == (n_out == 200)
+        assert not K._use_sparse(ctx, np.ones_like(a), n_out)
+        if n_out == 200:
+            want = dense_by_definition(a.reshape(20, 30), op.attrs["weight"], op.attrs["bias"])
+            for engine in ("numpy", "numba"):
+                got = ReferenceExecutor(g, engine=engine).run(a).outputs[op.result.name]
+                np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=engine)
+        assert_same(g, a)
+        assert_same(g, a, sparse="always")
+        assert_same(g, rng.normal(0, 1, (4, 5, 30)).astype(F32))

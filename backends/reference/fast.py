@@ -4,10 +4,11 @@ The NumPy kernels of :data:`.kernels.KERNELS` stay the specification (and the or
 executor's float mode runs the kernels of :data:`FAST_KERNELS` in their place (``engine="numba"``, the
 default), which compute the same float32 values by a cheaper route:
 
-* ``snn.dense`` on a spike train, where :func:`.kernels._use_sparse` picks the scatter (the same decision,
-  so the same path): a numba loop that adds the weight rows of the inputs that fired, per ``(t, row)`` in
-  increasing input order, exactly the order of ``kernels._scatter_rows``. Where the matmul is picked (dense
-  trains, e.g. rate-coded inputs at 40 % density) and on currents, the same BLAS call as the NumPy kernel.
+* ``snn.dense`` where :func:`.kernels._use_sparse` picks the scatter (the same decision, so the same path):
+  a numba loop that adds the weight rows of the inputs that fired (times the value, for a sparse current
+  such as a pooled single-spike train), per ``(t, row)`` in increasing input order, exactly the order of
+  ``kernels._scatter_rows``. Where the matmul is picked (dense trains, e.g. rate-coded inputs at 40 %
+  density, dense currents), the same BLAS call as the NumPy kernel.
 * ``snn.avgpool2d`` on a single-spike train: spikes counted per window (exact small integers, as the float32
   window sum of 0/1 values is), then the kernel's division.
 * ``snn.relpsp``, ``snn.if`` / ``snn.lif`` / ``snn.cuba_lif`` (without a recurrent weight) and
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from snnc.backends.reference import kernels as K
-from snnc.backends.reference.kernels import Kernel, KernelContext, SpikeTrain, _time_dtype, as_array
+from snnc.backends.reference.kernels import Kernel, KernelContext, SpikeTrain, _time_dtype
 from snnc.ir import Operation
 
 _jit: ModuleType | None = None
@@ -53,24 +54,27 @@ def jit() -> ModuleType:
 
 # ------------------------------------------------------------------------------------------ synapses
 def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
-    """:func:`.kernels.dense`, event-driven on the spike trains the NumPy kernel scatters (compiled, the same
+    """:func:`.kernels.dense`, event-driven on the inputs the NumPy kernel scatters (compiled, the same
     order), else the NumPy kernel's matmul."""
     wt = ctx.param(op, "weight", lambda w: np.ascontiguousarray(w.T))
     if wt.dtype != np.float32:
         return K.dense(ctx, op, x)
     bias = ctx.param(op, "bias") if "bias" in op.attrs else None
     m, n = wt.shape
-    if isinstance(x, SpikeTrain) and K._use_sparse(ctx, x, n):
-        lead = x.shape[:-1]
-        rows = math.prod(lead[1:])
-        if x.times is not None:
-            y = jit().scatter_times(np.ascontiguousarray(x.times.reshape(rows, m)), wt, x.time_steps)
-        else:
-            y = jit().scatter_dense(np.ascontiguousarray(x.dense().reshape(x.time_steps, rows, m)), wt)
-        y = y.reshape(*lead, n)
+    lead = x.shape[:-1]
+    if isinstance(x, SpikeTrain):
+        if K._use_sparse(ctx, x, n):
+            rows = math.prod(lead[1:])
+            if x.times is not None:
+                y = jit().scatter_times(np.ascontiguousarray(x.times.reshape(rows, m)), wt, x.time_steps)
+            else:
+                y = jit().scatter_dense(np.ascontiguousarray(x.dense().reshape(x.time_steps, rows, m)), wt)
+        else:  # the NumPy kernel's matmul, unchanged: BLAS sums in its own order
+            y = x.astype(np.float32).reshape(-1, m) @ wt
     else:
-        a = as_array(x, ctx.dtype)  # the NumPy kernel's matmul, unchanged: BLAS sums in its own order
-        y = (a.reshape(-1, m) @ wt).reshape(*a.shape[:-1], n)
+        a = np.asarray(x, np.float32).reshape(-1, m)
+        y = jit().scatter_values(np.ascontiguousarray(a), wt) if K._use_sparse(ctx, a, n) else a @ wt
+    y = y.reshape(*lead, n)
     if bias is not None:
         y += bias
     return y

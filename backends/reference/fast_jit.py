@@ -64,6 +64,28 @@ def scatter_dense(spikes: np.ndarray, wt: np.ndarray) -> np.ndarray:  # pragma: 
 
 
 @njit(cache=True, nogil=True)
+def scatter_values(a: np.ndarray, wt: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
+    """A sparse current ``a [rows, m]``: ``out[r] = 0 + the a[r, i] * wt[i] of the non-zero a[r, i]``, in
+    increasing ``i`` (the order of ``kernels._scatter_rows``; a zero input's term would add 0)."""
+    rows, m = a.shape
+    n = wt.shape[1]
+    out = np.zeros((rows, n), wt.dtype)
+    for r in range(rows):
+        dst = out[r]
+        for i in range(m):
+            value = a[r, i]
+            if value != 0:
+                src = wt[i]
+                if value == 1:
+                    for j in range(n):
+                        dst[j] += src[j]
+                else:
+                    for j in range(n):
+                        dst[j] += value * src[j]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def relpsp_times(current: np.ndarray, theta: np.float32, out: np.ndarray) -> None:  # pragma: no cover - jitted
     """ReL-PSP on ``current [T, N]`` (float32), state zero before step 0: ``V += K`` then ``K += I[t]``;
     ``out[j]`` gets the first step with ``V >= theta`` (``T``: none)."""

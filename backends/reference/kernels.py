@@ -16,16 +16,16 @@ starts at zero before step 0 and is updated step by step, so the recurrences mat
 float32 loop bit for bit.
 
 Summation order (docs/architecture.md, "Summation order of the float synapses"). ``snn.conv2d``, and
-``snn.dense`` on a sparse spike train, sum in a defined order: each output is 0, plus its terms ``x * w`` in
-increasing input order, each addition rounded to float32, plus the bias (a zero input's term adds nothing
-and is skipped), so the value does not depend on the machine's BLAS and the compiled kernels (:mod:`.fast`)
-give it bit for bit. The sparse ``snn.dense`` scatters the weight rows of the spikes (``I[t, b] = sum over
-inputs i spiking at (t, b) of W[:, i]``). ``snn.dense`` on a dense train or a current is one BLAS matmul,
-whose order is BLAS's: with weights on a dyadic grid (exact float32 sums) both paths are bit-identical;
-with arbitrary float weights a synaptic input may differ in the last bit, which changes a spike only where
-a potential lands within rounding of a threshold (SPEC 1). ``ctx.sparse`` chooses for ``snn.dense``:
-``"auto"`` (by spike density), ``"always"`` or ``"never"``. The integer mode's sums are exact: any order
-gives the same.
+``snn.dense`` on a sparse input (spike train or current), sum in a defined order: each output is 0, plus
+its terms ``x * w`` in increasing input order, each addition rounded to float32, plus the bias (a zero
+input's term adds nothing and is skipped), so the value does not depend on the machine's BLAS and the
+compiled kernels (:mod:`.fast`) give it bit for bit. The sparse ``snn.dense`` scatters the weight rows of
+the events (``I[t, b] = sum over inputs i spiking at (t, b) of W[:, i]``, times the value for a current).
+On a dense input it is one BLAS matmul, whose order is BLAS's: with weights on a dyadic grid (exact
+float32 sums) both paths are bit-identical; with arbitrary float weights a synaptic input may differ in
+the last bit, which changes a spike only where a potential lands within rounding of a threshold (SPEC 1).
+``ctx.sparse`` chooses for ``snn.dense``: ``"auto"`` (by density), ``"always"`` or ``"never"``. The
+integer mode's sums are exact: any order gives the same.
 """
 
 from __future__ import annotations
@@ -405,14 +405,16 @@ def _spike_events(spikes: SpikeTrain, rows: int, m: int) -> tuple[np.ndarray, np
 SCATTER_CHUNK_BYTES = 2**20
 
 
-def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: int) -> np.ndarray:
-    """``out[k] = 0 + the wt[i] of the events (k, i)``; ``[n_keys, n]``.
+def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: int,
+                  values: np.ndarray | None = None) -> np.ndarray:
+    """``out[k] = 0 + the wt[i] (times its value) of the events (k, i)``; ``[n_keys, n]``.
 
     ``key`` must hold equal keys adjacent, with inputs increasing among them: the rows of one key are
     then added in increasing input order, ``((0 + w_a) + w_b) + w_c ...``, as a sequential dot product.
     Events are split into groups by (block of keys, rank within the key): in a group the keys are
     distinct, so one vectorized gather and one add-assignment does it, and a block of output rows
-    (:data:`SCATTER_CHUNK_BYTES`) stays in cache while its rounds run.
+    (:data:`SCATTER_CHUNK_BYTES`) stays in cache while its rounds run. ``values`` (one per event, a
+    current's non-zero entries) weight the rows: the term is ``value * w_i`` in float32; None: spikes.
     """
     n = wt.shape[1]
     out = np.zeros((n_keys, n), wt.dtype)
@@ -429,43 +431,61 @@ def _scatter_rows(key: np.ndarray, inputs: np.ndarray, wt: np.ndarray, n_keys: i
     group = (key // keys_per_block) * rounds + rank
     order = np.argsort(group, kind="stable")
     group, key, inputs = group[order], key[order], inputs[order]
+    if values is not None:
+        values = values[order]
     cuts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1], [True])))
     for j in range(cuts.shape[0] - 1):
         k = key[cuts[j]:cuts[j + 1]]
         rows = np.take(wt, inputs[cuts[j]:cuts[j + 1]], axis=0)
+        if values is not None:
+            rows *= values[cuts[j]:cuts[j + 1], None]
         out[k] += rows
     return out
 
 
-def _use_sparse(ctx: KernelContext, spikes: SpikeTrain, n: int) -> bool:
-    """Whether the scatter beats the matmul, by a cost model measured on a 2-core x86 machine: the scatter
-    costs about ``100 + n`` ns per spike, the matmul about ``1.9 + 0.018 n`` ns per input slot (the 0/1
-    float matrix, then BLAS); the break-even density is about 1/55 for any ``n``."""
+def _use_sparse(ctx: KernelContext, x: SpikeTrain | np.ndarray, n: int) -> bool:
+    """Whether the scatter beats the matmul, by cost models measured on a 2-core x86 machine (the choice
+    changes the summation order, so both engines make it alike). A spike train: the NumPy scatter costs
+    about ``100 + n`` ns per spike, the matmul about ``1.9 + 0.018 n`` ns per input slot (the 0/1 float
+    matrix, then BLAS): break-even near density 1/55 for any ``n``. A current (new with issue 16; the rule of
+    the compiled scatter, so that a pooled single-spike train feeding a wide layer is scattered): about
+    ``20 + 0.1 n`` ns per non-zero entry plus 3 ns per slot scanned, against BLAS's ``0.5 + 0.025 n`` ns per
+    slot: never for narrow layers (``n`` below ~100), up to ~15 % density at ``n = 800``."""
     if ctx.sparse == "never":
         return False
     if ctx.sparse == "always":
         return True
-    slots = math.prod(spikes.shape)
-    return spikes.count() * (100 + n) < slots * (1.9 + 0.018 * n)
+    if isinstance(x, SpikeTrain):
+        return x.count() * (100 + n) < math.prod(x.shape) * (1.9 + 0.018 * n)
+    return int(np.count_nonzero(x)) * (20 + 0.1 * n) < x.size * (0.025 * n - 2.5)
 
 
 def dense(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     """Fully connected synapse on the last axis, at every step: ``y = x @ W.T (+ b)``, ``W [n_out, n_in]``.
 
-    A sparse spike train (:func:`_use_sparse`) scatters the weight rows of the spikes, summed in the defined
-    order (module docstring); a dense train or a current is one BLAS matmul (BLAS's order).
+    A sparse input (:func:`_use_sparse`: a spike train, or a current such as a pooled single-spike train)
+    scatters the weight rows of its events, summed in the defined order (module docstring); a dense train
+    or current is one BLAS matmul (BLAS's order).
     """
     wt = ctx.param(op, "weight", lambda w: np.ascontiguousarray(w.T))
     bias = ctx.param(op, "bias") if "bias" in op.attrs else None
     m, n = wt.shape
-    if isinstance(x, SpikeTrain) and _use_sparse(ctx, x, n):
-        lead = x.shape[:-1]
-        rows = math.prod(lead[1:])
-        key, inputs = _spike_events(x, rows, m)
-        y = _scatter_rows(key, inputs, wt, math.prod(lead)).reshape(*lead, n)
+    lead = x.shape[:-1]
+    if isinstance(x, SpikeTrain):
+        if _use_sparse(ctx, x, n):
+            rows = math.prod(lead[1:])
+            key, inputs = _spike_events(x, rows, m)
+            y = _scatter_rows(key, inputs, wt, math.prod(lead))
+        else:
+            y = x.astype(ctx.dtype).reshape(-1, m) @ wt
     else:
-        a = as_array(x, ctx.dtype)
-        y = (a.reshape(-1, m) @ wt).reshape(*a.shape[:-1], n)
+        a = np.asarray(x, ctx.dtype).reshape(-1, m)
+        if _use_sparse(ctx, a, n):
+            r, i = np.nonzero(a)
+            y = _scatter_rows(r, i, wt, a.shape[0], values=a[r, i])
+        else:
+            y = a @ wt
+    y = y.reshape(*lead, n)
     if bias is not None:
         y += bias
     return y
