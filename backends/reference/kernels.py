@@ -644,7 +644,7 @@ def spike_count_decode(ctx: KernelContext, op: Operation, s: Any) -> np.ndarray:
     if s.times is not None:
         count = (s.times < ctx.time_steps).astype(ctx.dtype)
     else:
-        count = np.count_nonzero(s.dense(), axis=0).astype(ctx.dtype)
+        count = s.dense().sum(axis=0, dtype=ctx.dtype)
     return count / ctx.scalar(ctx.time_steps)
 
 
