@@ -373,3 +373,15 @@ def test_a_training_run_does_not_import_torch_dynamo() -> None:
     assert flags.split()[1] == "False", "a training run imported torch._dynamo"
     assert flags.split()[2] == "True", ("torch.optim no longer imports torch._dynamo: this test can no longer "
                                         "fail; trainers/optim.py may be unnecessary")
+
+
+@pytest.mark.parametrize("name", ["stdbp-adam", "stbp-sgd-nesterov-decay"])
+@pytest.mark.parametrize(("option", "value"), [("weight_decay", -1.0), ("weight_decay", float("nan")),
+                                               ("lr", float("inf")), ("lr", 0.0)])
+def test_bad_rates_are_trainer_errors(name: str, option: str, value: float) -> None:
+    """``--weight-decay -1`` was an internal error (torch's ValueError); ``--lr inf`` trained to NaN."""
+    from snnc.trainers.common import TrainerError
+
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(TrainerError, match=flag):
+        RUNS[name](cfg={"epochs": 1, option: value})
