@@ -3,11 +3,12 @@ optimizers (``trainers/optim.py``, after), side by side.
 
 Each round runs the same tiny ``snnc train`` command once per variant, each in a fresh Python process, the
 order of the variants alternating round by round; reported are the medians over the rounds of the process's
-wall time (start to exit, what a user waits for) and of the ``snnc.cli.main`` call inside it, and whether the
-process imported ``torch._dynamo``. The ``before`` variant is today's code with ``torch.optim.Adam``,
-``torch.optim.SGD`` (``foreach=False``, torch's CPU default) and ``torch.optim.lr_scheduler.LambdaLR`` put
-back where the trainers build their optimizer and schedule, i.e. the code before issue 17 (its runs are
-bit for bit the same: ``tests/test_trainer_optim.py``).
+wall time (start to exit, what a user waits for) and of the ``snnc.cli.main`` call inside it (torch and
+``snnc.trainers`` already imported, in both variants), and whether the process imported ``torch._dynamo``.
+The ``before`` variant is today's code with ``torch.optim.Adam``, ``torch.optim.SGD`` (``foreach=False``,
+torch's CPU default) and ``torch.optim.lr_scheduler.LambdaLR`` put back where the trainers build their
+optimizer and schedule, i.e. the code before issue 17 (its runs are bit for bit the same:
+``tests/test_trainer_optim.py``).
 
     python bench/trainer_startup.py --rounds 9
 """
@@ -35,9 +36,9 @@ PROBE = """
 import contextlib, io, json, sys, time
 variant, argv = sys.argv[1], sys.argv[2:]
 from snnc.cli import main
+import functools, torch
+from snnc.trainers import optim
 if variant == "before":
-    import functools, torch
-    from snnc.trainers import optim
     optim.Adam = functools.partial(torch.optim.Adam, foreach=False)
     optim.SGD = functools.partial(torch.optim.SGD, foreach=False)
     optim.LambdaLR = torch.optim.lr_scheduler.LambdaLR
