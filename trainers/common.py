@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from snnc.errors import SnncError
+from snnc.trainers import optim
 
 Tensor = torch.Tensor
 
@@ -43,6 +44,7 @@ __all__ = [
     "load_training_state",
     "prepare_run",
     "progress_bar",
+    "check_lr_and_decay",
     "make_optimizer",
     "make_scheduler",
     "parse_arch",
@@ -263,20 +265,28 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 # ------------------------------------------------------------------------------------ optimizer, schedule
-def make_optimizer(params: Sequence[torch.nn.Parameter], name: str, lr: float,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """``adam`` (Adam) or ``sgd`` (SGD with momentum 0.9)."""
-    if lr <= 0:
+def check_lr_and_decay(lr: float, weight_decay: float) -> None:
+    """Raise :class:`TrainerError` unless ``--lr`` is finite and > 0 and ``--weight-decay`` finite and >= 0."""
+    if not (math.isfinite(lr) and lr > 0):
         raise TrainerError(f"learning rate must be > 0, got {lr}", where="--lr")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise TrainerError(f"weight decay must be >= 0, got {weight_decay}", where="--weight-decay")
+
+
+def make_optimizer(params: Sequence[torch.nn.Parameter], name: str, lr: float,
+                   weight_decay: float = 0.0) -> optim.Optimizer:
+    """``adam`` (Adam) or ``sgd`` (SGD with momentum 0.9), from :mod:`snnc.trainers.optim` (not
+    ``torch.optim``, whose first optimizer imports ``torch._dynamo``: seconds per run)."""
+    check_lr_and_decay(lr, weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        return optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise TrainerError(f"unknown optimizer '{name}'", where="--optimizer", hint="use adam or sgd")
 
 
-def make_scheduler(opt: torch.optim.Optimizer, kind: str, total_steps: int,
-                   warmup_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(opt: optim.Optimizer, kind: str, total_steps: int,
+                   warmup_steps: int = 0) -> optim.LambdaLR:
     """A per-step learning-rate schedule: ``cosine`` (to 0 at the end), ``step`` (x0.1 at 50 % and 75 %),
     or ``none``; each after ``warmup_steps`` of linear warm-up."""
     total = max(1, total_steps)
@@ -294,7 +304,7 @@ def make_scheduler(opt: torch.optim.Optimizer, kind: str, total_steps: int,
     if kind not in ("cosine", "step", "none"):
         raise TrainerError(f"unknown learning-rate schedule '{kind}'", where="--lr-schedule",
                            hint="use cosine, step or none")
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return optim.LambdaLR(opt, factor)
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -318,26 +328,24 @@ def load_training_state(path: str, algorithm: str, version: int, label: str) -> 
 
 
 def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoch: int,
-                   sched: torch.optim.lr_scheduler.LambdaLR, net: torch.nn.Module, opt: torch.optim.Optimizer,
+                   sched: optim.LambdaLR, net: torch.nn.Module, opt: optim.Optimizer,
                    gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:
     """The full training state saved after every epoch (read back by :func:`restore_training_state`)."""
     return {
         "version": version, "algorithm": algorithm, "config": config,
-        "epoch": epoch, "step": sched.last_epoch, "model": net.state_dict(),
+        "epoch": epoch, "step": sched.last_step, "model": net.state_dict(),
         "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
         "history": history, "train_seconds": train_seconds,
     }
 
 
-def restore_training_state(state: dict[str, Any], *, net: torch.nn.Module, opt: torch.optim.Optimizer,
-                           sched: torch.optim.lr_scheduler.LambdaLR, gen: torch.Generator) -> int:
+def restore_training_state(state: dict[str, Any], *, net: torch.nn.Module, opt: optim.Optimizer,
+                           sched: optim.LambdaLR, gen: torch.Generator) -> int:
     """Load a :func:`training_state` into the model, optimizer, schedule and random generators; re-evaluate the
     learning rate for the (possibly new) total length. Returns the first epoch still to train."""
     net.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
-    sched.last_epoch = int(state["step"])
-    for group, base_lr, factor in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
-        group["lr"] = base_lr * factor(sched.last_epoch)
+    sched.set_step(int(state["step"]))
     gen.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"]) + 1
@@ -501,7 +509,7 @@ def training_tensors(cfg: Any, arch: Any, data: Splits | None) -> tuple[torch.de
     return device, gen, data, tensors(data, device)
 
 
-def epoch_scheduler(opt: torch.optim.Optimizer, cfg: Any, n_train: int) -> tuple[int, Any]:
+def epoch_scheduler(opt: optim.Optimizer, cfg: Any, n_train: int) -> tuple[int, optim.LambdaLR]:
     """Batches per epoch and the learning-rate schedule over ``cfg.epochs`` of them (per batch)."""
     steps = math.ceil(n_train / cfg.batch_size)
     return steps, make_scheduler(opt, cfg.lr_schedule, cfg.epochs * steps, round(cfg.warmup_epochs * steps))

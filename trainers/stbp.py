@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnc.trainers import optim
 from snnc.trainers.common import (
     EpochMeter,
     Splits,
@@ -47,6 +48,7 @@ from snnc.trainers.common import (
     TrainerError,
     batches,
     build_network,
+    check_lr_and_decay,
     default_output_name,
     epoch_scheduler,
     finish_run,
@@ -179,20 +181,19 @@ def evaluate(net: StbpNet, x: Tensor, y: Tensor, batch_size: int) -> tuple[float
     return correct / len(x), float(sum(layers)), layers
 
 
-def make_optimizer(net: StbpNet, cfg: StbpConfig) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9, Nesterov unless disabled) or Adam; weight decay on weights only (not on
-    thresholds or the decoder bias)."""
-    if not cfg.lr > 0:
-        raise TrainerError(f"learning rate must be > 0, got {cfg.lr}", where="--lr")
+def make_optimizer(net: StbpNet, cfg: StbpConfig) -> optim.Optimizer:
+    """SGD (momentum 0.9, Nesterov unless disabled) or Adam, from :mod:`snnc.trainers.optim`; weight decay
+    on weights only (not on thresholds or the decoder bias)."""
+    check_lr_and_decay(cfg.lr, cfg.weight_decay)
     decay = [*net.weights] + [w for w, r in zip(net.recurrent_weights, net.recurrent, strict=True) if r] \
         + ([net.decoder_weight] if cfg.schemes.decoder == "st" else [])
     ids = {id(p) for p in decay}
     rest = [p for p in net.trainable_parameters() if id(p) not in ids]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=cfg.nesterov)
+        return optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=cfg.nesterov)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr)
+        return optim.Adam(groups, lr=cfg.lr)
     raise TrainerError(f"unknown optimizer '{cfg.optimizer}'", where="--optimizer", hint="use sgd or adam")
 
 
