@@ -100,3 +100,18 @@ def test_resume_with_another_arch_names_the_checkpoints_network_first(tmp_path: 
     assert out[0].startswith("resume: using the checkpoint's arch = 64-20-10 (not 64-50-10)")
     header = next(line for line in out if line.startswith("STBP "))
     assert header.startswith("STBP 64-20-10 on digits")
+
+
+def test_resume_names_what_it_takes_from_the_checkpoint_without_a_none() -> None:
+    """An option the user left unset (None) is said without "(not None)"; a given one names both values."""
+    from types import SimpleNamespace
+
+    from snnc.trainers.common import adopt_checkpoint_config
+
+    cfg = SimpleNamespace(window=None, time_steps=64, arch="64-10")
+    said: list[str] = []
+    adopt_checkpoint_config(cfg, {"window": 32, "time_steps": 32, "arch": "64-10"}.__getitem__,
+                            ("window", "time_steps", "arch"), said.append)
+    assert said == ["resume: using the checkpoint's window = 32",
+                    "resume: using the checkpoint's time_steps = 32 (not 64)"]
+    assert (cfg.window, cfg.time_steps, cfg.arch) == (32, 32, "64-10")

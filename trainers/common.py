@@ -327,6 +327,18 @@ def load_training_state(path: str, algorithm: str, version: int, label: str) -> 
     return state
 
 
+def adopt_checkpoint_config(cfg: Any, saved: Callable[[str], Any], keys: Sequence[str],
+                            say: Callable[[str], Any]) -> None:
+    """On resume the checkpoint's network wins: set each of ``keys`` of ``cfg`` to ``saved(key)`` where they
+    differ, and ``say`` so ("the checkpoint's window = 32 (not 16)"; without "(not ...)" for a value the user
+    left unset)."""
+    for key in keys:
+        value, mine = saved(key), getattr(cfg, key)
+        if value != mine:
+            say(f"resume: using the checkpoint's {key} = {value}" + ("" if mine is None else f" (not {mine})"))
+            setattr(cfg, key, value)
+
+
 def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoch: int,
                    sched: optim.LambdaLR, net: torch.nn.Module, opt: optim.Optimizer,
                    gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from snnc.trainers.common import (
     Splits,
     Timer,
     TrainerError,
+    adopt_checkpoint_config,
     batches,
     build_network,
     default_output_name,
@@ -52,6 +53,8 @@ from snnc.trainers.stdbp_model import StdbpNet, predict
 __all__ = ["EpochStats", "StdbpConfig", "run", "train"]
 
 CHECKPOINT_VERSION = 1
+#: what a resumed run takes from its checkpoint (the network and its data)
+RESUMED_KEYS = ("arch", "time_steps", "window", "threshold", "dataset")
 
 
 @dataclass
@@ -201,11 +204,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     state: dict[str, Any] | None = None
     if resume:
         state = load_training_state(resume, "stdbp", CHECKPOINT_VERSION, "STDBP")
-        saved = state["config"]
-        for key in ("arch", "time_steps", "window", "threshold", "dataset"):
-            if saved[key] != getattr(cfg, key):
-                log(f"resume: using the checkpoint's {key} = {saved[key]} (not {getattr(cfg, key)})")
-                setattr(cfg, key, saved[key])
+        adopt_checkpoint_config(cfg, state["config"].__getitem__, RESUMED_KEYS, log)
     arch = parse_arch(cfg.arch)
     if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
         cfg.window = max(2, cfg.time_steps // 2)
@@ -338,10 +337,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = StdbpConfig.from_args(args)
     if args.resume:  # the checkpoint's network wins: say so before the header, and load data for it
         saved = load_training_state(args.resume, "stdbp", CHECKPOINT_VERSION, "STDBP")["config"]
-        for key in ("arch", "time_steps", "window", "threshold", "dataset"):
-            if saved[key] != getattr(cfg, key):
-                print(f"resume: using the checkpoint's {key} = {saved[key]} (not {getattr(cfg, key)})")
-                setattr(cfg, key, saved[key])
+        adopt_checkpoint_config(cfg, saved.__getitem__, RESUMED_KEYS, print)
     out = prepare_run(args, default_output_name("stdbp", cfg.dataset, cfg.arch))
     data = load_cfg_splits(cfg, parse_arch(cfg.arch).input_shape)
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
