@@ -64,5 +64,6 @@ if not getattr(_caching.Cache.save_overload, "__snnc_tolerant__", False):
     _caching.Cache.save_overload = _tolerant(_caching.Cache.save_overload)
 
 njit = numba.njit
+prange = numba.prange
 
-__all__ = ["NumbaCacheWarning", "njit", "numba"]
+__all__ = ["NumbaCacheWarning", "njit", "numba", "prange"]

@@ -173,3 +173,28 @@ def test_fused_conv_layer_equals_the_tensor_matrix_path(dtype: torch.dtype, arch
         s3, _ = net.layer(layer, t0, w)
         assert torch.equal(s3, s1)
     assert seen == {True, False}  # the cases cover firing and silent neurons
+
+
+@pytest.mark.parametrize("arch", ["30-20-12-5", "10x10-2C3-P2-4C3p1-5"])
+def test_fused_kernels_give_the_same_values_on_any_number_of_threads(arch: str) -> None:
+    """The kernels run chunks of samples on numba's threads (as many as torch's); the chunks are fixed and the
+    weight gradient is summed chunk by chunk in order, so 1 and 2 threads give every value bit for bit.
+    Batch 13: chunks of unequal size."""
+    rng = np.random.default_rng(3)
+    parsed = parse_arch(arch)
+    x = torch.from_numpy(rng.uniform(0, 1, size=(13, *parsed.input_shape)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, parsed.num_classes, size=13))
+    results = []
+    for threads in (1, 2, 1):
+        torch.set_num_threads(threads)
+        net = StdbpNet(parsed, time_steps=24, threshold=1.0)
+        net.init_weights(x, generator=torch.Generator().manual_seed(1))
+        outs = net(x)
+        torch.nn.functional.cross_entropy(-outs[-1][1] / 2.0, y).backward()
+        results.append(([o[0] for o in outs], [v.grad for v in net.weights]))
+    for steps, grads in results[1:]:
+        for a, b in zip(steps, results[0][0], strict=True):
+            assert torch.equal(a, b)
+        for a, b in zip(grads, results[0][1], strict=True):
+            assert torch.equal(a, b)
+    assert any(g.abs().sum() > 0 for g in results[0][1])

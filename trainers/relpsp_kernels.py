@@ -25,9 +25,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.jit import njit
+from snnc.jit import njit, prange
 
-__all__ = ["conv_backward", "conv_forward", "dense_backward", "dense_forward", "sort_spikes"]
+#: Samples are split into this many chunks, run in parallel (``prange``) on numba's threads (as many as torch's,
+#: :func:`match_threads`). A fixed count, not the thread count: the weight gradient is summed per chunk and then
+#: chunk by chunk in order, so a run gives the same values on any number of threads.
+CHUNKS = 8
+
+__all__ = ["CHUNKS", "conv_backward", "conv_forward", "dense_backward", "dense_forward", "match_threads",
+           "sort_spikes"]
+
+
+def match_threads(threads: int) -> None:
+    """Run the kernels on ``threads`` numba threads (at most numba's pool size): the trainer's ``--threads``."""
+    import numba
+
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
 @njit(cache=True, parallel=False)
@@ -103,10 +116,22 @@ def _fire(b: int, t: int, vf: np.ndarray, kf: np.ndarray, armed: np.ndarray, thr
     return fired
 
 
-@njit(cache=True, parallel=False)
+@njit(cache=True, parallel=True)
 def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray, theta: float, T: int,
                   step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
-    """First threshold crossing of every neuron, written into ``step``, ``t_real``, ``slope`` (``[B, n]``).
+    """:func:`_dense_forward_range` on every sample, the :data:`CHUNKS` chunks of samples in parallel."""
+    B = step.shape[0]
+    chunks = max(1, min(CHUNKS, B))
+    for c in prange(chunks):
+        _dense_forward_range(c * B // chunks, (c + 1) * B // chunks, ptr, idx, stp, w_t, theta, T, step, t_real,
+                             slope)
+
+
+@njit(cache=True)
+def _dense_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray,
+                         theta: float, T: int, step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
+    """First threshold crossing of every neuron of samples ``b0 .. b1-1``, written into ``step``, ``t_real``,
+    ``slope`` (``[B, n]``).
 
     Args:
         ptr, idx, stp: the input spikes from :func:`sort_spikes`.
@@ -116,7 +141,7 @@ def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nda
         step, t_real, slope: outputs, same dtype as ``w_t``; see :func:`snnc.trainers.relpsp_torch.first_crossing`
             (``step`` and ``t_real`` are ``T`` and ``slope`` 1 for a neuron that does not fire).
     """
-    B, n = step.shape
+    n = step.shape[1]
     dt = w_t.dtype.type
     thr = dt(theta)
     k = np.zeros(n, np.float64)
@@ -125,7 +150,7 @@ def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nda
     vf = np.zeros(n, w_t.dtype)
     cur = np.zeros(n, w_t.dtype)
     armed = np.empty(n, w_t.dtype)  # a neuron's threshold until it fires, then +inf
-    for b in range(B):
+    for b in range(b0, b1):
         k[:] = 0.0
         v[:] = 0.0
         kf[:] = 0
@@ -154,11 +179,28 @@ def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nda
                 left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
 
 
-@njit(cache=True, parallel=False, fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, parallel=True)
 def dense_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray, step: np.ndarray,
                    G: np.ndarray, GT: np.ndarray, need_w: bool, need_in: bool, grad_w_t: np.ndarray,
                    grad_in: np.ndarray) -> None:
-    """Accumulate eqs. 13 and 14 over the input spikes.
+    """:func:`_dense_backward_range` on the :data:`CHUNKS` chunks of samples in parallel, each into its own weight
+    gradient, then added to ``grad_w_t`` chunk by chunk in order (so the sum does not depend on the threads)."""
+    B = step.shape[0]
+    chunks = max(1, min(CHUNKS, B))
+    partial = np.zeros((chunks, *grad_w_t.shape) if need_w else (chunks, 1, 1), grad_w_t.dtype)
+    for c in prange(chunks):
+        _dense_backward_range(c * B // chunks, (c + 1) * B // chunks, ptr, idx, stp, w_t, step, G, GT, need_w,
+                              need_in, partial[c], grad_in)
+    if need_w:
+        for c in range(chunks):
+            grad_w_t += partial[c]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _dense_backward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray,
+                          step: np.ndarray, G: np.ndarray, GT: np.ndarray, need_w: bool, need_in: bool,
+                          grad_w_t: np.ndarray, grad_in: np.ndarray) -> None:
+    """Accumulate eqs. 13 and 14 over the input spikes of samples ``b0 .. b1-1``.
 
     The spikes of one sample at one step share their causal sets, so the masked ``G`` (for ``dL/ds``) and
     ``G (s - t*)`` (for ``dL/dW``) are built once per step that has spikes and added along each spike's row.
@@ -171,11 +213,11 @@ def dense_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.nd
         need_w, need_in: which gradients to compute.
         grad_w_t: ``[m, n]`` zeros, receives ``dL/dW^T``; ``grad_in``: ``[B, m]`` zeros, receives ``dL/ds``.
     """
-    B, n = step.shape
+    n = step.shape[1]
     dt = w_t.dtype.type
     c = np.empty(n, w_t.dtype)  # G_bj [s < step_bj]
     d = np.empty(n, w_t.dtype)  # G_bj (s - t*_bj) [s < step_bj]
-    for b in range(B):
+    for b in range(b0, b1):
         p = ptr[b]
         end = ptr[b + 1]
         while p < end:
@@ -219,11 +261,23 @@ def _conv_origin(i: int, geo: np.ndarray) -> tuple[int, int, int, int, int, int,
     return ci, ry, rx, max(0, ry - ho + 1), min(kk, ry + 1), max(0, rx - wo + 1), min(kk, rx + 1)
 
 
-@njit(cache=True, parallel=False)
+@njit(cache=True, parallel=True)
 def conv_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray, wd: np.ndarray, theta: float,
                  T: int, step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
-    """:func:`dense_forward` for an ``[AvgPool k] -> Conv`` synapse, event-driven: each input spike adds its
-    ``C_out * K * K`` kernel taps (fewer at the borders), never a row of the synapse matrix.
+    """:func:`_conv_forward_range` on every sample, the :data:`CHUNKS` chunks of samples in parallel."""
+    B = step.shape[0]
+    chunks = max(1, min(CHUNKS, B))
+    for c in prange(chunks):
+        _conv_forward_range(c * B // chunks, (c + 1) * B // chunks, ptr, idx, stp, geo, wd, theta, T, step, t_real,
+                            slope)
+
+
+@njit(cache=True)
+def _conv_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray,
+                        wd: np.ndarray, theta: float, T: int, step: np.ndarray, t_real: np.ndarray,
+                        slope: np.ndarray) -> None:
+    """:func:`dense_forward` (samples ``b0 .. b1-1``) for an ``[AvgPool k] -> Conv`` synapse, event-driven: each
+    input spike adds its ``C_out * K * K`` kernel taps (fewer at the borders), never a row of the synapse matrix.
 
     Channels last, so that the innermost loop runs over contiguous output channels: ``wd`` is the kernel
     ``[C_in, K, K, C_out]`` (flat) divided by the pooling area ``k * k`` (the matrix entries of the tensor
@@ -232,7 +286,7 @@ def conv_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndar
     tensor formulation, so the results equal :func:`dense_forward` on the synapse matrix bit for bit.
     ``geo``: see :func:`_conv_origin`.
     """
-    B, n = step.shape
+    n = step.shape[1]
     dt = wd.dtype.type
     thr = dt(theta)
     k = np.zeros(n, np.float64)
@@ -242,7 +296,7 @@ def conv_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndar
     cur = np.zeros(n, wd.dtype)
     armed = np.empty(n, wd.dtype)
     co_n, wo, kk = geo[4], geo[6], geo[7]
-    for b in range(B):
+    for b in range(b0, b1):
         k[:] = 0.0
         v[:] = 0.0
         kf[:] = 0
@@ -279,20 +333,38 @@ def conv_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndar
                 left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
 
 
-@njit(cache=True, parallel=False, fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, parallel=True)
 def conv_backward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray, wd: np.ndarray,
                   step: np.ndarray, G: np.ndarray, GT: np.ndarray, need_w: bool, need_in: bool, grad_w: np.ndarray,
                   grad_in: np.ndarray) -> None:
-    """:func:`dense_backward` for the conv synapse of :func:`conv_forward` (channels last, as there): the weight
-    gradient accumulates on the flat kernel ``grad_w`` (zeros, ``[C_in, K, K, C_out]``), divided by ``k * k``.
-    Sums may be reassociated (fastmath ``reassoc``) so that the ``dL/ds`` dot products vectorise."""
-    B, n = step.shape
+    """:func:`_conv_backward_range` on the :data:`CHUNKS` chunks of samples in parallel (see
+    :func:`dense_backward`)."""
+    B = step.shape[0]
+    chunks = max(1, min(CHUNKS, B))
+    partial = np.zeros((chunks, grad_w.shape[0]) if need_w else (chunks, 1), grad_w.dtype)
+    for c in prange(chunks):
+        _conv_backward_range(c * B // chunks, (c + 1) * B // chunks, ptr, idx, stp, geo, wd, step, G, GT, need_w,
+                             need_in, partial[c], grad_in)
+    if need_w:
+        for c in range(chunks):
+            grad_w += partial[c]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _conv_backward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, geo: np.ndarray,
+                         wd: np.ndarray, step: np.ndarray, G: np.ndarray, GT: np.ndarray, need_w: bool,
+                         need_in: bool, grad_w: np.ndarray, grad_in: np.ndarray) -> None:
+    """:func:`dense_backward` (samples ``b0 .. b1-1``) for the conv synapse of :func:`conv_forward` (channels
+    last, as there): the weight gradient accumulates on the flat kernel ``grad_w`` (zeros, ``[C_in, K, K,
+    C_out]``), divided by ``k * k``. Sums may be reassociated (fastmath ``reassoc``) so that the ``dL/ds`` dot
+    products vectorise."""
+    n = step.shape[1]
     dt = wd.dtype.type
     inv_area = dt(1.0) / dt(geo[3] * geo[3])
     c = np.empty(n, wd.dtype)
     d = np.empty(n, wd.dtype)
     co_n, wo, kk = geo[4], geo[6], geo[7]
-    for b in range(B):
+    for b in range(b0, b1):
         p = ptr[b]
         end = ptr[b + 1]
         while p < end:

@@ -231,6 +231,7 @@ class _FusedDenseRelpsp(torch.autograd.Function):
         from snnc.trainers import relpsp_kernels as kern
 
         steps = t_in.detach().clamp(max=T).to(torch.int32).numpy()
+        kern.match_threads(torch.get_num_threads())
         ptr, idx, stp = kern.sort_spikes(steps, T)
         w_t = weight.detach().t().contiguous()  # [m, n]; a no-copy view for the model's transposed conv matrices
         B, n = t_in.shape[0], weight.shape[0]
@@ -292,6 +293,7 @@ class _FusedConvRelpsp(torch.autograd.Function):
 
         B = t_in.shape[0]
         steps = t_in.detach().reshape(B, -1).clamp(max=T).to(torch.int32).numpy()
+        kern.match_threads(torch.get_num_threads())
         spikes = kern.sort_spikes(steps, T)
         # channels last: [C_in, K, K, C_out] weights and (oy, ox, co) outputs, for contiguous inner loops
         wd = (weight.detach() / float(geo.pool * geo.pool)).permute(1, 2, 3, 0).contiguous()
