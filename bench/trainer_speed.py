@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -153,6 +154,19 @@ def side_by_side(variants: dict[str, Callable[[torch.Tensor, torch.Tensor], None
     return {k: batch / statistics.median(v) for k, v in times.items()}
 
 
+def on_threads(step: Callable[[torch.Tensor, torch.Tensor], None], threads: int
+               ) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """``step`` run with ``threads`` torch threads (the others run on one)."""
+    def run(x: torch.Tensor, y: torch.Tensor) -> None:
+        torch.set_num_threads(threads)
+        try:
+            step(x, y)
+        finally:
+            torch.set_num_threads(1)
+
+    return run
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: upscaled sklearn digits)")
@@ -162,6 +176,10 @@ def main() -> int:
     p.add_argument("--stdbp-t", type=int, default=64, help="STDBP time steps (default: 64, the trainer's)")
     p.add_argument("--stbp-t", type=int, default=8, help="STBP time steps (default: 8, the trainer's)")
     p.add_argument("--only", default="mlp,cnn,stbp-mlp,stbp-cnn", help="which comparisons (comma-separated)")
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="also time the plain and the fused STDBP step on N threads (variants plain-Nt and "
+                        "stdbp-fused-Nt, the latter relative to the former; the fused kernels run chunks of samples "
+                        "on numba's threads, as many as torch's), side by side with the rest")
     p.add_argument("--slow-rounds", type=int, default=8,
                    help="rounds the slowest variants (the tensor-path STDBP CNN) take part in (default: 8)")
     args = p.parse_args()
@@ -182,13 +200,21 @@ def main() -> int:
         "stbp-cnn": (STBP_CNN, {"plain": (lambda: plain_step(STBP_CNN, False), fast),
                                 "stbp": (lambda: stbp_step(STBP_CNN, x0, args.stbp_t), fast)}),
     }
+    if args.parallel:
+        for key, arch, flat in (("mlp", MLP, True), ("cnn", CNN, False)):
+            plans[key][1][f"plain-{args.parallel}t"] = (
+                lambda arch=arch, flat=flat: on_threads(plain_step(arch, flat), args.parallel), fast)
+            plans[key][1][f"stdbp-fused-{args.parallel}t"] = (
+                lambda arch=arch: on_threads(stdbp_step(arch, "fused", x0, args.stdbp_t), args.parallel),
+                plans[key][1]["stdbp-fused"][1])
     summary = []
     for key in args.only.split(","):
         arch, variants = plans[key]
         fns = {name: make() for name, (make, _) in variants.items()}
         speeds = side_by_side(fns, x, y, B, {name: k for name, (_, k) in variants.items()})
         for name, sps in speeds.items():
-            ratio = speeds["plain"] / sps
+            threads = re.search(r"-\d+t$", name)  # an N-thread variant is set against the N-thread plain network
+            ratio = speeds["plain" + (threads.group() if threads else "")] / sps
             print(f"{key:9s} {arch:34s} {name:13s} {sps:9.1f} images/s  {ratio:7.2f}x the plain network's time",
                   flush=True)
             summary.append({"comparison": key, "arch": arch, "variant": name, "images_per_s": round(sps, 1),
