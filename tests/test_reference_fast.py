@@ -418,3 +418,31 @@ def test_dense_on_a_sparse_current_sums_in_the_defined_order(seed: int) -> None:
         assert_same(g, a)
         assert_same(g, a, sparse="always")
         assert_same(g, rng.normal(0, 1, (4, 5, 30)).astype(F32))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grouped_event_conv_is_bit_identical(seed: int) -> None:
+    """Grouped convolutions (depthwise at seed 2) on the event-driven kernel, fused with the ReL-PSP that reads
+    them and not, on spike times and on a pooled current: equal to the NumPy kernels bit for bit."""
+    rng = np.random.default_rng(seed)
+    groups = [2, 3, 6][seed]
+    g = Graph("grouped", time_steps=12)
+    h = g.add_input("x", ValueType.tensor(6, 9, 8))
+    s = g.add_op("snn.ttfs_encode", [h], {"time_steps": 12, "window": 6})
+    c = g.add_op("snn.conv2d", [s], {"weight": weights(rng, (6, 6 // groups, 3, 3), False), "strides": [1, 1],
+                                     "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": groups,
+                                     "bias": weights(rng, (6,), False, 0.05)})
+    r = g.add_op("snn.relpsp", [c], {"threshold": 0.8})
+    p = g.add_op("snn.avgpool2d", [r], {"kernel": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0],
+                                        "count_include_pad": 0})
+    c2 = g.add_op("snn.conv2d", [p], {"weight": weights(rng, (6, 6 // groups, 2, 2), False), "strides": [1, 1],
+                                      "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": groups})
+    o = g.add_op("snn.relpsp", [c2], {"threshold": 0.3})
+    g.set_outputs([g.add_op("snn.first_spike_decode", [g.add_op("snn.flatten", [o])], name="scores")])
+    x = inputs(rng, 5, (6, 9, 8), 0.6)
+    assert len(ReferenceExecutor(g).ctx.fuse) == 2
+    assert_same(g, x)
+    a, b = ReferenceExecutor(g).run(x, record=True), Observing(g).run(x, record=True)
+    for k in a.spikes:
+        np.testing.assert_array_equal(a.spikes[k], b.spikes[k], err_msg=k)
+    assert 0 < sum(int(v.sum()) for v in a.spike_counts.values())

@@ -17,7 +17,7 @@ default), which compute the same float32 values by a cheaper route:
 Every value these kernels produce (currents, spike trains, hence every decoded output) is bit-identical to the
 NumPy kernels' (tests/test_reference_fast.py: random graphs and inputs, ties at threshold, every shipped model).
 
-* ``snn.conv2d`` (one group): event-driven (:func:`conv2d_events`): each non-zero input adds its weighted kernel
+* ``snn.conv2d`` (any groups): event-driven (:func:`conv2d_events`): each non-zero input adds its weighted kernel
   to the outputs it reaches, visiting inputs in ``(c, y, x)`` order, which is the ``(c, p, q)`` order in which
   :func:`.kernels.conv2d` sums every output. A convolution read only by a ReL-PSP is computed together with it,
   one sample at a time (:attr:`FastContext.fuse`).
@@ -106,11 +106,16 @@ class PendingConv:
 
 
 def _event_weights(ctx: KernelContext, op: Operation) -> np.ndarray:
-    """The conv weight as ``[C, kh, kw, Co]`` (cached)."""
+    """The conv weight as ``[C_in, kh, kw, Co/groups]``: input channel ``c``'s weights to its group's outputs
+    (cached)."""
     cache_key = (id(op), "weight#events")
     wt = ctx._params.get(cache_key)
     if wt is None:
-        wt = ctx._params[cache_key] = np.ascontiguousarray(ctx.param(op, "weight").transpose(1, 2, 3, 0))
+        w = ctx.param(op, "weight")
+        groups = op.attrs["group"]
+        per_group = w.shape[0] // groups
+        wt = ctx._params[cache_key] = np.ascontiguousarray(np.concatenate(
+            [w[g * per_group:(g + 1) * per_group].transpose(1, 2, 3, 0) for g in range(groups)]))
     return wt
 
 
@@ -119,8 +124,8 @@ def conv2d_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray | Pen
     current), each adding its weighted kernel to the outputs it reaches: the work is proportional to the
     events (~30x less than im2col on the shipped CNN). Inputs are visited in ``(c, y, x)`` order, so each
     output is the NumPy kernel's sequential sum in ``(c, p, q)`` order, bit for bit (a zero input's term
-    would add 0). One group only (else the NumPy kernel)."""
-    if op.attrs["group"] != 1 or ctx.dtype is not np.float32:
+    would add 0). Groups: each input adds to its group's outputs only."""
+    if ctx.dtype is not np.float32:
         return K.conv2d(ctx, op, x)
     if op.result.name in getattr(ctx, "fuse", ()):
         return PendingConv(ctx, op, x)
@@ -135,14 +140,15 @@ def _conv_events(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
     if isinstance(x, SpikeTrain) and x.times is not None:
         lead = x.shape[:2]
         times = np.ascontiguousarray(x.times.reshape(x.times.shape[0], *x.shape[-3:]))
-        out = jit().conv_events_times(times, x.time_steps, wt, sh, sw, dh, dw, top, left, ho, wo)
+        out = jit().conv_events_times(times, x.time_steps, wt, op.attrs["group"], sh, sw, dh, dw, top, left, ho, wo)
     else:
         a, lead = K._spatial_view(x, ctx.dtype)
-        out = jit().conv_events_dense(np.ascontiguousarray(a), wt, sh, sw, dh, dw, top, left, ho, wo)
+        out = jit().conv_events_dense(np.ascontiguousarray(a), wt, op.attrs["group"], sh, sw, dh, dw, top, left, ho,
+                                      wo)
     if "bias" in op.attrs:
         out += ctx.param(op, "bias")
     # a channels-last array seen as [.., Co, Ho, Wo] (no copy; the compiled neurons run on its memory order)
-    return out.reshape(*lead, ho, wo, wt.shape[3]).transpose(*range(len(lead)), -1, -3, -2)
+    return out.reshape(*lead, ho, wo, out.shape[-1]).transpose(*range(len(lead)), -1, -3, -2)
 
 
 def avgpool2d(ctx: KernelContext, op: Operation, x: Any) -> np.ndarray:
@@ -207,9 +213,10 @@ def _conv_relpsp(ctx: KernelContext, op: Operation, pending: PendingConv) -> Spi
         batch = lead[1]
         times = np.zeros((0, 1, 1, 1), np.int16)
         a = np.ascontiguousarray(a)
-    first = jit().conv_relpsp(times, a, batch, ctx.time_steps, wt, bias, np.float32(ctx.scalar(op.attrs["threshold"])),
-                              sh, sw, dh, dw, top, left, ho, wo)
-    first = first.reshape(batch, ho, wo, wt.shape[3]).transpose(0, 3, 1, 2)
+    groups = conv.attrs["group"]
+    first = jit().conv_relpsp(times, a, batch, ctx.time_steps, wt, groups, bias,
+                              np.float32(ctx.scalar(op.attrs["threshold"])), sh, sw, dh, dw, top, left, ho, wo)
+    first = first.reshape(batch, ho, wo, groups * wt.shape[3]).transpose(0, 3, 1, 2)
     return SpikeTrain.from_times(np.ascontiguousarray(first), ctx.time_steps)
 
 

@@ -173,9 +173,10 @@ def pool_counts_times(times: np.ndarray, time_steps: int, kh: int, kw: int, sh: 
 
 
 @njit(cache=True, nogil=True)
-def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int, wt: np.ndarray, sh: int,
+def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int, wt: np.ndarray, o0: int, sh: int,
               sw: int, dh: int, dw: int, top: int, left: int) -> None:  # pragma: no cover - jitted
-    """Add input ``value`` at ``(n, c, y, x)`` times its weights to every output position it reaches."""
+    """Add input ``value`` at ``(n, c, y, x)`` times its weights ``wt[c] [kh, kw, Cg_out]`` to every output position
+    it reaches, channels ``o0 .. o0 + Cg_out - 1`` (its group's)."""
     kh, kw, co = wt.shape[1], wt.shape[2], wt.shape[3]
     ho, wo = out.shape[1], out.shape[2]
     py = y + top
@@ -194,7 +195,7 @@ def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int
             j = rx // sw
             if j >= wo:
                 continue
-            dst = out[n, i, j]
+            dst = out[n, i, j, o0:o0 + co]
             src = wt[c, p, q]
             if value == 1.0:
                 for o in range(co):
@@ -205,37 +206,43 @@ def _conv_add(out: np.ndarray, n: int, value: np.float32, c: int, y: int, x: int
 
 
 @njit(cache=True, nogil=True)
-def conv_events_dense(a: np.ndarray, wt: np.ndarray, sh: int, sw: int, dh: int, dw: int, top: int, left: int,
-                      ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
-    """Event-driven convolution (one group) of ``a [N, C, H, W]``: each non-zero input adds its weighted kernel
-    ``wt [C, kh, kw, Co]`` to the outputs it reaches -> ``[N, Ho, Wo, Co]``. Inputs are visited in
-    ``(c, y, x)`` order: a sequential sum, *not* BLAS's order."""
+def conv_events_dense(a: np.ndarray, wt: np.ndarray, groups: int, sh: int, sw: int, dh: int, dw: int, top: int,
+                      left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+    """Event-driven convolution of ``a [N, C, H, W]``: each non-zero input adds its weighted kernel
+    ``wt [C, kh, kw, Co/groups]`` to the outputs of its group it reaches -> ``[N, Ho, Wo, Co]``. Inputs are
+    visited in ``(c, y, x)`` order, so each output is summed in ``(c, p, q)`` order (the defined order)."""
     n_, c_, h_, w_ = a.shape
-    out = np.zeros((n_, ho, wo, wt.shape[3]), np.float32)
+    per_group = wt.shape[3]
+    cg = c_ // groups
+    out = np.zeros((n_, ho, wo, groups * per_group), np.float32)
     for n in range(n_):
         for c in range(c_):
+            o0 = (c // cg) * per_group
             for y in range(h_):
                 for x in range(w_):
                     value = a[n, c, y, x]
                     if value != 0:
-                        _conv_add(out, n, value, c, y, x, wt, sh, sw, dh, dw, top, left)
+                        _conv_add(out, n, value, c, y, x, wt, o0, sh, sw, dh, dw, top, left)
     return out
 
 
 @njit(cache=True, nogil=True)
-def conv_events_times(times: np.ndarray, time_steps: int, wt: np.ndarray, sh: int, sw: int, dh: int, dw: int,
-                      top: int, left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
+def conv_events_times(times: np.ndarray, time_steps: int, wt: np.ndarray, groups: int, sh: int, sw: int, dh: int,
+                      dw: int, top: int, left: int, ho: int, wo: int) -> np.ndarray:  # pragma: no cover - jitted
     """The same on a single-spike train given by first-spike times ``[B, C, H, W]`` -> ``[T*B, Ho, Wo, Co]``."""
     b_, c_, h_, w_ = times.shape
-    out = np.zeros((time_steps * b_, ho, wo, wt.shape[3]), np.float32)
+    per_group = wt.shape[3]
+    cg = c_ // groups
+    out = np.zeros((time_steps * b_, ho, wo, groups * per_group), np.float32)
     one = np.float32(1.0)
     for b in range(b_):
         for c in range(c_):
+            o0 = (c // cg) * per_group
             for y in range(h_):
                 for x in range(w_):
                     t = times[b, c, y, x]
                     if t < time_steps:
-                        _conv_add(out, t * b_ + b, one, c, y, x, wt, sh, sw, dh, dw, top, left)
+                        _conv_add(out, t * b_ + b, one, c, y, x, wt, o0, sh, sw, dh, dw, top, left)
     return out
 
 
@@ -256,14 +263,15 @@ def _relpsp_into(current: np.ndarray, theta: np.float32, first: np.ndarray) -> N
 
 
 @njit(cache=True, nogil=True)
-def conv_relpsp(times: np.ndarray, a: np.ndarray, batch: int, time_steps: int, wt: np.ndarray, bias: np.ndarray,
-                theta: np.float32, sh: int, sw: int, dh: int, dw: int, top: int, left: int, ho: int,
+def conv_relpsp(times: np.ndarray, a: np.ndarray, batch: int, time_steps: int, wt: np.ndarray, groups: int,
+                bias: np.ndarray, theta: np.float32, sh: int, sw: int, dh: int, dw: int, top: int, left: int, ho: int,
                 wo: int) -> np.ndarray:  # pragma: no cover - jitted
     """:func:`conv_events_times` (``times [B, C, H, W]``, when it has rows) or :func:`conv_events_dense`
     (``a [T*B, C, H, W]``) followed by ReL-PSP, one sample at a time, so that the current ``[T, Ho, Wo, Co]``
     of one sample lives in a reused buffer; the same float32 operations as the two kernels in sequence.
     Returns the first-spike times ``[B, Ho, Wo, Co]`` (int32, ``T``: none)."""
-    co = wt.shape[3]
+    per_group = wt.shape[3]
+    co = groups * per_group
     size = ho * wo * co
     scratch = np.empty((time_steps, ho, wo, co), np.float32)
     flat = scratch.reshape(time_steps, size)
@@ -274,21 +282,23 @@ def conv_relpsp(times: np.ndarray, a: np.ndarray, batch: int, time_steps: int, w
         if times.shape[0]:
             c_, h_, w_ = times.shape[1], times.shape[2], times.shape[3]
             for c in range(c_):
+                o0 = (c // (c_ // groups)) * per_group
                 for y in range(h_):
                     for x in range(w_):
                         t = times[b, c, y, x]
                         if t < time_steps:
-                            _conv_add(scratch, t, one, c, y, x, wt, sh, sw, dh, dw, top, left)
+                            _conv_add(scratch, t, one, c, y, x, wt, o0, sh, sw, dh, dw, top, left)
         else:
             c_, h_, w_ = a.shape[1], a.shape[2], a.shape[3]
             for t in range(time_steps):
                 n = t * batch + b
                 for c in range(c_):
+                    o0 = (c // (c_ // groups)) * per_group
                     for y in range(h_):
                         for x in range(w_):
                             value = a[n, c, y, x]
                             if value != 0:
-                                _conv_add(scratch, t, value, c, y, x, wt, sh, sw, dh, dw, top, left)
+                                _conv_add(scratch, t, value, c, y, x, wt, o0, sh, sw, dh, dw, top, left)
         if bias.shape[0]:
             for t in range(time_steps):
                 for i in range(ho):
