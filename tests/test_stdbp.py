@@ -329,6 +329,35 @@ def test_checkpoint_resume_continues_the_same_run(tmp_path) -> None:  # noqa: AN
     assert straight.history[-1].test_accuracy == resumed.history[-1].test_accuracy
 
 
+def test_init_from_an_exported_model_fine_tunes_it(tmp_path) -> None:  # noqa: ANN001
+    """--init-from: a new run starts from an exported model's weights (kept in the new run's optimiser units), so
+    after one epoch at a tiny learning rate it scores what the model scored; a model of another network, or with
+    --resume, is one clear error."""
+    from snnc.trainers.stdbp import load_exported_weights
+
+    cfg = dict(dataset="digits", arch="64-32-10", epochs=2, batch_size=64, train_limit=400, test_limit=200)
+    first = train(StdbpConfig(**cfg), log=lambda s: None)
+    model = tmp_path / "m.onnx"
+    onnx.save(build_onnx(first.net), model)
+    lines: list[str] = []
+    tuned = train(StdbpConfig(**{**cfg, "epochs": 1, "lr": 1e-9, "seed": 5}, init_from=str(model)), log=lines.append)
+    assert any(line.startswith(f"init: weights from {model}") for line in lines)
+    for a, b in zip(first.net.effective_weights(), tuned.net.effective_weights(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert tuned.history[-1].test_accuracy == pytest.approx(first.history[-1].test_accuracy, abs=0.01)
+
+    other = StdbpNet(parse_arch("64-20-10"), 64, 1.0, 32)
+    with pytest.raises(TrainerError, match="layer 1 .* is not the network's") as err:
+        load_exported_weights(other, str(model))
+    assert err.value.where == "--init-from"
+    with pytest.raises(TrainerError, match="thresholds"):
+        load_exported_weights(StdbpNet(parse_arch("64-32-10"), 64, 0.5, 32), str(model))
+    with pytest.raises(TrainerError, match="T = 64 steps, the network 32"):
+        load_exported_weights(StdbpNet(parse_arch("64-32-10"), 32, 1.0, 16), str(model))
+    with pytest.raises(TrainerError, match="--resume"):
+        train(StdbpConfig(**cfg, init_from=str(model)), resume=str(tmp_path / "ck"), log=lambda s: None)
+
+
 def test_torch_is_not_imported_by_the_compiler() -> None:
     code = ("import sys, snnc.cli, snnc.ir, snnc.frontend, snnc.backends, snnc.api\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)")

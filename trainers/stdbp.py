@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -91,6 +92,7 @@ class StdbpConfig:
     test_limit: int | None = None
     device: str = "cpu"
     eval_batch_size: int = 512
+    init_from: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StdbpConfig:
@@ -184,6 +186,46 @@ def _check_config(cfg: StdbpConfig) -> None:
         raise TrainerError(f"must be real or step, got {cfg.loss_time}", where="--loss-time")
 
 
+def load_exported_weights(net: StdbpNet, path: str) -> None:
+    """Set ``net``'s weights to those of an exported STDBP model (``snnc train stdbp -o``'s ONNX file, or its IR
+    dump), e.g. to fine-tune a shipped model: ``w = v * scale``, so ``v = w / scale`` with ``net``'s scales.
+
+    Raises:
+        TrainerError: the model is not this network: its layers, their weight shapes or padding, T, the
+            input window or the threshold differ (naming the first difference).
+    """
+    from snnc.api import load_model
+
+    graph = load_model(path)
+    where = "--init-from"
+    synapses = [op for op in graph.ops if op.opname in ("snn.dense", "snn.conv2d")]
+    encoders = [op for op in graph.ops if op.opname == "snn.ttfs_encode"]
+    thresholds = {float(op.attrs["threshold"]) for op in graph.ops if op.opname == "snn.relpsp"}
+    hint = "give the same --arch, -T, --window and --threshold as the model was trained with (its snn.* metadata)"
+    if len(synapses) != len(net.plans):
+        raise TrainerError(f"{path} has {len(synapses)} synaptic layers, the network {net.arch.text} has "
+                           f"{len(net.plans)}", where=where, hint=hint)
+    if graph.time_steps != net.time_steps:
+        raise TrainerError(f"{path} runs T = {graph.time_steps} steps, the network {net.time_steps}", where=where,
+                           hint=hint)
+    if len(encoders) != 1 or int(encoders[0].attrs["window"]) != net.window:
+        got = ", ".join(str(op.attrs["window"]) for op in encoders) or "no TTFS encoder"
+        raise TrainerError(f"{path}'s input window is {got}, the network's {net.window}", where=where, hint=hint)
+    if thresholds != {float(net.threshold)}:
+        raise TrainerError(f"{path}'s thresholds are {sorted(thresholds)}, the network's {net.threshold}",
+                           where=where, hint=hint)
+    for index, (op, plan) in enumerate(zip(synapses, net.plans, strict=True)):
+        w = np.asarray(op.attrs["weight"], np.float32)
+        if "bias" in op.attrs or w.shape != tuple(plan.weight_shape) or (
+                op.opname == "snn.conv2d" and list(op.attrs["pads"]) != [plan.padding] * 4):
+            raise TrainerError(f"layer {index + 1} of {path} ({op.opname}, weight {list(w.shape)}) is not the "
+                               f"network's ({plan.kind}, weight {list(plan.weight_shape)})", where=where, hint=hint)
+    with torch.no_grad():
+        for index, op in enumerate(synapses):
+            w = torch.from_numpy(np.asarray(op.attrs["weight"], np.float32)).to(net.scales.device)
+            net.weights[index].copy_(w / net.scales[index])
+
+
 def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
           progress: bool = False, log=print, on_epoch=None) -> TrainResult:  # noqa: ANN001 - callables
     """Train an STDBP network.
@@ -201,6 +243,9 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         The trained network (on the CPU) and the per-epoch statistics.
     """
     _check_config(cfg)
+    if resume and cfg.init_from:
+        raise TrainerError("--init-from starts a new run from a model's weights; --resume continues a checkpoint",
+                           where="--init-from", hint="give one of them")
     state: dict[str, Any] | None = None
     if resume:
         state = load_training_state(resume, "stdbp", CHECKPOINT_VERSION, "STDBP")
@@ -219,6 +264,9 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         alive = net.init_weights(x_train[init_idx], mean=cfg.init_mean, first=cfg.init_first, generator=gen)
         log("init: weight scales " + ", ".join(f"{float(s):.3g}" for s in net.scales)
             + "; firing neurons " + ", ".join(f"{100 * a:.0f} %" for a in alive))
+        if cfg.init_from:
+            load_exported_weights(net, cfg.init_from)
+            log(f"init: weights from {cfg.init_from} (the scales above kept: the optimiser's units)")
     else:
         first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]

@@ -89,6 +89,9 @@ def add_stdbp_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--alive-hidden", type=float, default=1.0,
                    help="weight of the keep-alive penalty on hidden neurons silent on a whole batch (default: 1.0)")
     g.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (default: 0, off)")
+    g.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from the weights of an exported STDBP model of the same network (an ONNX file from "
+                   "'snnc train stdbp -o', or its IR dump), e.g. to fine-tune a shipped model")
     g.add_argument("--augment-shift", type=bounded_int(0, 1 << 10), default=None, metavar="PIXELS",
                    help="translate training images by up to this many pixels at random; 0 = off (default: 1 for "
                    "mnist, where it helps; 0 for fashion-mnist and digits, where it hurts)")
