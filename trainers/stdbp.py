@@ -222,7 +222,8 @@ def load_exported_weights(net: StdbpNet, path: str) -> None:
                                f"network's ({plan.kind}, weight {list(plan.weight_shape)})", where=where, hint=hint)
     with torch.no_grad():
         for index, op in enumerate(synapses):
-            w = torch.from_numpy(np.asarray(op.attrs["weight"], np.float32)).to(net.scales.device)
+            w = torch.from_numpy(np.array(op.attrs["weight"], np.float32))  # a copy: the IR's arrays are read-only
+            w = w.to(net.scales.device)
             net.weights[index].copy_(w / net.scales[index])
 
 
