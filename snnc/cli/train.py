@@ -44,7 +44,9 @@ def add_common_arguments(p: argparse.ArgumentParser, *, arch: str, epochs: int, 
     g.add_argument("--seed", type=bounded_int(0, (1 << 63) - 1), default=0,
                    help="seed of initialisation and shuffling (default: 0)")
     g.add_argument("--threads", type=bounded_int(1, 1 << 31), default=None,
-                   help="torch CPU threads (default: all cores)")
+                   help="torch CPU threads, and the fused STDBP kernels' (default: all cores; idle OpenMP threads "
+                   "spin briefly, GOMP_SPINCOUNT=100000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, so that a "
+                   "busy machine does not slow extra threads)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     g = p.add_argument_group("files")
     g.add_argument("-o", "--output", default=None, help="write the trained model here (ONNX)")
@@ -192,8 +194,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         tp.set_defaults(train_module=module)
 
 
+#: How long an idle OpenMP thread spins before it sleeps, for a training run unless the environment sets
+#: OMP_WAIT_POLICY or GOMP_SPINCOUNT (read when torch loads OpenMP; libgomp's default spins about 3x longer).
+#: Spinning threads made the STDBP CNN step 2-3x slower on 2 threads than on 1 while another job held a core;
+#: this spin keeps 2 threads about as fast as 1 there and near the full spin's speed on an idle box
+#: (docs/trainers.md, "Threads"; bench/trainer_threads.py).
+GOMP_SPINCOUNT = "100000"
+
+
 def run(args: argparse.Namespace) -> int:
     """Import the chosen trainer (and torch) and run it with the parsed options."""
+    import os
+
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", GOMP_SPINCOUNT)
     try:
         mod = importlib.import_module(args.train_module)
     except ModuleNotFoundError as err:
