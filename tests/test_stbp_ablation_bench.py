@@ -50,6 +50,12 @@ def test_pick_lr_prefers_accuracy_then_fewer_spikes_then_the_smaller_lr() -> Non
     assert abl.pick_lr(runs)["lr"] == 0.3
 
 
+def test_unknown_rows_are_refused_before_any_training(capsys: pytest.CaptureFixture[str]) -> None:
+    assert abl.main([*TINY, "--rows", "S5"]) == 2
+    assert abl.main([*TINY, "--rows", "baseline", "--best", "S1,S7"]) == 2
+    assert "S7" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text", ["S3", "S9=0.1", "S3=abc", "S3=-1", "S3=inf"])
 def test_row_lr_rejects_bad_items(text: str) -> None:
     with pytest.raises(ValueError, match="row-lr|could not convert"):
@@ -65,11 +71,13 @@ def test_the_validation_images_must_fit_beside_the_training_subset(capsys: pytes
 
 def test_search_picks_each_rows_lr_trains_at_it_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "abl.json"
-    args = [*TINY, "--rows", "baseline,S4a", "--lr-grid", "0.1,0.3", "--row-lr", "S4a=0.05", "--json", str(out)]
+    args = [*TINY, "--rows", "baseline,S4a", "--lr-grid", "0.1,0.3", "--row-lr", "S4a=0.05", "--json", str(out),
+            "--t-sweep", "4", "--best", "baseline,S1+2+4a"]
     assert abl.main(args) == 0
     records = json.loads(out.read_text())
     search = [r for r in records if r["phase"] == "lr-search"]
-    rows = {r["key"]: r for r in records if r["phase"] == "row"}
+    rows = {r["key"]: r for r in records if r["phase"] == "row" and r["time_steps"] == 8}
+    swept = {r["key"]: r for r in records if r["phase"] == "row" and r["time_steps"] == 4}
     # S4a has its lr given: no search for it; the baseline tried the grid, plus one step when an edge won
     assert {r["key"] for r in search} == {"baseline"}
     tried = sorted(r["lr"] for r in search)
@@ -78,6 +86,10 @@ def test_search_picks_each_rows_lr_trains_at_it_and_resumes(tmp_path: Path) -> N
     assert tried == sorted([0.1, 0.3] + ([extra] if extra is not None else []))
     assert all(r["train_images"] == 150 and r["val_images"] == 100 and r["epochs"] == 1 for r in search)
     assert rows["baseline"]["lr"] == best and rows["S4a"]["lr"] == 0.05
+    # the T sweep runs every --best row at its own lr (a row outside --rows: the trainer's default lr)
+    assert set(swept) == {"baseline", "S1+2+4a"} and set(rows) == {"baseline", "S4a"}
+    assert swept["baseline"]["lr"] == best and swept["S1+2+4a"]["lr"] == 0.03
+    assert swept["S1+2+4a"]["schemes"] == "reset=subtract theta=trainable(0.5) h=rect(a=1) decoder=last"
     assert rows["baseline"]["train_images"] == 300 and rows["baseline"]["test_images"] == 120
 
     # the recorded row is what training at that lr gives (the lr reaches the trainer, not only the record)
