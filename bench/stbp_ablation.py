@@ -95,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-images", type=int, default=3000,
                    help="held-out training images (the split's last ones) that rank a search's lrs (default: 3000)")
     p.add_argument("--init-gain", type=float, default=None, help="weight init gain (default: the trainer's)")
+    p.add_argument("--wake-below", type=float, default=None,
+                   help="wake layers firing in fewer than this fraction of (image, neuron) pairs (default: the "
+                   "trainer's, 0.001)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default: 1; on a shared machine more threads are much slower)")
@@ -109,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config(args: argparse.Namespace, schemes: Schemes, time_steps: int, epochs: int | None = None,
            lr: float | None = None) -> StbpConfig:
     lr = args.lr if lr is None else lr
-    extra = {k: v for k, v in (("lr", lr), ("init_gain", args.init_gain)) if v is not None}
+    extra = {k: v for k, v in (("lr", lr), ("init_gain", args.init_gain), ("wake_below", args.wake_below))
+             if v is not None}
     return StbpConfig(dataset=args.dataset, data_dir=args.data_dir, arch=args.arch,
                       epochs=args.epochs if epochs is None else epochs, batch_size=args.batch_size,
                       seed=args.seed, time_steps=time_steps, schemes=schemes, **extra)
@@ -127,8 +131,8 @@ def run_row(args: argparse.Namespace, data: Splits, key: str, name: str, schemes
     ev = evaluate_exported(build_onnx(result.net), data.x_test, data.y_test)
     return {
         "phase": "row", "key": key, "row": name, "time_steps": T, "schemes": schemes.label(), "arch": args.arch,
-        "epochs": cfg.epochs, "lr": cfg.lr, "init_gain": cfg.init_gain, "seed": cfg.seed,
-        "train_images": len(data.y_train), "test_images": len(data.y_test),
+        "epochs": cfg.epochs, "lr": cfg.lr, "init_gain": cfg.init_gain, "wake_below": cfg.wake_below,
+        "seed": cfg.seed, "train_images": len(data.y_train), "test_images": len(data.y_test),
         "accuracy": ev.accuracy, "spikes_per_inference": ev.spikes_per_inference,
         "encoder_spikes_per_inference": ev.encoder_spikes, "layer_spikes": ev.layer_spikes,
         "torch_test_accuracy": result.history[-1].test_accuracy if result.history else None,
@@ -148,8 +152,8 @@ def search_run(args: argparse.Namespace, data: Splits, key: str, schemes: Scheme
     last = result.history[-1]
     return {
         "phase": "lr-search", "key": key, "row": ROWS[key][0], "time_steps": args.time_steps, "arch": args.arch,
-        "epochs": cfg.epochs, "lr": lr, "init_gain": cfg.init_gain, "seed": cfg.seed,
-        "train_images": len(data.y_train), "val_images": len(data.y_test),
+        "epochs": cfg.epochs, "lr": lr, "init_gain": cfg.init_gain, "wake_below": cfg.wake_below,
+        "seed": cfg.seed, "train_images": len(data.y_train), "val_images": len(data.y_test),
         "val_accuracy": last.test_accuracy, "val_spikes_per_inference": last.test_spikes,
         "stalled_epochs": sum("every synapse gradient was exactly zero" in line for line in lines),
         "train_seconds": round(time.perf_counter() - t0, 1),
@@ -296,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.json) if args.json else None
     records: list[dict] = json.loads(path.read_text()) if path and path.exists() else []
 
+    base_cfg = config(args, BASE, args.time_steps)
+
+    def same_setup(r: dict) -> bool:
+        """A record made with this run's initialisation (records written before wake_below default to 0.001)."""
+        return (r.get("wake_below", 0.001) == base_cfg.wake_below and r["init_gain"] == base_cfg.init_gain
+                and r["seed"] == base_cfg.seed)
+
     def save(rec: dict) -> dict:
         records.append(rec)
         if path:
@@ -307,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = next((r for r in records if r.get("phase") == "lr-search" and r["key"] == key and r["lr"] == lr
                     and r["epochs"] == args.search_epochs and r["arch"] == args.arch
                     and r["time_steps"] == args.time_steps and r["train_images"] == len(search_data.y_train)
-                    and r["val_images"] == len(search_data.y_test)), None)
+                    and r["val_images"] == len(search_data.y_test) and same_setup(r)), None)
         if rec is None:
             print(f"lr search: row {key} ({ROWS[key][0]}), lr {lr:g}", flush=True)
             rec = save(search_run(args, search_data, key, ROWS[key][1], lr))
@@ -326,13 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         row_lr[key] = pick_lr(runs)["lr"]
 
     def lr_of(key: str) -> float:
-        return row_lr.get(key, config(args, BASE, args.time_steps).lr)
+        return row_lr.get(key, base_cfg.lr)
 
     def record(key: str, T: int) -> dict:
         lr = lr_of(key)
         rec = next((r for r in records if r.get("phase", "row") == "row" and r["key"] == key
                     and r["time_steps"] == T and r["epochs"] == args.epochs and r["arch"] == args.arch
-                    and r["lr"] == lr and r["train_images"] == len(data.y_train)), None)
+                    and r["lr"] == lr and r["train_images"] == len(data.y_train) and same_setup(r)), None)
         if rec is None:
             print(f"row {key} ({ROWS[key][0]}), T={T}, lr {lr:g}", flush=True)
             rec = save(run_row(args, data, key, ROWS[key][0], ROWS[key][1], T, lr=lr))
