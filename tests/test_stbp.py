@@ -381,3 +381,45 @@ def test_a_dead_output_is_reported_not_trained_on_silently() -> None:
     lines.clear()
     train(StbpConfig(**{**DIGITS, "epochs": 1}, schemes=Schemes(decoder="last")), log=lines.append)
     assert not any("exactly zero" in line for line in lines)
+
+
+def test_wake_below_sets_the_bar_for_waking_a_layer() -> None:
+    """``wake_below`` (``--wake-below``) reaches the wake-up: 0 wakes nothing, the default wakes silent layers
+    only, 5 % also wakes sparse ones (a 10-neuron output layer fed by a nearly silent FC layer receives no
+    input and passes no gradient under last-step or spatio-temporal decoding; docs/results.md, issue 17 item 3)."""
+    from snnc.trainers.common import load_splits
+
+    x = torch.from_numpy(load_splits("digits", None, (1, 8, 8)).x_train[:256])
+
+    def start(arch: str, **extra: float) -> tuple[list[str], list[float]]:
+        lines: list[str] = []
+        cfg = StbpConfig(**{**DIGITS, "arch": arch, "epochs": 0}, schemes=Schemes(), **extra)
+        net = train(cfg, log=lines.append).net
+        return [line for line in lines if line.startswith("init: layers")], firing_fractions(net, x)
+
+    pooled = "8x8-8C3-AP2-32FC-10"  # its FC layer after the pool is silent at initialisation
+    logged, fired = start(pooled, wake_below=0.0)
+    assert logged == [] and fired[2] == 0.0
+    logged, fired = start(pooled)
+    assert logged[0].startswith("init: layers 3 fired in fewer than 0.1%") and fired[2] > 0.01
+    sparse = "8x8-8C3-32FC-10"  # its output layer fires in ~1 % of the pairs: above the default bar
+    logged, fired = start(sparse)
+    assert logged == [] and 0.001 < fired[2] < 0.03
+    logged, fired = start(sparse, wake_below=0.05)
+    assert logged[0].startswith("init: layers 3 fired in fewer than 5.0%") and fired[2] >= 0.04
+
+
+@pytest.mark.parametrize("value", [-0.01, 0.06, float("nan")])
+def test_wake_below_out_of_range_is_a_clean_error(value: float) -> None:
+    cfg = StbpConfig(**{**DIGITS, "epochs": 0}, schemes=Schemes(), wake_below=value)
+    with pytest.raises(TrainerError, match="--wake-below"):
+        train(cfg, log=lambda *_: None)
+
+
+def test_wake_below_round_trips_through_the_trainer_command() -> None:
+    from snnc.trainers.stbp import trainer_command
+
+    cfg = StbpConfig.from_args(_parse(["--wake-below", "0.02"]))
+    assert cfg.wake_below == 0.02
+    assert StbpConfig.from_args(_parse(trainer_command(cfg).split()[3:])).wake_below == 0.02
+    assert StbpConfig.from_args(_parse([])).wake_below == 0.001

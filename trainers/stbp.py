@@ -94,6 +94,8 @@ class StbpConfig:
     schemes: Schemes = field(default_factory=Schemes)
     threshold_min: float = 0.05
     init_gain: float = 0.2
+    #: layers where fewer than this fraction of (image, neuron) pairs fire at initialisation are woken to 5 %
+    wake_below: float = 0.001
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "cpu"
@@ -197,6 +199,10 @@ def make_optimizer(net: StbpNet, cfg: StbpConfig) -> optim.Optimizer:
     raise TrainerError(f"unknown optimizer '{cfg.optimizer}'", where="--optimizer", hint="use sgd or adam")
 
 
+#: the fraction of (image, neuron) pairs a woken layer is scaled to fire in (``StbpNet.wake_silent_layers``)
+WAKE_TARGET = 0.05
+
+
 def _check_config(cfg: StbpConfig) -> None:
     for name, value, low in (("--epochs", cfg.epochs, 0), ("--batch-size", cfg.batch_size, 1),
                              ("--time-steps", cfg.time_steps, 1), ("--eval-batch-size", cfg.eval_batch_size, 1)):
@@ -206,6 +212,9 @@ def _check_config(cfg: StbpConfig) -> None:
         raise TrainerError(f"must be > 0, got {cfg.threshold_min}", where="--threshold-min")
     if not cfg.init_gain > 0:
         raise TrainerError(f"must be > 0, got {cfg.init_gain}", where="--init-gain")
+    if not 0.0 <= cfg.wake_below <= WAKE_TARGET:
+        raise TrainerError(f"must lie in [0, {WAKE_TARGET}], got {cfg.wake_below}", where="--wake-below",
+                           hint=f"layers below it are scaled to fire in {WAKE_TARGET:.0%} of the pairs; 0 wakes none")
     if cfg.loss not in LOSSES:
         raise TrainerError(f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}", where="--loss")
 
@@ -248,10 +257,12 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     result = TrainResult(net)
     first_epoch = 1
     if state is None:
-        woken = net.wake_silent_layers(x_train[:256])  # the first images: no draw from the seeded stream
+        # the first images: no draw from the seeded stream
+        woken = net.wake_silent_layers(x_train[:256], minimum=cfg.wake_below, target=WAKE_TARGET)
         if woken:
-            log("init: layers " + ", ".join(str(i + 1) for i in woken) + " were silent on 256 training images; "
-                "their weights were scaled so that 5 % of the neuron-image pairs fire")
+            log("init: layers " + ", ".join(str(i + 1) for i in woken) + f" fired in fewer than {cfg.wake_below:.1%} "
+                "of the (image, neuron) pairs of 256 training images; their weights were scaled so that "
+                f"{WAKE_TARGET:.0%} do")
     else:
         first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
@@ -333,7 +344,8 @@ def trainer_command(cfg: StbpConfig) -> str:
             f"{'--trainable-threshold' if s.trainable_threshold else '--fixed-threshold'} --threshold {s.threshold} "
             f"--surrogate {s.surrogate} --surrogate-width {s.surrogate_width} --decoder {s.decoder} "
             f"--encoder-threshold {s.encoder_threshold} --threshold-min {cfg.threshold_min} "
-            f"--init-gain {cfg.init_gain} --seed {cfg.seed} --neuron {s.neuron} --beta {s.beta}"
+            f"--init-gain {cfg.init_gain} --wake-below {cfg.wake_below} --seed {cfg.seed} --neuron {s.neuron} "
+            f"--beta {s.beta}"
             f"{' --train-beta' if s.train_beta else ''}{' --recurrent' if s.recurrent else ''} "
             f"--readout {s.readout} --loss {cfg.loss}")
 

@@ -152,6 +152,9 @@ def add_stbp_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--init-gain", type=float, default=0.2,
                    help="initial weights N(0, (gain * sqrt(2 / fan_in))^2); small weights keep the initial "
                    "activity low, which the surrogate gradients need (default: 0.2)")
+    g.add_argument("--wake-below", type=float, default=0.001,
+                   help="at the start, a layer where fewer than this fraction of the (image, neuron) pairs of 256 "
+                   "training images fire is scaled so that 5 %% do; 0 wakes none (default: 0.001)")
     add_evaluation_arguments(g)
 
 
