@@ -46,6 +46,7 @@ from snnc.trainers.common import (
     Splits,
     Timer,
     TrainerError,
+    adopt_checkpoint_config,
     batches,
     build_network,
     check_lr_and_decay,
@@ -67,6 +68,8 @@ from snnc.trainers.stbp_model import Schemes, StbpNet, parse_stbp_arch
 __all__ = ["EpochStats", "StbpConfig", "TrainResult", "evaluate", "metadata", "run", "train"]
 
 CHECKPOINT_VERSION = 1
+#: what a resumed run takes from its checkpoint (the network and its data)
+RESUMED_KEYS = ("arch", "time_steps", "schemes", "dataset", "loss")
 #: Fields of :class:`StbpConfig` that are scheme switches (None on the CLI: not given).
 SCHEME_FIELDS = ("reset", "trainable_threshold", "threshold", "surrogate", "surrogate_width", "decoder",
                  "encoder_threshold", "neuron", "beta", "train_beta", "recurrent", "readout")
@@ -239,10 +242,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
     if resume:
         state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
-        for key in ("arch", "time_steps", "schemes", "dataset", "loss"):
-            if getattr(saved, key) != getattr(cfg, key):
-                log(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
-                setattr(cfg, key, getattr(saved, key))
+        adopt_checkpoint_config(cfg, lambda key: getattr(saved, key), RESUMED_KEYS, log)
     arch = parse_stbp_arch(cfg.arch)
     device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
     def make() -> StbpNet:
@@ -405,10 +405,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = StbpConfig.from_args(args)
     if args.resume:  # the checkpoint's network wins: say so before the header, and load data for it
         saved = StbpConfig.from_dict(load_training_state(args.resume, "stbp", CHECKPOINT_VERSION, "STBP")["config"])
-        for key in ("arch", "time_steps", "schemes", "dataset", "loss"):
-            if getattr(saved, key) != getattr(cfg, key):
-                print(f"resume: using the checkpoint's {key} = {getattr(saved, key)} (not {getattr(cfg, key)})")
-                setattr(cfg, key, getattr(saved, key))
+        adopt_checkpoint_config(cfg, lambda key: getattr(saved, key), RESUMED_KEYS, print)
     out = prepare_run(args, default_output_name("stbp", cfg.dataset, cfg.arch))
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
