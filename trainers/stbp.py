@@ -327,8 +327,11 @@ def stalled_warning(epoch: int, cfg: StbpConfig) -> str:
     return (f"warning: epoch {epoch}: every synapse gradient was exactly zero on every batch: the output neurons' "
             f"potentials at the decoded step{'' if s.decoder == 'last' else 's'} lie outside the surrogate window "
             f"{window} on every image, so no gradient flows and training has stopped for good (it does not "
-            f"recover). Lower --lr (with --decoder last and eq. 14, lr 0.03 kills a 784-400-10 MLP within 60 "
-            f"batches and lr 0.003 does not), or widen the window (--surrogate rect)")
+            f"recover). Two causes seen: too large a step for the output layer (lower --lr: with --decoder last "
+            f"and eq. 14, lr 0.03 kills a 784-400-10 MLP within 60 batches and lr 0.003 does not; or widen the "
+            f"window, --surrogate rect), or a hidden layer that fell silent, leaving every output potential at 0 "
+            f"(a conv net's sparse FC layer after one update; wake sparse layers at the start with --wake-below "
+            f"0.05; docs/trainers-stbp.md)")
 
 
 def trainer_command(cfg: StbpConfig) -> str:
