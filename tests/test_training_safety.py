@@ -115,3 +115,28 @@ def test_resume_names_what_it_takes_from_the_checkpoint_without_a_none() -> None
     assert said == ["resume: using the checkpoint's window = 32",
                     "resume: using the checkpoint's time_steps = 32 (not 64)"]
     assert (cfg.window, cfg.time_steps, cfg.arch) == (32, 32, "64-10")
+
+
+@pytest.mark.parametrize("algorithm", ["stdbp", "stbp"])
+def test_a_resumed_run_uses_and_names_this_commands_training_settings(algorithm: str, tmp_path: Path) -> None:
+    """The learning rate always followed the resuming command while the optimiser's weight decay silently stayed
+    the checkpoint's; now every training setting is the command's, and each that changed is said."""
+    import torch
+
+    module, config = (stdbp, stdbp.StdbpConfig) if algorithm == "stdbp" else (stbp, stbp.StbpConfig)
+    base = dict(dataset="digits", arch="64-16-10", batch_size=32, train_limit=128, test_limit=64)
+    ckpt = tmp_path / "run.ckpt"
+    module.train(config(**base, epochs=1), checkpoint=str(ckpt), log=lambda s: None)
+
+    def resume(**changed: float) -> tuple[list[torch.Tensor], list[str]]:
+        said: list[str] = []
+        result = module.train(config(**base, epochs=2, **changed), resume=str(ckpt), log=said.append)
+        return [w.detach().clone() for w in result.net.weights], said
+
+    same, said_same = resume()
+    decayed, said_decayed = resume(weight_decay=0.5)
+    epochs = "resume: epochs = 2 from this command (the checkpoint's run used 1)"
+    assert [line for line in said_same if "from this command" in line] == [epochs]
+    assert epochs in said_decayed
+    assert "resume: weight_decay = 0.5 from this command (the checkpoint's run used 0.0)" in said_decayed
+    assert any(not torch.equal(a, b) for a, b in zip(same, decayed, strict=True))  # the decay took effect

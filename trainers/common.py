@@ -339,6 +339,21 @@ def adopt_checkpoint_config(cfg: Any, saved: Callable[[str], Any], keys: Sequenc
             setattr(cfg, key, value)
 
 
+def report_command_settings(cfg: Any, saved: Callable[[str], Any], keys: Sequence[str],
+                            say: Callable[[str], Any]) -> None:
+    """On resume this command's training settings win (the learning rate, its schedule over the new number of
+    epochs, the optimiser's weight decay, ...): ``say`` each of ``keys`` whose value differs from the
+    checkpoint's, so a changed option is never silently used or silently ignored."""
+    for key in keys:
+        try:
+            before = saved(key)
+        except (KeyError, AttributeError):  # an older checkpoint without this setting
+            continue
+        now = getattr(cfg, key)
+        if before != now:
+            say(f"resume: {key} = {now} from this command (the checkpoint's run used {before})")
+
+
 def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoch: int,
                    sched: optim.LambdaLR, net: torch.nn.Module, opt: optim.Optimizer,
                    gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:
@@ -354,9 +369,14 @@ def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoc
 def restore_training_state(state: dict[str, Any], *, net: torch.nn.Module, opt: optim.Optimizer,
                            sched: optim.LambdaLR, gen: torch.Generator) -> int:
     """Load a :func:`training_state` into the model, optimizer, schedule and random generators; re-evaluate the
-    learning rate for the (possibly new) total length. Returns the first epoch still to train."""
+    learning rate for the (possibly new) total length. The optimiser's moments come from the checkpoint, its
+    hyperparameters (weight decay, betas, momentum, ...) stay this run's, as the learning rate does (see
+    :func:`report_command_settings`). Returns the first epoch still to train."""
     net.load_state_dict(state["model"])
+    mine = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
     opt.load_state_dict(state["optimizer"])
+    for group, settings in zip(opt.param_groups, mine, strict=True):
+        group.update(settings)
     sched.set_step(int(state["step"]))
     gen.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])

@@ -57,6 +57,7 @@ from snnc.trainers.common import (
     load_training_state,
     prepare_run,
     progress_wanted,
+    report_command_settings,
     restore_training_state,
     save_checkpoint,
     say_interrupted,
@@ -70,6 +71,9 @@ __all__ = ["EpochStats", "StbpConfig", "TrainResult", "evaluate", "metadata", "r
 CHECKPOINT_VERSION = 1
 #: what a resumed run takes from its checkpoint (the network and its data)
 RESUMED_KEYS = ("arch", "time_steps", "schemes", "dataset", "loss")
+#: what a resumed run takes from its command (said where it differs from the checkpoint's run)
+COMMAND_KEYS = ("epochs", "batch_size", "nesterov", "lr", "lr_schedule", "warmup_epochs", "weight_decay",
+                "threshold_min", "train_limit")
 #: Fields of :class:`StbpConfig` that are scheme switches (None on the CLI: not given).
 SCHEME_FIELDS = ("reset", "trainable_threshold", "threshold", "surrogate", "surrogate_width", "decoder",
                  "encoder_threshold", "neuron", "beta", "train_beta", "recurrent", "readout")
@@ -243,6 +247,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
         adopt_checkpoint_config(cfg, lambda key: getattr(saved, key), RESUMED_KEYS, log)
+        report_command_settings(cfg, lambda key: getattr(saved, key), COMMAND_KEYS, log)
     arch = parse_stbp_arch(cfg.arch)
     device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
     def make() -> StbpNet:

@@ -43,6 +43,7 @@ from snnc.trainers.common import (
     prepare_run,
     progress_wanted,
     random_shift,
+    report_command_settings,
     restore_training_state,
     save_checkpoint,
     say_interrupted,
@@ -56,6 +57,9 @@ __all__ = ["EpochStats", "StdbpConfig", "run", "train"]
 CHECKPOINT_VERSION = 1
 #: what a resumed run takes from its checkpoint (the network and its data)
 RESUMED_KEYS = ("arch", "time_steps", "window", "threshold", "dataset")
+#: what a resumed run takes from its command (said where it differs from the checkpoint's run)
+COMMAND_KEYS = ("epochs", "batch_size", "lr", "lr_schedule", "warmup_epochs", "weight_decay", "loss_time", "tau",
+                "grad_clip", "augment_shift", "alive_output", "alive_hidden", "train_limit")
 
 
 @dataclass
@@ -251,6 +255,10 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     if resume:
         state = load_training_state(resume, "stdbp", CHECKPOINT_VERSION, "STDBP")
         adopt_checkpoint_config(cfg, state["config"].__getitem__, RESUMED_KEYS, log)
+    if cfg.augment_shift is None:  # auto: measured to help on MNIST, to hurt on Fashion-MNIST and the 8x8 digits
+        cfg.augment_shift = 1 if cfg.dataset == "mnist" else 0
+    if state is not None:
+        report_command_settings(cfg, state["config"].__getitem__, COMMAND_KEYS, log)
     arch = parse_arch(cfg.arch)
     if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
         cfg.window = max(2, cfg.time_steps // 2)
@@ -277,8 +285,6 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     hidden = net.plans[:-1]
     T = cfg.time_steps
     image_shape = data.image_shape or arch.input_shape
-    if cfg.augment_shift is None:  # auto: measured to help on MNIST, to hurt on Fashion-MNIST and the 8x8 digits
-        cfg.augment_shift = 1 if cfg.dataset == "mnist" else 0
     if cfg.augment_shift and len(image_shape) < 2:
         raise TrainerError("shifting needs images; this dataset's samples are flat", where="--augment-shift")
     kept = None  # the network after the last finished epoch: what Ctrl-C keeps
