@@ -14,13 +14,7 @@ from snnc.trainers.common import parse_arch  # noqa: E402
 from snnc.trainers.relpsp_torch import dense_relpsp  # noqa: E402
 from snnc.trainers.stdbp_model import StdbpNet  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202 - a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_layer(impl: str, t_in: torch.Tensor, w: torch.Tensor, coeff: torch.Tensor, T: int, theta: float = 1.0,

@@ -21,13 +21,7 @@ from snnc.trainers.relpsp_torch import conv_relpsp, dense_relpsp, ttfs_encode  #
 from snnc.trainers.stdbp import StdbpConfig, run, train  # noqa: E402
 from snnc.trainers.stdbp_model import StdbpNet, _pooled_dense_weight, plan_layers  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202 - small tensors: one thread avoids OpenMP spinning on a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------------------------- helpers

@@ -19,12 +19,7 @@ from snnc.trainers.history import check_history_paths, history_paths, plot_histo
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202 - a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def epochs(n: int) -> list[dict]:
