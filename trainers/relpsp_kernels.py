@@ -116,6 +116,29 @@ def _fire(b: int, t: int, vf: np.ndarray, kf: np.ndarray, armed: np.ndarray, thr
     return fired
 
 
+@njit(cache=True, parallel=False, inline="always")
+def _start_sample(b: int, T: int, thr: float, k: np.ndarray, v: np.ndarray, kf: np.ndarray, armed: np.ndarray,
+                  step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
+    """Reset the forward state for sample ``b``: no current, no potential, every neuron armed at the
+    threshold; its outputs those of a neuron that does not fire (step and real time ``T``, slope 1)."""
+    k[:] = 0.0
+    v[:] = 0.0
+    kf[:] = 0
+    armed[:] = thr
+    for j in range(step.shape[1]):
+        step[b, j] = T
+        t_real[b, j] = T
+        slope[b, j] = 1
+
+
+@njit(cache=True, parallel=False, inline="always")
+def _add_current(k: np.ndarray, kf: np.ndarray, cur: np.ndarray) -> None:
+    """``K[t] = K[t - 1] + cur`` (float64), rounded into ``kf`` like torch's cumsum output."""
+    for j in range(k.shape[0]):
+        k[j] += cur[j]
+        kf[j] = kf.dtype.type(k[j])
+
+
 @njit(cache=True, parallel=True)
 def dense_forward(ptr: np.ndarray, idx: np.ndarray, stp: np.ndarray, w_t: np.ndarray, theta: float, T: int,
                   step: np.ndarray, t_real: np.ndarray, slope: np.ndarray) -> None:
@@ -151,14 +174,7 @@ def _dense_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp
     cur = np.zeros(n, w_t.dtype)
     armed = np.empty(n, w_t.dtype)  # a neuron's threshold until it fires, then +inf
     for b in range(b0, b1):
-        k[:] = 0.0
-        v[:] = 0.0
-        kf[:] = 0
-        armed[:] = thr
-        for j in range(n):
-            step[b, j] = T
-            t_real[b, j] = T
-            slope[b, j] = 1
+        _start_sample(b, T, thr, k, v, kf, armed, step, t_real, slope)
         left = n
         p = ptr[b]
         end = ptr[b + 1]
@@ -172,9 +188,7 @@ def _dense_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp
                     for j in range(n):
                         cur[j] += row[j]
                     p += 1
-                for j in range(n):
-                    k[j] += cur[j]
-                    kf[j] = dt(k[j])  # K[t], rounded like torch's cumsum output
+                _add_current(k, kf, cur)
             if _advance(v, kf, vf, armed):
                 left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
 
@@ -297,14 +311,7 @@ def _conv_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp:
     armed = np.empty(n, wd.dtype)
     co_n, wo, kk = geo[4], geo[6], geo[7]
     for b in range(b0, b1):
-        k[:] = 0.0
-        v[:] = 0.0
-        kf[:] = 0
-        armed[:] = thr
-        for j in range(n):
-            step[b, j] = T
-            t_real[b, j] = T
-            slope[b, j] = 1
+        _start_sample(b, T, thr, k, v, kf, armed, step, t_real, slope)
         left = n
         p = ptr[b]
         end = ptr[b + 1]
@@ -326,9 +333,7 @@ def _conv_forward_range(b0: int, b1: int, ptr: np.ndarray, idx: np.ndarray, stp:
                             for co in range(co_n):
                                 out[co] += wrow[co]
                     p += 1
-                for j in range(n):
-                    k[j] += cur[j]
-                    kf[j] = dt(k[j])
+                _add_current(k, kf, cur)
             if _advance(v, kf, vf, armed):
                 left -= _fire(b, t, vf, kf, armed, thr, step, t_real, slope)
 
