@@ -59,7 +59,7 @@ MAX_DIFFS = 20
 
 # Per model: hardware file (relative to the repository root; None = the shipped yoso-6x7.toml), images
 # simulated, sample inputs for the placer's spike statistics. 784-1000-10 needs 47 PEs (the 6 x 7 mesh has 42)
-# and the CNN 12 x 13 too (README), so both compile for examples/yoso-12x13.toml. The CNN simulates at ~2 s/image.
+# and the CNNs 12 x 13 too (README), so these compile for examples/yoso-12x13.toml. The CNN simulates at ~2 s/image.
 CONFIG: dict[str, dict[str, Any]] = {
     "stbp-fashion-lif-li": {"hw": "examples/yoso-leaky-6x7.toml", "images": 8, "samples": 64},
     "stbp-fashion-mlp": {"hw": None, "images": 8, "samples": 64},
@@ -68,6 +68,7 @@ CONFIG: dict[str, dict[str, Any]] = {
     "stdbp-mnist-784-400-10": {"hw": None, "images": 8, "samples": 64},
     "stdbp-mnist-784-800-10": {"hw": None, "images": 8, "samples": 64},
     "stdbp-mnist-cnn": {"hw": "examples/yoso-12x13.toml", "images": 3, "samples": 16},
+    "stdbp-fashion-cnn": {"hw": "examples/yoso-12x13.toml", "images": 3, "samples": 16},
 }
 
 
