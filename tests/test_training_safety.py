@@ -128,15 +128,39 @@ def test_a_resumed_run_uses_and_names_this_commands_training_settings(algorithm:
     ckpt = tmp_path / "run.ckpt"
     module.train(config(**base, epochs=1), checkpoint=str(ckpt), log=lambda s: None)
 
-    def resume(**changed: float) -> tuple[list[torch.Tensor], list[str]]:
+    def resume(**changed: float) -> tuple[list[torch.Tensor], list[str], dict[str, str]]:
         said: list[str] = []
-        result = module.train(config(**base, epochs=2, **changed), resume=str(ckpt), log=said.append)
-        return [w.detach().clone() for w in result.net.weights], said
+        cfg = config(**base, epochs=2, **changed)
+        result = module.train(cfg, resume=str(ckpt), log=said.append)
+        return [w.detach().clone() for w in result.net.weights], said, module.metadata(cfg, result, None, 0)
 
-    same, said_same = resume()
-    decayed, said_decayed = resume(weight_decay=0.5)
+    same, said_same, meta_same = resume()
+    decayed, said_decayed, meta_decayed = resume(weight_decay=0.5)
     epochs = "resume: epochs = 2 from this command (the checkpoint's run used 1)"
     assert [line for line in said_same if "from this command" in line] == [epochs]
     assert epochs in said_decayed
     assert "resume: weight_decay = 0.5 from this command (the checkpoint's run used 0.0)" in said_decayed
     assert any(not torch.equal(a, b) for a, b in zip(same, decayed, strict=True))  # the decay took effect
+    # the model says its snn.trainer command alone does not retrain it
+    assert meta_same["snn.trainer_resumed_with"] == "after epoch 1: epochs 1 -> 2"
+    assert meta_decayed["snn.trainer_resumed_with"] == "after epoch 1: epochs 1 -> 2, weight_decay 0.0 -> 0.5"
+    assert "--epochs 2" in meta_decayed["snn.trainer"]
+
+
+@pytest.mark.parametrize("algorithm", ["stdbp", "stbp"])
+def test_the_record_of_changed_settings_survives_further_resumes(algorithm: str, tmp_path: Path) -> None:
+    """A run resumed with new settings and checkpointed keeps the record through its next resume, which adds its
+    own; a run resumed with unchanged settings has none (its snn.trainer command retrains it)."""
+    module, config = (stdbp, stdbp.StdbpConfig) if algorithm == "stdbp" else (stbp, stbp.StbpConfig)
+    base = dict(dataset="digits", arch="64-16-10", batch_size=32, train_limit=96, test_limit=32)
+    first, second = tmp_path / "1.ckpt", tmp_path / "2.ckpt"
+    module.train(config(**base, epochs=1), checkpoint=str(first), log=lambda s: None)
+    plain = module.train(config(**base, epochs=1), resume=str(first), log=lambda s: None)
+    assert plain.resumed_changes == []
+    assert "snn.trainer_resumed_with" not in module.metadata(config(**base, epochs=1), plain, None, 0)
+
+    module.train(config(**base, epochs=2, lr=0.01), resume=str(first), checkpoint=str(second), log=lambda s: None)
+    again = module.train(config(**base, epochs=3, lr=0.01), resume=str(second), log=lambda s: None)
+    default_lr = config().lr
+    assert again.resumed_changes == [f"after epoch 1: epochs 1 -> 2, lr {default_lr} -> 0.01",
+                                     "after epoch 2: epochs 2 -> 3"]

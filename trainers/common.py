@@ -340,10 +340,12 @@ def adopt_checkpoint_config(cfg: Any, saved: Callable[[str], Any], keys: Sequenc
 
 
 def report_command_settings(cfg: Any, saved: Callable[[str], Any], keys: Sequence[str],
-                            say: Callable[[str], Any]) -> None:
+                            say: Callable[[str], Any]) -> list[str]:
     """On resume this command's training settings win (the learning rate, its schedule over the new number of
     epochs, the optimiser's weight decay, ...): ``say`` each of ``keys`` whose value differs from the
-    checkpoint's, so a changed option is never silently used or silently ignored."""
+    checkpoint's, so a changed option is never silently used or silently ignored. Returns the changes as
+    ``"epochs 30 -> 20"`` (for :func:`resumed_changes`)."""
+    changes = []
     for key in keys:
         try:
             before = saved(key)
@@ -352,17 +354,28 @@ def report_command_settings(cfg: Any, saved: Callable[[str], Any], keys: Sequenc
         now = getattr(cfg, key)
         if before != now:
             say(f"resume: {key} = {now} from this command (the checkpoint's run used {before})")
+            changes.append(f"{key} {before} -> {now}")
+    return changes
+
+
+def resumed_changes(state: dict[str, Any], changes: Sequence[str]) -> list[str]:
+    """The run's record of settings changed on resume: the checkpoint's (``state["resumed_changes"]``, absent in
+    older ones) and, if any, this resume's (``"after epoch 4: epochs 30 -> 20"``). A model whose record is not
+    empty is not retrained bit for bit by its ``snn.trainer`` command alone (its metadata says so)."""
+    before = [str(c) for c in state.get("resumed_changes", [])]
+    return before + ([f"after epoch {int(state['epoch'])}: " + ", ".join(changes)] if changes else [])
 
 
 def training_state(*, version: int, algorithm: str, config: dict[str, Any], epoch: int,
                    sched: optim.LambdaLR, net: torch.nn.Module, opt: optim.Optimizer,
-                   gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:
+                   gen: torch.Generator, history: list[dict[str, Any]], train_seconds: float,
+                   resumed_changes: Sequence[str] = ()) -> dict[str, Any]:
     """The full training state saved after every epoch (read back by :func:`restore_training_state`)."""
     return {
         "version": version, "algorithm": algorithm, "config": config,
         "epoch": epoch, "step": sched.last_step, "model": net.state_dict(),
         "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-        "history": history, "train_seconds": train_seconds,
+        "history": history, "train_seconds": train_seconds, "resumed_changes": list(resumed_changes),
     }
 
 

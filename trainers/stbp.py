@@ -59,6 +59,7 @@ from snnc.trainers.common import (
     progress_wanted,
     report_command_settings,
     restore_training_state,
+    resumed_changes,
     save_checkpoint,
     say_interrupted,
     training_state,
@@ -163,6 +164,8 @@ class TrainResult:
     train_seconds: float = 0.0
     #: Ctrl-C stopped the run: ``net`` is the network after the last finished epoch (``len(history)``)
     interrupted: bool = False
+    #: settings changed when the run was resumed (:func:`snnc.trainers.common.resumed_changes`)
+    resumed_changes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -247,7 +250,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         state = load_training_state(resume, "stbp", CHECKPOINT_VERSION, "STBP")
         saved = StbpConfig.from_dict(state["config"])
         adopt_checkpoint_config(cfg, lambda key: getattr(saved, key), RESUMED_KEYS, log)
-        report_command_settings(cfg, lambda key: getattr(saved, key), COMMAND_KEYS, log)
+        changed = report_command_settings(cfg, lambda key: getattr(saved, key), COMMAND_KEYS, log)
     arch = parse_stbp_arch(cfg.arch)
     device, gen, data, (x_train, y_train, x_test, y_test) = training_tensors(cfg, arch, data)
     def make() -> StbpNet:
@@ -272,6 +275,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
         first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
         result.train_seconds = float(state.get("train_seconds", 0.0))
+        result.resumed_changes = resumed_changes(state, changed)
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
     kept = None  # the network after the last finished epoch: what Ctrl-C keeps
@@ -312,7 +316,7 @@ def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None
                 save_checkpoint(checkpoint, training_state(
                     version=CHECKPOINT_VERSION, algorithm="stbp", config=cfg.to_dict(), epoch=epoch, sched=sched,
                     net=net, opt=opt, gen=gen, history=[asdict(h) for h in result.history],
-                    train_seconds=result.train_seconds))
+                    train_seconds=result.train_seconds, resumed_changes=result.resumed_changes))
             kept = {k: v.detach().clone() for k, v in net.state_dict().items()}
     except KeyboardInterrupt:
         if kept is None:  # not one epoch finished: nothing to keep
@@ -389,6 +393,8 @@ def metadata(cfg: StbpConfig, result: TrainResult, exported: Any | None, test_sa
         "snn.trainer": trainer_command(cfg),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
+    if result.resumed_changes:  # the command above alone does not retrain this model bit for bit
+        meta["snn.trainer_resumed_with"] = "; ".join(result.resumed_changes)
     if exported is not None:
         meta.update({
             "snn.test_accuracy": f"{exported.accuracy:.4f}",

@@ -45,6 +45,7 @@ from snnc.trainers.common import (
     random_shift,
     report_command_settings,
     restore_training_state,
+    resumed_changes,
     save_checkpoint,
     say_interrupted,
     training_state,
@@ -133,6 +134,8 @@ class TrainResult:
     train_seconds: float = 0.0
     #: Ctrl-C stopped the run: ``net`` is the network after the last finished epoch (``len(history)``)
     interrupted: bool = False
+    #: settings changed when the run was resumed (:func:`snnc.trainers.common.resumed_changes`)
+    resumed_changes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -258,7 +261,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     if cfg.augment_shift is None:  # auto: measured to help on MNIST, to hurt on Fashion-MNIST and the 8x8 digits
         cfg.augment_shift = 1 if cfg.dataset == "mnist" else 0
     if state is not None:
-        report_command_settings(cfg, state["config"].__getitem__, COMMAND_KEYS, log)
+        changed = report_command_settings(cfg, state["config"].__getitem__, COMMAND_KEYS, log)
     arch = parse_arch(cfg.arch)
     if cfg.window is None:  # input spikes in the first half: every input can be causal for the hidden layer
         cfg.window = max(2, cfg.time_steps // 2)
@@ -280,6 +283,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
         first_epoch = restore_training_state(state, net=net, opt=opt, sched=sched, gen=gen)
         result.history = [EpochStats(**h) for h in state["history"]]
         result.train_seconds = float(state.get("train_seconds", 0.0))
+        result.resumed_changes = resumed_changes(state, changed)
         log(f"resumed from {resume} after epoch {state['epoch']}")
 
     hidden = net.plans[:-1]
@@ -326,7 +330,7 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
                 save_checkpoint(checkpoint, training_state(
                     version=CHECKPOINT_VERSION, algorithm="stdbp", config=vars(cfg).copy(), epoch=epoch, sched=sched,
                     net=net, opt=opt, gen=gen, history=[vars(h) for h in result.history],
-                    train_seconds=result.train_seconds))
+                    train_seconds=result.train_seconds, resumed_changes=result.resumed_changes))
             if on_epoch is not None:
                 on_epoch(stats)
             kept = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -375,6 +379,8 @@ def metadata(cfg: StdbpConfig, result: TrainResult, test_accuracy: float | None,
         "snn.trainer": trainer_command(cfg),
         "snn.train_seconds": f"{result.train_seconds:.1f}",
     }
+    if result.resumed_changes:  # the command above alone does not retrain this model bit for bit
+        meta["snn.trainer_resumed_with"] = "; ".join(result.resumed_changes)
     if test_accuracy is not None:
         meta["snn.test_accuracy"] = f"{test_accuracy:.4f}"
         meta["snn.test_samples"] = str(test_samples)
