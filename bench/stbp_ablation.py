@@ -177,8 +177,10 @@ def parse_row_lr(text: str) -> dict[str, float]:
 
 
 def pick_lr(runs: list[dict]) -> dict:
-    """The search run with the best validation accuracy (ties: fewer spikes, then the smaller lr)."""
-    return max(runs, key=lambda r: (r["val_accuracy"], -r["val_spikes_per_inference"], -r["lr"]))
+    """The search run with the best validation accuracy among those that did not stall (an epoch with every
+    gradient exactly 0), or among all when every one stalled; ties: fewer spikes, then the smaller lr."""
+    return max(runs, key=lambda r: (not r.get("stalled_epochs"), r["val_accuracy"], -r["val_spikes_per_inference"],
+                                    -r["lr"]))
 
 
 def extension(grid: list[float], best: float) -> float | None:
@@ -210,7 +212,9 @@ def search_table(runs: list[dict], best: dict[str, float]) -> str:
                 mark = "**" if best.get(key) == lr else ""
                 dead = " (stalled)" if r.get("stalled_epochs") else ""
                 cells.append(f"{mark}{100 * r['val_accuracy']:.2f} %{mark}{dead}")
-        lines.append(f"| {key} | " + " | ".join(cells) + f" | {best.get(key, float('nan')):g} |")
+        mine = [r for r in runs if r["key"] == key]
+        collapsed = " (every lr stalled: a chance-level pick)" if all(r.get("stalled_epochs") for r in mine) else ""
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {best.get(key, float('nan')):g}{collapsed} |")
     return "\n".join(lines)
 
 

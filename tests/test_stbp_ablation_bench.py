@@ -50,6 +50,20 @@ def test_pick_lr_prefers_accuracy_then_fewer_spikes_then_the_smaller_lr() -> Non
     assert abl.pick_lr(runs)["lr"] == 0.3
 
 
+def test_pick_lr_passes_over_stalled_runs_and_the_table_says_when_all_stalled() -> None:
+    """A run that stalled (every gradient 0) loses to one that trained, even with a higher validation score (a
+    stalled run sits at chance, where a lucky split can rank it first); if every run stalled, the pick is
+    still made (the smaller lr) and the search table says it is a chance-level one."""
+    runs = [{"key": "S3", "lr": 0.1, "val_accuracy": 0.12, "val_spikes_per_inference": 5.0, "stalled_epochs": 2},
+            {"key": "S3", "lr": 0.01, "val_accuracy": 0.11, "val_spikes_per_inference": 90.0, "stalled_epochs": 0}]
+    assert abl.pick_lr(runs)["lr"] == 0.01
+    assert "chance-level" not in abl.search_table(runs, {"S3": 0.01})
+    runs[1]["stalled_epochs"] = 1
+    runs[1]["val_spikes_per_inference"] = 5.0
+    assert abl.pick_lr(runs)["lr"] == 0.1  # the higher score among the stalled
+    assert "| 0.1 (every lr stalled: a chance-level pick) |" in abl.search_table(runs, {"S3": 0.1})
+
+
 def test_unknown_rows_are_refused_before_any_training(capsys: pytest.CaptureFixture[str]) -> None:
     assert abl.main([*TINY, "--rows", "S5"]) == 2
     assert abl.main([*TINY, "--rows", "baseline", "--best", "S1,S7"]) == 2
