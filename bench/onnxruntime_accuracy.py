@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -23,7 +24,9 @@ import numpy as np
 
 import snnc
 from snnc.datasets import load_dataset
+from snnc.errors import SnncError
 from snnc.frontend.snn_onnx import ort_session
+from snnc.io import claim_output, write_atomic
 
 
 def evaluate(model: str, x: np.ndarray, y: np.ndarray, *, batch_size: int, threads: int | None) -> dict:
@@ -60,7 +63,7 @@ def evaluate(model: str, x: np.ndarray, y: np.ndarray, *, batch_size: int, threa
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="an exported ONNX model")
     p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits")
@@ -70,6 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads (default: its own)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file (not over one)")
     args = p.parse_args(argv)
+    try:  # the output is checked before any work, and written whole or not at all (snnc.io)
+        out = claim_output(args.json, inputs=(args.model,), option="--json") if args.json else None
+    except SnncError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     data = load_dataset(args.dataset, args.data_dir, split="test", limit=args.limit)
     r = evaluate(args.model, data.x, data.y, batch_size=args.batch_size, threads=args.threads)
     n = r["images"]
@@ -78,10 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  reference executor {100 * r['reference_accuracy']:.2f} %  ({r['reference_seconds']} s)")
     print(f"  predictions equal on {r['predictions_equal']} / {n}; scores bit-identical on "
           f"{r['scores_bit_identical']} / {n}; largest score difference {r['max_score_difference']:.3g}")
-    if args.json:
-        with open(args.json, "x") as f:  # never over an existing file
-            json.dump(r, f, indent=1)
+    if out is not None:
+        write_atomic(out, json.dumps(r, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
