@@ -48,6 +48,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
+
 HERE = Path(__file__).resolve()
 
 
@@ -372,6 +375,10 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.timeout, args.memory_gb)
         return
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = claim_output(args.json, inputs=(args.keep,), option="--json") if args.json else None
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
 
     from snnc.tests.bad_inputs_catalogue import CASES, Workspace, build_case
 
@@ -425,8 +432,8 @@ def main() -> None:
     wrong = [t for t in catalogue if t.outcome != "clean"]
     for t in (wrong + failures)[: args.show * 3]:
         print(f"  {t.outcome:<8} {t.family:<22} {t.name}: snnc {' '.join(t.argv)}\n           {t.first_line}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([t.__dict__ for t in trials], indent=1) + "\n", encoding="utf-8")
+    if json_out is not None:
+        write_atomic(json_out, json.dumps([t.__dict__ for t in trials], indent=1) + "\n")
     sys.exit(1 if failures or wrong else 0)
 
 

@@ -60,6 +60,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
 from snnc.tests import fuzz_strategies as fz
 
 
@@ -566,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for the first input of each distinct crash")
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = p.parse_args(argv)
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = claim_output(args.json, inputs=(args.out,), option="--json") if args.json else None
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
     warnings.simplefilter("ignore")
     per_target = args.budget / len(args.targets)
     started = time.perf_counter()
@@ -577,8 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(results))
     print(f"\nwall time {time.perf_counter() - started:.0f} s, seed {args.seed}, timeout {args.timeout} s per input")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(s) for s in results], indent=2), encoding="utf-8")
+    if json_out is not None:
+        write_atomic(json_out, json.dumps([asdict(s) for s in results], indent=2))
     return 1 if any(s.crashes for s in results) else 0
 
 

@@ -23,7 +23,6 @@ import re
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from snnc.backends.reference import ReferenceExecutor
 from snnc.backends.yoso.hardware import DEFAULT_HARDWARE, load_hardware
 from snnc.datasets import load_dataset
 from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
 from snnc.ir import Graph
 from snnc.passes import PassManager, get_pass
 
@@ -87,6 +87,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per configuration, median (default 1)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = claim_output(args.json, inputs=(args.model, args.hw), option="--json") if args.json else None
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
 
     hw = load_hardware(args.hw)
     graph = PassManager(["canonicalize", "fold-pool", "dce"]).run(load_model(args.model)).graph
@@ -128,8 +132,8 @@ def main() -> None:
             continue
         print(f"{head} {100 * r.accuracy:>8.2f}% {r.change_pp:>+7.2f}pp {100 * r.agreement:>7.2f}% "
               f"{r.spikes_per_image:>10.1f} {r.images_per_s:>9.0f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"model": args.model, "dataset": data.name, "images": len(x),
+    if json_out is not None:
+        write_atomic(json_out, json.dumps({"model": args.model, "dataset": data.name, "images": len(x),
                                                "hardware": str(hw.source), "rows": [asdict(r) for r in rows]},
                                               indent=2) + "\n")
 

@@ -59,6 +59,9 @@ from typing import Any
 
 import numpy as np
 
+from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
+
 DEFAULT_MODEL = "models/stdbp-mnist-784-800-10.onnx"
 DEFAULT_DATA = "/work/shared/data/mnist"
 LOIHI_CORES_PER_TILE = 4
@@ -235,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare every spike of both simulators first")
     ap.add_argument("--json", default=None, help="write the figures as JSON")
     args = ap.parse_args(argv)
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = (claim_output(args.json, inputs=(args.model, args.data_dir, args.arch), option="--json")
+                    if args.json else None)
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
     try:
         import sanafe  # noqa: F401 - only to fail early with a clear message
     except ImportError:
@@ -337,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio     snnc / SANA-FE: {snnc_rate / sf_rate:.2f}x per wall-second, "
           f"{snnc_cpu_rate / sf_cpu_rate:.2f}x per CPU-second (medians of {args.repeats} alternating runs; "
           f"walls snnc {', '.join(f'{w:.2f}' for w in snnc_wall)}, SANA-FE {', '.join(f'{w:.2f}' for w in sf_wall)})")
-    if args.json:
-        Path(args.json).write_text(json.dumps({
+    if json_out is not None:
+        write_atomic(json_out, json.dumps({
             "images": n, "model": args.model, "engine": args.engine, "sanafe": version("sanafe"),
             "sanafe_threads": args.sanafe_threads, "snnc_events": snnc_events, "sanafe_events": sf_events,
             "snnc_wall_s": snnc_wall, "snnc_cpu_s": snnc_cpu, "sanafe_wall_s": sf_wall, "sanafe_cpu_s": sf_cpu,

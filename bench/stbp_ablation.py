@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from snnc.io import write_atomic
 from snnc.trainers.common import Splits, load_splits
 from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 from snnc.trainers.stbp import StbpConfig, train
@@ -313,9 +314,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(rec: dict) -> dict:
         records.append(rec)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(records, indent=1))
+        if path:  # whole or not at all: a run killed mid-write keeps the records so far
+            write_atomic(path, json.dumps(records, indent=1))
         return rec
 
     def searched(key: str, lr: float) -> dict:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from snnc.io import write_atomic
 from snnc.trainers.common import load_splits, write_model
 from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 from snnc.trainers.stbp import StbpConfig, metadata, train
@@ -127,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             record["model"] = str(out)
         done.append(record)
         if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(done, indent=1) + "\n")
+            write_atomic(args.json, json.dumps(done, indent=1) + "\n")  # a killed run keeps the rows so far
     print("\n| row | readout | loss | accuracy | spikes / inference | measured by |\n|---|---|---|---|---|---|")
     for r in done:
         print(f"| {r['row']} | {r['description']} | {r['loss']} | {100 * r['accuracy']:.2f} % | "

@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
+
 #: the tiny runs: digits, one epoch of 64 images, no reference-executor evaluation (numba is not the subject)
 RUNS = {
     "stdbp": ["train", "stdbp", "--dataset", "digits", "--arch", "64-16-10", "--epochs", "1", "--train-limit", "64",
@@ -69,6 +72,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9, help="runs of each variant per trainer (default 9)")
     ap.add_argument("--json", help="also write the raw timings here")
     args = ap.parse_args()
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = claim_output(args.json, option="--json") if args.json else None
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
     raw: dict[str, dict[str, list[dict]]] = {alg: {"before": [], "after": []} for alg in RUNS}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -90,8 +97,8 @@ def main() -> None:
         print(f"| {alg} | saved | {med['before'][0] - med['after'][0]:.2f} "
               f"({med['before'][0] / med['after'][0]:.2f}x) | {med['before'][1] - med['after'][1]:.2f} "
               f"({med['before'][1] / med['after'][1]:.2f}x) | |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(raw, indent=1))
+    if json_out is not None:
+        write_atomic(json_out, json.dumps(raw, indent=1))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from snnc.backends import get_backend
 from snnc.backends.yoso import compile_yoso
 from snnc.backends.yoso.drivers.simulate import simulate_deployment
 from snnc.datasets import load_dataset
+from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
 from snnc.tests.yoso_models import ttfs_mlp
 
 PAPER = {"accuracy_pct": 98.45, "power_mw": 0.751, "latency_ms": 47.71, "energy_uj": 35.839}
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="keep the deployment here (default: a temporary folder)")
     p.add_argument("--json", default=None, help="write the figures as JSON")
     args = p.parse_args(argv)
+    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+        json_out = (claim_output(args.json, inputs=(args.model, args.data_dir, args.out), option="--json")
+                    if args.json else None)
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
 
     if args.model:
         from snnc.api import load_model
@@ -131,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"          10,000 test images: {TEST_IMAGES * per_image / 60:.1f} min at this wall rate, "
           f"{TEST_IMAGES * cpu / max(1, n) / min(args.workers, os.cpu_count() or 1) / 60:.1f} min "
           f"with {args.workers} idle cores (goal: < 10 min)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({
+    if json_out is not None:
+        write_atomic(json_out, json.dumps({
             "model": what, "images": n, "bit_exact": exact, "accuracy_pct": acc, "power_mw": power,
             "latency_ms": lat, "energy_uj": energy, "cycles": cyc, "paper": PAPER, "dynamic_uj": dynamic_uj,
             "leakage_mw": leak_mw, "clock_for_paper_latency_hz": clock_star, "energy_at_that_clock_uj": energy_star,
