@@ -164,3 +164,15 @@ def test_the_record_of_changed_settings_survives_further_resumes(algorithm: str,
     default_lr = config().lr
     assert again.resumed_changes == [f"after epoch 1: epochs 1 -> 2, lr {default_lr} -> 0.01",
                                      "after epoch 2: epochs 2 -> 3"]
+
+
+@pytest.mark.parametrize("algorithm", sorted(TRAINERS))
+def test_resuming_a_missing_checkpoint_says_how_to_start_the_run(algorithm: str, tmp_path: Path) -> None:
+    missing = tmp_path / "run.ckpt"
+    args = _args(algorithm, [*RUNS[algorithm], "--no-progress", "--checkpoint", str(missing), "--resume", str(missing),
+                             "-o", str(tmp_path / "m.onnx")])
+    with pytest.raises(TrainerError) as info:
+        TRAINERS[algorithm][1](args)
+    assert info.value.message == "checkpoint file not found" and info.value.where == str(missing)
+    assert "leave --resume out" in (info.value.hint or "")
+    assert sorted(tmp_path.iterdir()) == []  # nothing written

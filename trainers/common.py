@@ -400,7 +400,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (tensors, numbers, strings and dicts only)."""
     p = Path(path)
     if not p.is_file():
-        raise TrainerError("checkpoint file not found", where=str(p))
+        raise TrainerError("checkpoint file not found", where=str(p),
+                           hint="--resume continues a run that saved a checkpoint (--checkpoint FILE); "
+                                "to start the run, leave --resume out (keep --checkpoint to save one)")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
