@@ -360,6 +360,22 @@ def run_fresh(root: Path, argv: list[str], timeout: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ main
+#: the file that marks a --keep folder as built by this script (so that a later run may delete it)
+KEEP_MARK = ".bad-inputs-workspace"
+
+
+def check_keep_folder(keep: Path) -> None:
+    """``--keep`` is rebuilt from scratch: refuse (exit with one line) a path this script may not delete, that is
+    anything but a missing or empty folder or one an earlier run built (it holds :data:`KEEP_MARK`)."""
+    hint = "hint: give a new or empty folder (--keep deletes what an earlier run of this script left there)"
+    if keep.is_symlink() or (keep.exists() and not keep.is_dir()):
+        raise SystemExit(f"error: {keep}: --keep must be a folder (not a file or a link); refusing to delete it\n"
+                         f"  {hint}")
+    if keep.is_dir() and not (keep / KEEP_MARK).is_file() and any(keep.iterdir()):
+        raise SystemExit(f"error: {keep}: the --keep folder holds files this script did not write; refusing to "
+                         f"delete them\n  {hint}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -367,7 +383,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=60, help="seconds before an input counts as a hang")
     ap.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap of the worker")
     ap.add_argument("--fresh", action="store_true", help="one python process per input")
-    ap.add_argument("--keep", default=None, help="build the inputs here and keep them (default: a temp dir)")
+    ap.add_argument("--keep", default=None, help="build the inputs here and keep them (default: a temp dir): a new or "
+                    "empty folder, or one an earlier run built, which is rebuilt from scratch")
     ap.add_argument("--show", type=int, default=10, help="print up to N non-clean outcomes of each kind")
     ap.add_argument("--json", default=None, help="write every trial here")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -379,14 +396,18 @@ def main() -> None:
         json_out = claim_output(args.json, inputs=(args.keep,), option="--json") if args.json else None
     except SnncError as err:
         raise SystemExit(f"error: {err}") from None
+    if args.keep:
+        check_keep_folder(Path(args.keep))
 
     from snnc.tests.bad_inputs_catalogue import CASES, Workspace, build_case
 
     with contextlib.ExitStack() as stack:
         root = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         if args.keep and root.exists():
-            shutil.rmtree(root)
+            shutil.rmtree(root)  # check_keep_folder: empty, or an earlier run's
         ws = Workspace(root)
+        if args.keep:
+            (root / KEEP_MARK).write_text("built by bench/bad_inputs.py; a later --keep run deletes this folder\n")
         start = time.perf_counter()
         trials = [Trial(e.name, f"catalogue/{e.category}", list(e.argv))
                   for e in (build_case(name, ws) for name in CASES)]

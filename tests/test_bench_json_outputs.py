@@ -57,3 +57,39 @@ def test_json_is_not_written_through_a_symlink_or_over_the_model(tmp_path: Path)
              cwd=tmp_path)
     assert r.returncode != 0 and str(model) in r.stderr, r.stderr
     assert model.read_bytes() == MODEL.read_bytes()
+
+
+def test_bad_inputs_keep_never_deletes_a_folder_it_did_not_build(tmp_path: Path) -> None:
+    """``bench/bad_inputs.py --keep DIR`` rebuilds DIR from scratch: a folder of the user's stays as it was."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work\n")
+    r = _run("bad_inputs.py", "--keep", str(mine), cwd=tmp_path)
+    assert r.returncode != 0 and "refusing to delete" in r.stderr and str(mine) in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    r = _run("bad_inputs.py", "--keep", str(link), cwd=tmp_path)
+    assert r.returncode != 0 and "not a file or a link" in r.stderr, r.stderr
+    assert (mine / "thesis.tex").read_text() == "years of work\n"
+
+
+def test_bad_inputs_keep_accepts_a_new_an_empty_or_its_own_folder(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_bench_bad_inputs", ROOT / "bench" / "bad_inputs.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # (its dataclasses look their module up)
+    spec.loader.exec_module(bench)
+    bench.check_keep_folder(tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    bench.check_keep_folder(tmp_path / "empty")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "case.onnx").write_bytes(b"x")
+    with pytest.raises(SystemExit):
+        bench.check_keep_folder(earlier)
+    (earlier / bench.KEEP_MARK).write_text("built by bench/bad_inputs.py\n")
+    bench.check_keep_folder(earlier)
