@@ -11,7 +11,7 @@ about half the hidden neurons fire), so its accuracy is chance and only the hard
 something; give a trained ONNX file (``snnc train stdbp --arch 784-800-10``) for the accuracy.
 
 Usage: python bench/yoso_headline.py [--model mnist.onnx] [--data-dir DIR] [--images 200] [--workers 2]
-                                     [--samples 256] [--time-steps 64] [--out DIR] [--json FILE]
+                                     [--samples 256] [--time-steps 64] [--out DIR [--force]] [--json FILE]
 """
 
 from __future__ import annotations
@@ -55,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=256, help="training images for the placer's spike statistics")
     p.add_argument("--time-steps", type=int, default=64, help="T of the synthetic model (default 64)")
     p.add_argument("--out", default=None, help="keep the deployment here (default: a temporary folder)")
+    p.add_argument("--force", action="store_true", help="replace an existing deployment at --out")
     p.add_argument("--json", default=None, help="write the figures as JSON")
     args = p.parse_args(argv)
-    try:  # --json is checked before any work and written whole or not at all (snnc.io)
+    try:  # the outputs are checked before any work; --json is written whole or not at all (snnc.io)
+        if args.out:
+            claim_output(args.out, inputs=(args.model, args.data_dir), force=args.force, kind="deployment",
+                         option="--out")
         json_out = (claim_output(args.json, inputs=(args.model, args.data_dir, args.out), option="--json")
                     if args.json else None)
     except SnncError as err:
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     x = test.x.reshape(len(test.x), -1)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="yoso-headline-")) / "dep"
     t0 = time.perf_counter()
-    compiled = compile_yoso(graph, out, sample_x=train.x.reshape(len(train.x), -1), force=True,
+    compiled = compile_yoso(graph, out, sample_x=train.x.reshape(len(train.x), -1), force=args.force,
                             model_path=args.model)
     compile_s = time.perf_counter() - t0
 

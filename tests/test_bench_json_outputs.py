@@ -93,3 +93,21 @@ def test_bad_inputs_keep_accepts_a_new_an_empty_or_its_own_folder(tmp_path: Path
         bench.check_keep_folder(earlier)
     (earlier / bench.KEEP_MARK).write_text("built by bench/bad_inputs.py\n")
     bench.check_keep_folder(earlier)
+
+
+def test_yoso_headline_out_replaces_a_deployment_only_with_force(tmp_path: Path) -> None:
+    from snnc import load_model
+    from snnc.backends.yoso import compile_yoso
+
+    dep = tmp_path / "dep"
+    compile_yoso(load_model(MODEL), dep)
+    before = sorted(p.name for p in dep.iterdir())
+    r = _run("yoso_headline.py", "--out", str(dep), cwd=tmp_path)
+    assert r.returncode != 0 and "--force" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in dep.iterdir()) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    r = _run("yoso_headline.py", "--out", str(mine), "--force", cwd=tmp_path)
+    assert r.returncode != 0 and "not a snnc deployment" in r.stderr, r.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
