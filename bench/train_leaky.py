@@ -39,7 +39,8 @@ from pathlib import Path
 
 import torch
 
-from snnc.io import write_atomic
+from snnc.errors import SnncError
+from snnc.io import claim_output, write_atomic
 from snnc.trainers.common import load_splits, write_model
 from snnc.trainers.export_stbp import build_onnx, evaluate_exported
 from snnc.trainers.stbp import StbpConfig, metadata, train
@@ -78,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", default=None, help="append results here; rows already present are skipped")
     p.add_argument("--runs", default="runs/train_leaky", help="per-row checkpoints (default: runs/train_leaky)")
     p.add_argument("--models", default=None, help="write the shipped rows' ONNX files into this folder")
+    p.add_argument("--force", action="store_true", help="replace a shipped row's ONNX file that is already there")
     return p.parse_args(argv)
 
 
@@ -89,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; known: {list(ROWS)}")
     done = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else []
+    todo = [r for r in rows if not any(d["row"] == r and d["epochs"] == args.epochs for d in done)]
+    try:  # the model files are checked before any training (not over a file without --force, nor a link)
+        for name in todo:
+            if ROWS[name][3] and args.models:
+                claim_output(Path(args.models) / ROWS[name][3], force=args.force, option="--models")
+    except SnncError as err:
+        raise SystemExit(f"error: {err}") from None
     data = load_splits(args.dataset, args.data_dir, parse_stbp_arch(args.arch).input_shape,
                        train_limit=args.limit, test_limit=args.test_limit)
     print(f"{args.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test, T = {args.time_steps}, "
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.machine()}, {os.cpu_count()} CPUs", flush=True)
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     for name in rows:
-        if any(r["row"] == name and r["epochs"] == args.epochs for r in done):
+        if name not in todo:
             print(f"{name}: in {args.json}, skipped")
             continue
         desc, schemes, loss, ship = ROWS[name]

@@ -111,3 +111,14 @@ def test_yoso_headline_out_replaces_a_deployment_only_with_force(tmp_path: Path)
     r = _run("yoso_headline.py", "--out", str(mine), "--force", cwd=tmp_path)
     assert r.returncode != 0 and "not a snnc deployment" in r.stderr, r.stderr
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_train_leaky_never_writes_a_model_over_one_without_force(tmp_path: Path) -> None:
+    shipped = tmp_path / "stbp-fashion-lif-li.onnx"
+    shipped.write_bytes(b"the shipped model")
+    r = _run("train_leaky.py", "--rows", "lif-li-max", "--models", str(tmp_path), "--dataset", "digits",
+             "--arch", "64-10", cwd=tmp_path)
+    assert r.returncode != 0 and "exists" in r.stderr and "--force" in r.stderr and "Traceback" not in r.stderr, \
+        r.stderr
+    assert shipped.read_bytes() == b"the shipped model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stbp-fashion-lif-li.onnx"]  # no runs/ folder either

@@ -249,6 +249,16 @@ def test_cli_leaky_options_resolve() -> None:
         StbpConfig.from_args(_parse(["--readout", "li", "--decoder", "st"]))
 
 
+def test_li_readout_without_a_spiking_layer_is_refused_before_any_work(tmp_path) -> None:  # noqa: ANN001
+    """64-10 with an LI readout has no spiking neuron at all (it used to end in an internal error after training)."""
+    out = tmp_path / "li.onnx"
+    for arch in ("64-10", "8x8-10"):
+        with pytest.raises(TrainerError, match="needs a spiking layer") as info:
+            run(_parse(["--dataset", "digits", "--arch", arch, "--readout", "li", "-o", str(out)]))
+        assert info.value.where == "--arch"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_run_writes_leaky_model_whose_metadata_reproduces_the_options(tmp_path, capsys) -> None:
     out = tmp_path / "lif.onnx"
     args = _parse(["--dataset", "digits", "--arch", "64-16-10", "--epochs", "2", "--train-limit", "200",

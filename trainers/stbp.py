@@ -43,6 +43,7 @@ from torch import Tensor
 from snnc.trainers import optim
 from snnc.trainers.common import (
     EpochMeter,
+    PoolSpec,
     Splits,
     Timer,
     TrainerError,
@@ -227,6 +228,10 @@ def _check_config(cfg: StbpConfig) -> None:
                            hint=f"layers below it are scaled to fire in {WAKE_TARGET:.0%} of the pairs; 0 wakes none")
     if cfg.loss not in LOSSES:
         raise TrainerError(f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}", where="--loss")
+    if cfg.schemes.readout == "li" and not any(
+            not isinstance(layer, PoolSpec) for layer in parse_stbp_arch(cfg.arch).layers[:-1]):
+        raise TrainerError(f"--readout li needs a spiking layer before the readout, and {cfg.arch} has none",
+                           where="--arch", hint="add a hidden layer (e.g. 64-100-10), or leave --readout spiking")
 
 
 def train(cfg: StbpConfig, *, data: Splits | None = None, checkpoint: str | None = None, resume: str | None = None,
@@ -420,6 +425,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:  # the checkpoint's network wins: say so before the header, and load data for it
         saved = StbpConfig.from_dict(load_training_state(args.resume, "stbp", CHECKPOINT_VERSION, "STBP")["config"])
         adopt_checkpoint_config(cfg, lambda key: getattr(saved, key), RESUMED_KEYS, print)
+    _check_config(cfg)  # before any work (train checks again, for callers of the API)
     out = prepare_run(args, default_output_name("stbp", cfg.dataset, cfg.arch))
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
