@@ -352,6 +352,14 @@ def test_init_from_an_exported_model_fine_tunes_it(tmp_path) -> None:  # noqa: A
         train(StdbpConfig(**cfg, init_from=str(model)), resume=str(tmp_path / "ck"), log=lambda s: None)
 
 
+def test_a_shift_as_large_as_the_image_is_refused(tmp_path) -> None:  # noqa: ANN001
+    """--augment-shift 8 on 8 x 8 digits would move whole images out of view (and pad every batch by 2 x 8)."""
+    with pytest.raises(TrainerError, match="out of view") as err:
+        run(_args(tmp_path, "--augment-shift", "8", "--epochs", "1", "-o", str(tmp_path / "m.onnx")))
+    assert err.value.where == "--augment-shift" and "fewer than 8" in (err.value.hint or "")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_torch_is_not_imported_by_the_compiler() -> None:
     code = ("import sys, snnc.cli, snnc.ir, snnc.frontend, snnc.backends, snnc.api\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)")

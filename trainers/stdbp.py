@@ -291,6 +291,10 @@ def train(cfg: StdbpConfig, *, data: Splits | None = None, checkpoint: str | Non
     image_shape = data.image_shape or arch.input_shape
     if cfg.augment_shift and len(image_shape) < 2:
         raise TrainerError("shifting needs images; this dataset's samples are flat", where="--augment-shift")
+    if cfg.augment_shift and cfg.augment_shift >= min(image_shape[-2:]):
+        h, w = image_shape[-2:]
+        raise TrainerError(f"a shift of up to {cfg.augment_shift} pixels moves whole {h} x {w} images out of view",
+                           where="--augment-shift", hint=f"use fewer than {min(h, w)} pixels (1 or 2 for MNIST)")
     kept = None  # the network after the last finished epoch: what Ctrl-C keeps
     try:
         for epoch in range(first_epoch, cfg.epochs + 1):
