@@ -176,3 +176,41 @@ def test_resuming_a_missing_checkpoint_says_how_to_start_the_run(algorithm: str,
     assert info.value.message == "checkpoint file not found" and info.value.where == str(missing)
     assert "leave --resume out" in (info.value.hint or "")
     assert sorted(tmp_path.iterdir()) == []  # nothing written
+
+
+def _limited_address_space() -> None:  # runs in the child before exec: 3 GiB of address space
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+@pytest.mark.parametrize("algorithm", sorted(TRAINERS))
+def test_running_out_of_memory_is_a_user_error_that_says_what_to_shrink(algorithm: str, tmp_path: Path) -> None:
+    """-T 65536 needs GiBs per batch; under a 3 GiB limit the allocation fails inside torch. That is the user's
+    setting, not a bug in snnc: one clean error, no traceback, nothing written."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "snnc.cli", "train", algorithm, "--dataset", "digits", "--arch",
+                        "64-100-10", "-T", "65536", "--epochs", "1", "--train-limit", "64", "--test-limit", "10",
+                        "--no-progress", "--threads", "1", "-o", str(tmp_path / "m.onnx")],
+                       capture_output=True, text=True, timeout=300, preexec_fn=_limited_address_space)
+    assert r.returncode != 0
+    assert "error: out of memory training 64-100-10 at T = 65536, batch 64" in r.stderr, r.stderr
+    assert "--batch-size" in r.stderr and "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_allocation_failures_become_out_of_memory_errors() -> None:
+    from snnc.trainers.common import out_of_memory_as_user_error
+
+    with pytest.raises(TrainerError) as info:
+        with out_of_memory_as_user_error("training x"):
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 2147483648 bytes.")
+    assert info.value.message == "out of memory training x (an allocation of 2.0 GiB failed)"
+    with pytest.raises(TrainerError, match="out of memory training x"):
+        with out_of_memory_as_user_error("training x"):
+            raise MemoryError
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # a real bug stays one
+        with out_of_memory_as_user_error("training x"):
+            raise RuntimeError("shape mismatch")

@@ -8,6 +8,7 @@ on it. Imports torch: only ``snnc.trainers`` modules may import this file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import math
@@ -47,6 +48,7 @@ __all__ = [
     "check_lr_and_decay",
     "make_optimizer",
     "make_scheduler",
+    "out_of_memory_as_user_error",
     "parse_arch",
     "random_shift",
     "restore_training_state",
@@ -573,18 +575,40 @@ class Timer:
         return time.perf_counter() - self.start
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """``err`` says an allocation failed (Python's MemoryError, or torch's CPU / CUDA allocator's RuntimeError)."""
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and (
+        "allocate" in str(err) or "memory" in str(err).lower()))
+
+
 def build_network(arch_text: str, make: Callable[[], Any]) -> Any:
     """``make()`` the network, or a :class:`TrainerError` naming the architecture when it cannot be allocated
     (``--arch 64-100000000-10`` asked torch for 25 GB and ended in an internal error)."""
     try:
         return make()
-    except MemoryError:
-        pass
-    except RuntimeError as err:
-        if "allocate" not in str(err) and "memory" not in str(err).lower():
+    except (MemoryError, RuntimeError) as err:
+        if not is_out_of_memory(err):
             raise
     raise TrainerError(f"the network {arch_text} does not fit in memory", where="--arch",
                        hint="use smaller layers (each n-m dense layer holds n*m weights)")
+
+
+@contextlib.contextmanager
+def out_of_memory_as_user_error(what: str, checkpoint: str | None = None) -> Iterator[None]:
+    """Turn a failed allocation inside the block into a :class:`TrainerError` that says what to make smaller
+    (``-T 65536`` asked torch for 1.6 GB per layer and batch, and ended in an internal error)."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if not is_out_of_memory(err):
+            raise
+        requested = re.search(r"allocate (\d+) bytes", str(err))
+        size = f" (an allocation of {int(requested.group(1)) / 2**30:.1f} GiB failed)" if requested else ""
+        kept = (f"; the last finished epoch's checkpoint is kept in {checkpoint}"
+                if checkpoint and Path(checkpoint).is_file() else "")
+        raise TrainerError(f"out of memory {what}{size}{kept}",
+                           hint="a batch holds about T x batch x neurons values per layer: use a smaller "
+                                "--batch-size, -T (--time-steps) or network") from None
 
 
 def progress_wanted(args: argparse.Namespace) -> bool:

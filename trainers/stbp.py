@@ -56,6 +56,7 @@ from snnc.trainers.common import (
     finish_run,
     load_cfg_splits,
     load_training_state,
+    out_of_memory_as_user_error,
     prepare_run,
     progress_wanted,
     report_command_settings,
@@ -430,7 +431,10 @@ def run(args: argparse.Namespace) -> int:
     data = load_cfg_splits(cfg, parse_stbp_arch(cfg.arch).input_shape)
     print(f"STBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, {cfg.schemes.label()}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=progress_wanted(args))
+    with out_of_memory_as_user_error(f"training {cfg.arch} at T = {cfg.time_steps}, batch {cfg.batch_size}",
+                                     args.checkpoint):
+        result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume,
+                       progress=progress_wanted(args))
     exported = None
     if result.interrupted:
         say_interrupted(args, len(result.history), cfg.epochs)

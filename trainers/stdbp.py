@@ -39,6 +39,7 @@ from snnc.trainers.common import (
     load_cfg_splits,
     load_training_state,
     make_optimizer,
+    out_of_memory_as_user_error,
     parse_arch,
     prepare_run,
     progress_wanted,
@@ -408,7 +409,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"STDBP {cfg.arch} on {data.name}: {len(data.y_train)} train / {len(data.y_test)} test images, "
           f"T = {cfg.time_steps}, input window = {cfg.window or max(2, cfg.time_steps // 2)}, "
           f"theta = {cfg.threshold}, {torch.get_num_threads()} threads, {cfg.device}")
-    result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume, progress=progress_wanted(args))
+    with out_of_memory_as_user_error(f"training {cfg.arch} at T = {cfg.time_steps}, batch {cfg.batch_size}",
+                                     args.checkpoint):
+        result = train(cfg, data=data, checkpoint=args.checkpoint, resume=args.resume,
+                       progress=progress_wanted(args))
     net = result.net
     if result.interrupted:
         say_interrupted(args, len(result.history), cfg.epochs)
