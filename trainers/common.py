@@ -492,7 +492,11 @@ def finish_run(out: Path | None, model: Any, algorithm: str, history: Sequence[A
 
     write_model(out, model, log)
     if out is not None:
-        write_history(out, algorithm, [dataclasses.asdict(h) for h in history], info, log)
+        try:
+            write_history(out, algorithm, [dataclasses.asdict(h) for h in history], info, log)
+        except SnncError as err:  # (a full disk) the trained model is safe: say so, not only what failed
+            raise TrainerError(f"{err.message}; the trained model is written ({out}), its history files are not",
+                               where=err.where, hint=err.hint) from None
 
 
 def write_model(out: Path | None, model: Any, log: Callable[[str], Any] = print) -> None:

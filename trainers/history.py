@@ -102,13 +102,19 @@ def plot_history(epochs: Sequence[Mapping[str, Any]], title: str) -> bytes:
 
 def write_history(model: str | Path, algorithm: str, epochs: Sequence[Mapping[str, Any]], info: Mapping[str, Any],
                   log: Callable[[str], Any] = print) -> tuple[Path, Path]:
-    """Write ``<model>.history.json`` and ``<model>.history.png`` atomically and say so; returns their paths."""
+    """Write ``<model>.history.json`` and ``<model>.history.png`` atomically and say so; returns their paths.
+    Both or neither: if the plot cannot be written (a full disk), the JSON written just before it is removed."""
     from snnc.io import write_atomic
 
     js, png = history_paths(model)
     record = history_record(algorithm, epochs, info)
-    write_atomic(js, json.dumps(record, indent=1) + "\n")
     title = f"{algorithm.upper()} {info.get('arch', '')} on {info.get('dataset', '')}".strip()
-    write_atomic(png, plot_history(record["epochs"], title))
+    plot = plot_history(record["epochs"], title)
+    write_atomic(js, json.dumps(record, indent=1) + "\n")
+    try:
+        write_atomic(png, plot)
+    except BaseException:
+        js.unlink(missing_ok=True)
+        raise
     log(f"wrote {js} and {png}")
     return js, png
