@@ -402,22 +402,14 @@ def test_a_deployment_gets_the_mode_mkdir_would_give(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(dep.out_dir).st_mode) == 0o755
 
 
-def test_a_read_only_file_system_is_refused_before_any_work(tmp_path: Path) -> None:
+def test_a_read_only_file_system_is_refused_before_any_work(tmpfs) -> None:  # noqa: ANN001 - conftest's
     """Outputs on a read-only file system: one clean error each, checked before the work (root passes every
     permission check, so a read-only tmpfs is mounted; skipped where that is not allowed)."""
-    import shutil
     import subprocess
 
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
-        pytest.skip("cannot mount a read-only file system here")
-    try:
-        model = Path(__file__).resolve().parents[1] / "models" / "stdbp-digits.onnx"
-        for argv in (["ir", str(model), "-o", str(ro / "m.snnir")], ["compile", str(model), "-o", str(ro / "dep")]):
-            proc = subprocess.run([sys.executable, "-m", "snnc.cli", *argv], capture_output=True, text=True,
-                                  timeout=120)
-            assert proc.returncode == 1 and "read-only" in proc.stderr and "internal" not in proc.stderr, proc.stderr
-    finally:
-        subprocess.run(["umount", str(ro)], capture_output=True)
+    ro = tmpfs("ro,size=1m")
+    model = Path(__file__).resolve().parents[1] / "models" / "stdbp-digits.onnx"
+    for argv in (["ir", str(model), "-o", str(ro / "m.snnir")], ["compile", str(model), "-o", str(ro / "dep")]):
+        proc = subprocess.run([sys.executable, "-m", "snnc.cli", *argv], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 1 and "read-only" in proc.stderr and "internal" not in proc.stderr, proc.stderr

@@ -216,27 +216,18 @@ def test_only_allocation_failures_become_out_of_memory_errors() -> None:
             raise RuntimeError("shape mismatch")
 
 
-def test_a_full_disk_after_training_keeps_the_model_and_says_so(tmp_path: Path) -> None:
+def test_a_full_disk_after_training_keeps_the_model_and_says_so(tmpfs) -> None:  # noqa: ANN001 - conftest
     """The disk fills up between the model and its plot: the (whole) model stays and the error says it is there;
     the history is both files or neither. A real full disk: a 200 KiB tmpfs with 150 KiB taken (root only)."""
-    import os
-    import shutil
     import subprocess
     import sys
 
-    small = tmp_path / "small"
-    small.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small file system here")
-    try:
-        (small / "fill").write_bytes(bytes(150 * 1024))
-        r = subprocess.run([sys.executable, "-m", "snnc.cli", "train", "stdbp", "--dataset", "digits", "--arch",
-                            "64-100-10", "--epochs", "1", "--train-limit", "100", "--no-progress", "--threads", "1",
-                            "-o", str(small / "m.onnx")], capture_output=True, text=True, timeout=300)
-        assert r.returncode == 1 and "no space left" in r.stderr and "Traceback" not in r.stderr, r.stderr
-        assert f"the trained model is written ({small / 'm.onnx'}), its history files are not" in r.stderr
-        assert sorted(p.name for p in small.iterdir()) == ["fill", "m.onnx"]  # no JSON without its plot, no temp
-        assert onnx.load(small / "m.onnx").graph.name
-    finally:
-        subprocess.run(["umount", str(small)], capture_output=True)
+    small = tmpfs("size=200k")
+    (small / "fill").write_bytes(bytes(150 * 1024))
+    r = subprocess.run([sys.executable, "-m", "snnc.cli", "train", "stdbp", "--dataset", "digits", "--arch",
+                        "64-100-10", "--epochs", "1", "--train-limit", "100", "--no-progress", "--threads", "1",
+                        "-o", str(small / "m.onnx")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "no space left" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert f"the trained model is written ({small / 'm.onnx'}), its history files are not" in r.stderr
+    assert sorted(p.name for p in small.iterdir()) == ["fill", "m.onnx"]  # no JSON without its plot, no temp
+    assert onnx.load(small / "m.onnx").graph.name
